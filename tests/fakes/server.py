@@ -1,0 +1,182 @@
+"""A small threaded HTTP server for wire-level cloud fakes, with fault injection.
+
+Each fake registers routes (method + path regex) whose handlers get a parsed :class:`Request`
+and return a :class:`Response`. Tests inject faults (throttling with ``Retry-After``, 5xx,
+arbitrary error bodies) for the next N matching requests and inspect the request log, e.g. to
+assert that exactly one create call reached the cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    params: dict[str, str] = field(default_factory=dict)  # named regex groups of the route
+
+    def json(self) -> Any:
+        return json.loads(self.body or b"null")
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None  # dict/list → JSON; bytes/str sent as is
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Request], Response]
+
+
+@dataclass
+class Fault:
+    status: int
+    body: Any
+    headers: dict[str, str]
+    method: str | None
+    path: re.Pattern[str] | None
+    remaining: int
+
+
+class FakeServer:
+    """Threaded HTTP server on a free loopback port."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self.requests: list[Request] = []
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- configuration -------------------------------------------------------------------
+    def route(self, method: str, pattern: str) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._routes.append((method.upper(), re.compile(f"^{pattern}$"), handler))
+            return handler
+        return register
+
+    def fail_next(self, count: int = 1, *, status: int = 429, body: Any = None,
+                  headers: dict[str, str] | None = None, method: str | None = None,
+                  path: str | None = None) -> None:
+        """Answer the next ``count`` matching requests with this error instead of handling them."""
+        with self._lock:
+            self._faults.append(Fault(status, body, dict(headers or {}),
+                                      method.upper() if method else None,
+                                      re.compile(path) if path else None, count))
+
+    def count(self, method: str, pattern: str) -> int:
+        """How many handled (not faulted) requests matched ``method`` and path regex."""
+        regex = re.compile(pattern)
+        with self._lock:
+            return sum(1 for r in self.requests
+                       if r.method == method.upper() and regex.search(r.path))
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "server not started"
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> str:
+        server = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # keep test output quiet
+
+            def _serve(self) -> None:
+                server._dispatch(self)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve  # noqa: N815
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- dispatch ------------------------------------------------------------------------
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.remaining > 0 and (fault.method in (None, method)) \
+                        and (fault.path is None or fault.path.search(path)):
+                    fault.remaining -= 1
+                    return fault
+        return None
+
+    def _dispatch(self, http: BaseHTTPRequestHandler) -> None:
+        parts = urlsplit(http.path)
+        length = int(http.headers.get("Content-Length") or 0)
+        body = http.rfile.read(length) if length else b""
+        request = Request(http.command, parts.path, parse_qs(parts.query),
+                          {k.lower(): v for k, v in http.headers.items()}, body)
+        fault = self._take_fault(request.method, request.path)
+        if fault is not None:
+            self._send(http, Response(fault.status, fault.body, fault.headers))
+            return
+        for method, pattern, handler in self._routes:
+            match = pattern.match(request.path)
+            if method == request.method and match:
+                request.params = {k: v for k, v in match.groupdict().items() if v is not None}
+                with self._lock:
+                    self.requests.append(request)
+                try:
+                    response = handler(request)
+                except Exception as exc:  # a bug in the fake must be visible, not a hang
+                    response = Response(500, {"error": f"fake crashed: {exc!r}"})
+                self._send(http, response)
+                return
+        self._send(http, Response(404, {"error": f"no fake route for {request.method} "
+                                                  f"{request.path}"}))
+
+    @staticmethod
+    def _send(http: BaseHTTPRequestHandler, response: Response) -> None:
+        payload: bytes
+        headers = dict(response.headers)
+        if isinstance(response.body, bytes):
+            payload = response.body
+        elif isinstance(response.body, str):
+            payload = response.body.encode()
+        elif response.body is None:
+            payload = b""
+        else:
+            payload = json.dumps(response.body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        http.send_response(response.status)
+        for key, value in headers.items():
+            http.send_header(key, value)
+        http.send_header("Content-Length", str(len(payload)))
+        http.end_headers()
+        if http.command != "HEAD":
+            http.wfile.write(payload)
