@@ -1,0 +1,52 @@
+"""Kopf handlers, one small module per kind. Importing this package registers them.
+
+Handlers are thin: they hand watch events to per-kind controllers (work queues), which run the
+pure reconcile logic and talk to providers. Kopf's own progress bookkeeping is not used, so
+nothing kopf-specific is ever written to the objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+from lightkube import AsyncClient
+
+from ..feed import Feed
+from ..kube.events import KubernetesEventSink
+from ..kube.objects import FIELD_MANAGER
+from ..providers.registry import ProviderRegistry, load_factory
+from . import hybridcluster, settings
+from .config import OperatorConfig
+
+
+def _clusters(memo: kopf.Memo) -> hybridcluster.ClusterController:
+    controller: hybridcluster.ClusterController = memo["clusters"]
+    return controller
+
+
+hybridcluster.register(_clusters)
+
+
+@kopf.on.startup()
+async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
+    config = OperatorConfig()
+    client = AsyncClient(field_manager=FIELD_MANAGER)
+    feed = Feed()
+    feed.subscribe(KubernetesEventSink(client))
+    overrides = {name: load_factory(spec) for name, spec in config.provider_overrides.items()}
+    registry = ProviderRegistry(local_dir=config.local_dir, overrides=overrides)
+    controller = hybridcluster.ClusterController(client, config, feed, registry)
+    controller.start()
+    memo["config"], memo["client"], memo["feed"], memo["clusters"] = (
+        config, client, feed, controller)
+
+
+@kopf.on.cleanup()
+async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
+    await memo["clusters"].stop()
+    await memo["feed"].drain()
+    await memo["client"].close()
+
+
+__all__ = ["settings"]

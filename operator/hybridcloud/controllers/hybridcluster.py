@@ -1,0 +1,306 @@
+"""HybridCluster controller: watch events → work queue → one reconcile pass per key.
+
+The kopf handler only records the latest object and enqueues its key. A pass reads the cached
+object, makes sure our finalizer is present (before any cloud write), asks the provider what
+exists, lets the pure :func:`hybridcloud.reconcile.cluster.decide` choose one action and the
+status, writes the status only if it changed (intent first: the provider-side name is recorded
+before the first create), performs the action, and keeps the kubeconfig Secret fresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+import kopf
+import yaml
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Secret
+from pydantic import ValidationError
+
+from .. import API_VERSION, FINALIZER, GROUP, PAUSED_ANNOTATION, VERSION
+from ..feed import DomainEvent, Feed, ObjectRef
+from ..kube import objects
+from ..kube.resources import HybridClusterResource
+from ..models import HybridCluster, HybridClusterSpec
+from ..providers.base import (
+    CloudProvider,
+    ClusterSpec,
+    ClusterState,
+    ObservedCluster,
+    PermanentError,
+    ProviderError,
+    TransientError,
+)
+from ..providers.registry import ProviderRegistry
+from ..reconcile import cluster as logic
+from .config import OperatorConfig
+from .queue import WorkQueue
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+T = TypeVar("T")
+EXPIRES_ANNOTATION = f"{GROUP}/expires-at"
+_CREDENTIALS_TTL = 30.0
+
+
+class ClusterController:
+    def __init__(self, client: AsyncClient, config: OperatorConfig, feed: Feed,
+                 registry: ProviderRegistry) -> None:
+        self.client = client
+        self.config = config
+        self.feed = feed
+        self.registry = registry
+        self.timing = logic.Timing(config.poll_interval, config.resync_interval,
+                                   config.stalled_retry)
+        self.bodies: dict[Key, dict[str, Any]] = {}
+        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers)
+        self._threads = ThreadPoolExecutor(config.provider_threads, "provider")
+        self._kubeconfig_due: dict[Key, float] = {}  # wall-clock refresh time
+        self._credentials: dict[tuple[str, str, str | None], tuple[float, dict[str, str]]] = {}
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if event_type == "DELETED":
+            self.bodies.pop(key, None)
+            self._kubeconfig_due.pop(key, None)
+            self.queue.forget(key)
+            return
+        released = meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or [])
+        if released:
+            return
+        if objects.newer(body, self.bodies.get(key)):
+            self.bodies[key] = dict(body)
+        self.queue.add(key)
+
+    def start(self) -> None:
+        self.queue.start()
+
+    async def stop(self) -> None:
+        await self.queue.stop()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
+    # -- one pass ------------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> float | None:
+        body = self.bodies.get(key)
+        if body is None:
+            return None
+        meta = body["metadata"]
+        deleting = bool(meta.get("deletionTimestamp"))
+        if FINALIZER not in (meta.get("finalizers") or []):
+            if deleting:
+                return None
+            body = await self._store(key, await objects.add_finalizer(
+                self.client, HybridClusterResource, body, FINALIZER))
+        try:
+            view = _view(body)
+        except ValidationError as exc:
+            log.error("%s/%s has an invalid spec: %s", *key, exc)
+            return None
+        desired = logic.cluster_spec(view)
+        provider: CloudProvider | None = None
+        observed: ObservedCluster | None = None
+        try:
+            provider = await self._provider(view)
+            observed = await self._call(provider.describe, desired)
+            decision = logic.decide(view, observed, timing=self.timing)
+        except ProviderError as exc:
+            decision = logic.failed(view, exc, timing=self.timing)
+        status = decision.status
+        requeue = decision.requeue_after
+        if provider and observed and observed.endpoint and not view.deleting \
+                and observed.state in (ClusterState.ACTIVE, ClusterState.UPDATING):
+            refresh_in = await self._ensure_kubeconfig(key, body, provider, desired, observed)
+            status = {**status, "kubeconfigSecret": _secret_name(view.name)}
+            requeue = min(requeue or refresh_in, refresh_in)
+        body = await self._write_status(key, body, status)
+        self._announce(view, decision.transition, status)
+        if decision.action is not None and provider is not None:
+            try:
+                await self._perform(provider, desired, decision.action)
+                requeue = 0.0  # look at the provider's answer right away
+            except ProviderError as exc:
+                failure = logic.failed(_view(body), exc, observed, timing=self.timing)
+                body = await self._write_status(key, body, failure.status)
+                self._announce(view, failure.transition, failure.status)
+                requeue = failure.requeue_after
+        if decision.release_finalizer:
+            await objects.remove_finalizer(self.client, HybridClusterResource, body, FINALIZER)
+            # Forget it now: watch events still in flight carry the old finalizer list.
+            self.bodies.pop(key, None)
+            self._kubeconfig_due.pop(key, None)
+            return None
+        return requeue
+
+    # -- edges ---------------------------------------------------------------------------------
+
+    async def _call(self, func: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._threads, func, *args)
+        except ProviderError:
+            raise
+        except Exception as exc:  # an SDK surprise: retry, but say what happened
+            log.exception("provider call %s failed", getattr(func, "__name__", func))
+            raise TransientError(f"unexpected provider error ({type(exc).__name__})") from exc
+
+    async def _perform(self, provider: CloudProvider, desired: ClusterSpec,
+                       action: logic.Action) -> None:
+        kind = logic.ActionKind
+        if action.kind == kind.CREATE:
+            await self._call(provider.create, desired)
+        elif action.kind == kind.DELETE:
+            await self._call(provider.delete, desired)
+        elif action.kind == kind.UPGRADE:
+            await self._call(provider.upgrade, desired, action.version)
+        elif action.kind == kind.CREATE_NODE_GROUP:
+            await self._call(provider.create_node_group, desired, action.node_group)
+        elif action.kind == kind.UPDATE_NODE_GROUP:
+            await self._call(provider.update_node_group, desired, action.node_group)
+        elif action.kind == kind.DELETE_NODE_GROUP:
+            await self._call(provider.delete_node_group, desired, action.node_group_name)
+
+    async def _provider(self, view: logic.ClusterView) -> CloudProvider:
+        provider = str(view.spec.provider)
+        credentials = {} if provider == "local" else await self._load_credentials(view)
+        return await self._call(self.registry.get, provider, credentials)
+
+    async def _load_credentials(self, view: logic.ClusterView) -> dict[str, str]:
+        ref = view.spec.credentials_ref
+        namespace = view.namespace if ref else self.config.credentials_namespace
+        name = ref.name if ref else f"hybridcloud-{view.spec.provider}-credentials"
+        item = ref.key if ref else None
+        cache_key = (namespace, name, item)
+        cached = self._credentials.get(cache_key)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        try:
+            secret = await self.client.get(Secret, name=name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                raise PermanentError(
+                    f"credentials Secret {namespace}/{name} not found; create it or set "
+                    "spec.credentialsRef", reason="CredentialsNotFound") from exc
+            raise TransientError(f"cannot read credentials Secret {namespace}/{name}") from exc
+        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+        if item is not None:
+            if item not in data:
+                raise PermanentError(f"credentials Secret {namespace}/{name} has no key {item!r}",
+                                     reason="CredentialsNotFound")
+            parsed = yaml.safe_load(data[item])
+            if not isinstance(parsed, dict):
+                raise PermanentError(f"key {item!r} of Secret {namespace}/{name} must hold a "
+                                     "YAML or JSON mapping", reason="InvalidCredentials")
+            data = {str(k): str(v) for k, v in parsed.items()}
+        self._credentials[cache_key] = (time.monotonic() + _CREDENTIALS_TTL, data)
+        return data
+
+    async def _ensure_kubeconfig(self, key: Key, body: Mapping[str, Any],
+                                 provider: CloudProvider, desired: ClusterSpec,
+                                 observed: ObservedCluster) -> float:
+        """Keep ``<name>-kubeconfig`` valid; returns seconds until it needs refreshing."""
+        now = time.time()
+        due = self._kubeconfig_due.get(key)
+        if due is None:  # after a restart: trust a Secret that is still fresh, write nothing
+            due = await self._existing_kubeconfig_due(key)
+        if due is not None and due > now:
+            self._kubeconfig_due[key] = due
+            return due - now
+        config = await self._call(provider.kubeconfig, desired, observed)
+        expires = config.expires_at
+        annotations = {EXPIRES_ANNOTATION: expires.isoformat()} if expires else {}
+        secret = cast(Secret, Secret.from_dict({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": _secret_name(key[1]), "namespace": key[0],
+                         "annotations": annotations,
+                         "labels": {"app.kubernetes.io/managed-by": "hybridcloud",
+                                    f"{GROUP}/cluster": key[1]},
+                         "ownerReferences": [objects.owner_reference(body)]},
+            "stringData": {"value": config.text},
+        }))
+        await self.client.apply(secret, field_manager=objects.FIELD_MANAGER, force=True)
+        due = expires.timestamp() - self.config.kubeconfig_refresh_margin if expires \
+            else now + 10 * 365 * 86400
+        self._kubeconfig_due[key] = due
+        return max(1.0, due - now)
+
+    async def _existing_kubeconfig_due(self, key: Key) -> float | None:
+        try:
+            secret = await self.client.get(Secret, name=_secret_name(key[1]), namespace=key[0])
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return None
+            raise
+        if not (secret.data or {}).get("value"):
+            return None
+        stamp = (secret.metadata.annotations or {}).get(EXPIRES_ANNOTATION) \
+            if secret.metadata else None
+        if not stamp:
+            return time.time() + 10 * 365 * 86400
+        return datetime.fromisoformat(stamp).timestamp() - self.config.kubeconfig_refresh_margin
+
+    async def _write_status(self, key: Key, body: dict[str, Any],
+                            status: dict[str, Any]) -> dict[str, Any]:
+        current = body.get("status") or {}
+        if current == status:
+            return body
+        patch = {**{k: None for k in current if k not in status}, **status}
+        updated = await objects.patch_status(self.client, HybridClusterResource, body, patch)
+        return await self._store(key, updated)
+
+    async def _store(self, key: Key, body: dict[str, Any]) -> dict[str, Any]:
+        if objects.newer(body, self.bodies.get(key)):
+            self.bodies[key] = body
+        return body
+
+    def _announce(self, view: logic.ClusterView, transition: str | None,
+                  status: Mapping[str, Any]) -> None:
+        if transition is None:
+            return
+        ready: Mapping[str, Any] = next(
+            (c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+        self.feed.publish(DomainEvent(
+            type=transition,
+            subject=ObjectRef(API_VERSION, HybridCluster.KIND, view.namespace, view.name,
+                              view.uid),
+            message=ready.get("message") or transition,
+            warning=transition == "cluster.failed",
+            data={"cluster_id": view.name, "name": view.name, "provider": str(view.spec.provider),
+                  "status": str(status.get("phase", "")).lower()}))
+
+
+def _secret_name(cluster: str) -> str:
+    return f"{cluster}-kubeconfig"
+
+
+def _view(body: Mapping[str, Any]) -> logic.ClusterView:
+    meta = body["metadata"]
+    paused = (meta.get("annotations") or {}).get(PAUSED_ANNOTATION, "").lower() \
+        in ("true", "1", "yes")
+    return logic.ClusterView(
+        name=meta["name"], namespace=meta["namespace"], uid=meta["uid"],
+        generation=int(meta.get("generation", 1)),
+        spec=HybridClusterSpec.model_validate(body["spec"]),
+        status=body.get("status") or {}, deleting=bool(meta.get("deletionTimestamp")),
+        paused=paused)
+
+
+def register(controller_of: Callable[[kopf.Memo], ClusterController]) -> None:
+    """Register the kopf handler feeding ``controller_of(memo)``."""
+
+    @kopf.on.event(GROUP, VERSION, HybridCluster.PLURAL)
+    async def hybridcluster_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+        # async on purpose: kopf runs sync handlers in threads, and the queue is loop-bound.
+        controller_of(memo).observe(event.get("type"), event["object"])
+

@@ -1,0 +1,30 @@
+"""Operator-wide kopf configuration.
+
+Kopf's own bookkeeping (handler progress, the last-handled spec) goes to annotations under our
+group rather than to ``status``, so user-facing status holds only phase, conditions and observed
+fields. Handlers return nothing for the same reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from .. import GROUP
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    # Events are posted explicitly for meaningful transitions only, not for every handler run.
+    settings.posting.level = logging.WARNING
+    # One line per watch event is noise at fleet scale; failures are still logged.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 30

@@ -1,0 +1,1 @@
+"""Kubernetes access shared by the operator and the API (lightkube)."""

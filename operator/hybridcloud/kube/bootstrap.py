@@ -1,0 +1,84 @@
+"""Installing the CRDs and a development identity into a cluster (used by ``make up``, tests)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import cast
+
+from lightkube import Client, KubeConfig
+from lightkube.core.exceptions import ApiError
+from lightkube.generic_resource import load_in_cluster_generic_resources
+from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
+from lightkube.resources.core_v1 import ServiceAccount, ServiceAccountToken
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
+
+from .. import GROUP, crdgen
+
+FIELD_MANAGER = "hybridcloud-bootstrap"
+
+
+def client_for(kubeconfig: Path) -> Client:
+    return Client(config=KubeConfig.from_file(kubeconfig), field_manager=FIELD_MANAGER)
+
+
+def install_crds(kubeconfig: Path, timeout: float = 30.0) -> None:
+    """Server-side apply the generated CRDs and wait until the apiserver serves them."""
+    client = client_for(kubeconfig)
+    names = []
+    for kind in crdgen.KINDS:
+        manifest = crdgen.crd(kind)
+        resource = cast(CustomResourceDefinition, CustomResourceDefinition.from_dict(manifest))
+        client.apply(resource, force=True)
+        names.append(manifest["metadata"]["name"])
+    deadline = time.monotonic() + timeout
+    for name in names:
+        while True:
+            crd = client.get(CustomResourceDefinition, name=name)
+            conditions = crd.status.conditions if crd.status else None
+            if any(c.type == "Established" and c.status == "True" for c in conditions or ()):
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"CRD {name} not established after {timeout:.0f}s")
+            time.sleep(0.1)
+    load_in_cluster_generic_resources(client)
+
+
+def mint_dev_token(kubeconfig: Path, namespace: str, account: str,
+                   expiration_seconds: int = 86400) -> str:
+    """A ServiceAccount allowed to manage the platform's resources in ``namespace``, and a
+    TokenRequest token for it."""
+    client = client_for(kubeconfig)
+    client.apply(ServiceAccount(metadata=ObjectMeta(name=account, namespace=namespace)))
+    role = f"{account}-platform"
+    client.apply(ClusterRole(
+        metadata=ObjectMeta(name=role),
+        rules=[PolicyRule(apiGroups=[GROUP], resources=["*"], verbs=["*"]),
+               PolicyRule(apiGroups=[""], resources=["secrets"], verbs=["get", "list"])]))
+    client.apply(RoleBinding(
+        metadata=ObjectMeta(name=role, namespace=namespace),
+        roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
+        subjects=[Subject(kind="ServiceAccount", name=account, namespace=namespace)]))
+    return request_token(client, namespace, account, expiration_seconds)
+
+
+def request_token(client: Client, namespace: str, account: str,
+                  expiration_seconds: int = 3600) -> str:
+    """Mint a bound ServiceAccount token through the TokenRequest API."""
+    body = ServiceAccountToken(
+        metadata=ObjectMeta(name=account, namespace=namespace),
+        spec=TokenRequestSpec(audiences=[], expirationSeconds=expiration_seconds))
+    for attempt in range(20):
+        try:
+            answer = client.create(body, name=account, namespace=namespace)
+            if answer.status is None or not answer.status.token:
+                raise RuntimeError(f"TokenRequest for {namespace}/{account} returned no token")
+            return str(answer.status.token)
+        except ApiError as exc:  # the ServiceAccount may not be visible to the cache yet
+            if exc.status.code != 404 or attempt == 19:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")

@@ -1,0 +1,70 @@
+"""Small, write-minimising helpers for custom resources handled as plain dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lightkube import AsyncClient
+from lightkube.types import PatchType
+
+FIELD_MANAGER = "hybridcloud-operator"
+
+
+def _revision(body: Mapping[str, Any] | None) -> int:
+    try:
+        return int((body or {}).get("metadata", {}).get("resourceVersion", -1))
+    except (TypeError, ValueError):
+        return -1
+
+
+def newer(candidate: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
+    """Whether ``candidate`` is at least as new as ``current``.
+
+    resourceVersions are opaque by contract but are etcd revisions in practice; comparing them
+    lets our own write responses and the (later) watch event land in either order.
+    """
+    return current is None or _revision(candidate) >= _revision(current)
+
+
+def _ids(body: Mapping[str, Any]) -> tuple[str, str]:
+    return body["metadata"]["name"], body["metadata"]["namespace"]
+
+
+async def patch_status(client: AsyncClient, resource: Any, body: Mapping[str, Any],
+                       status: Mapping[str, Any]) -> dict[str, Any]:
+    name, namespace = _ids(body)
+    updated = await client.patch(resource.Status, name, {"status": dict(status)},
+                                 namespace=namespace, patch_type=PatchType.MERGE)
+    return dict(updated.to_dict())
+
+
+async def add_finalizer(client: AsyncClient, resource: Any, body: Mapping[str, Any],
+                        finalizer: str) -> dict[str, Any]:
+    name, namespace = _ids(body)
+    present = body["metadata"].get("finalizers")
+    ops: list[dict[str, Any]] = (
+        [{"op": "add", "path": "/metadata/finalizers/-", "value": finalizer}] if present
+        else [{"op": "add", "path": "/metadata/finalizers", "value": [finalizer]}])
+    updated = await client.patch(resource, name, ops, namespace=namespace,
+                                 patch_type=PatchType.JSON)
+    return dict(updated.to_dict())
+
+
+async def remove_finalizer(client: AsyncClient, resource: Any, body: Mapping[str, Any],
+                           finalizer: str) -> None:
+    name, namespace = _ids(body)
+    finalizers = list(body["metadata"].get("finalizers") or [])
+    if finalizer not in finalizers:
+        return
+    index = finalizers.index(finalizer)
+    # The test op makes the removal safe against concurrent edits of the list.
+    ops = [{"op": "test", "path": f"/metadata/finalizers/{index}", "value": finalizer},
+           {"op": "remove", "path": f"/metadata/finalizers/{index}"}]
+    await client.patch(resource, name, ops, namespace=namespace, patch_type=PatchType.JSON)
+
+
+def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": body["apiVersion"], "kind": body["kind"],
+            "name": body["metadata"]["name"], "uid": body["metadata"]["uid"],
+            "controller": True, "blockOwnerDeletion": False}

@@ -1,0 +1,15 @@
+"""lightkube resource classes for the platform's custom resources."""
+
+from __future__ import annotations
+
+from lightkube.generic_resource import create_namespaced_resource
+
+from .. import GROUP, VERSION
+from ..models import HybridCluster, MultiClusterApplication
+
+HybridClusterResource = create_namespaced_resource(
+    GROUP, VERSION, HybridCluster.KIND, HybridCluster.PLURAL)
+MultiClusterApplicationResource = create_namespaced_resource(
+    GROUP, VERSION, MultiClusterApplication.KIND, MultiClusterApplication.PLURAL)
+
+__all__ = ["HybridClusterResource", "MultiClusterApplicationResource"]

@@ -1,0 +1,355 @@
+"""HybridCluster lifecycle decisions: (object, what the provider reports) → one action + status.
+
+Pure: no I/O, no clock except the ``now`` argument. The controller observes, calls
+:func:`decide`, performs at most one provider action, and writes the returned status only when
+it differs from the stored one (so a converged cluster costs no writes).
+
+One action per pass keeps every cloud happy (GKE and AKS allow a single operation per cluster at
+a time) and makes each step observable in status before the next one starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ..conditions import PAUSED, READY, RECONCILING, STALLED, Desired
+from ..conditions import apply as apply_conditions
+from ..models import HybridClusterSpec, NodeRole
+from ..providers.base import (
+    ClusterSpec,
+    ClusterState,
+    NodeGroupSpec,
+    ObservedCluster,
+    PermanentError,
+    ProviderError,
+    Taint,
+    TransientError,
+)
+
+INFRASTRUCTURE_READY = "InfrastructureReady"
+CONTROL_PLANE_READY = "ControlPlaneReady"
+NODE_POOLS_READY = "NodePoolsReady"
+
+_NAME_BUDGET = 40  # the tightest provider limit (GKE cluster names)
+
+
+class ActionKind(StrEnum):
+    CREATE = "create"
+    CREATE_NODE_GROUP = "create_node_group"
+    UPDATE_NODE_GROUP = "update_node_group"
+    DELETE_NODE_GROUP = "delete_node_group"
+    UPGRADE = "upgrade"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: ActionKind
+    node_group: NodeGroupSpec | None = None
+    node_group_name: str | None = None
+    version: str | None = None
+
+    def describe(self) -> str:
+        target = self.node_group.name if self.node_group else self.node_group_name
+        detail = f" {target}" if target else ""
+        return f"{self.kind.value}{detail}" + (f" to {self.version}" if self.version else "")
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """What the decision needs from the HybridCluster object."""
+
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    spec: HybridClusterSpec
+    status: Mapping[str, Any]
+    deleting: bool = False
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: dict[str, Any]
+    action: Action | None = None
+    requeue_after: float | None = None
+    release_finalizer: bool = False  # deletion finished (or orphaned): let the object go
+    transition: str | None = None  # domain event name, e.g. "cluster.ready"
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Timing:
+    poll: float = 10.0  # while the provider is working
+    resync: float = 300.0  # when converged: drift detection
+    stalled: float = 300.0  # permanent errors: credentials may be fixed in a Secret
+
+
+# -- desired state -----------------------------------------------------------------------------
+
+def provider_name(name: str, uid: str) -> str:
+    """Deterministic provider-side name: stable across restarts, unique per object (uid), and
+    valid for every cloud (lowercase, starts with a letter, at most 40 characters)."""
+    suffix = hashlib.sha256(uid.encode()).hexdigest()[:8]
+    stem = re.sub(r"[^a-z0-9-]", "-", name.lower()).strip("-")
+    stem = stem[: _NAME_BUDGET - len(suffix) - 4].rstrip("-")
+    return f"hc-{stem}-{suffix}" if stem else f"hc-{suffix}"
+
+
+def owner_tags(view: ClusterView) -> dict[str, str]:
+    return {
+        "hybridcloud-managed": "true",
+        "hybridcloud-namespace": view.namespace,
+        "hybridcloud-name": view.name,
+        "hybridcloud-uid": view.uid,
+    }
+
+
+def _node_group(group: Any) -> NodeGroupSpec:
+    scaling = group.auto_scaling
+    bounded = scaling is not None and scaling.enabled
+    return NodeGroupSpec(
+        name=group.name, size=group.size, role=str(group.role),
+        instance_type=group.instance_type, disk_size=group.disk_size,
+        labels=dict(group.labels or {}),
+        taints=tuple(Taint(t.key, str(t.effect), t.value) for t in group.taints or ()),
+        min_size=scaling.min_size if bounded and scaling else None,
+        max_size=scaling.max_size if bounded and scaling else None,
+    )
+
+
+def cluster_spec(view: ClusterView) -> ClusterSpec:
+    spec = view.spec
+    options_model = getattr(spec, str(spec.provider), None)
+    networking = spec.networking
+    return ClusterSpec(
+        name=str(view.status.get("providerName") or provider_name(view.name, view.uid)),
+        region=spec.region or "local",
+        version=spec.version.removeprefix("v"),
+        node_groups=tuple(_node_group(group) for group in spec.node_groups),
+        cluster_cidr=networking.cluster_cidr if networking else None,
+        service_cidr=networking.service_cidr if networking else None,
+        cni=networking.cni if networking else None,
+        addons=tuple(spec.addons or ()),
+        options=options_model.to_kube() if options_model is not None else {},
+        tags=owner_tags(view),
+    )
+
+
+# -- decisions ---------------------------------------------------------------------------------
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.removeprefix("v").split(".") if part.isdigit())
+
+
+def _same_minor_or_patch(desired: str, observed: str) -> bool:
+    """A desired "1.28" is satisfied by an observed "1.28.5"."""
+    want, have = _version_tuple(desired), _version_tuple(observed)
+    return have[: len(want)] == want
+
+
+def next_action(desired: ClusterSpec, observed: ObservedCluster) -> Action | None:
+    """The single next step that brings an ACTIVE cluster closer to the spec, or None."""
+    if observed.version and not _same_minor_or_patch(desired.version, observed.version):
+        if _version_tuple(desired.version) < _version_tuple(observed.version):
+            raise PermanentError(
+                f"downgrade from {observed.version} to {desired.version} is not supported",
+                reason="DowngradeNotSupported")
+        return Action(ActionKind.UPGRADE, version=desired.version)
+    workers = [g for g in desired.node_groups if g.role != NodeRole.CONTROL_PLANE]
+    for group in workers:
+        if observed.node_group(group.name) is None:
+            return Action(ActionKind.CREATE_NODE_GROUP, node_group=group)
+    wanted = {g.name for g in workers}
+    for seen in observed.node_groups:
+        if seen.role != NodeRole.CONTROL_PLANE and seen.name not in wanted:
+            return Action(ActionKind.DELETE_NODE_GROUP, node_group_name=seen.name)
+    for group in workers:
+        current = observed.node_group(group.name)
+        assert current is not None  # every desired group exists: checked above
+        if group.autoscaling:
+            # The autoscaler owns the size inside the bounds; only the bounds are ours.
+            drifted = (current.min_size, current.max_size) != (group.min_size, group.max_size)
+        else:
+            drifted = current.size != group.size
+        if drifted:
+            return Action(ActionKind.UPDATE_NODE_GROUP, node_group=group)
+    return None
+
+
+def node_counts(observed: ObservedCluster | None) -> dict[str, int]:
+    if observed is None:
+        return {"total": 0, "ready": 0, "master": 0, "worker": 0}
+    workers = sum(g.size for g in observed.node_groups if g.role != NodeRole.CONTROL_PLANE)
+    ready_workers = sum(g.ready for g in observed.node_groups if g.role != NodeRole.CONTROL_PLANE)
+    masters = observed.master_count
+    ready_masters = masters if observed.state in (ClusterState.ACTIVE, ClusterState.UPDATING) \
+        else 0
+    return {"total": workers + masters, "ready": ready_workers + ready_masters,
+            "master": masters, "worker": workers}
+
+
+def _node_pools_ready(desired: ClusterSpec, observed: ObservedCluster | None) -> tuple[bool, str]:
+    if observed is None:
+        return False, "no node groups yet"
+    for group in desired.node_groups:
+        if group.role == NodeRole.CONTROL_PLANE:
+            continue
+        seen = observed.node_group(group.name)
+        if seen is None:
+            return False, f"node group {group.name} does not exist yet"
+        floor = group.min_size if group.autoscaling and group.min_size is not None else group.size
+        if seen.ready < min(floor, seen.size) or seen.state != ClusterState.ACTIVE:
+            return False, f"node group {group.name}: {seen.ready}/{seen.size} nodes ready"
+    return True, "all node groups ready"
+
+
+def _observed_fields(observed: ObservedCluster | None) -> dict[str, Any]:
+    if observed is None:
+        return {"nodes": node_counts(None)}
+    fields: dict[str, Any] = {"providerID": observed.provider_id, "nodes": node_counts(observed),
+                              "nodeGroups": [
+                                  {"name": g.name, "size": g.size, "ready": g.ready,
+                                   **({"providerID": g.provider_id} if g.provider_id else {})}
+                                  for g in observed.node_groups]}
+    if observed.endpoint:
+        fields["endpoint"] = observed.endpoint
+    if observed.version:
+        fields["version"] = f"v{observed.version.removeprefix('v')}"
+    return fields
+
+
+def _status(view: ClusterView, phase: str, desired: list[Desired], remove: list[str],
+            extra: Mapping[str, Any], now: str | None) -> dict[str, Any]:
+    status = {key: value for key, value in view.status.items()
+              if key not in ("phase", "observedGeneration", "conditions")}
+    status.update(extra)
+    status["providerName"] = view.status.get("providerName") or provider_name(view.name, view.uid)
+    status["phase"] = phase
+    status["observedGeneration"] = view.generation
+    status["conditions"] = apply_conditions(view.status.get("conditions"), desired,
+                                            generation=view.generation, remove=remove, now=now)
+    return status
+
+
+def decide(view: ClusterView, observed: ObservedCluster | None, *, timing: Timing = Timing(),
+           now: str | None = None) -> Decision:
+    """Next step and resulting status for a cluster whose provider reports ``observed``."""
+    desired = cluster_spec(view)
+    if view.deleting:
+        return _decide_deletion(view, observed, timing, now)
+    paused = [Desired(PAUSED, True, "Paused", "annotation platform.example.com/paused is set; "
+                      "no cloud changes are made")] if view.paused else []
+    remove_paused = [] if view.paused else [PAUSED]
+    previous = view.status.get("phase")
+
+    if observed is None or observed.state == ClusterState.CREATING:
+        action = None if observed is not None or view.paused else Action(ActionKind.CREATE)
+        message = "waiting for the provider to create the cluster" if observed \
+            else "creating the cluster at the provider"
+        status = _status(view, "Creating", [
+            Desired(READY, False, "Creating", message),
+            Desired(RECONCILING, True, "Creating", message),
+            Desired(INFRASTRUCTURE_READY, False, "Provisioning", message),
+            Desired(CONTROL_PLANE_READY, False, "Provisioning", message),
+            Desired(NODE_POOLS_READY, False, "Provisioning", message), *paused,
+        ], [STALLED, *remove_paused], _observed_fields(observed), now)
+        transition = "cluster.created" if previous in (None, "Pending") else None
+        return Decision(status, action, timing.poll, transition=transition)
+
+    if observed.state == ClusterState.FAILED:
+        message = observed.message or "the provider reports the cluster as failed"
+        stalled_at = view.status.get("observedGeneration")
+        if previous == "Failed" and stalled_at != view.generation and not view.paused:
+            # The spec changed since the failure: replace the failed cluster.
+            return Decision(_status(view, "Creating", [
+                Desired(READY, False, "Recreating", "replacing the failed cluster"),
+                Desired(RECONCILING, True, "Recreating", "replacing the failed cluster"),
+                *paused], [STALLED, *remove_paused], _observed_fields(observed), now),
+                Action(ActionKind.DELETE), timing.poll)
+        return failed(view, PermanentError(message, reason="ProviderFailed"), observed,
+                      timing=timing, now=now)
+
+    ready, pools_message = _node_pools_ready(desired, observed)
+    try:
+        action = None if observed.state != ClusterState.ACTIVE or view.paused \
+            else next_action(desired, observed)
+    except PermanentError as exc:
+        return failed(view, exc, observed, timing=timing, now=now)
+    busy = observed.state in (ClusterState.UPDATING, ClusterState.DELETING) or action is not None
+    conditions = [
+        Desired(INFRASTRUCTURE_READY, True, "Provisioned", "provider resources exist"),
+        Desired(CONTROL_PLANE_READY, bool(observed.endpoint), "Available" if observed.endpoint
+                else "NoEndpoint", observed.endpoint or "no API endpoint reported yet"),
+        Desired(NODE_POOLS_READY, ready, "Ready" if ready else "Scaling", pools_message),
+    ]
+    if busy or not ready:
+        reason = "Updating" if previous in ("Active", "Updating") else "Creating"
+        what = action.describe() if action else (
+            "waiting for the provider" if busy else pools_message)
+        phase = "Updating" if reason == "Updating" else "Creating"
+        status = _status(view, phase, [Desired(READY, False, reason, what),
+                                       Desired(RECONCILING, True, reason, what),
+                                       *conditions, *paused],
+                         [STALLED, *remove_paused], _observed_fields(observed), now)
+        transition = None
+        if action is not None and action.kind == ActionKind.UPDATE_NODE_GROUP:
+            transition = "cluster.scaled"
+        elif phase == "Updating" and previous == "Active":
+            transition = "cluster.updating"
+        return Decision(status, action, timing.poll, transition=transition)
+    status = _status(view, "Active", [Desired(READY, True, "Active", "cluster is ready"),
+                                      *conditions, *paused],
+                     [RECONCILING, STALLED, *remove_paused], _observed_fields(observed), now)
+    transition = None if previous == "Active" else (
+        "cluster.updated" if previous == "Updating" else "cluster.ready")
+    return Decision(status, None, timing.resync, transition=transition)
+
+
+def failed(view: ClusterView, error: ProviderError, observed: ObservedCluster | None = None,
+           *, timing: Timing = Timing(), now: str | None = None) -> Decision:
+    """Status for a provider error: transient keeps the phase and retries, permanent stalls."""
+    extra = _observed_fields(observed) if observed is not None else {}
+    previous = str(view.status.get("phase") or "Creating")
+    if previous == "Pending":
+        previous = "Creating"
+    paused = [Desired(PAUSED, True, "Paused", "paused")] if view.paused else []
+    if isinstance(error, TransientError):
+        phase = previous if previous != "Failed" else "Creating"
+        status = _status(view, phase, [
+            Desired(READY, False, error.reason, error.message),
+            Desired(RECONCILING, True, error.reason, f"retrying: {error.message}"), *paused,
+        ], [STALLED], extra, now)
+        return Decision(status, None, error.retry_after or timing.poll)
+    phase = "Deleting" if view.deleting else "Failed"
+    status = _status(view, phase, [
+        Desired(READY, False, error.reason, error.message),
+        Desired(STALLED, True, error.reason, error.message), *paused,
+    ], [RECONCILING], extra, now)
+    transition = "cluster.failed" if view.status.get("phase") != phase else None
+    return Decision(status, None, timing.stalled, transition=transition)
+
+
+def _decide_deletion(view: ClusterView, observed: ObservedCluster | None, timing: Timing,
+                     now: str | None) -> Decision:
+    orphan = view.spec.deletion_policy == "Orphan"
+    if observed is None or orphan:
+        message = "provider cluster kept (deletionPolicy: Orphan)" if orphan and observed \
+            else "provider resources are gone"
+        status = _status(view, "Deleting", [Desired(READY, False, "Deleted", message)],
+                         [RECONCILING, STALLED], {}, now)
+        return Decision(status, None, None, release_finalizer=True, transition="cluster.deleted")
+    message = "deleting the cluster at the provider"
+    action = Action(ActionKind.DELETE) if observed.state != ClusterState.DELETING \
+        and not view.paused else None
+    status = _status(view, "Deleting", [Desired(READY, False, "Deleting", message),
+                                        Desired(RECONCILING, True, "Deleting", message)],
+                     [STALLED], _observed_fields(observed), now)
+    transition = "cluster.deleting" if view.status.get("phase") != "Deleting" else None
+    return Decision(status, action, timing.poll, transition=transition)

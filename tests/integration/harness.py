@@ -1,0 +1,119 @@
+"""Running the real operator process against the test management cluster, and waiting on it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lightkube import Client
+from lightkube.core.exceptions import ApiError
+
+from hybridcloud.kube.resources import HybridClusterResource
+
+T = TypeVar("T")
+
+
+class OperatorProcess:
+    """``python -m hybridcloud operator`` restricted to one namespace, with fast polling."""
+
+    def __init__(self, kubeconfig: Path, namespace: str, workdir: Path,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.workdir = workdir
+        self.extra_env = dict(env or {})
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = workdir / "operator.log"
+        self.starts = 0
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig),
+               "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "0.3",
+               "HYBRIDCLOUD_OPERATOR_RESYNC_INTERVAL": "5",
+               "HYBRIDCLOUD_OPERATOR_STALLED_RETRY": "5",
+               "HYBRIDCLOUD_OPERATOR_CREDENTIALS_NAMESPACE": self.namespace,
+               "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.workdir / "local"),
+               **self.extra_env}
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hybridcloud", "operator", "--namespace", self.namespace,
+                 "--health-port", "0"], stdout=out, stderr=subprocess.STDOUT, env=env)
+        self.starts += 1
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye — the crash the operator must survive."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def eventually(probe: Callable[[], T | None], *, timeout: float = 60.0, interval: float = 0.2,
+               message: str | Callable[[], str] = "condition not met") -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``message`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(message() if callable(message) else message)
+        time.sleep(interval)
+
+
+def get_cluster(kube: Client, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        return dict(kube.get(HybridClusterResource, name=name, namespace=namespace).to_dict())
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        raise
+
+
+def condition(obj: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
+    for cond in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if cond["type"] == type_:
+            return dict(cond)
+    return None
+
+
+def wait_phase(kube: Client, namespace: str, name: str, phase: str, operator: OperatorProcess,
+               timeout: float = 90.0) -> dict[str, Any]:
+    def probe() -> dict[str, Any] | None:
+        obj = get_cluster(kube, namespace, name)
+        if obj and (obj.get("status") or {}).get("phase") == phase \
+                and obj["status"].get("observedGeneration") == obj["metadata"]["generation"]:
+            return obj
+        return None
+
+    def explain() -> str:
+        obj = get_cluster(kube, namespace, name)
+        return f"{name} never reached {phase}: status={(obj or {}).get('status')}\n" \
+               f"operator log:\n{operator.tail()}"
+
+    return eventually(probe, timeout=timeout, message=explain)
+
+
+def wait_gone(kube: Client, namespace: str, name: str, operator: OperatorProcess,
+              timeout: float = 90.0) -> None:
+    eventually(lambda: get_cluster(kube, namespace, name) is None, timeout=timeout,
+               message=lambda: f"{name} was not deleted: "
+               f"{(get_cluster(kube, namespace, name) or {}).get('status')}\n{operator.tail()}")
