@@ -31,15 +31,18 @@ from .controlplane import ControlPlane, ControlPlaneError, Profile
 from .controlplane._net import free_ports
 from .controlplane._process import Child, Launcher, kill_pid, log_tail, spawn, terminate
 from .kube.bootstrap import install_crds, mint_dev_token
+from .providers.local import built_version
 
 DEV_NAMESPACE = "default"
 DEV_ACCOUNT = "hybridcloud-dev"
+SAMPLE_CLUSTER = "dev"
 READY_TIMEOUT = 180.0
 
 
 class Supervisor:
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, sample: bool = True) -> None:
         self.run_dir = run_dir
+        self.sample = sample
         self.logs = run_dir / "logs"
         self.stopping = threading.Event()
         self.launcher = Launcher("devenv")
@@ -53,6 +56,8 @@ class Supervisor:
         api_port, health_port = free_ports(2)
         env = {**os.environ, "KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_API_KUBECONFIG": str(self.control_plane.kubeconfig),
+               "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.run_dir / "local"),
+               "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "2",
                "PYTHONUNBUFFERED": "1"}
         python = Path(sys.executable)
         self.children["operator"] = spawn(
@@ -66,6 +71,8 @@ class Supervisor:
         api_url = f"http://127.0.0.1:{api_port}"
         self._wait_http("api", f"{api_url}/readyz")
         self._wait_http("operator", f"http://127.0.0.1:{health_port}/healthz")
+        if self.sample:
+            create_sample_cluster(self.control_plane.kubeconfig)
         state = {"supervisor": os.getpid(), "api_url": api_url,
                  "operator_health": f"http://127.0.0.1:{health_port}/healthz",
                  "children": {name: child.pid for name, child in self.children.items()},
@@ -104,14 +111,35 @@ class Supervisor:
         for name in ("api", "operator"):
             if name in self.children:
                 terminate(self.children[name], grace=10)
+        stop_local_clusters(self.run_dir)
         self.control_plane.stop()
         self.launcher.close()
         (self.run_dir / "env").unlink(missing_ok=True)
 
 
-def supervise(run_dir: Path) -> int:
+def create_sample_cluster(kubeconfig: Path) -> None:
+    """The `dev` cluster: a local member control plane with two fake nodes."""
+    from .kube.bootstrap import client_for
+    from .kube.resources import HybridClusterResource
+
+    client = client_for(kubeconfig)
+    client.apply(HybridClusterResource.from_dict({
+        "apiVersion": "platform.example.com/v1", "kind": "HybridCluster",
+        "metadata": {"name": SAMPLE_CLUSTER, "namespace": DEV_NAMESPACE},
+        "spec": {"provider": "local", "version": f"v{built_version()}",
+                 "nodeGroups": [{"name": "workers", "size": 2}]}}), force=True)
+
+
+def stop_local_clusters(run_dir: Path) -> None:
+    """Local clusters are detached (they outlive operator restarts); stop them explicitly."""
+    for home in sorted((run_dir / "local").glob("*/cp")):
+        subprocess.run([sys.executable, "-m", "hybridcloud.controlplane", "down", "--dir",
+                        str(home)], capture_output=True, check=False, timeout=120)
+
+
+def supervise(run_dir: Path, sample: bool = True) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
-    supervisor = Supervisor(run_dir)
+    supervisor = Supervisor(run_dir, sample)
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: supervisor.stopping.set())
     try:
@@ -127,7 +155,7 @@ def supervise(run_dir: Path) -> int:
         supervisor.stop()
 
 
-def up(run_dir: Path) -> int:
+def up(run_dir: Path, sample: bool = True) -> int:
     if (run_dir / "env").exists() and _supervisor_pid(run_dir):
         print(f"already running; see {run_dir / 'env'} (make down to stop)")
         return 0
@@ -137,14 +165,17 @@ def up(run_dir: Path) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hybridcloud.devenv", "supervise", "--dir", str(run_dir)],
+            [sys.executable, "-m", "hybridcloud.devenv", "supervise", "--dir", str(run_dir),
+             *([] if sample else ["--no-sample"])],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)  # survives the terminal that ran `make up`
     (run_dir / "supervisor.pid").write_text(str(process.pid))
     deadline = time.monotonic() + READY_TIMEOUT + 60
     while time.monotonic() < deadline:
         if (run_dir / "env").exists():
-            _summary(run_dir)
+            if sample:
+                _wait_sample_active(run_dir)
+            _summary(run_dir, sample)
             return 0
         if process.poll() is not None or (run_dir / "failed").exists():
             print(f"make up failed; supervisor log:\n{log_tail(log, 40)}", file=sys.stderr)
@@ -153,6 +184,22 @@ def up(run_dir: Path) -> int:
     print("timed out waiting for the environment; see " + str(log), file=sys.stderr)
     down(run_dir)
     return 1
+
+
+def _wait_sample_active(run_dir: Path, timeout: float = 120.0) -> None:
+    from .kube.bootstrap import client_for
+    from .kube.resources import HybridClusterResource
+
+    client = client_for(run_dir / "cp" / "kubeconfig")
+    print("waiting for the sample local cluster `dev` to become Active ...", flush=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        obj = client.get(HybridClusterResource, SAMPLE_CLUSTER, namespace=DEV_NAMESPACE)
+        status: dict[str, Any] = obj.status if isinstance(obj.status, dict) else {}
+        if status.get("phase") == "Active":
+            return
+        time.sleep(0.5)
+    print("the sample cluster is not Active yet; see `kubectl get hc dev -o yaml`", flush=True)
 
 
 def _supervisor_pid(run_dir: Path) -> int | None:
@@ -180,6 +227,7 @@ def down(run_dir: Path) -> int:
         for child_pid in state.get("children", {}).values():
             kill_pid(int(child_pid), Path(sys.executable), grace=5)
         state_file.unlink()
+    stop_local_clusters(run_dir)
     subprocess.run([sys.executable, "-m", "hybridcloud.controlplane", "down", "--dir",
                     str(run_dir / "cp")], check=False, capture_output=True)
     (run_dir / "env").unlink(missing_ok=True)
@@ -188,8 +236,11 @@ def down(run_dir: Path) -> int:
     return 0
 
 
-def _summary(run_dir: Path) -> None:
+def _summary(run_dir: Path, sample: bool) -> None:
     values = dict(line.split("=", 1) for line in (run_dir / "env").read_text().splitlines())
+    sample_hint = ("\n  kubectl get secret dev-kubeconfig -o jsonpath='{.data.value}' | base64 -d "
+                   "> dev.kubeconfig\n  kubectl --kubeconfig dev.kubeconfig get nodes"
+                   if sample else "")
     print(f"""
 hybridcloud is running
   Kubernetes API   {values['KUBECONFIG']}
@@ -198,17 +249,16 @@ hybridcloud is running
 
 Use it:
   set -a; . {run_dir / 'env'}; set +a
-  kubectl get hybridclusters -A
-  kubectl apply -f deploy/samples/hybridcluster-local.yaml
+  kubectl get hybridclusters -A{sample_hint}
   curl -H "Authorization: Bearer $HYBRIDCLOUD_TOKEN" $HYBRIDCLOUD_API_URL/v1/clusters
 
 Stop it with: make down
 """)
 
 
-def run(run_dir: Path) -> int:
+def run(run_dir: Path, sample: bool = True) -> int:
     """``make run``: up, follow the operator and API logs, down on Ctrl-C (or SIGTERM)."""
-    if up(run_dir) != 0:
+    if up(run_dir, sample) != 0:
         return 1
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -237,15 +287,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hybridcloud.devenv")
     parser.add_argument("command", choices=["up", "down", "run", "supervise"])
     parser.add_argument("--dir", type=Path, default=Path(".run"))
+    parser.add_argument("--no-sample", action="store_true",
+                        help="do not create the sample local cluster `dev`")
     args = parser.parse_args(argv)
     run_dir: Path = args.dir.resolve()
+    sample = not args.no_sample
     if args.command == "up":
-        return up(run_dir)
+        return up(run_dir, sample)
     if args.command == "down":
         return down(run_dir)
     if args.command == "run":
-        return run(run_dir)
-    return supervise(run_dir)
+        return run(run_dir, sample)
+    return supervise(run_dir, sample)
 
 
 if __name__ == "__main__":
