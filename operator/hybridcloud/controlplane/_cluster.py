@@ -57,7 +57,13 @@ class ControlPlane:
     """A local Kubernetes control plane built from real binaries, bound to 127.0.0.1.
 
     Every start is a fresh cluster: etcd data and credentials under ``workdir`` are recreated.
-    Binaries come from ``bin_dir``, else ``$HYBRIDCLOUD_BIN_DIR``, else ``PATH``.
+    Binaries come from ``bin_dir``, else ``$HYBRIDCLOUD_BIN_DIR``, else ``PATH``. Logs are in
+    ``workdir/logs/<component>.log``.
+
+    Components die with this Python process even if it is SIGKILLed (``PR_SET_PDEATHSIG``).
+    That signal fires when the *forking thread* exits, so children are forked from a private
+    thread that lives until :meth:`stop`; ``start()`` may therefore be called from any thread,
+    including short-lived workers.
     """
 
     def __init__(

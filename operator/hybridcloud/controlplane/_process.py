@@ -2,8 +2,8 @@
 
 Why a dedicated launcher thread: ``PR_SET_PDEATHSIG`` fires when the *thread* that forked the
 child exits, not when the process does. If components were forked from whichever thread called
-``ControlPlane.start()`` -- say an ``asyncio.to_thread`` worker or a pytest-xdist helper -- they
-would be SIGKILLed as soon as that thread finished, long before the control plane is stopped.
+``ControlPlane.start()`` -- say an ``asyncio.to_thread`` or thread-pool worker -- they would be
+SIGKILLed as soon as that thread finished, long before the control plane is stopped.
 Forking every child from one daemon thread that lives until ``stop()`` ties their lifetime to
 the control plane (and to the Python process, if it is SIGKILLed) instead.
 """
@@ -151,7 +151,11 @@ def spawn(
                 preexec_fn=_die_with_parent(parent_pid),
             )
 
-    return Child(name, binary, launcher.call(start), log)
+    try:
+        popen = launcher.call(start)
+    except OSError as exc:
+        raise ControlPlaneError(f"{name}: cannot execute {binary}: {exc}") from exc
+    return Child(name, binary, popen, log)
 
 
 def first_dead(children: Sequence[Child]) -> Child | None:
