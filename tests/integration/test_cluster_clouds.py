@@ -1,0 +1,152 @@
+"""HybridCluster lifecycle on every cloud, through the real SDKs against wire-level fakes.
+
+The operator runs as a real process; the fakes run in this test process and are reached over
+loopback through the `endpoint` key of the provider credentials Secret.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Event, Secret
+from lightkube.types import PatchType
+
+from hybridcloud.controlplane import ControlPlane
+from hybridcloud.kube.resources import HybridClusterResource
+
+from .clouds import CLOUDS, Cloud
+from .harness import OperatorProcess, condition, eventually, get_cluster, wait_gone, wait_phase
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module", params=sorted(CLOUDS))
+def cloud(request: pytest.FixtureRequest) -> Iterator[Cloud]:
+    fake: Cloud = CLOUDS[request.param]()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def operator(management: ControlPlane, kube: Client, namespace: str, tmp_path: Path,
+             cloud: Cloud) -> Iterator[OperatorProcess]:
+    kube.create(Secret(metadata=ObjectMeta(name=f"hybridcloud-{cloud.provider}-credentials",
+                                           namespace=namespace),
+                       stringData=cloud.credentials()))
+    process = OperatorProcess(management.kubeconfig, namespace, tmp_path)
+    process.start()
+    yield process
+    process.stop()
+
+
+def manifest(cloud: Cloud, name: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "provider": cloud.provider, "region": cloud.region, "version": cloud.version,
+        "nodeGroups": [{"name": "workers", "size": 2, "instanceType": cloud.instance_type,
+                        "diskSize": 50}],
+        **cloud.options(), **spec}
+    return {"apiVersion": "platform.example.com/v1", "kind": "HybridCluster",
+            "metadata": {"name": name}, "spec": body}
+
+
+def create(kube: Client, namespace: str, obj: dict[str, Any]) -> None:
+    kube.create(HybridClusterResource.from_dict(obj), namespace=namespace)
+
+
+def patch(kube: Client, namespace: str, name: str, ops: list[dict[str, Any]]) -> None:
+    kube.patch(HybridClusterResource, name, ops, namespace=namespace, patch_type=PatchType.JSON)
+
+
+def test_cluster_is_created_scaled_upgraded_and_deleted_at_the_provider(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    creates_before = cloud.creates()
+    create(kube, namespace, manifest(cloud, "life"))
+    obj = wait_phase(kube, namespace, "life", "Active", operator)
+    status, name = obj["status"], obj["status"]["providerName"]
+    assert status["nodes"]["worker"] == 2 and status["nodes"]["master"] == 0
+    assert status["providerID"] and status["endpoint"].startswith("https://")
+    for type_ in ("Ready", "InfrastructureReady", "ControlPlaneReady", "NodePoolsReady"):
+        assert (condition(obj, type_) or {}).get("status") == "True", type_
+    assert cloud.exists(name) and cloud.group_size(name, "workers") == 2
+    assert cloud.creates() - creates_before == 1
+    secret = kube.get(Secret, name="life-kubeconfig", namespace=namespace)
+    config = yaml.safe_load(base64.b64decode((secret.data or {})["value"]))
+    assert config["clusters"][0]["cluster"]["server"].rstrip("/").split(":443")[0] == \
+        status["endpoint"].rstrip("/").split(":443")[0]
+
+    patch(kube, namespace, "life", [{"op": "replace", "path": "/spec/nodeGroups/0/size",
+                                     "value": 3}])
+    obj = wait_phase(kube, namespace, "life", "Active", operator, timeout=120)
+    assert obj["status"]["nodes"]["worker"] == 3
+    assert cloud.group_size(name, "workers") == 3
+
+    patch(kube, namespace, "life", [{"op": "replace", "path": "/spec/version",
+                                     "value": cloud.upgraded_version}])
+    obj = wait_phase(kube, namespace, "life", "Active", operator, timeout=120)
+    wanted = cloud.upgraded_version.removeprefix("v")
+    assert obj["status"]["version"].removeprefix("v").startswith(wanted)
+    assert (cloud.cluster_version(name) or "").startswith(wanted)
+    reasons = {e.reason for e in kube.list(Event, namespace=namespace)}
+    assert {"ClusterCreated", "ClusterReady", "ClusterScaled", "ClusterUpdated"} <= reasons
+
+    kube.delete(HybridClusterResource, "life", namespace=namespace)
+    wait_gone(kube, namespace, "life", operator, timeout=120)
+    assert not cloud.exists(name)
+
+
+def test_orphan_policy_leaves_the_provider_cluster(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    create(kube, namespace, manifest(cloud, "kept", deletionPolicy="Orphan"))
+    name = wait_phase(kube, namespace, "kept", "Active", operator)["status"]["providerName"]
+    kube.delete(HybridClusterResource, "kept", namespace=namespace)
+    wait_gone(kube, namespace, "kept", operator)
+    assert cloud.exists(name)
+
+
+def test_throttling_is_retried_until_the_cluster_is_active(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    cloud.throttle(4, retry_after=1)
+    create(kube, namespace, manifest(cloud, "throttled"))
+    obj = wait_phase(kube, namespace, "throttled", "Active", operator, timeout=120)
+    assert condition(obj, "Stalled") is None
+
+
+def test_an_invalid_instance_type_fails_with_the_providers_message_until_fixed(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    bad = manifest(cloud, "badtype")
+    bad["spec"]["nodeGroups"][0]["instanceType"] = cloud.bad_instance_type
+    create(kube, namespace, bad)
+    obj = wait_phase(kube, namespace, "badtype", "Failed", operator)
+    stalled = condition(obj, "Stalled") or {}
+    assert stalled.get("status") == "True"
+    assert stalled.get("reason") == "InvalidConfiguration"
+    assert cloud.bad_instance_type in stalled.get("message", "")
+    patch(kube, namespace, "badtype", [{"op": "replace",
+                                        "path": "/spec/nodeGroups/0/instanceType",
+                                        "value": cloud.instance_type}])
+    obj = wait_phase(kube, namespace, "badtype", "Active", operator, timeout=120)
+    assert condition(obj, "Stalled") is None
+
+
+def test_missing_credentials_stall_with_a_message_naming_the_secret(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    obj = manifest(cloud, "nocreds", credentialsRef={"name": "does-not-exist"})
+    create(kube, namespace, obj)
+    failed = wait_phase(kube, namespace, "nocreds", "Failed", operator)
+    stalled = condition(failed, "Stalled") or {}
+    assert stalled.get("reason") == "CredentialsNotFound"
+    assert f"{namespace}/does-not-exist" in stalled.get("message", "")
+    assert eventually(lambda: get_cluster(kube, namespace, "nocreds"))
