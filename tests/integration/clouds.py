@@ -149,3 +149,6 @@ class AKSCloud:
 
 
 CLOUDS: dict[str, type[Any]] = {"gcp": GKECloud, "azure": AKSCloud}
+
+# Clouds whose fakes can count create calls unambiguously.
+CRASH_TEST_CLOUDS: dict[str, type[Any]] = {"gcp": GKECloud}
