@@ -10,7 +10,10 @@ import re
 from typing import Any, Protocol
 
 from tests.fakes.aks import FakeAKS
+from tests.fakes.eks import FakeEKS
 from tests.fakes.gke import FakeGKE
+from tests.fakes.keystone import Account, FakeKeystone
+from tests.fakes.magnum import FakeMagnum
 
 
 class Cloud(Protocol):
@@ -20,6 +23,7 @@ class Cloud(Protocol):
     upgraded_version: str
     instance_type: str
     bad_instance_type: str
+    masters: int  # control-plane nodes the user sees (0 for managed control planes)
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -41,6 +45,7 @@ class GKECloud:
     instance_type = "e2-standard-4"
     bad_instance_type = "not_a_machine"
     project = "hybrid-test"
+    masters = 0
 
     def __init__(self) -> None:
         self.fake = FakeGKE(delay=0.3)
@@ -97,6 +102,7 @@ class AKSCloud:
     tenant, client, secret = "tenant-1", "client-1", "client-secret-value"
     subscription = "00000000-0000-0000-0000-000000000001"
     group = "hybridcloud-westeurope"
+    masters = 0
 
     def __init__(self) -> None:
         self.fake = FakeAKS(tenant_id=self.tenant, client_id=self.client,
@@ -148,7 +154,115 @@ class AKSCloud:
         self.fake.throttle_next(retry_after, count)
 
 
-CLOUDS: dict[str, type[Any]] = {"gcp": GKECloud, "azure": AKSCloud}
+class MagnumCloud:
+    provider = "openstack"
+    region = "RegionOne"
+    version = "v1.28.0"
+    upgraded_version = "v1.29.2"
+    instance_type = "m1.small"
+    bad_instance_type = "m1.gigantic"
+    password = "openstack-password"
+    masters = 1  # Magnum runs one master when the spec has no control-plane group
+
+    def __init__(self) -> None:
+        self.keystone = FakeKeystone(Account(password=self.password))
+        self.fake = FakeMagnum(self.keystone, delay=0.3)
+
+    def start(self) -> None:
+        self.keystone.start()
+        self.fake.start()
+
+    def stop(self) -> None:
+        self.fake.stop()
+        self.keystone.stop()
+
+    def credentials(self) -> dict[str, str]:
+        return {"auth_url": self.keystone.auth_url, "username": "demo",
+                "password": self.password, "project_name": "demo"}
+
+    def options(self) -> dict[str, Any]:
+        return {"openstack": {"image": "fedora-coreos-38", "keypair": "default",
+                              "externalNetwork": "public"}}
+
+    def creates(self) -> int:
+        return self.fake.creates()
+
+    def exists(self, name: str) -> bool:
+        return self.fake.cluster_named(name) is not None
+
+    def group_size(self, name: str, group: str) -> int | None:
+        cluster = self.fake.cluster_named(name)
+        if cluster is None:
+            return None
+        workers = [g for g in cluster.nodegroups if g.role != "master"]
+        # The first worker group is Magnum's default-worker; the spec name is in its labels.
+        found = next((g for g in workers if g.name == group), None) or \
+            next((g for g in workers if g.is_default), None)
+        return found.node_count if found else None
+
+    def cluster_version(self, name: str) -> str | None:
+        cluster = self.fake.cluster_named(name)
+        return cluster.coe_version.removeprefix("v") if cluster and cluster.coe_version else None
+
+    def empty(self) -> bool:
+        return self.fake.is_empty()
+
+    def throttle(self, count: int, retry_after: int = 1) -> None:
+        self.fake.server.fail_next(count, status=429, body={"errors": [{
+            "status": 429, "code": "client", "title": "Rate limit exceeded",
+            "detail": "Too many requests"}]}, headers={"Retry-After": str(retry_after)})
+
+
+class EKSCloud:
+    provider = "aws"
+    region = "us-east-1"
+    version = "v1.29"
+    upgraded_version = "v1.30"
+    instance_type = "m5.large"
+    bad_instance_type = "gigantic"
+    masters = 0
+    access_key, secret_key = "AKIAHYBRIDINTEG00001", "integration/Secret+Key0123456789abcdefgh"
+
+    def __init__(self) -> None:
+        self.fake = FakeEKS(credentials={self.access_key: self.secret_key}, delay=0.3)
+
+    def start(self) -> None:
+        self.fake.start()
+
+    def stop(self) -> None:
+        self.fake.stop()
+
+    def credentials(self) -> dict[str, str]:
+        return {"aws_access_key_id": self.access_key, "aws_secret_access_key": self.secret_key,
+                "endpoint": self.fake.url}
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def creates(self) -> int:
+        return self.fake.count("POST", r"^/clusters$")
+
+    def exists(self, name: str) -> bool:
+        return self.fake.cluster(name, self.region) is not None
+
+    def group_size(self, name: str, group: str) -> int | None:
+        found = self.fake.node_group(name, group, self.region)
+        return int(found["scalingConfig"]["desiredSize"]) if found else None
+
+    def cluster_version(self, name: str) -> str | None:
+        found = self.fake.cluster(name, self.region)
+        return str(found["version"]) if found else None
+
+    def empty(self) -> bool:
+        return not self.fake.cluster_names(self.region)
+
+    def throttle(self, count: int, retry_after: int = 1) -> None:
+        self.fake.throttle_next(count, retry_after=retry_after)
+
+
+CLOUDS: dict[str, type[Any]] = {"aws": EKSCloud, "gcp": GKECloud, "azure": AKSCloud,
+                                 "openstack": MagnumCloud}
 
 # Clouds whose fakes can count create calls unambiguously.
-CRASH_TEST_CLOUDS: dict[str, type[Any]] = {"gcp": GKECloud}
+CRASH_TEST_CLOUDS: dict[str, type[Any]] = {"aws": EKSCloud, "gcp": GKECloud,
+                                            "openstack": MagnumCloud}

@@ -72,7 +72,7 @@ def test_cluster_is_created_scaled_upgraded_and_deleted_at_the_provider(
     create(kube, namespace, manifest(cloud, "life"))
     obj = wait_phase(kube, namespace, "life", "Active", operator)
     status, name = obj["status"], obj["status"]["providerName"]
-    assert status["nodes"]["worker"] == 2 and status["nodes"]["master"] == 0
+    assert status["nodes"]["worker"] == 2 and status["nodes"]["master"] == cloud.masters
     assert status["providerID"] and status["endpoint"].startswith("https://")
     for type_ in ("Ready", "InfrastructureReady", "ControlPlaneReady", "NodePoolsReady"):
         assert (condition(obj, type_) or {}).get("status") == "True", type_

@@ -61,10 +61,10 @@ def test_a_new_cluster_records_its_provider_name_and_asks_for_one_create() -> No
     assert decision.transition == "cluster.created"
 
 
-def test_a_cluster_the_provider_is_creating_is_not_created_again() -> None:
+def test_creation_in_progress_reissues_the_idempotent_create_so_providers_can_continue() -> None:
     observed = ObservedCluster("id", "hc", ClusterState.CREATING)
     decision = decide(view({"phase": "Creating"}), observed, now=NOW)
-    assert decision.action is None
+    assert decision.action is not None and decision.action.kind == ActionKind.CREATE
     assert decision.transition is None
 
 
@@ -168,7 +168,8 @@ def test_deletion_deletes_at_the_provider_then_releases_the_finalizer() -> None:
     assert not deleting.release_finalizer
     waiting = decide(view({"phase": "Deleting"}, deleting=True),
                      ObservedCluster("id", "hc", ClusterState.DELETING), now=NOW)
-    assert waiting.action is None and not waiting.release_finalizer
+    assert waiting.action is not None and waiting.action.kind == ActionKind.DELETE
+    assert not waiting.release_finalizer
     done = decide(view({"phase": "Deleting"}, deleting=True), None, now=NOW)
     assert done.release_finalizer and done.transition == "cluster.deleted"
 

@@ -16,7 +16,7 @@ from ..feed import Feed
 from ..kube.events import KubernetesEventSink
 from ..kube.objects import FIELD_MANAGER
 from ..providers.registry import ProviderRegistry, load_factory
-from . import hybridcluster, settings
+from . import application, hybridcluster, settings
 from .config import OperatorConfig
 
 
@@ -25,7 +25,13 @@ def _clusters(memo: kopf.Memo) -> hybridcluster.ClusterController:
     return controller
 
 
+def _applications(memo: kopf.Memo) -> application.ApplicationController:
+    controller: application.ApplicationController = memo["applications"]
+    return controller
+
+
 hybridcluster.register(_clusters)
+application.register(_applications)
 
 
 @kopf.on.startup()
@@ -40,11 +46,14 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     controller.start()
     memo["config"], memo["client"], memo["feed"], memo["clusters"] = (
         config, client, feed, controller)
+    memo["applications"] = application.ApplicationController(client, config, feed)
+    memo["applications"].start()
 
 
 @kopf.on.cleanup()
 async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["clusters"].stop()
+    await memo["applications"].stop()
     await memo["feed"].drain()
     await memo["client"].close()
 

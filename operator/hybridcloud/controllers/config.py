@@ -31,3 +31,9 @@ class OperatorConfig(BaseSettings):
     provider_overrides: dict[str, str] = Field(
         default_factory=dict,
         description='JSON map provider → "module:factory" replacing a built-in adapter.')
+    delivery_dir: Path = Field(default=Path.home() / ".cache/hybridcloud/delivery",
+                               description="Git mirrors and exported trees of app sources.")
+    delivery_poll_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between health checks while an app rolls out.")
+    git_interval: float = Field(default=180.0, gt=0,
+                                description="Seconds between re-resolving an app's git revision.")

@@ -129,7 +129,6 @@ class ClusterController:
         if decision.action is not None and provider is not None:
             try:
                 await self._perform(provider, desired, decision.action)
-                requeue = 0.0  # look at the provider's answer right away
             except ProviderError as exc:
                 failure = logic.failed(_view(body), exc, observed, timing=self.timing)
                 body = await self._write_status(key, body, failure.status)

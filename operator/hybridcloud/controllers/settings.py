@@ -25,6 +25,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # One line per watch event is noise at fleet scale; failures are still logged.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # lightkube's transport
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30

@@ -250,7 +250,9 @@ def decide(view: ClusterView, observed: ObservedCluster | None, *, timing: Timin
     previous = view.status.get("phase")
 
     if observed is None or observed.state == ClusterState.CREATING:
-        action = None if observed is not None or view.paused else Action(ActionKind.CREATE)
+        # Re-issued while the provider works: adapters treat a repeat as "continue" (EKS adds
+        # node groups once its control plane is up, Magnum once the cluster is complete).
+        action = None if view.paused else Action(ActionKind.CREATE)
         message = "waiting for the provider to create the cluster" if observed \
             else "creating the cluster at the provider"
         status = _status(view, "Creating", [
@@ -346,8 +348,9 @@ def _decide_deletion(view: ClusterView, observed: ObservedCluster | None, timing
                          [RECONCILING, STALLED], {}, now)
         return Decision(status, None, None, release_finalizer=True, transition="cluster.deleted")
     message = "deleting the cluster at the provider"
-    action = Action(ActionKind.DELETE) if observed.state != ClusterState.DELETING \
-        and not view.paused else None
+    # Repeated until the provider reports nothing: some deletions take several steps (EKS node
+    # groups before the cluster, Magnum templates after it); adapters make repeats no-ops.
+    action = None if view.paused else Action(ActionKind.DELETE)
     status = _status(view, "Deleting", [Desired(READY, False, "Deleting", message),
                                         Desired(RECONCILING, True, "Deleting", message)],
                      [STALLED], _observed_fields(observed), now)

@@ -1,0 +1,394 @@
+"""MultiClusterApplication controller: watch events → work queue → one delivery pass per app.
+
+Two kopf handlers feed it: application events cache the body and enqueue the app; HybridCluster
+events keep the cluster facts placement needs (phase, region, provider, labels) and re-enqueue
+the namespace's apps when those facts change, so a failed or removed cluster triggers failover.
+
+A pass: finalizer → placement (pure) → resolve the git revision (cached for ``git_interval``,
+forced by the ``platform.example.com/refresh`` annotation) → render per target → server-side
+apply to every target cluster in parallel → remove the app from clusters it left → status (pure)
+→ domain event. Any problem before applying (spec, source, render, placement) applies nothing,
+so what runs stays untouched. A periodic resync gives drift detection and self-heal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import kopf
+from lightkube import AsyncClient
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Secret
+from pydantic import ValidationError
+
+from .. import API_VERSION, FINALIZER, GROUP, VERSION
+from ..conditions import now_rfc3339
+from ..delivery.git import GitCache, GitCredentials, SourceError
+from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError, SyncOutcome
+from ..delivery.render import RenderError
+from ..delivery.source import SourceRenderer
+from ..feed import DomainEvent, Feed, ObjectRef
+from ..kube import objects
+from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
+from ..models import HybridCluster, MultiClusterApplication
+from ..models.application import DeploymentState, Health, HybridApplicationSpec
+from ..reconcile import application as logic
+from ..reconcile.placement import ClusterFacts, Placement, Target, place
+from .config import OperatorConfig
+from .queue import WorkQueue
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+REFRESH_ANNOTATION = f"{GROUP}/refresh"
+SYNC_ANNOTATION = f"{GROUP}/sync"
+
+
+class ApplicationController:
+    def __init__(self, client: AsyncClient, config: OperatorConfig, feed: Feed) -> None:
+        self.client = client
+        self.config = config
+        self.feed = feed
+        self.bodies: dict[Key, dict[str, Any]] = {}
+        self.clusters: dict[str, dict[str, tuple[int, ClusterFacts]]] = {}
+        self._primed: set[str] = set()
+        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers)
+        self.renderer = SourceRenderer(GitCache(config.delivery_dir / "git"))
+        self._members: dict[tuple[str, str], tuple[str, MemberCluster]] = {}
+        self._resolved: dict[Key, tuple[tuple[Any, ...], float, str]] = {}
+        self._seen_tokens: dict[tuple[Key, str], str] = {}
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if event_type == "DELETED":
+            self._forget(key)
+            return
+        if meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or []):
+            return
+        if objects.newer(body, self.bodies.get(key)):
+            self.bodies[key] = dict(body)
+        self.queue.add(key)
+
+    def observe_cluster(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
+        known = self.clusters.setdefault(namespace, {})
+        before = known.get(name)
+        if event_type == "DELETED":
+            known.pop(name, None)
+        else:
+            revision = int(meta.get("resourceVersion") or 0)
+            if before is not None and before[0] > revision:
+                return
+            known[name] = (revision, _facts(body))
+        after = known.get(name)
+        if (before and before[1]) != (after and after[1]):
+            for key in self.bodies:
+                if key[0] == namespace:
+                    self.queue.add(key)
+
+    def start(self) -> None:
+        self.queue.start()
+
+    async def stop(self) -> None:
+        await self.queue.stop()
+        for _, member in self._members.values():
+            await member.close()
+        self._members.clear()
+
+    def _forget(self, key: Key) -> None:
+        self.bodies.pop(key, None)
+        self._resolved.pop(key, None)
+        self.queue.forget(key)
+
+    # -- one pass ------------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> float | None:
+        body = self.bodies.get(key)
+        if body is None:
+            return None
+        meta = body["metadata"]
+        if FINALIZER not in (meta.get("finalizers") or []):
+            if meta.get("deletionTimestamp"):
+                return None
+            body = self._store(key, await objects.add_finalizer(
+                self.client, MultiClusterApplicationResource, body, FINALIZER))
+        await self._prime(key[0])
+        app = AppIdentity(key[0], key[1], meta["uid"])
+        if meta.get("deletionTimestamp"):
+            return await self._finalize(key, body, app)
+        generation = int(meta.get("generation", 1))
+        previous = body.get("status") or {}
+        try:
+            spec = HybridApplicationSpec.model_validate(body["spec"])
+        except ValidationError as exc:
+            message = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                for e in exc.errors())
+            await self._conclude(key, body, logic.Observation(
+                generation, spec_error=message, outcomes=_carried(previous)))
+            return None
+        facts = {name: f for name, (_, f) in self.clusters.get(key[0], {}).items()}
+        current = {d["cluster"]: tuple(d["components"]) if d.get("components") is not None
+                   else None for d in previous.get("deployments") or []}
+        placement = place(spec, facts, current)
+        try:
+            revision = await self._resolve(key, body, spec)
+        except SourceError as exc:
+            await self._conclude(key, body, logic.Observation(
+                generation, source_error=(exc.reason, str(exc)), placement=placement,
+                outcomes=_carried(previous)))
+            return self.config.stalled_retry
+        observation = logic.Observation(generation, revision=revision, placement=placement,
+                                        outcomes=_carried(previous))
+        if not placement.ready:
+            await self._conclude(key, body, observation)
+            return self.config.resync_interval
+        try:
+            rendered = {t.cluster: await self._render(key, spec, revision, t, i)
+                        for i, t in enumerate(placement.targets)}
+        except (RenderError, SourceError) as exc:
+            await self._conclude(key, body, logic.Observation(
+                generation, revision=revision, placement=placement,
+                render_error=str(exc), outcomes=_carried(previous)))
+            return self.config.stalled_retry
+        apply_changes = spec.sync_policy.automated or self._token_changed(
+            key, body, SYNC_ANNOTATION)
+        outcomes = await asyncio.gather(*(
+            self._deliver(app, spec, placement, target, rendered[target.cluster], revision,
+                          previous, apply_changes) for target in placement.targets))
+        leaving = [c for c in current if c not in placement.clusters]
+        removing = [c for c in await asyncio.gather(*(
+            self._remove(app, c) for c in leaving)) if c is not None]
+        await self._conclude(key, body, logic.Observation(
+            generation, revision=revision, placement=placement, outcomes=outcomes,
+            removing=removing))
+        busy = removing or any(o.health != Health.HEALTHY or o.state != DeploymentState.SYNCED
+                               for o in outcomes)
+        return self.config.delivery_poll_interval if busy else self.config.resync_interval
+
+    async def _finalize(self, key: Key, body: dict[str, Any], app: AppIdentity) -> float | None:
+        previous = body.get("status") or {}
+        clusters = {d["cluster"] for d in previous.get("deployments") or []}
+        clusters |= set(previous.get("placedClusters") or [])
+        remaining = [c for c in await asyncio.gather(*(
+            self._remove(app, c) for c in sorted(clusters))) if c is not None]
+        if remaining:
+            await self._conclude(key, body, logic.Observation(
+                int(body["metadata"].get("generation", 1)), deleting=True, removing=remaining,
+                outcomes=[o for o in _carried(previous) if o.cluster in remaining]))
+            return self.config.delivery_poll_interval
+        await objects.remove_finalizer(self.client, MultiClusterApplicationResource, body,
+                                       FINALIZER)
+        self._forget(key)
+        return None
+
+    # -- stages ----------------------------------------------------------------------------------
+
+    async def _resolve(self, key: Key, body: Mapping[str, Any],
+                       spec: HybridApplicationSpec) -> str:
+        source = spec.source
+        identity = (source.repository, source.revision,
+                    source.secret_ref.name if source.secret_ref else None)
+        forced = self._token_changed(key, body, REFRESH_ANNOTATION)
+        cached = self._resolved.get(key)
+        if cached and cached[0] == identity and not forced and \
+                time.monotonic() - cached[1] < self.config.git_interval:
+            return cached[2]
+        credentials = await self._git_credentials(key[0], spec)
+        sha = await self.renderer.git.resolve(
+            source.repository, source.revision, credentials,
+            max_age=0.0 if forced else self.config.git_interval / 2)
+        self._resolved[key] = (identity, time.monotonic(), sha)
+        return sha
+
+    async def _render(self, key: Key, spec: HybridApplicationSpec, revision: str,
+                      target: Target, index: int) -> list[Any]:
+        explicit = [e.cluster for e in spec.placement or []]
+        owner = target.stands_in_for or target.cluster
+        field = f"spec.placement[{explicit.index(owner)}]" if owner in explicit \
+            else "spec.placementPolicy"
+        return await self.renderer.manifests(
+            spec.source.repository, revision, spec.source.path, release=key[1],
+            namespace=spec.target_namespace or key[0], target=target, field=field)
+
+    async def _deliver(self, app: AppIdentity, spec: HybridApplicationSpec, placement: Placement,
+                       target: Target, manifests: list[Any], revision: str,
+                       previous: Mapping[str, Any], apply_changes: bool) -> logic.ClusterOutcome:
+        old: Mapping[str, Any] = next((d for d in previous.get("deployments") or []
+                    if d.get("cluster") == target.cluster), {})
+        try:
+            member = await self._member(app.namespace, target.cluster)
+            result = await member.sync(
+                app, manifests, target_namespace=spec.target_namespace or app.namespace,
+                prune=spec.sync_policy.prune, self_heal=spec.sync_policy.self_heal,
+                apply_changes=apply_changes)
+        except (MemberUnreachableError, ApiError, LookupError) as exc:
+            message = exc.status.message if isinstance(exc, ApiError) else str(exc)
+            return logic.ClusterOutcome(target.cluster, DeploymentState.FAILED, Health.UNKNOWN,
+                                        target.components, old.get("revision"),
+                                        old.get("resources"), message)
+        return _outcome(target, result, revision, old.get("revision"))
+
+    async def _remove(self, app: AppIdentity, cluster: str) -> str | None:
+        """Remove the app from ``cluster``; returns the cluster while that is still pending."""
+        facts = self.clusters.get(app.namespace, {}).get(cluster)
+        try:
+            member = await self._member(app.namespace, cluster)
+            removed = await member.remove(app)
+            log.info("removed %s (%d objects) from cluster %s", app.display, removed, cluster)
+            return None
+        except (MemberUnreachableError, ApiError, LookupError) as exc:
+            if facts is None or facts[1].deleting or facts[1].phase not in ("Active", "Updating"):
+                # The cluster is gone or broken: nothing can be (or needs to be) cleaned up.
+                log.warning("cannot remove %s from unavailable cluster %s: %s", app.display,
+                            cluster, exc)
+                return None
+            return cluster
+
+    # -- edges ---------------------------------------------------------------------------------
+
+    async def _prime(self, namespace: str) -> None:
+        """List the namespace's clusters once, so the first placement sees all of them."""
+        if namespace in self._primed:
+            return
+        async for item in self.client.list(HybridClusterResource, namespace=namespace):
+            self.observe_cluster("ADDED", dict(item.to_dict()))  # type: ignore[no-untyped-call]
+        self._primed.add(namespace)
+
+    async def _member(self, namespace: str, cluster: str) -> MemberCluster:
+        try:
+            secret = await self.client.get(Secret, name=f"{cluster}-kubeconfig",
+                                           namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                raise LookupError(f"kubeconfig Secret {cluster}-kubeconfig not found") from exc
+            raise
+        encoded = (secret.data or {}).get("value")
+        if not encoded:
+            raise LookupError(f"kubeconfig Secret {cluster}-kubeconfig has no key 'value'")
+        digest = hashlib.sha256(encoded.encode()).hexdigest()
+        cached = self._members.get((namespace, cluster))
+        if cached and cached[0] == digest:
+            return cached[1]
+        member = MemberCluster(cluster, base64.b64decode(encoded).decode())
+        self._members[(namespace, cluster)] = (digest, member)
+        if cached:
+            await cached[1].close()
+        return member
+
+    async def _git_credentials(self, namespace: str,
+                               spec: HybridApplicationSpec) -> GitCredentials | None:
+        ref = spec.source.secret_ref
+        if ref is None:
+            return None
+        try:
+            secret = await self.client.get(Secret, name=ref.name, namespace=namespace)
+        except ApiError as exc:
+            raise SourceError(f"spec.source.secretRef: Secret {ref.name} "
+                              f"{'not found' if exc.status.code == 404 else 'unreadable'}",
+                              reason="CredentialsNotFound") from exc
+        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+        return GitCredentials.from_secret(data)
+
+    def _token_changed(self, key: Key, body: Mapping[str, Any], annotation: str) -> bool:
+        """Whether ``annotation`` holds a value this process has not acted on yet."""
+        value = (body["metadata"].get("annotations") or {}).get(annotation)
+        if value is None or self._seen_tokens.get((key, annotation)) == value:
+            return False
+        self._seen_tokens[(key, annotation)] = value
+        return True
+
+    async def _conclude(self, key: Key, body: dict[str, Any],
+                        observation: logic.Observation) -> None:
+        decision = logic.derive_status(body.get("status"), observation, now=now_rfc3339())
+        status = decision.status
+        current = body.get("status") or {}
+        if current != status:
+            patch = {**{k: None for k in current if k not in status}, **status}
+            body = self._store(key, await objects.patch_status(
+                self.client, MultiClusterApplicationResource, body, patch))
+        if decision.transition:
+            self._announce(body, decision.transition, status)
+
+    def _store(self, key: Key, body: dict[str, Any]) -> dict[str, Any]:
+        if objects.newer(body, self.bodies.get(key)):
+            self.bodies[key] = body
+        return body
+
+    def _announce(self, body: Mapping[str, Any], transition: str,
+                  status: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        ready: Mapping[str, Any] = next(
+            (c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
+        clusters = status.get("placedClusters") or []
+        self.feed.publish(DomainEvent(
+            type=transition,
+            subject=ObjectRef(API_VERSION, MultiClusterApplication.KIND, meta["namespace"],
+                              meta["name"], meta["uid"]),
+            message=ready.get("message") or transition,
+            warning=transition == "application.failed",
+            data={"application_id": meta["name"], "name": meta["name"],
+                  "cluster_id": clusters[0] if clusters else None, "clusters": clusters,
+                  "version": status.get("sourceRevision"),
+                  "status": str(status.get("phase", "")).lower()}))
+
+
+def _carried(previous: Mapping[str, Any]) -> list[logic.ClusterOutcome]:
+    """The clusters as recorded, unchanged: used when this pass applies nothing."""
+    carried = []
+    for record in previous.get("deployments") or []:
+        components = record.get("components")
+        carried.append(logic.ClusterOutcome(
+            record["cluster"], DeploymentState(record.get("status", "Pending")),
+            Health(record.get("health", "Unknown")),
+            tuple(components) if components is not None else None, record.get("revision"),
+            record.get("resources"), record.get("message")))
+    return carried
+
+
+def _outcome(target: Target, result: SyncOutcome, revision: str,
+             old_revision: str | None) -> logic.ClusterOutcome:
+    if result.errors:
+        state, message = DeploymentState.FAILED, "; ".join(result.errors[:5])
+    elif result.out_of_sync:
+        state = DeploymentState.OUT_OF_SYNC
+        message = f"{len(result.out_of_sync)} object(s) differ from git: " + \
+            ", ".join(result.out_of_sync[:5])
+    else:
+        state, message = DeploymentState.SYNCED, None
+    if result.healed and state == DeploymentState.SYNCED:
+        log.info("cluster %s: reverted drift on %s", target.cluster, ", ".join(result.healed))
+    applied_revision = revision if state == DeploymentState.SYNCED else old_revision
+    return logic.ClusterOutcome(
+        target.cluster, state, result.health, target.components, applied_revision,
+        result.resources, message, synced_now=bool(result.applied or result.pruned))
+
+
+def _facts(body: Mapping[str, Any]) -> ClusterFacts:
+    meta = body["metadata"]
+    spec = body.get("spec") or {}
+    return ClusterFacts(name=meta["name"], phase=(body.get("status") or {}).get("phase"),
+                        provider=str(spec.get("provider", "")), region=spec.get("region"),
+                        labels=dict(meta.get("labels") or {}),
+                        deleting=bool(meta.get("deletionTimestamp")))
+
+
+def register(controller_of: Callable[[kopf.Memo], ApplicationController]) -> None:
+    """Register the kopf handlers feeding ``controller_of(memo)``."""
+
+    @kopf.on.event(GROUP, VERSION, MultiClusterApplication.PLURAL)
+    async def application_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+        controller_of(memo).observe(event.get("type"), event["object"])
+
+    @kopf.on.event(GROUP, VERSION, HybridCluster.PLURAL)
+    async def application_cluster_event(event: Mapping[str, Any], memo: kopf.Memo,
+                                        **_: Any) -> None:
+        controller_of(memo).observe_cluster(event.get("type"), event["object"])

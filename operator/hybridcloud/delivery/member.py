@@ -1,0 +1,295 @@
+"""One member cluster: server-side apply in dependency order, inventory, prune, drift, health.
+
+The inventory is a ConfigMap ``app-<application uid>`` in ``hybridcloud-system`` on the member
+itself: it lists every object the application put there. It is written *before* applying (the
+union of old and new objects), so a crash mid-apply never leaves an object we would forget to
+prune or remove; after a successful apply with prune it shrinks to the new set.
+
+Objects are applied only when what we would apply changed (fingerprint in the inventory) or, with
+self-heal, when a live object drifted from it. Otherwise a pass is read-only: GETs for drift and
+health, no writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import yaml
+from lightkube import AsyncClient, KubeConfig
+from lightkube.core.exceptions import ApiError, LoadResourceError
+from lightkube.core.resource import NamespacedResource
+from lightkube.core.resource_registry import resource_registry
+from lightkube.generic_resource import (
+    async_load_in_cluster_generic_resources,
+    create_global_resource,
+    create_namespaced_resource,
+)
+from lightkube.resources.core_v1 import ConfigMap, Namespace
+from lightkube.types import CascadeType, PatchType
+
+from ..models.application import Health
+from . import objects as o
+from .render import Manifest
+
+INVENTORY_NAMESPACE = "hybridcloud-system"
+_TIMEOUT = httpx2.Timeout(20.0)
+
+
+class MemberUnreachableError(Exception):
+    """The member's API cannot be reached (or refused our credentials)."""
+
+
+@dataclass(frozen=True)
+class AppIdentity:
+    namespace: str
+    name: str
+    uid: str
+
+    @property
+    def display(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass
+class SyncOutcome:
+    applied: int = 0
+    pruned: int = 0
+    out_of_sync: list[str] = field(default_factory=list)  # drift left alone (no self-heal)
+    healed: list[str] = field(default_factory=list)  # drift reverted
+    errors: list[str] = field(default_factory=list)
+    health: Health = Health.UNKNOWN
+    resources: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Desired:
+    key: o.ObjectKey
+    obj: dict[str, Any]
+    origin: str
+    resource: Any
+
+
+class MemberCluster:
+    def __init__(self, name: str, kubeconfig: str) -> None:
+        self.name = name
+        config = KubeConfig.from_dict(yaml.safe_load(kubeconfig))
+        self.client = AsyncClient(config=config, field_manager=o.FIELD_MANAGER, timeout=_TIMEOUT)
+        self._crds_loaded = False
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # -- public ------------------------------------------------------------------------------
+
+    async def sync(self, app: AppIdentity, manifests: Sequence[Manifest], *,
+                   target_namespace: str, prune: bool, self_heal: bool,
+                   apply_changes: bool = True) -> SyncOutcome:
+        try:
+            return await self._sync(app, manifests, target_namespace, prune, self_heal,
+                                    apply_changes)
+        except httpx2.HTTPError as exc:
+            raise MemberUnreachableError(f"cannot reach cluster {self.name}: {exc}") from exc
+
+    async def remove(self, app: AppIdentity) -> int:
+        """Delete everything the application put on this cluster; returns objects deleted."""
+        try:
+            inventory = await self._read_inventory(app)
+            deleted = 0
+            for key in sorted(inventory.get("keys", []), key=o.delete_order_key):
+                deleted += await self._delete_owned(app, key)
+            await self._ignore_missing(self.client.delete(
+                ConfigMap, _inventory_name(app), namespace=INVENTORY_NAMESPACE))
+            return deleted
+        except httpx2.HTTPError as exc:
+            raise MemberUnreachableError(f"cannot reach cluster {self.name}: {exc}") from exc
+
+    # -- sync ----------------------------------------------------------------------------------
+
+    async def _sync(self, app: AppIdentity, manifests: Sequence[Manifest], target_namespace: str,
+                    prune: bool, self_heal: bool, apply_changes: bool) -> SyncOutcome:
+        outcome = SyncOutcome()
+        desired = await self._prepare(app, manifests, target_namespace, outcome)
+        inventory = await self._read_inventory(app)
+        old_keys: set[o.ObjectKey] = set(inventory.get("keys", []))
+        new_keys = {d.key for d in desired}
+        fingerprint = o.fingerprint(d.obj for d in desired)
+        changed = inventory.get("fingerprint") != fingerprint
+        live: dict[o.ObjectKey, dict[str, Any] | None] = {}
+        to_apply: list[_Desired] = []
+        if changed:
+            if apply_changes:
+                to_apply = list(desired)
+            else:
+                outcome.out_of_sync.append("the source changed and automated sync is off")
+        for item in desired:
+            if changed and apply_changes:
+                break  # everything is applied anyway; no need to look for drift
+            live[item.key] = current = await self._get(item.resource, item.key)
+            difference = "missing" if current is None else o.drift(item.obj, current)
+            if difference is None:
+                continue
+            where = f"{item.key} ({difference})"
+            if self_heal and apply_changes:
+                to_apply.append(item)
+                outcome.healed.append(where)
+            else:
+                outcome.out_of_sync.append(where)
+        if to_apply:
+            await self._write_inventory(app, old_keys | new_keys, inventory.get("fingerprint"))
+            await self._ensure_namespaces(d.key.namespace for d in to_apply)
+            for item in sorted(to_apply, key=lambda d: (o.order_key(d.key.kind), d.key)):
+                try:
+                    response = await self.client.patch(
+                        item.resource, item.key.name, item.obj, namespace=item.key.namespace,
+                        patch_type=PatchType.APPLY, field_manager=o.FIELD_MANAGER, force=True)
+                    live[item.key] = dict(response.to_dict())
+                    outcome.applied += 1
+                except ApiError as exc:
+                    outcome.errors.append(f"{item.origin}: {item.key}: {exc.status.message}")
+        keep = old_keys | new_keys
+        if prune and apply_changes and not outcome.errors:
+            for key in sorted(old_keys - new_keys, key=o.delete_order_key):
+                outcome.pruned += await self._delete_owned(app, key)
+            keep = new_keys
+        if to_apply or keep != old_keys:
+            done = fingerprint if not outcome.errors else inventory.get("fingerprint")
+            await self._write_inventory(app, keep, done)
+        await self._observe(desired, live, outcome)
+        return outcome
+
+    async def _prepare(self, app: AppIdentity, manifests: Sequence[Manifest],
+                       target_namespace: str, outcome: SyncOutcome) -> list[_Desired]:
+        crds = {(f"{m.obj['spec']['group']}/{v['name']}", m.obj["spec"]["names"]["kind"]): m.obj
+                for m in manifests if m.obj.get("kind") == "CustomResourceDefinition"
+                for v in (m.obj.get("spec") or {}).get("versions") or []}
+        desired = []
+        for manifest in manifests:
+            obj = o.stamp(manifest.obj, app.uid, app.display)
+            resource = await self._resource(obj["apiVersion"], obj["kind"], crds)
+            if resource is None:
+                outcome.errors.append(f"{manifest.origin}: {obj['kind']} ({obj['apiVersion']}) "
+                                      f"is not served by cluster {self.name}")
+                continue
+            meta = obj["metadata"]
+            if issubclass(resource, NamespacedResource):
+                meta.setdefault("namespace", target_namespace)
+            else:
+                meta.pop("namespace", None)
+            desired.append(_Desired(o.ObjectKey.of(obj), obj, manifest.origin, resource))
+        return desired
+
+    async def _observe(self, desired: Sequence[_Desired],
+                       live: dict[o.ObjectKey, dict[str, Any] | None],
+                       outcome: SyncOutcome) -> None:
+        healths = []
+        counts: dict[str, int] = {}
+        pods = 0
+        for item in desired:
+            plural = item.resource._api_info.plural
+            counts[plural] = counts.get(plural, 0) + 1
+            if item.key.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
+                continue
+            current = await self._get(item.resource, item.key)  # fresh status, not the apply's
+            healths.append(o.workload_health(current))
+            pods += o.ready_pods(current or {})
+        if any(d.key.kind in ("Deployment", "StatefulSet", "DaemonSet") for d in desired):
+            counts["pods"] = pods
+        outcome.resources = counts
+        outcome.health = o.worst(healths) if desired else Health.MISSING
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    async def _resource(self, api_version: str, kind: str,
+                        crds: Mapping[tuple[str, str], Mapping[str, Any]]) -> Any:
+        try:
+            return resource_registry.load(api_version, kind)
+        except LoadResourceError:
+            pass
+        crd = crds.get((api_version, kind))
+        if crd is not None:
+            spec = crd["spec"]
+            create = create_namespaced_resource if spec.get("scope") == "Namespaced" \
+                else create_global_resource
+            return create(spec["group"], api_version.split("/")[-1], kind,
+                          spec["names"]["plural"])
+        if not self._crds_loaded:
+            await async_load_in_cluster_generic_resources(self.client)
+            self._crds_loaded = True
+            return await self._resource(api_version, kind, crds)
+        return None
+
+    async def _get(self, resource: Any, key: o.ObjectKey) -> dict[str, Any] | None:
+        try:
+            found = await self.client.get(resource, key.name, namespace=key.namespace)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return None
+            raise
+        return dict(found.to_dict())
+
+    async def _delete_owned(self, app: AppIdentity, key: o.ObjectKey) -> int:
+        resource = await self._resource(key.api_version, key.kind, {})
+        if resource is None:
+            return 0
+        current = await self._get(resource, key)
+        if current is None or not o.owned_by(current, app.uid):
+            return 0  # gone already, or taken over by someone else: leave it
+        await self._ignore_missing(self.client.delete(
+            resource, key.name, namespace=key.namespace, cascade=CascadeType.BACKGROUND))
+        return 1
+
+    async def _ensure_namespaces(self, names: Any) -> None:
+        for name in sorted({n for n in names if n}):
+            try:
+                await self.client.get(Namespace, name)
+            except ApiError as exc:
+                if exc.status.code != 404:
+                    raise
+                await self.client.patch(
+                    Namespace, name, {"apiVersion": "v1", "kind": "Namespace",
+                                      "metadata": {"name": name, "labels": {
+                                          o.MANAGED_BY: o.MANAGED_BY_VALUE}}},
+                    patch_type=PatchType.APPLY, field_manager=o.FIELD_MANAGER, force=True)
+
+    async def _read_inventory(self, app: AppIdentity) -> dict[str, Any]:
+        try:
+            found = await self.client.get(ConfigMap, _inventory_name(app),
+                                          namespace=INVENTORY_NAMESPACE)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return {}
+            raise
+        data = found.data or {}
+        keys = {o.ObjectKey.from_json(raw) for raw in json.loads(data.get("objects", "[]"))}
+        return {"keys": keys, "fingerprint": data.get("fingerprint")}
+
+    async def _write_inventory(self, app: AppIdentity, keys: set[o.ObjectKey],
+                               fingerprint: str | None) -> None:
+        await self._ensure_namespaces([INVENTORY_NAMESPACE])
+        data = {"application": app.display,
+                "objects": json.dumps([k.to_json() for k in sorted(keys)])}
+        if fingerprint:
+            data["fingerprint"] = fingerprint
+        body = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": _inventory_name(app), "namespace": INVENTORY_NAMESPACE,
+                             "labels": {o.MANAGED_BY: o.MANAGED_BY_VALUE}},
+                "data": data}
+        await self.client.patch(ConfigMap, _inventory_name(app), body,
+                                namespace=INVENTORY_NAMESPACE, patch_type=PatchType.APPLY,
+                                field_manager=o.FIELD_MANAGER, force=True)
+
+    @staticmethod
+    async def _ignore_missing(call: Any) -> None:
+        try:
+            await call
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+
+
+def _inventory_name(app: AppIdentity) -> str:
+    return f"app-{app.uid}"

@@ -1,0 +1,205 @@
+"""Rendering a source directory into Kubernetes objects, each remembering the file and line it
+came from.
+
+Two layouts:
+
+- **Plain YAML**: every ``*.yaml``/``*.yml``/``*.json`` under the directory. A file directly in
+  it is *common* (goes to every placed cluster); a file under ``<component>/…`` belongs to that
+  component. Outside component folders an object may name its component with the label
+  ``app.kubernetes.io/component``. ``kind: List`` documents are expanded.
+- **Helm chart** (the directory holds ``Chart.yaml``): ``helm template`` with the merged values as
+  a values file; components are the ``app.kubernetes.io/component`` labels the chart sets.
+
+Every failure is a :class:`RenderError` naming the file and line, so the condition tells the user
+exactly where to look; nothing is applied when rendering fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+COMPONENT_LABEL = "app.kubernetes.io/component"
+_SUFFIXES = (".yaml", ".yml", ".json")
+_HELM_SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
+
+
+class RenderError(Exception):
+    """``origin`` is ``file:line`` (relative to source.path) or a values/placement field."""
+
+    def __init__(self, origin: str, message: str) -> None:
+        super().__init__(f"{origin}: {message}")
+        self.origin = origin
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Manifest:
+    obj: dict[str, Any]
+    origin: str  # "api/deployment.yaml:12"
+    component: str | None  # None: common
+
+    @property
+    def identity(self) -> tuple[str, str, str | None, str]:
+        """(group, kind, namespace as written, name): what must be unique in a source."""
+        group = str(self.obj["apiVersion"]).rpartition("/")[0]
+        meta = self.obj["metadata"]
+        return group, str(self.obj["kind"]), meta.get("namespace"), str(meta["name"])
+
+
+@dataclass(frozen=True)
+class Rendered:
+    manifests: tuple[Manifest, ...]
+    components: frozenset[str]
+
+
+# -- plain YAML ----------------------------------------------------------------------------------
+
+def load_directory(root: Path) -> Rendered:
+    """All manifests under ``root`` (plain YAML layout)."""
+    if (root / "kustomization.yaml").exists() or (root / "kustomization.yml").exists():
+        raise RenderError("kustomization.yaml:1", "kustomize overlays are not supported; "
+                          "point source.path at a directory of plain manifests or a Helm chart")
+    manifests: list[Manifest] = []
+    folders: set[str] = set()
+    for path in sorted(root.rglob("*")):
+        relative = path.relative_to(root)
+        if not path.is_file() or path.suffix not in _SUFFIXES or \
+                any(part.startswith(".") for part in relative.parts):
+            continue
+        folder = relative.parts[0] if len(relative.parts) > 1 else None
+        if folder:
+            folders.add(folder)
+        manifests.extend(parse_documents(path.read_text(errors="replace"), str(relative), folder))
+    _check_unique(manifests)
+    labelled = {m.component for m in manifests if m.component}
+    return Rendered(tuple(manifests), frozenset(folders | labelled))
+
+
+def parse_documents(text: str, name: str, folder: str | None) -> list[Manifest]:
+    """Objects in one YAML stream; errors carry ``name:line``."""
+    found: list[Manifest] = []
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            line = node.start_mark.line + 1
+            data = loader.construct_document(node)
+            found.extend(_objects(data, f"{name}:{line}", folder))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{name}:{mark.line + 1}" if mark else name
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise RenderError(where, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise RenderError(name, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return found
+
+
+def _objects(data: Any, origin: str, folder: str | None) -> list[Manifest]:
+    if data is None:
+        return []
+    if not isinstance(data, dict):
+        raise RenderError(origin, f"expected a Kubernetes object (a mapping), found "
+                          f"{type(data).__name__}")
+    if data.get("kind") == "List" and isinstance(data.get("items"), list):
+        return [m for item in data["items"] for m in _objects(item, origin, folder)]
+    for field in ("apiVersion", "kind"):
+        if not isinstance(data.get(field), str) or not data[field]:
+            raise RenderError(origin, f"object has no {field}")
+    meta = data.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta["name"]:
+        raise RenderError(origin, f"{data['kind']} has no metadata.name")
+    if "generateName" in meta:
+        raise RenderError(origin, "metadata.generateName cannot be kept in sync; use a name")
+    labels = meta.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise RenderError(origin, "metadata.labels must be a mapping")
+    component = folder or (str(labels[COMPONENT_LABEL]) if labels.get(COMPONENT_LABEL) else None)
+    return [Manifest(data, origin, component)]
+
+
+def _check_unique(manifests: Sequence[Manifest]) -> None:
+    seen: dict[tuple[str, str, str | None, str], str] = {}
+    for manifest in manifests:
+        first = seen.setdefault(manifest.identity, manifest.origin)
+        if first != manifest.origin:
+            _, kind, _, name = manifest.identity
+            raise RenderError(manifest.origin, f"{kind} {name} is also defined at {first}")
+
+
+# -- Helm ------------------------------------------------------------------------------------------
+
+def is_chart(root: Path) -> bool:
+    return (root / "Chart.yaml").is_file()
+
+
+async def render_chart(root: Path, *, release: str, namespace: str,
+                       values: Mapping[str, Any], helm: Path, limit: float = 120.0) -> Rendered:
+    """``helm template`` the chart at ``root`` with ``values``; no repositories are contacted."""
+    with tempfile.TemporaryDirectory(prefix="helm-") as scratch:
+        values_file = Path(scratch) / "values.yaml"
+        values_file.write_text(yaml.safe_dump(dict(values)))
+        env = {**os.environ, "HELM_CACHE_HOME": f"{scratch}/cache",
+               "HELM_CONFIG_HOME": f"{scratch}/config", "HELM_DATA_HOME": f"{scratch}/data"}
+        process = await asyncio.create_subprocess_exec(
+            str(helm), "template", release, str(root), "--namespace", namespace,
+            "--values", str(values_file), env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), limit)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise RenderError("Chart.yaml:1", f"helm template timed out after {limit:.0f}s"
+                              ) from None
+    if process.returncode != 0:
+        raise RenderError(*_helm_failure(err.decode(errors="replace")))
+    manifests: list[Manifest] = []
+    for chunk in re.split(r"^---\s*$", out.decode(), flags=re.MULTILINE):
+        source = _HELM_SOURCE.search(chunk)
+        name = _chart_relative(source.group(1)) if source else "Chart.yaml"
+        manifests.extend(parse_documents(chunk, name, None))
+    _check_unique(manifests)
+    return Rendered(tuple(manifests), frozenset(m.component for m in manifests if m.component))
+
+
+def _chart_relative(path: str) -> str:
+    """helm prints ``<chart name>/templates/x.yaml``; report it relative to source.path."""
+    return path.strip().partition("/")[2] or path.strip()
+
+
+def _helm_failure(stderr: str) -> tuple[str, str]:
+    text = stderr.strip().removeprefix("Error: ")
+    found = re.search(r"\(([^():\s]+):(\d+)(?::\d+)?\)", text) or \
+        re.search(r"([\w./-]+\.(?:ya?ml|tpl)):(\d+)", text)
+    origin = f"{_chart_relative(found.group(1))}:{found.group(2)}" if found \
+        else "Chart.yaml:1"
+    return origin, f"helm template failed: {text.splitlines()[0] if text else 'no output'}"
+
+
+# -- components -----------------------------------------------------------------------------
+
+def select(rendered: Rendered, components: Iterable[str] | None, *, field: str) -> list[Manifest]:
+    """Common manifests plus those of ``components`` (all when None)."""
+    if components is None:
+        return list(rendered.manifests)
+    wanted = set(components)
+    unknown = sorted(wanted - rendered.components)
+    if unknown:
+        known = ", ".join(sorted(rendered.components)) or "none"
+        raise RenderError(field, f"component(s) {', '.join(unknown)} not found in the source "
+                          f"(components: {known})")
+    return [m for m in rendered.manifests if m.component is None or m.component in wanted]

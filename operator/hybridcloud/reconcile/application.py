@@ -1,0 +1,207 @@
+"""MultiClusterApplication status: what one delivery pass observed → conditions, phase, events.
+
+Pure: the controller gathers an :class:`Observation` (spec problems, source and render results,
+the placement, per-cluster outcomes) and :func:`derive_status` turns it into the status to
+write. Conditions follow kstatus: ``Ready`` summarises ``PlacementReady`` and ``Synced`` plus
+live health; ``Reconciling`` is present while objects roll out or clusters are being cleaned
+up; ``Stalled`` while the app cannot progress without a change from the user (invalid spec, a
+broken manifest, a revision or path that does not exist, impossible placement).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..conditions import READY, RECONCILING, STALLED, Desired
+from ..conditions import apply as apply_conditions
+from ..conditions import get as get_condition
+from ..models.application import ApplicationPhase, DeploymentState, Health
+from .placement import Placement
+
+SYNCED = "Synced"
+PLACEMENT_READY = "PlacementReady"
+# Source problems only the user can fix; anything else (network, server) is retried quietly.
+PERMANENT_SOURCE_REASONS = {"RevisionNotFound", "PathNotFound", "InvalidSource"}
+
+
+@dataclass(frozen=True)
+class ClusterOutcome:
+    """One cluster after this pass."""
+
+    cluster: str
+    state: DeploymentState
+    health: Health
+    components: tuple[str, ...] | None = None
+    revision: str | None = None
+    resources: Mapping[str, int] | None = None
+    message: str | None = None
+    synced_now: bool = False  # objects were applied in this pass
+
+
+@dataclass(frozen=True)
+class Observation:
+    generation: int
+    deleting: bool = False
+    spec_error: str | None = None
+    source_error: tuple[str, str] | None = None  # (reason, message)
+    revision: str | None = None
+    render_error: str | None = None
+    placement: Placement | None = None
+    outcomes: Sequence[ClusterOutcome] = ()
+    removing: Sequence[str] = ()  # clusters the app is being removed from
+    notes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusDecision:
+    status: dict[str, Any]
+    transition: str | None  # application.deployed / .updated / .failed
+
+
+def _short(revision: str | None) -> str:
+    return revision[:12] if revision else "unknown"
+
+
+def _deployment(outcome: ClusterOutcome, previous: Mapping[str, Any] | None,
+                now: str) -> dict[str, Any]:
+    record: dict[str, Any] = {"cluster": outcome.cluster, "status": str(outcome.state),
+                              "health": str(outcome.health)}
+    last_sync = now if outcome.synced_now else (previous or {}).get("lastSync")
+    if last_sync:
+        record["lastSync"] = last_sync
+    if outcome.revision:
+        record["revision"] = outcome.revision
+    if outcome.components is not None:
+        record["components"] = list(outcome.components)
+    if outcome.resources is not None:
+        record["resources"] = dict(outcome.resources)
+    if outcome.message:
+        record["message"] = outcome.message[:2048]
+    return record
+
+
+def _synced(obs: Observation) -> Desired:
+    if obs.spec_error:
+        return Desired(SYNCED, False, "InvalidSpec", obs.spec_error)
+    if obs.source_error:
+        return Desired(SYNCED, False, obs.source_error[0], obs.source_error[1])
+    if obs.render_error:
+        return Desired(SYNCED, False, "RenderFailed", obs.render_error)
+    if obs.placement is not None and not obs.placement.ready:
+        return Desired(SYNCED, False, "PlacementNotReady",
+                       "nothing is applied until the placement can be satisfied")
+    failed = [o for o in obs.outcomes if o.state == DeploymentState.FAILED]
+    if failed:
+        return Desired(SYNCED, False, "ApplyFailed",
+                       "; ".join(f"{o.cluster}: {o.message}" for o in failed))
+    drifted = [o for o in obs.outcomes if o.state == DeploymentState.OUT_OF_SYNC]
+    if drifted:
+        return Desired(SYNCED, False, "OutOfSync",
+                       "; ".join(f"{o.cluster}: {o.message}" for o in drifted))
+    if obs.removing:
+        return Desired(SYNCED, False, "Removing",
+                       f"removing the application from {', '.join(obs.removing)}")
+    clusters = ", ".join(o.cluster for o in obs.outcomes) or "no cluster"
+    return Desired(SYNCED, True, "Synced", f"revision {_short(obs.revision)} applied to "
+                   f"{clusters}")
+
+
+def _placement(obs: Observation) -> Desired | None:
+    if obs.spec_error:
+        return Desired(PLACEMENT_READY, False, "InvalidSpec", obs.spec_error)
+    if obs.placement is None:
+        return None
+    return Desired(PLACEMENT_READY, obs.placement.ready, obs.placement.reason,
+                   obs.placement.message)
+
+
+def _stalled(obs: Observation, synced: Desired, placement: Desired | None) -> Desired | None:
+    if obs.spec_error or obs.render_error:
+        return Desired(STALLED, True, synced.reason, synced.message)
+    if obs.source_error and obs.source_error[0] in PERMANENT_SOURCE_REASONS:
+        return Desired(STALLED, True, synced.reason, synced.message)
+    if placement is not None and placement.status is False:
+        return Desired(STALLED, True, placement.reason, placement.message)
+    return None
+
+
+def derive_status(previous: Mapping[str, Any] | None, obs: Observation, *,
+                  now: str) -> StatusDecision:
+    previous = previous or {}
+    old_records = {d.get("cluster"): d for d in previous.get("deployments") or []}
+    deployments = [_deployment(o, old_records.get(o.cluster), now) for o in obs.outcomes]
+    synced = _synced(obs)
+    placement = _placement(obs)
+    stalled = _stalled(obs, synced, placement)
+    unhealthy = [o for o in obs.outcomes if o.health != Health.HEALTHY]
+    progressing = [o for o in unhealthy if o.health in (Health.PROGRESSING, Health.UNKNOWN,
+                                                        Health.MISSING)]
+    if stalled is not None:
+        ready = Desired(READY, False, stalled.reason, stalled.message)
+    elif placement is not None and placement.status is not True:
+        ready = Desired(READY, False, placement.reason, placement.message)
+    elif synced.status is not True:
+        ready = Desired(READY, False, synced.reason, synced.message)
+    elif unhealthy:
+        ready = Desired(READY, False, "Progressing" if len(progressing) == len(unhealthy)
+                        else "Degraded", "; ".join(f"{o.cluster}: {o.health}"
+                                                   + (f" ({o.message})" if o.message else "")
+                                                   for o in unhealthy))
+    elif not obs.outcomes:
+        ready = Desired(READY, False, "NotPlaced", "the application is on no cluster")
+    else:
+        ready = Desired(READY, True, "Ready", f"revision {_short(obs.revision)} healthy on "
+                        f"{', '.join(o.cluster for o in obs.outcomes)}")
+    wanted = [c for c in (ready, synced, placement) if c is not None]
+    busy = stalled is None and (bool(progressing) or bool(obs.removing) or obs.deleting)
+    if busy:
+        wanted.append(Desired(RECONCILING, True, "Deleting" if obs.deleting else "Progressing",
+                              ready.message if not obs.deleting else "removing from clusters"))
+    if stalled is not None:
+        wanted.append(stalled)
+    remove = [t for t, on in ((RECONCILING, busy), (STALLED, stalled is not None)) if not on]
+    conditions = apply_conditions(previous.get("conditions"), wanted,
+                                  generation=obs.generation, remove=remove, now=now)
+    phase = _phase(obs, ready, stalled)
+    status: dict[str, Any] = {"phase": str(phase), "observedGeneration": obs.generation,
+                              "conditions": conditions,
+                              "placedClusters": [o.cluster for o in obs.outcomes],
+                              "deployments": deployments}
+    revision = obs.revision or previous.get("sourceRevision")
+    if revision:
+        status["sourceRevision"] = revision
+    return StatusDecision(status, _transition(previous, status, obs))
+
+
+def _phase(obs: Observation, ready: Desired, stalled: Desired | None) -> ApplicationPhase:
+    if obs.deleting:
+        return ApplicationPhase.DELETING
+    if stalled is not None:
+        return ApplicationPhase.FAILED
+    if ready.status is True:
+        return ApplicationPhase.DEPLOYED
+    if any(o.state == DeploymentState.FAILED or o.health == Health.DEGRADED
+           for o in obs.outcomes):
+        return ApplicationPhase.DEGRADED
+    if obs.outcomes or obs.removing:
+        return ApplicationPhase.PROGRESSING
+    return ApplicationPhase.PENDING
+
+
+def _transition(previous: Mapping[str, Any], status: Mapping[str, Any],
+                obs: Observation) -> str | None:
+    old_phase = previous.get("phase")
+    new_phase = status["phase"]
+    failing = (ApplicationPhase.FAILED, ApplicationPhase.DEGRADED)
+    if new_phase in failing and old_phase not in failing:
+        return "application.failed"
+    was_ready = (get_condition(previous.get("conditions"), READY) or {}).get("status") == "True"
+    if new_phase == ApplicationPhase.DEPLOYED and not was_ready:
+        return "application.deployed"
+    old_revision = previous.get("sourceRevision")
+    if obs.revision and old_revision and old_revision != obs.revision and \
+            any(o.synced_now for o in obs.outcomes):
+        return "application.updated"
+    return None
