@@ -96,7 +96,7 @@ def test_cluster_is_created_scaled_upgraded_and_deleted_at_the_provider(
     assert obj["status"]["version"].removeprefix("v").startswith(wanted)
     assert (cloud.cluster_version(name) or "").startswith(wanted)
     reasons = {e.reason for e in kube.list(Event, namespace=namespace)}
-    assert {"ClusterCreated", "ClusterReady", "ClusterScaled", "ClusterUpdated"} <= reasons
+    assert {"ClusterReady", "ClusterScaled", "ClusterUpdated"} <= reasons
 
     kube.delete(HybridClusterResource, "life", namespace=namespace)
     wait_gone(kube, namespace, "life", operator, timeout=120)

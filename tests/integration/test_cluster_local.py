@@ -167,4 +167,4 @@ def test_events_record_meaningful_transitions_only(
     wait_phase(kube, namespace, "events", "Active", operator)
     reasons = eventually(lambda: sorted(
         e.reason or "" for e in kube.list(Event, namespace=namespace)) or None, timeout=10)
-    assert reasons == ["ClusterCreated", "ClusterReady"]
+    assert reasons == ["ClusterReady"]

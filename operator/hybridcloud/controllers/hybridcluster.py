@@ -79,8 +79,12 @@ class ClusterController:
         released = meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or [])
         if released:
             return
-        if objects.newer(body, self.bodies.get(key)):
-            self.bodies[key] = dict(body)
+        cached = self.bodies.get(key)
+        if cached is not None and not objects.newer(body, cached, strictly=True):
+            # The echo of our own write (its response is already cached) or a re-list: a pass
+            # would find nothing new, so don't spend one. Periodic resync still catches drift.
+            return
+        self.bodies[key] = dict(body)
         self.queue.add(key)
 
     def start(self) -> None:
@@ -259,8 +263,13 @@ class ClusterController:
         return await self._store(key, updated)
 
     async def _store(self, key: Key, body: dict[str, Any]) -> dict[str, Any]:
-        if objects.newer(body, self.bodies.get(key)):
+        cached = self.bodies.get(key)
+        if objects.newer(body, cached):
             self.bodies[key] = body
+            # Our write's response may carry a user's change made meanwhile; its own watch
+            # event will be skipped as "not newer", so schedule the pass here instead.
+            if cached is not None and _user_intent(body) != _user_intent(cached):
+                self.queue.add(key)
         return body
 
     def _announce(self, view: logic.ClusterView, transition: str | None,
@@ -277,6 +286,12 @@ class ClusterController:
             warning=transition == "cluster.failed",
             data={"cluster_id": view.name, "name": view.name, "provider": str(view.spec.provider),
                   "status": str(status.get("phase", "")).lower()}))
+
+
+def _user_intent(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    meta = body["metadata"]
+    return (meta.get("generation"), meta.get("deletionTimestamp"), meta.get("annotations"),
+            meta.get("labels"))
 
 
 def _secret_name(cluster: str) -> str:

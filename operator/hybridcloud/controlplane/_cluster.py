@@ -74,6 +74,7 @@ class ControlPlane:
         name: str = "hybridcloud",
         nodes: int = 0,
         bin_dir: Path | None = None,
+        apiserver_args: Sequence[str] = (),
     ) -> None:
         self._profile = Profile(profile)
         if nodes < 0:
@@ -86,6 +87,8 @@ class ControlPlane:
         self._name = name
         self._initial_nodes = nodes
         self._bin_dir = bin_dir
+        # Extra kube-apiserver flags, e.g. an audit log for the benchmarks' request counting.
+        self._apiserver_extra = list(apiserver_args)
         # Re-entrant: start() calls stop() when it fails half-way.
         self._lock = threading.RLock()
         self._children: list[Child] = []
@@ -339,7 +342,8 @@ class ControlPlane:
         # The apiserver retries etcd itself; an open client port is enough to go on.
         wait(etcd, "client port to accept connections", lambda: port_accepts(ports.etcd_client))
 
-        apiserver = self._spawn(binaries, comp.APISERVER, comp.apiserver_args(pki, ports))
+        apiserver_args = [*comp.apiserver_args(pki, ports), *self._apiserver_extra]
+        apiserver = self._spawn(binaries, comp.APISERVER, apiserver_args)
         self._client = client = api_client(
             self.server, pki.ca_cert, pki.admin_cert, pki.admin_key, timeout=2.0
         )

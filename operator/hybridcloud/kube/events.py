@@ -12,11 +12,18 @@ from ..feed import DomainEvent
 COMPONENT = "hybridcloud-operator"
 
 
+# Domain events that are not worth a Kubernetes Event: the start of a creation is already
+# visible as the object itself (and its status); each Event is one more apiserver write.
+SILENT = frozenset({"cluster.created"})
+
+
 class KubernetesEventSink:
     def __init__(self, client: AsyncClient) -> None:
         self.client = client
 
     async def __call__(self, event: DomainEvent) -> None:
+        if event.type in SILENT:
+            return
         subject = event.subject
         stamp = event.timestamp.replace(microsecond=0)
         await self.client.create(Event(

@@ -18,13 +18,18 @@ def _revision(body: Mapping[str, Any] | None) -> int:
         return -1
 
 
-def newer(candidate: Mapping[str, Any], current: Mapping[str, Any] | None) -> bool:
-    """Whether ``candidate`` is at least as new as ``current``.
+def newer(candidate: Mapping[str, Any], current: Mapping[str, Any] | None, *,
+          strictly: bool = False) -> bool:
+    """Whether ``candidate`` is at least as new as (or, ``strictly``, newer than) ``current``.
 
     resourceVersions are opaque by contract but are etcd revisions in practice; comparing them
     lets our own write responses and the (later) watch event land in either order.
     """
-    return current is None or _revision(candidate) >= _revision(current)
+    if current is None:
+        return True
+    if strictly:
+        return _revision(candidate) > _revision(current)
+    return _revision(candidate) >= _revision(current)
 
 
 def _ids(body: Mapping[str, Any]) -> tuple[str, str]:

@@ -1,0 +1,165 @@
+"""Case 8: fan-out delivery of 20 manifests to 3 local member clusters vs sequential kubectl."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from lightkube import Client, KubeConfig
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace, Secret
+
+from hybridcloud.controlplane import ControlPlane, Profile, find_binary, resolve_bin_dir
+from hybridcloud.kube.bootstrap import install_crds
+from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
+
+from .env import ROOT, stop
+from .report import Result
+
+MEMBERS = ("east", "west", "north")
+NAMESPACE = "fanout"
+
+
+def _git(repo: Path, *args: str) -> None:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
+    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+
+def manifests(directory: Path) -> None:
+    """20 objects: 10 ConfigMaps, 5 Deployments, 5 Services in namespace `bench-app`."""
+    directory.mkdir(parents=True)
+    (directory / "namespace.yaml").write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: bench-app\n")
+    for i in range(10):
+        (directory / f"config-{i}.yaml").write_text(
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: config-{i}\n"
+            f"  namespace: bench-app\ndata:\n  key: value-{i}\n")
+    for i in range(4):
+        (directory / f"app-{i}.yaml").write_text(f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: app-{i}, namespace: bench-app}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: app-{i}}}}}
+  template:
+    metadata: {{labels: {{app: app-{i}}}}}
+    spec:
+      containers: [{{name: app, image: "example.com/app:{i}"}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: app-{i}, namespace: bench-app}}
+spec:
+  selector: {{app: app-{i}}}
+  ports: [{{port: 80}}]
+""")
+    (directory / "app-4.yaml").write_text("""apiVersion: v1
+kind: Service
+metadata: {name: app-4, namespace: bench-app}
+spec:
+  selector: {app: app-4}
+  ports: [{port: 80}]
+""")
+
+
+def _all_synced(kube: Client, name: str) -> bool:
+    obj = kube.get(MultiClusterApplicationResource, name, namespace=NAMESPACE)
+    status: dict[str, Any] = obj.status if isinstance(obj.status, dict) else {}
+    deployments = status.get("deployments") or []
+    return len(deployments) == len(MEMBERS) and all(
+        d.get("status") == "Synced" for d in deployments)
+
+
+def run(workdir: Path, scale: float) -> list[Result]:
+    """Blocking on purpose: run it in a thread (it drives processes and polls)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    repo_dir, bare = workdir / "src", workdir / "app.git"
+    manifests(repo_dir / "manifests")
+    _git(repo_dir, "init", "-q", "-b", "main")
+    _git(repo_dir, "add", ".")
+    _git(repo_dir, "commit", "-q", "-m", "bench app")
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo_dir), str(bare)], check=True)
+    kubectl = find_binary("kubectl", resolve_bin_dir(None))
+
+    with ControlPlane(workdir / "mgmt", Profile.MANAGEMENT, name="fanout") as plane:
+        install_crds(plane.kubeconfig)
+        kube = Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="bench")
+        kube.create(Namespace(metadata=ObjectMeta(name=NAMESPACE)))
+        env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "PYTHONPATH": str(ROOT),
+               "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(workdir / "local"),
+               "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
+               "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "0.3",
+               "HYBRIDCLOUD_OPERATOR_DELIVERY_POLL_INTERVAL": "0.3"}
+        log = (workdir / "operator.log").open("ab")
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "hybridcloud", "operator", "--namespace", NAMESPACE,
+             "--health-port", "0"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        try:
+            for member in MEMBERS:
+                kube.create(HybridClusterResource.from_dict({
+                    "apiVersion": "platform.example.com/v1", "kind": "HybridCluster",
+                    "metadata": {"name": member},
+                    "spec": {"provider": "local", "region": f"local-{member}",
+                             "version": "v1.37.2", "nodeGroups": [{"name": "w", "size": 1}]}}),
+                    namespace=NAMESPACE)
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                phases = [(kube.get(HybridClusterResource, m, namespace=NAMESPACE).status
+                           or {}).get("phase") for m in MEMBERS]
+                if all(p == "Active" for p in phases):
+                    break
+                time.sleep(0.5)
+            kubeconfigs = []
+            for member in MEMBERS:
+                secret = kube.get(Secret, f"{member}-kubeconfig", namespace=NAMESPACE)
+                path = workdir / f"{member}.kubeconfig"
+                path.write_bytes(base64.b64decode((secret.data or {})["value"]))
+                kubeconfigs.append(path)
+
+            start = time.time()
+            kube.create(MultiClusterApplicationResource.from_dict({
+                "apiVersion": "platform.example.com/v1", "kind": "MultiClusterApplication",
+                "metadata": {"name": "fanout"},
+                "spec": {"source": {"repository": f"file://{bare}", "path": "manifests",
+                                    "revision": "main"},
+                         "placement": [{"cluster": m} for m in MEMBERS]}}),
+                namespace=NAMESPACE)
+            while not _all_synced(kube, "fanout"):
+                if time.time() - start > 300:
+                    raise TimeoutError("fan-out application never synced")
+                time.sleep(0.05)
+            ours = time.time() - start
+        finally:
+            stop(operator)
+            for home in (workdir / "local").glob("*/cp"):
+                subprocess.run([sys.executable, "-m", "hybridcloud.controlplane", "down",
+                                "--dir", str(home)], capture_output=True, check=False)
+
+        # Baseline: the same files applied with kubectl to fresh member clusters in sequence.
+        planes = [ControlPlane(workdir / f"base-{m}", Profile.MEMBER, name=f"b{m}")
+                  for m in MEMBERS]
+        for plane_ in planes:
+            plane_.start()
+        try:
+            start = time.time()
+            for plane_ in planes:
+                # Namespace first, as any kubectl user must (files apply in name order).
+                for target in ("namespace.yaml", ""):
+                    subprocess.run([str(kubectl), "--kubeconfig", str(plane_.kubeconfig),
+                                    "apply", "--server-side", "-f",
+                                    str(repo_dir / "manifests" / target)],
+                                   check=True, capture_output=True)
+            theirs = time.time() - start
+        finally:
+            for plane_ in planes:
+                plane_.stop()
+    return [Result("fanout_seconds", ours, "s", theirs,
+                   {"manifests": 20, "clusters": len(MEMBERS),
+                    "baseline": "kubectl apply --server-side to each cluster in sequence"},
+                   target="<= 1.0x baseline")]
