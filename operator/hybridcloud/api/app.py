@@ -1,24 +1,71 @@
-"""FastAPI application factory: middleware, error handlers, probes, metrics and routers."""
+"""FastAPI application factory: caches, middleware, error handlers, probes, metrics, routers.
+
+* ``/healthz`` — the process is alive; ``/readyz`` — every watch cache completed its first LIST
+  and its watch is connected (503 otherwise, e.g. while the apiserver is unreachable);
+  ``/metrics`` — Prometheus text; ``/openapi.json`` — the contract as served, with stable
+  operation IDs and every error response documented (the standard error body, never 422).
+* Every response carries ``X-Request-ID`` (the caller's, if well-formed, else a new one);
+  rate-limited endpoints add ``X-RateLimit-*`` headers.
+"""
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from lightkube import AsyncClient, KubeConfig
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from lightkube.resources.core_v1 import Secret
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
-from ..kube.resources import HybridClusterResource
+from ..kube.cache import WatchCache, start_all
+from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
 from . import errors
-from .deps import Authenticator
-from .routes import clusters
+from .deps import Authenticator, Caches
+from .member import MemberClients
+from .oauth import CLIENT_LABEL
+from .ratelimit import RateLimiter
+from .routes import applications, clusters, multicluster, oauth, operations, workloads
 from .settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_UNLIMITED = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
+
+REQUESTS = Counter("hybridcloud_api_requests_total", "REST requests by route and status code.",
+                   ["method", "route", "code"])
+LATENCY = Histogram("hybridcloud_api_request_duration_seconds", "REST request latency.",
+                    ["method", "route"])
+CACHE_OBJECTS = Gauge("hybridcloud_api_cache_objects", "Objects in the watch cache.",
+                      ["resource"])
+CACHE_SYNCED = Gauge("hybridcloud_api_cache_synced", "1 when the watch cache is synced.",
+                     ["resource"])
+
+
+class RequestStats:
+    """Response times of the last minute, for /v1/multi-cluster/status' performance block."""
+
+    def __init__(self, window: float = 60.0) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, float]] = deque(maxlen=100_000)
+
+    def record(self, duration: float) -> None:
+        self._samples.append((time.monotonic(), duration))
+
+    def summary(self) -> tuple[float | None, float | None]:
+        horizon = time.monotonic() - self.window
+        while self._samples and self._samples[0][0] < horizon:
+            self._samples.popleft()
+        if not self._samples:
+            return None, None
+        durations = [d for _, d in self._samples]
+        return sum(durations) / len(durations), len(durations) / self.window
 
 
 def _kube_client(settings: Settings) -> AsyncClient:
@@ -26,6 +73,37 @@ def _kube_client(settings: Settings) -> AsyncClient:
         return AsyncClient(config=KubeConfig.from_file(settings.kubeconfig),
                            field_manager="hybridcloud-api")
     return AsyncClient(field_manager="hybridcloud-api")
+
+
+def _caches(kube: AsyncClient, settings: Settings) -> Caches:
+    return Caches(
+        clusters=WatchCache(kube, HybridClusterResource),
+        applications=WatchCache(kube, MultiClusterApplicationResource),
+        oauth_clients=WatchCache(kube, Secret, namespace=settings.oauth_namespace,
+                                 label_selector=f"{CLIENT_LABEL}=true"))
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                # Validation failures are 400 INVALID_REQUEST with the standard body.
+                operation.get("responses", {}).pop("422", None)
+                if operation.get("operationId") != "issueToken":
+                    operation["security"] = [{"bearer": []}]
+        components = schema.setdefault("components", {})
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.get("schemas", {}).pop(name, None)
+        components.setdefault("securitySchemes", {})["bearer"] = {
+            "type": "http", "scheme": "bearer",
+            "description": "A Kubernetes token (ServiceAccount, OIDC) or one from /oauth/token."}
+        app.openapi_schema = schema
+        return schema
+    return build
 
 
 def create_app(settings: Settings | None = None, client: AsyncClient | None = None) -> FastAPI:
@@ -36,9 +114,17 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         kube = client or _kube_client(settings)
         app.state.kube = kube
         app.state.authenticator = Authenticator(kube, settings)
-        yield
-        if client is None:
-            await kube.close()
+        app.state.caches = caches = _caches(kube, settings)
+        app.state.members = MemberClients(kube, settings.member_timeout)
+        await start_all(caches.all(), settings.cache_sync_timeout)
+        try:
+            yield
+        finally:
+            for cache in caches.all():
+                await cache.stop()
+            await app.state.members.close()
+            if client is None:
+                await kube.close()
 
     app = FastAPI(
         title="hybridcloud API",
@@ -48,16 +134,29 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.limiter = RateLimiter(settings.rate_limit_window_seconds)
+    app.state.stats = RequestStats()
     errors.install(app)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
 
     @app.middleware("http")
-    async def request_ids(request: Request,
-                          call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def request_context(request: Request,
+                              call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         incoming = request.headers.get("x-request-id", "")
         request.state.request_id = incoming if _REQUEST_ID.match(incoming) \
             else f"req-{uuid.uuid4().hex[:12]}"
+        started = time.monotonic()
         response = await call_next(request)
+        elapsed = time.monotonic() - started
         response.headers["X-Request-ID"] = request.state.request_id
+        verdict = getattr(request.state, "rate_limit", None)
+        if verdict is not None:
+            response.headers.update(verdict.headers())
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        if request.url.path not in _UNLIMITED:
+            app.state.stats.record(elapsed)
+        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        LATENCY.labels(request.method, route).observe(elapsed)
         return response
 
     @app.get("/healthz", include_in_schema=False)
@@ -66,17 +165,21 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
-        kube: AsyncClient = request.app.state.kube
-        try:  # the cheapest call that proves both reachability and our own read permission
-            async for _ in kube.list(HybridClusterResource, namespace="*", chunk_size=1):
-                break
-        except Exception:
-            return JSONResponse({"status": "kubernetes api unreachable"}, status_code=503)
+        caches: Caches = request.app.state.caches
+        waiting = [c.resource._api_info.plural for c in caches.all() if not c.synced]
+        if waiting:
+            return JSONResponse({"status": "not ready", "unsynced": waiting}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> PlainTextResponse:
+    async def metrics(request: Request) -> PlainTextResponse:
+        caches: Caches = request.app.state.caches
+        for cache in caches.all():
+            name = cache.resource._api_info.plural
+            CACHE_OBJECTS.labels(name).set(len(cache))
+            CACHE_SYNCED.labels(name).set(1 if cache.synced else 0)
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
-    app.include_router(clusters.router)
+    for module in (clusters, applications, workloads, multicluster, operations, oauth):
+        app.include_router(module.router)
     return app

@@ -1,21 +1,33 @@
-"""Request dependencies: who is calling (TokenReview) and may they (SubjectAccessReview).
+"""Request dependencies: who is calling (TokenReview), may they (SubjectAccessReview), in which
+tenant namespace, and within which rate limit.
 
-The API holds no users of its own: bearer tokens are validated by the Kubernetes API, so
-ServiceAccount tokens, OIDC tokens and the tokens minted by ``POST /oauth/token`` all work, and
-every decision is Kubernetes RBAC's. Answers are cached briefly (keyed by a hash of the token,
-never the token itself) so a busy client does not double the apiserver's load.
+Authentication. The API holds no users of its own: bearer tokens are validated by the Kubernetes
+API, so ServiceAccount tokens, OIDC tokens and the tokens minted by ``POST /oauth/token`` all
+work. Answers are cached briefly (keyed by a hash of the token, never the token itself).
+
+Tenancy. A tenant is a namespace. A caller works in its ServiceAccount's namespace by default
+(other identities in ``HYBRIDCLOUD_API_DEFAULT_NAMESPACE``); ``?namespace=`` or the
+``X-Tenant-Namespace`` header chooses another. Every call is checked with a SubjectAccessReview
+for the caller in the namespace involved, so Kubernetes RBAC decides and tenant A never sees or
+touches tenant B's objects.
+
+Rate limits. After authentication each caller spends a token from its bucket (see
+``ratelimit.py``); the tier comes from configuration (``HYBRIDCLOUD_API_TIERS``), else from the
+OAuth client registration mapped to the caller's ServiceAccount, else the default tier. Failed
+authentications spend from a bucket per client address, so token guessing is limited too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import httpx
 import httpx2
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.authentication_v1 import TokenReviewSpec
@@ -24,10 +36,14 @@ from lightkube.resources.authentication_v1 import TokenReview
 from lightkube.resources.authorization_v1 import SubjectAccessReview
 
 from .. import GROUP
+from ..kube.cache import WatchCache
 from .errors import APIError
-from .settings import Settings
+from .ratelimit import RateLimiter, Verdict
+from .settings import Settings, Tier
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
+TENANT_HEADER = "X-Tenant-Namespace"
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -40,8 +56,15 @@ class Caller:
 
     @property
     def key(self) -> str:
-        """Stable identity for per-caller accounting (rate limits)."""
-        return self.uid or self.username
+        """Stable identity for per-caller accounting (rate limits): the user, not the token."""
+        return self.username
+
+    @property
+    def service_account(self) -> tuple[str, str] | None:
+        if not self.username.startswith(SERVICE_ACCOUNT_PREFIX):
+            return None
+        namespace, _, name = self.username[len(SERVICE_ACCOUNT_PREFIX):].partition(":")
+        return namespace, name
 
 
 class _TTLCache:
@@ -70,7 +93,8 @@ class Authenticator:
         self._identities = _TTLCache(settings.auth_cache_seconds)
         self._decisions = _TTLCache(settings.auth_cache_seconds)
 
-    async def authenticate(self, token: str) -> Caller:
+    async def authenticate(self, token: str) -> Caller | None:
+        """The caller the token belongs to, or None when Kubernetes does not accept it."""
         digest = hashlib.sha256(token.encode()).hexdigest()
         cached = self._identities.get(digest)
         if cached is not None:
@@ -78,8 +102,7 @@ class Authenticator:
         review = await kube_call(self.client.create(TokenReview(spec=TokenReviewSpec(token=token))))
         status = review.status
         if status is None or not status.authenticated or status.user is None:
-            raise APIError("UNAUTHORIZED", "invalid or expired token",
-                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            return None
         user = status.user
         username = user.username or ""
         home = self.settings.default_namespace
@@ -113,9 +136,10 @@ class Authenticator:
     async def require(self, caller: Caller, verb: str, resource: str, namespace: str | None,
                       **kwargs: Any) -> None:
         if not await self.allowed(caller, verb, resource, namespace, **kwargs):
+            what = resource + (f"/{kwargs['subresource']}" if kwargs.get("subresource") else "")
             where = f" in namespace {namespace!r}" if namespace else ""
-            raise APIError("FORBIDDEN", f"{caller.username} may not {verb} {resource}{where}",
-                           details={"verb": verb, "resource": resource, "namespace": namespace})
+            raise APIError("FORBIDDEN", f"{caller.username} may not {verb} {what}{where}",
+                           details={"verb": verb, "resource": what, "namespace": namespace})
 
 
 async def kube_call(call: Any) -> Any:
@@ -132,9 +156,57 @@ async def kube_call(call: Any) -> Any:
         raise
 
 
+@dataclass
+class Caches:
+    clusters: WatchCache
+    applications: WatchCache
+    oauth_clients: WatchCache
+
+    def all(self) -> list[WatchCache]:
+        return [self.clusters, self.applications, self.oauth_clients]
+
+
+def tier_for(request: Request, caller: Caller) -> Tier:
+    settings: Settings = request.app.state.settings
+    if caller.username in settings.tiers:
+        return settings.tiers[caller.username]
+    account = caller.service_account
+    if account is not None:
+        from .oauth import registered_tier  # local: oauth imports this module
+
+        tier = registered_tier(request.app.state.caches.oauth_clients, *account)
+        if tier is not None:
+            return tier
+    return settings.default_tier
+
+
+def charge(request: Request, key: str, tier: Tier) -> Verdict | None:
+    """Spend one request of ``key``'s budget; raise RATE_LIMITED when there is none."""
+    settings: Settings = request.app.state.settings
+    if not settings.rate_limit_enabled:
+        return None
+    limiter: RateLimiter = request.app.state.limiter
+    verdict = limiter.hit(key, tier)
+    request.state.rate_limit = verdict
+    if not verdict.allowed:
+        raise APIError("RATE_LIMITED", f"rate limit exceeded; retry in {verdict.retry_after}s",
+                       details={"limit": verdict.limit, "retry_after": verdict.retry_after},
+                       headers=verdict.headers())
+    return verdict
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def authenticator(request: Request) -> Authenticator:
     auth: Authenticator = request.app.state.authenticator
     return auth
+
+
+def caches(request: Request) -> Caches:
+    found: Caches = request.app.state.caches
+    return found
 
 
 async def current_caller(
@@ -143,13 +215,37 @@ async def current_caller(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise APIError("UNAUTHORIZED", "missing bearer token (Authorization: Bearer <token>)",
-                       headers={"WWW-Authenticate": "Bearer"})
-    caller = await auth.authenticate(token.strip())
+    caller = None
+    if scheme.lower() == "bearer" and token.strip():
+        caller = await auth.authenticate(token.strip())
+    if caller is None:
+        settings: Settings = request.app.state.settings
+        charge(request, f"address:{client_address(request)}", settings.default_tier)
+        message = ("invalid or expired token" if token.strip()
+                   else "missing bearer token (Authorization: Bearer <token>)")
+        raise APIError("UNAUTHORIZED", message, headers={
+            "WWW-Authenticate": 'Bearer error="invalid_token"' if token.strip() else "Bearer"})
+    charge(request, f"user:{caller.key}", tier_for(request, caller))
     request.state.caller = caller
     return caller
 
 
+def tenant_namespace(
+    caller: Annotated[Caller, Depends(current_caller)],
+    namespace: Annotated[str | None, Query(
+        description="Tenant namespace; defaults to the caller's ServiceAccount namespace.",
+        max_length=63)] = None,
+    x_tenant_namespace: Annotated[str | None, Header(
+        description="Tenant namespace (alternative to ?namespace=).", max_length=63)] = None,
+) -> str:
+    chosen = namespace or x_tenant_namespace or caller.home_namespace
+    if not _NAMESPACE.match(chosen):
+        raise APIError("INVALID_REQUEST", f"namespace {chosen!r} is not a valid namespace name",
+                       details={"field": "namespace"})
+    return chosen
+
+
 CallerDep = Annotated[Caller, Depends(current_caller)]
 AuthDep = Annotated[Authenticator, Depends(authenticator)]
+TenantDep = Annotated[str, Depends(tenant_namespace)]
+CachesDep = Annotated[Caches, Depends(caches)]

@@ -7,11 +7,14 @@ with no internals in the message (they are logged with the request id instead).
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from lightkube.core.exceptions import ApiError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,7 @@ _STATUS_CODES = {
     "NOT_FOUND": 404,
     "CLUSTER_NOT_FOUND": 404,
     "APPLICATION_NOT_FOUND": 404,
+    "WORKLOAD_NOT_FOUND": 404,
     "METHOD_NOT_ALLOWED": 405,
     "CONFLICT": 409,
     "RATE_LIMITED": 429,
@@ -44,6 +48,41 @@ class APIError(Exception):
         self.headers = headers or {}
 
 
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z]+)")
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def snake(name: str) -> str:
+    """camelCase → snake_case, keeping acronyms together (clusterCIDR → cluster_cidr)."""
+    return _CAMEL_HUMP.sub(lambda m: "_" + m.group(1).lower(), name).lower()
+
+
+def rest_field(path: str | Sequence[Any], renames: Mapping[str, str] | None = None) -> str:
+    """A CRD field path (``spec.nodeGroups[1].autoScaling`` or a pydantic ``loc``) as the REST
+    body names it (``configuration.node_pools[1].auto_scaling``).
+
+    ``renames`` maps a leading camelCase path segment to its REST path (the CRD and REST bodies
+    nest differently at the top only).
+    """
+    parts: list[str | int] = []
+    if isinstance(path, str):
+        for name, index in _SEGMENT.findall(path):
+            parts.append(int(index) if index else name)
+    else:
+        parts = [p if isinstance(p, int) else str(p) for p in path]
+    if parts and parts[0] in ("spec", "metadata"):
+        parts = parts[1:]
+    text = ""
+    for position, part in enumerate(parts):
+        if isinstance(part, int):
+            text += f"[{part}]"
+            continue
+        renamed = position == 0 and renames is not None and part in renames
+        segment = renames[part] if renamed and renames else snake(part)
+        text += ("." if text else "") + segment
+    return text
+
+
 def request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", ""))
 
@@ -54,13 +93,42 @@ def error_response(request: Request, error: APIError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=error.headers)
 
 
+def from_kube(exc: ApiError, *, not_found: APIError | None = None,
+              renames: Mapping[str, str] | None = None) -> APIError:
+    """An apiserver rejection as the contract's error (the field named as REST names it)."""
+    status = exc.status
+    code = status.code or 500
+    if code in (400, 422):
+        causes = (status.details.causes if status.details else None) or []
+        field = rest_field(causes[0].field, renames) if causes and causes[0].field else ""
+        reason = causes[0].message if causes and causes[0].message else status.message
+        message = f"{field}: {reason}" if field else str(reason or "invalid request")
+        return APIError("INVALID_REQUEST", message, {"field": field})
+    if code == 409:
+        already = status.reason == "AlreadyExists"
+        return APIError("CONFLICT", "an object with this name already exists" if already else
+                        "the object was changed meanwhile; re-read it and retry",
+                        {"reason": "already_exists" if already else "stale"})
+    if code == 404:
+        return not_found or APIError("NOT_FOUND", "not found")
+    if code == 403:
+        return APIError("FORBIDDEN", "the request was refused by Kubernetes RBAC")
+    if code in (401, 429) or code >= 500:
+        return APIError("SERVICE_UNAVAILABLE", "the Kubernetes API is unavailable; retry later",
+                        headers={"Retry-After": "5"})
+    log.warning("unexpected apiserver answer %s: %s", code, status.message)
+    return APIError("INTERNAL_ERROR", "internal error; quote the request_id when reporting it")
+
+
 def _validation_details(exc: RequestValidationError) -> tuple[str, dict[str, Any]]:
-    errors = exc.errors()
     fields = []
-    for err in errors:
-        location = [str(part) for part in err.get("loc", ()) if part not in ("body", "query",
-                                                                              "path")]
-        fields.append({"field": ".".join(location), "message": err.get("msg", "invalid")})
+    for err in exc.errors():
+        location = [part for part in err.get("loc", ()) if part not in ("body", "query", "path",
+                                                                          "header")]
+        # A union (bool | object) reports the member type it tried; that is not a field.
+        location = [p for p in location if not (isinstance(p, str) and "[" in p)]
+        fields.append({"field": rest_field(location).replace("-", "_") if location else "",
+                       "message": err.get("msg", "invalid")})
     first = fields[0] if fields else {"field": "", "message": "invalid request"}
     message = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     return message, {"field": first["field"], "errors": fields}

@@ -32,6 +32,13 @@ def newer(candidate: Mapping[str, Any], current: Mapping[str, Any] | None, *,
     return _revision(candidate) >= _revision(current)
 
 
+def slim(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy fit for a long-lived cache: managedFields (often most of an object's bytes) and
+    kopf's raw-event wrappers dropped. Nested values are shared, not copied."""
+    metadata = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
+    return {**body, "metadata": metadata}
+
+
 def _ids(body: Mapping[str, Any]) -> tuple[str, str]:
     return body["metadata"]["name"], body["metadata"]["namespace"]
 

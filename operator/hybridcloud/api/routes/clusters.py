@@ -1,31 +1,171 @@
-"""/v1/clusters: HybridCluster objects in the caller's namespace."""
+"""/v1/clusters: HybridCluster objects in the tenant namespace.
+
+The cluster ID is the HybridCluster's name. Lists are ordered oldest first (then by name), so
+pages are stable while clusters are added; ``provider``, ``region`` and ``status`` filter before
+paging and ``total`` counts the filtered set. Reads come from the watch cache; writes go to the
+Kubernetes API and wait for the cache to catch up (read-your-writes). PATCH uses optimistic
+concurrency: the ``If-Match`` header (the ``ETag`` of GET, a resourceVersion) makes a stale
+update a 409 CONFLICT; without it the API still never overwrites a change it has not seen.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from lightkube.core.exceptions import ApiError
+from lightkube.types import PatchType
 
+from ... import API_VERSION
 from ...kube.resources import HybridClusterResource
-from ..deps import AuthDep, CallerDep
-from ..views import ClusterList, cluster_summary
+from ...models import HybridCluster, Provider
+from ..deps import AuthDep, CachesDep, CallerDep, TenantDep, kube_call
+from ..errors import APIError, from_kube
+from ..operations import operation_id
+from ..schemas import (
+    CLUSTER_RENAMES,
+    ClusterCreate,
+    ClusterPatch,
+    cluster_spec,
+    patched_cluster_spec,
+)
+from ..views import (
+    Accepted,
+    ClusterDetails,
+    ClusterList,
+    accepted,
+    cluster_details,
+    cluster_status,
+    cluster_summary,
+)
+from ._common import caught_up, cluster_or_404, errors, page_of
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
+PLURAL = HybridCluster.PLURAL
+ClusterId = Annotated[str, Path(min_length=1, max_length=253, description="Cluster ID (name).")]
 
 
-@router.get("", operation_id="listClusters", response_model=ClusterList)
+@router.get("", operation_id="listClusters", response_model=ClusterList, responses=errors(403))
 async def list_clusters(
-    request: Request, caller: CallerDep, auth: AuthDep,
-    namespace: Annotated[str | None, Query(description="Tenant namespace; defaults to the "
-                                           "caller's own.")] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    caller: CallerDep, auth: AuthDep, caches: CachesDep, namespace: TenantDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 10,
+    provider: Annotated[Provider | None, Query(description="Only this provider.")] = None,
+    region: Annotated[str | None, Query(max_length=64, description="Only this region.")] = None,
+    status: Annotated[str | None, Query(max_length=16, description="Only this status, e.g. "
+                                        "active.")] = None,
 ) -> ClusterList:
-    target = namespace or caller.home_namespace
-    await auth.require(caller, "list", HybridClusterResource._api_info.plural, target)
-    objects = [obj.to_dict() async for obj in request.app.state.kube.list(
-        HybridClusterResource, namespace=target)]
-    objects.sort(key=lambda o: (o["metadata"].get("creationTimestamp", ""), o["metadata"]["name"]))
-    start = (page - 1) * per_page
-    return ClusterList(clusters=[cluster_summary(o) for o in objects[start:start + per_page]],
-                       total=len(objects), page=page, per_page=per_page)
+    await auth.require(caller, "list", PLURAL, namespace)
+    chosen = [o for o in caches.clusters.items(namespace)
+              if (provider is None or o["spec"]["provider"] == provider)
+              and (region is None or o["spec"].get("region") == region)
+              and (status is None or cluster_status(o) == status.lower())]
+    return ClusterList(clusters=[cluster_summary(o) for o in page_of(chosen, page, per_page)],
+                       total=len(chosen), page=page, per_page=per_page)
+
+
+@router.post("", operation_id="createCluster", status_code=201, response_model=Accepted,
+             responses=errors(403, 409))
+async def create_cluster(body: ClusterCreate, request: Request, caller: CallerDep,
+                         auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> Accepted:
+    await auth.require(caller, "create", PLURAL, namespace)
+    spec = cluster_spec(body)
+    metadata: dict[str, Any] = {"name": body.name, "namespace": namespace}
+    if body.labels:
+        metadata["labels"] = body.labels
+    manifest = {"apiVersion": API_VERSION, "kind": HybridCluster.KIND, "metadata": metadata,
+                "spec": spec}
+    try:
+        created = await kube_call(request.app.state.kube.create(
+            HybridClusterResource.from_dict(manifest), namespace=namespace))
+    except ApiError as exc:
+        raise from_kube(exc, renames=CLUSTER_RENAMES) from exc
+    obj = created.to_dict()
+    await caught_up(caches.clusters, obj, request.app.state.settings.consistency_timeout)
+    return accepted(obj, "creating", operation_id(obj))
+
+
+@router.get("/{cluster_id}", operation_id="getCluster", response_model=ClusterDetails,
+            responses=errors(403, 404))
+async def get_cluster(cluster_id: ClusterId, response: Response, caller: CallerDep,
+                      auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> ClusterDetails:
+    await auth.require(caller, "get", PLURAL, namespace)
+    obj = cluster_or_404(caches.clusters, namespace, cluster_id)
+    response.headers["ETag"] = f'"{obj["metadata"]["resourceVersion"]}"'
+    return cluster_details(obj)
+
+
+def _if_match(value: str | None) -> str | None:
+    if value is None:
+        return None
+    version = value.strip().removeprefix("W/").strip('"')
+    if not version.isdigit():
+        raise APIError("INVALID_REQUEST", "If-Match must be an ETag from GET",
+                       {"field": "If-Match"})
+    return version
+
+
+@router.patch("/{cluster_id}", operation_id="updateCluster", response_model=Accepted,
+              responses=errors(403, 404, 409))
+async def update_cluster(
+    cluster_id: ClusterId, body: ClusterPatch, request: Request, response: Response,
+    caller: CallerDep, auth: AuthDep, caches: CachesDep, namespace: TenantDep,
+    if_match: Annotated[str | None, Header(description="ETag (resourceVersion) from GET; a "
+                                           "stale one is a 409.", max_length=64)] = None,
+) -> Accepted:
+    await auth.require(caller, "patch", PLURAL, namespace)
+    wanted = _if_match(if_match)
+    current = cluster_or_404(caches.clusters, namespace, cluster_id)
+    if body.name is not None and body.name != cluster_id:
+        raise APIError("INVALID_REQUEST", "name: the name is immutable", {"field": "name"})
+    kube = request.app.state.kube
+    for attempt in range(2):
+        patch: dict[str, Any] = {
+            "metadata": {"resourceVersion": wanted or current["metadata"]["resourceVersion"]},
+            "spec": patched_cluster_spec(current["spec"], body)}
+        if body.labels is not None:
+            old = current["metadata"].get("labels") or {}
+            patch["metadata"]["labels"] = {**{k: None for k in old}, **body.labels}
+        try:
+            updated = await kube_call(kube.patch(HybridClusterResource, cluster_id, patch,
+                                                 namespace=namespace,
+                                                 patch_type=PatchType.MERGE))
+            break
+        except ApiError as exc:
+            if exc.status.code == 409 and wanted is None and attempt == 0:
+                # Our cache was behind; redo the merge on the live object (never blind).
+                fresh = await kube_call(kube.get(HybridClusterResource, cluster_id,
+                                                 namespace=namespace))
+                current = fresh.to_dict()
+                continue
+            raise from_kube(exc, renames=CLUSTER_RENAMES, not_found=APIError(
+                "CLUSTER_NOT_FOUND", f"Cluster with ID '{cluster_id}' not found",
+                {"cluster_id": cluster_id, "available_clusters": []})) from exc
+    obj = updated.to_dict()
+    await caught_up(caches.clusters, obj, request.app.state.settings.consistency_timeout)
+    response.headers["ETag"] = f'"{obj["metadata"]["resourceVersion"]}"'
+    changed = obj["metadata"].get("generation") != current["metadata"].get("generation")
+    return accepted(obj, "updating" if changed else cluster_status(obj), operation_id(obj))
+
+
+@router.delete("/{cluster_id}", operation_id="deleteCluster", status_code=202,
+               response_model=Accepted, responses=errors(403, 404))
+async def delete_cluster(cluster_id: ClusterId, request: Request, caller: CallerDep,
+                         auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> Accepted:
+    await auth.require(caller, "delete", PLURAL, namespace)
+    current = cluster_or_404(caches.clusters, namespace, cluster_id)
+    try:
+        await kube_call(request.app.state.kube.delete(HybridClusterResource, cluster_id,
+                                                      namespace=namespace))
+    except ApiError as exc:
+        raise from_kube(exc, not_found=APIError(
+            "CLUSTER_NOT_FOUND", f"Cluster with ID '{cluster_id}' not found",
+            {"cluster_id": cluster_id, "available_clusters": []})) from exc
+
+    def deletion_seen() -> bool:
+        seen = caches.clusters.get(namespace, cluster_id)
+        return seen is None or bool(seen["metadata"].get("deletionTimestamp"))
+
+    await caches.clusters.wait_until(deletion_seen,
+                                     request.app.state.settings.consistency_timeout)
+    return accepted(current, "deleting", operation_id(current, delete=True))

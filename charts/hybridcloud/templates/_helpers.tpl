@@ -1,0 +1,93 @@
+{{/* Names, labels and small shared fragments. */}}
+
+{{- define "hybridcloud.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "hybridcloud.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "hybridcloud.operatorName" -}}
+{{- printf "%s-operator" (include "hybridcloud.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "hybridcloud.apiName" -}}
+{{- printf "%s-api" (include "hybridcloud.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "hybridcloud.operatorServiceAccount" -}}
+{{- if .Values.operator.serviceAccount.create -}}
+{{- default (include "hybridcloud.operatorName" .) .Values.operator.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.operator.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "hybridcloud.apiServiceAccount" -}}
+{{- if .Values.api.serviceAccount.create -}}
+{{- default (include "hybridcloud.apiName" .) .Values.api.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.api.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Recommended app.kubernetes.io labels; pass (list $ "component"). */}}
+{{- define "hybridcloud.labels" -}}
+{{- $root := index . 0 -}}
+helm.sh/chart: {{ printf "%s-%s" $root.Chart.Name $root.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "hybridcloud.selectorLabels" . }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
+app.kubernetes.io/part-of: hybridcloud
+{{- with $root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Immutable selector labels; pass (list $ "component"). */}}
+{{- define "hybridcloud.selectorLabels" -}}
+{{- $root := index . 0 -}}
+app.kubernetes.io/name: {{ include "hybridcloud.name" $root }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end -}}
+
+{{- define "hybridcloud.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Settings as environment variables: (list "PREFIX_" $config). A camelCase key becomes
+PREFIX_SNAKE_CASE, the name pydantic-settings reads; strings pass through, everything else is
+JSON (pydantic-settings parses JSON for numbers, booleans, maps and lists).
+*/}}
+{{- define "hybridcloud.settingsEnv" -}}
+{{- $prefix := index . 0 -}}
+{{- $config := index . 1 -}}
+{{- range $key := keys $config | sortAlpha }}
+{{- $value := get $config $key }}
+- name: {{ printf "%s%s" $prefix ($key | snakecase | upper) }}
+  value: {{ (ternary $value (toJson $value) (kindIs "string" $value)) | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Writable scratch space: the root filesystem is read-only. */}}
+{{- define "hybridcloud.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 256Mi
+{{- end -}}

@@ -1,0 +1,76 @@
+"""Clients for member clusters, built from their ``<cluster>-kubeconfig`` Secrets (key ``value``).
+
+The API reads the Secret with its own identity after the caller's access to the cluster was
+checked; the kubeconfig never leaves the process. Clients are reused while the Secret's
+resourceVersion is unchanged (the operator rotates it before credentials expire).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import httpx2
+import yaml
+from lightkube import AsyncClient, KubeConfig
+from lightkube.core.exceptions import ApiError, ConfigError
+from lightkube.resources.core_v1 import Secret
+
+from .deps import kube_call
+from .errors import APIError
+
+SECRET_KEY = "value"  # noqa: S105  (the data key, not a secret)
+
+
+def secret_name(cluster: str) -> str:
+    return f"{cluster}-kubeconfig"
+
+
+class MemberClients:
+    def __init__(self, management: AsyncClient, timeout: float) -> None:
+        self.management = management
+        self.timeout = timeout
+        self._clients: dict[tuple[str, str], tuple[str, AsyncClient]] = {}
+
+    async def client(self, namespace: str, cluster: str) -> AsyncClient:
+        unavailable = APIError("SERVICE_UNAVAILABLE",
+                               f"cluster {cluster!r} has no usable kubeconfig yet; retry later",
+                               {"cluster_id": cluster}, headers={"Retry-After": "10"})
+        try:
+            secret = await kube_call(self.management.get(Secret, secret_name(cluster),
+                                                         namespace=namespace))
+        except ApiError as exc:
+            raise unavailable from exc
+        version = secret.metadata.resourceVersion or ""
+        cached = self._clients.get((namespace, cluster))
+        if cached and cached[0] == version:
+            return cached[1]
+        try:
+            text = base64.b64decode((secret.data or {})[SECRET_KEY]).decode()
+            config = KubeConfig.from_dict(yaml.safe_load(text))
+        except (KeyError, binascii.Error, UnicodeDecodeError, yaml.YAMLError, ConfigError,
+                TypeError, AttributeError) as exc:
+            raise unavailable from exc
+        client = AsyncClient(config=config, timeout=httpx2.Timeout(self.timeout),
+                             field_manager="hybridcloud-api")
+        if cached:
+            await cached[1].close()
+        self._clients[(namespace, cluster)] = (version, client)
+        return client
+
+    async def close(self) -> None:
+        for _, client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+
+
+async def member_call(call: Any, cluster: str) -> Any:
+    """Await a member-cluster call; an unreachable member is SERVICE_UNAVAILABLE."""
+    try:
+        return await kube_call(call)
+    except APIError as exc:
+        if exc.code == "SERVICE_UNAVAILABLE":
+            raise APIError("SERVICE_UNAVAILABLE", f"cluster {cluster!r} is unreachable; retry "
+                           "later", {"cluster_id": cluster}, headers={"Retry-After": "10"}) from exc
+        raise

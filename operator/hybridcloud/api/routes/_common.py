@@ -1,0 +1,62 @@
+"""Shared pieces of the routers: documented error responses, paging, lookups, consistency."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from ...kube.cache import WatchCache
+from ..errors import APIError
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any]
+    request_id: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo
+
+
+_DESCRIPTIONS = {
+    400: "INVALID_REQUEST: malformed body or parameter; details.field names it.",
+    401: "UNAUTHORIZED: missing, invalid or expired bearer token.",
+    403: "FORBIDDEN: Kubernetes RBAC does not allow this in the tenant namespace.",
+    404: "CLUSTER_NOT_FOUND / APPLICATION_NOT_FOUND / NOT_FOUND.",
+    409: "CONFLICT: name already exists, stale If-Match, or state does not allow it.",
+    429: "RATE_LIMITED: retry after Retry-After seconds.",
+    500: "INTERNAL_ERROR.",
+    503: "SERVICE_UNAVAILABLE: the Kubernetes API (or member cluster) is unreachable.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for the error codes an operation can return (always 400/401/429/5xx)."""
+    chosen = sorted({400, 401, 429, 500, 503, *codes})
+    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in chosen}
+
+
+T = TypeVar("T")
+
+
+def page_of(items: list[T], page: int, per_page: int) -> list[T]:
+    start = (page - 1) * per_page
+    return items[start:start + per_page]
+
+
+def cluster_or_404(cache: WatchCache, namespace: str, cluster_id: str) -> dict[str, Any]:
+    obj = cache.get(namespace, cluster_id)
+    if obj is None:
+        available = [o["metadata"]["name"] for o in cache.items(namespace)]
+        raise APIError("CLUSTER_NOT_FOUND", f"Cluster with ID '{cluster_id}' not found",
+                       {"cluster_id": cluster_id, "available_clusters": available})
+    return obj
+
+
+async def caught_up(cache: WatchCache, written: dict[str, Any], within: float) -> None:
+    """Read-your-writes: let the watch cache reach the version a write returned, so the next
+    read from this API sees it. On timeout the caller answers from the write's response."""
+    await cache.wait_for_version(written["metadata"].get("resourceVersion"), within)

@@ -1,0 +1,96 @@
+"""POST /oauth/token: the OAuth 2.0 client-credentials grant (see ``api/oauth.py``).
+
+Failures use the platform's standard error body (``details.oauth_error`` carries the RFC 6749
+error: invalid_request, unsupported_grant_type, invalid_client).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from lightkube.core.exceptions import ApiError
+from lightkube.models.authentication_v1 import TokenRequestSpec
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import ServiceAccountToken
+from pydantic import BaseModel
+
+from ..deps import caches, charge, client_address, kube_call
+from ..errors import APIError
+from ..oauth import find_client, verify_client_secret
+from ..settings import Settings
+from ._common import errors
+
+router = APIRouter(tags=["oauth"])
+
+_FORM = {"application/x-www-form-urlencoded": {"schema": {
+    "type": "object", "required": ["grant_type", "client_id", "client_secret"],
+    "properties": {"grant_type": {"type": "string", "enum": ["client_credentials"]},
+                   "client_id": {"type": "string"}, "client_secret": {"type": "string"},
+                   "scope": {"type": "string"}}}}}
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105  (the RFC 6749 token type)
+    expires_in: int
+
+
+def _invalid(message: str, oauth_error: str, code: str = "INVALID_REQUEST",
+             field: str | None = None) -> APIError:
+    details: dict[str, Any] = {"oauth_error": oauth_error}
+    if field:
+        details["field"] = field
+    return APIError(code, message, details)
+
+
+@router.post("/oauth/token", operation_id="issueToken", response_model=Token,
+             responses=errors(), openapi_extra={"requestBody": {"required": True,
+                                                                "content": _FORM}})
+async def issue_token(request: Request) -> Token:
+    settings: Settings = request.app.state.settings
+    charge(request, f"address:{client_address(request)}", settings.default_tier)
+    if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"):
+        raise _invalid("use Content-Type: application/x-www-form-urlencoded", "invalid_request")
+    try:
+        form = parse_qs((await request.body()).decode(), strict_parsing=False)
+    except UnicodeDecodeError as exc:
+        raise _invalid("the body is not valid form data", "invalid_request") from exc
+    fields = {key: values[0] for key, values in form.items() if values}
+    for name in ("grant_type", "client_id", "client_secret"):
+        if not fields.get(name):
+            raise _invalid(f"{name}: field required", "invalid_request", field=name)
+    if fields["grant_type"] != "client_credentials":
+        raise _invalid("grant_type: only client_credentials is supported",
+                       "unsupported_grant_type", field="grant_type")
+    client = find_client(caches(request).oauth_clients, fields["client_id"])
+    # Verify even for unknown clients, so timing does not reveal which client IDs exist.
+    stored = client.secret_hash if client else "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" \
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+    valid = await asyncio.to_thread(verify_client_secret, fields["client_secret"], stored)
+    if client is None or not valid:
+        raise _invalid("invalid client credentials", "invalid_client", code="UNAUTHORIZED")
+    spec = TokenRequestSpec(audiences=[], expirationSeconds=settings.oauth_token_seconds)
+    body = ServiceAccountToken(metadata=ObjectMeta(name=client.account,
+                                                   namespace=client.namespace), spec=spec)
+    try:
+        answer = await kube_call(request.app.state.kube.create(
+            body, name=client.account, namespace=client.namespace))
+    except ApiError as exc:
+        if exc.status.code == 404:
+            raise _invalid("the client's ServiceAccount does not exist", "invalid_client",
+                           code="UNAUTHORIZED") from exc
+        raise
+    status = answer.status
+    if status is None or not status.token:
+        raise APIError("SERVICE_UNAVAILABLE", "no token was issued; retry later")
+    lifetime = settings.oauth_token_seconds
+    if status.expirationTimestamp is not None:
+        remaining = status.expirationTimestamp - datetime.datetime.now(datetime.UTC)
+        lifetime = max(0, int(remaining.total_seconds()))
+    return Token(access_token=status.token, expires_in=lifetime)
+

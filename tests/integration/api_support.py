@@ -1,0 +1,126 @@
+"""Serving the real API in-process (uvicorn on a free port) against the test management cluster,
+plus identities with chosen RBAC and helpers to write object status like the operator would."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import uvicorn
+from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.core_v1 import Namespace, ServiceAccount
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
+from lightkube.types import PatchType
+
+from hybridcloud import GROUP
+from hybridcloud.api import create_app
+from hybridcloud.api.settings import Settings
+from hybridcloud.controlplane._net import free_ports
+from hybridcloud.kube.bootstrap import request_token
+from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
+
+TENANT_ROLE = "hybridcloud-api-test-tenant"
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """Run ``create_app(settings)`` with uvicorn on a free loopback port; yields the base URL."""
+    port = free_ports(1)[0]
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API did not become ready")
+        time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def ensure_tenant_role(kube: Client) -> None:
+    """What a tenant gets: the platform's resources (incl. workloads) in its namespace."""
+    kube.apply(ClusterRole(
+        metadata=ObjectMeta(name=TENANT_ROLE),
+        rules=[PolicyRule(apiGroups=[GROUP], resources=["*"], verbs=["*"])]))
+
+
+def ensure_namespace(kube: Client, name: str) -> None:
+    kube.apply(Namespace(metadata=ObjectMeta(name=name)))
+
+
+def identity(kube: Client, namespace: str, account: str, *, bind: bool = True,
+             seconds: int = 3600) -> str:
+    """A ServiceAccount in ``namespace`` (bound to the tenant role there when ``bind``) and a
+    TokenRequest token for it."""
+    kube.apply(ServiceAccount(metadata=ObjectMeta(name=account, namespace=namespace)))
+    if bind:
+        ensure_tenant_role(kube)
+        kube.apply(RoleBinding(
+            metadata=ObjectMeta(name=f"{account}-tenant", namespace=namespace),
+            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="ClusterRole",
+                            name=TENANT_ROLE),
+            subjects=[Subject(kind="ServiceAccount", name=account, namespace=namespace)]))
+    return request_token(kube, namespace, account, seconds)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(kind: str, status: str, reason: str, generation: int,
+              message: str = "") -> dict[str, Any]:
+    return {"type": kind, "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": _now(), "observedGeneration": generation}
+
+
+def set_cluster_status(kube: Client, namespace: str, name: str, phase: str, *,
+                       ready: bool, extra: dict[str, Any] | None = None) -> None:
+    obj = kube.get(HybridClusterResource, name, namespace=namespace)
+    generation = obj["metadata"]["generation"]
+    status = {"phase": phase, "observedGeneration": generation,
+              "conditions": [condition("Ready", "True" if ready else "False",
+                                       "Ready" if ready else "Provisioning", generation)],
+              **(extra or {})}
+    kube.patch(HybridClusterResource.Status, name, {"status": status}, namespace=namespace,
+               patch_type=PatchType.MERGE)
+
+
+def set_application_status(kube: Client, namespace: str, name: str,
+                           status: dict[str, Any]) -> None:
+    kube.patch(MultiClusterApplicationResource.Status, name, {"status": status},
+               namespace=namespace, patch_type=PatchType.MERGE)
+
+
+def eventually(probe: Any, timeout: float = 20.0, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {probe}")
+        time.sleep(interval)

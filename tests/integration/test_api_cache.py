@@ -1,0 +1,77 @@
+"""The watch-backed cache against a real apiserver: initial sync, live events, resume after a
+dropped connection, relist after 410 Gone, and objects whose JSON holds unicode line breaks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+import pytest
+from lightkube import AsyncClient, Client, KubeConfig
+from lightkube.core.exceptions import ApiError
+
+from hybridcloud.controlplane import ControlPlane
+from hybridcloud.kube.cache import WatchCache
+from hybridcloud.kube.resources import MultiClusterApplicationResource
+
+pytestmark = pytest.mark.integration
+
+
+def app(name: str, namespace: str, note: str = "") -> Any:
+    return MultiClusterApplicationResource.from_dict({
+        "apiVersion": "platform.example.com/v1", "kind": "MultiClusterApplication",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"source": {"repository": "https://example.com/a.git"},
+                 "placement": [{"cluster": "c1"}], "values": {"note": note}}})
+
+
+async def test_cache_syncs_follows_events_resumes_and_relists(
+        management: ControlPlane, kube: Client, namespace: str) -> None:
+    kube.create(app("before", namespace))
+    client = AsyncClient(config=KubeConfig.from_file(management.kubeconfig))
+    # Watch calls last 1s (server timeout), so injected failures hit the next call quickly.
+    cache = WatchCache(client, MultiClusterApplicationResource, namespace=namespace,
+                       backoff=0.1, server_timeout=1)
+    original = cache._watch
+    # Failures injected in front of the real watch: first a dropped connection, later (when
+    # asked) a 410 Gone.
+    failures: list[BaseException] = [httpx2.ConnectError("dropped")]
+
+    async def watch_with_failures() -> None:
+        if failures:
+            failure = failures.pop(0)
+            if isinstance(failure, ApiError):
+                kube.delete(MultiClusterApplicationResource, "line-breaks",
+                            namespace=namespace)
+            raise failure
+        await original()
+    cache._watch = watch_with_failures  # type: ignore[method-assign]
+    cache.start()
+    try:
+        assert await cache.wait_synced(10)
+        assert [o["metadata"]["name"] for o in cache.items()] == ["before"]
+
+        # After the dropped connection the watch resumed from its version: events still
+        # arrive and nothing was relisted.
+        created = kube.create(app("line-breaks", namespace, "a\u2028b\u2029c\x85d"))
+        assert await cache.wait_for_version(created.metadata.resourceVersion, 10)
+        assert cache.relists == 1 and cache.synced
+        assert cache.get(namespace, "line-breaks")["spec"]["values"]["note"] == \
+            "a\u2028b\u2029c\x85d"
+        assert cache.by_uid(created.metadata.uid)["metadata"]["name"] == "line-breaks"
+        kube.delete(MultiClusterApplicationResource, "before", namespace=namespace)
+        assert await cache.wait_until(lambda: cache.get(namespace, "before") is None, 10)
+
+        # 410 Gone: the cache relists; what was deleted meanwhile (no event seen) disappears.
+        request = httpx2.Request("GET", "http://apiserver/")
+        failures.append(ApiError(request=request, response=httpx2.Response(
+            410, json={"kind": "Status", "code": 410, "reason": "Expired", "message": "old"},
+            request=request)))
+        kube.create(app("nudge", namespace))
+        assert await cache.wait_until(lambda: cache.relists == 2, 15)
+        assert cache.get(namespace, "line-breaks") is None
+        assert cache.get(namespace, "nudge") is not None
+        assert cache.synced
+    finally:
+        await cache.stop()
+        await client.close()

@@ -1,0 +1,359 @@
+"""The RBAC of deploy/ (= the chart's) is exactly what the processes need, proven by running them.
+
+A fresh management cluster gets ``kubectl apply -k deploy/``; the operator and the API then run
+with TokenRequest tokens of their own ServiceAccounts (never admin), and users get kubeconfigs
+bound only to the roles under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from lightkube import Client, KubeConfig
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import RoleRef, Subject
+from lightkube.resources.core_v1 import Event, Namespace, Secret, ServiceAccount
+from lightkube.resources.rbac_authorization_v1 import RoleBinding
+
+from hybridcloud.controlplane import ControlPlane, Profile
+from hybridcloud.kube.bootstrap import request_token
+from hybridcloud.kube.resources import HybridClusterResource
+
+from .harness import OperatorProcess, eventually, wait_gone, wait_phase
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SYSTEM = "hybridcloud-system"
+Kubectl = Callable[..., subprocess.CompletedProcess[str]]
+# What a permission failure looks like in either process's log.
+DENIED = ("forbidden", "Not enough permissions", " 403")
+
+
+@pytest.fixture(scope="module")
+def cluster(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    with ControlPlane(tmp_path_factory.mktemp("rbac"), Profile.MANAGEMENT, name="rbac",
+                      bin_dir=bin_dir) as plane:
+        answer = subprocess.run(
+            [str(bin_dir / "kubectl"), "--kubeconfig", str(plane.kubeconfig), "apply",
+             "--server-side", "-k", str(ROOT / "deploy")],
+            capture_output=True, text=True, timeout=120, check=False)
+        assert answer.returncode == 0, answer.stderr
+        for crd in ("hybridclusters", "multiclusterapplications"):
+            subprocess.run([str(bin_dir / "kubectl"), "--kubeconfig", str(plane.kubeconfig),
+                            "wait", "--for=condition=Established",
+                            f"crd/{crd}.platform.example.com", "--timeout=30s"],
+                           capture_output=True, check=True, timeout=60)
+        yield plane
+
+
+@pytest.fixture(scope="module")
+def admin(cluster: ControlPlane) -> Client:
+    return Client(config=KubeConfig.from_file(cluster.kubeconfig), field_manager="tests")
+
+
+@pytest.fixture
+def namespace(admin: Client) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    admin.create(Namespace(metadata=ObjectMeta(name=name)))
+    yield name
+    admin.delete(Namespace, name)
+
+
+def token_kubeconfig(cluster: ControlPlane, admin: Client, namespace: str, account: str,
+                     path: Path) -> Path:
+    """A kubeconfig authenticating as ``namespace/account`` with a TokenRequest token."""
+    token = request_token(admin, namespace, account, expiration_seconds=3600)
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "sa",
+        "clusters": [{"name": "c", "cluster": {"server": cluster.server,
+                                               "certificate-authority": str(cluster.ca_cert)}}],
+        "users": [{"name": account, "user": {"token": token}}],
+        "contexts": [{"name": "sa", "context": {"cluster": "c", "user": account}}]}))
+    return path
+
+
+def kubectl_as(bin_dir: Path, kubeconfig: Path) -> Kubectl:
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(bin_dir / "kubectl"), "--kubeconfig", str(kubeconfig), *args],
+                              input=stdin, capture_output=True, text=True, timeout=60,
+                              check=False)
+    return run
+
+
+def can(kubectl: Kubectl, verb: str, resource: str, namespace: str | None) -> bool:
+    """SelfSubjectAccessReview; ``resource`` may name a subresource as ``plural/sub``."""
+    where = ["-n", namespace] if namespace else ["--all-namespaces"]
+    resource, _, subresource = resource.partition("/")
+    sub = [f"--subresource={subresource}"] if subresource else []
+    answer = kubectl("auth", "can-i", verb, resource, *sub, *where)
+    assert answer.stdout.strip() in ("yes", "no"), answer.stderr
+    return answer.stdout.strip() == "yes"
+
+
+def assert_permissions(kubectl: Kubectl, namespace: str, allowed: list[str],
+                       denied: list[str]) -> None:
+    """Each entry is "verb resource" (namespaced in ``namespace``) or "verb resource *"."""
+    def check(entry: str) -> bool:
+        verb, resource, *scope = entry.split()
+        return can(kubectl, verb, resource, None if scope else namespace)
+    assert [e for e in allowed if not check(e)] == [], "missing permissions"
+    assert [e for e in denied if check(e)] == [], "excess permissions"
+
+
+# -- the operator ---------------------------------------------------------------------------------
+
+OPERATOR_ALLOWED = [
+    "list hybridclusters.platform.example.com *", "watch hybridclusters.platform.example.com *",
+    "get hybridclusters.platform.example.com", "patch hybridclusters.platform.example.com",
+    "patch hybridclusters.platform.example.com/status",
+    "list multiclusterapplications.platform.example.com *",
+    "watch multiclusterapplications.platform.example.com *",
+    "patch multiclusterapplications.platform.example.com",
+    "patch multiclusterapplications.platform.example.com/status",
+    "get secrets", "list secrets", "create secrets", "patch secrets",
+    "create events", "create events.events.k8s.io",
+    "list namespaces *", "watch namespaces *",
+    "list customresourcedefinitions.apiextensions.k8s.io *",
+    "watch customresourcedefinitions.apiextensions.k8s.io *",
+]
+OPERATOR_DENIED = [
+    "create hybridclusters.platform.example.com", "delete hybridclusters.platform.example.com",
+    "update hybridclusters.platform.example.com",
+    "delete multiclusterapplications.platform.example.com",
+    "delete secrets", "update secrets", "watch secrets",
+    "create namespaces *", "delete namespaces *",
+    "create customresourcedefinitions.apiextensions.k8s.io *",
+    "get configmaps", "list pods", "create deployments.apps",
+    "create serviceaccounts/token", "create clusterroles.rbac.authorization.k8s.io *",
+    "create tokenreviews.authentication.k8s.io *",
+]
+
+
+@pytest.fixture(scope="module")
+def operator_kubeconfig(cluster: ControlPlane, admin: Client,
+                        tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return token_kubeconfig(cluster, admin, SYSTEM, "hybridcloud-operator",
+                            tmp_path_factory.mktemp("operator-sa") / "kubeconfig")
+
+
+def test_operator_account_has_what_the_operator_needs_and_nothing_more(
+    operator_kubeconfig: Path, bin_dir: Path, namespace: str,
+) -> None:
+    assert_permissions(kubectl_as(bin_dir, operator_kubeconfig), namespace, OPERATOR_ALLOWED,
+                       OPERATOR_DENIED)
+
+
+@pytest.fixture
+def operator(operator_kubeconfig: Path, namespace: str,
+             tmp_path: Path) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(operator_kubeconfig, namespace, tmp_path)
+    process.start()
+    yield process
+    process.stop()
+    for state in (tmp_path / "local").glob("*/cp"):  # whatever a failed test left running
+        subprocess.run([sys.executable, "-m", "hybridcloud.controlplane", "down", "--dir",
+                        str(state)], capture_output=True, check=False)
+
+
+def test_operator_under_its_service_account_creates_and_deletes_a_local_cluster(
+    admin: Client, namespace: str, operator: OperatorProcess,
+) -> None:
+    admin.create(HybridClusterResource.from_dict({
+        "apiVersion": "platform.example.com/v1", "kind": "HybridCluster",
+        "metadata": {"name": "rbac"},
+        "spec": {"provider": "local", "version": "v1.37.2",
+                 "nodeGroups": [{"name": "workers", "size": 1}]}}), namespace=namespace)
+    obj = wait_phase(admin, namespace, "rbac", "Active", operator, timeout=120)
+    assert "platform.example.com/finalizer" in obj["metadata"]["finalizers"]
+    # Written with server-side apply under the operator's identity.
+    assert admin.get(Secret, "rbac-kubeconfig", namespace=namespace).data
+    assert eventually(lambda: list(admin.list(Event, namespace=namespace)), timeout=30,
+                      message="the operator posted no Events")
+    admin.delete(HybridClusterResource, "rbac", namespace=namespace)
+    wait_gone(admin, namespace, "rbac", operator, timeout=120)
+    log = operator.log.read_text(errors="replace")
+    assert not [line for line in log.splitlines() if any(d in line for d in DENIED)], \
+        operator.tail(60)
+
+
+# -- the API --------------------------------------------------------------------------------------
+
+API_ALLOWED = [
+    "create tokenreviews.authentication.k8s.io *",
+    "create subjectaccessreviews.authorization.k8s.io *",
+    "list hybridclusters.platform.example.com *", "watch hybridclusters.platform.example.com *",
+    "create hybridclusters.platform.example.com", "patch hybridclusters.platform.example.com",
+    "delete hybridclusters.platform.example.com",
+    "list multiclusterapplications.platform.example.com *",
+    "create multiclusterapplications.platform.example.com",
+    "delete multiclusterapplications.platform.example.com",
+    "get secrets", "create serviceaccounts/token",
+]
+API_DENIED = [
+    "list secrets", "watch secrets", "create secrets", "delete secrets",
+    "patch hybridclusters.platform.example.com/status",
+    "create serviceaccounts", "get configmaps", "create pods",
+    "create clusterrolebindings.rbac.authorization.k8s.io *",
+    "delete customresourcedefinitions.apiextensions.k8s.io *",
+]
+
+
+@pytest.fixture(scope="module")
+def api_kubeconfig(cluster: ControlPlane, admin: Client,
+                   tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return token_kubeconfig(cluster, admin, SYSTEM, "hybridcloud-api",
+                            tmp_path_factory.mktemp("api-sa") / "kubeconfig")
+
+
+def test_api_account_has_what_the_api_needs_and_nothing_more(
+    api_kubeconfig: Path, bin_dir: Path, namespace: str,
+) -> None:
+    kubectl = kubectl_as(bin_dir, api_kubeconfig)
+    assert_permissions(kubectl, namespace, API_ALLOWED, API_DENIED)
+    # OAuth client registrations: listed and watched in their own namespace only.
+    assert can(kubectl, "list", "secrets", SYSTEM) and can(kubectl, "watch", "secrets", SYSTEM)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def api_url(api_kubeconfig: Path, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path / "api.log"
+    env = {**os.environ, "HYBRIDCLOUD_API_KUBECONFIG": str(api_kubeconfig),
+           "HYBRIDCLOUD_API_OAUTH_NAMESPACE": SYSTEM}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "hybridcloud", "api", "--host",
+                                    "127.0.0.1", "--port", str(port)],
+                                   stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the API exited:\n{log.read_text(errors='replace')}")
+        try:
+            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        eventually(ready, timeout=60, message=lambda: "the API never became ready:\n"
+                   + log.read_text(errors="replace")[-3000:])
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    text = log.read_text(errors="replace")
+    assert not [line for line in text.splitlines() if any(d in line for d in DENIED)], text
+
+
+def grant(admin: Client, namespace: str, role: str, subject: Subject) -> None:
+    admin.create(RoleBinding(
+        metadata=ObjectMeta(name=f"{role}-{uuid.uuid4().hex[:4]}", namespace=namespace),
+        roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
+        subjects=[subject]))
+
+
+def caller_token(admin: Client, namespace: str, name: str, role: str | None) -> str:
+    admin.create(ServiceAccount(metadata=ObjectMeta(name=name, namespace=namespace)))
+    if role:
+        grant(admin, namespace, role, Subject(kind="ServiceAccount", name=name,
+                                              namespace=namespace))
+    return request_token(admin, namespace, name)
+
+
+def test_api_under_its_service_account_authenticates_and_authorizes_callers(
+    admin: Client, namespace: str, api_url: str,
+) -> None:
+    admin.create(HybridClusterResource.from_dict({
+        "apiVersion": "platform.example.com/v1", "kind": "HybridCluster",
+        "metadata": {"name": "listed"},
+        "spec": {"provider": "local", "version": "v1.37.2",
+                 "nodeGroups": [{"name": "w", "size": 1}]}}),
+        namespace=namespace)
+    viewer = caller_token(admin, namespace, "viewer", "hybridcloud-hybridcluster-viewer")
+    nobody = caller_token(admin, namespace, "nobody", None)
+
+    def names(token: str) -> Any:
+        answer = httpx.get(f"{api_url}/v1/clusters", params={"namespace": namespace},
+                           headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        return answer.status_code, [c["name"] for c in answer.json().get("clusters", [])]
+
+    assert eventually(lambda: names(viewer) == (200, ["listed"]) or None, timeout=15,
+                      message=lambda: f"viewer got {names(viewer)}")
+    assert names(nobody)[0] == 403
+    assert names("not-a-token")[0] == 401
+
+
+# -- users ----------------------------------------------------------------------------------------
+
+def user_kubectl(cluster: ControlPlane, bin_dir: Path, user: str) -> Kubectl:
+    return kubectl_as(bin_dir, cluster.user_kubeconfig(user, ["qa"]))
+
+
+def sample(kind: str, name: str) -> str:
+    if kind == "HybridCluster":
+        spec: dict[str, Any] = {"provider": "local", "version": "v1.37.2",
+                                "nodeGroups": [{"name": "w", "size": 1}]}
+    else:
+        spec = {"source": {"repository": "https://git.example.com/a.git", "path": "deploy"},
+                "placement": [{"cluster": "dev"}]}
+    return json.dumps({"apiVersion": "platform.example.com/v1", "kind": kind,
+                       "metadata": {"name": name}, "spec": spec})
+
+
+@pytest.mark.parametrize(("role", "writes"), [
+    ("hybridcloud-{kind}-viewer", False), ("view", False),
+    ("hybridcloud-{kind}-editor", True), ("edit", True),
+])
+def test_users_read_through_viewer_roles_and_write_only_through_editor_roles(
+    admin: Client, cluster: ControlPlane, bin_dir: Path, namespace: str, role: str,
+    writes: bool,
+) -> None:
+    user = f"user-{uuid.uuid4().hex[:6]}"
+    for kind in ("hybridcluster", "multiclusterapplication"):
+        grant(admin, namespace, role.format(kind=kind), Subject(
+            kind="User", name=user, apiGroup="rbac.authorization.k8s.io"))
+    admin_kubectl = kubectl_as(bin_dir, cluster.kubeconfig)
+    for kind in ("HybridCluster", "MultiClusterApplication"):
+        created = admin_kubectl("create", "-n", namespace, "-f", "-",
+                                stdin=sample(kind, "existing"))
+        assert created.returncode == 0, created.stderr
+    kubectl = user_kubectl(cluster, bin_dir, user)
+
+    def reads() -> bool:  # RoleBindings and role aggregation take effect asynchronously
+        answer = kubectl("get", "hybridclusters,multiclusterapplications", "-n", namespace,
+                         "-o", "name")
+        return answer.returncode == 0 and len(answer.stdout.split()) == 2
+    eventually(reads, timeout=30, message=f"{role} cannot read")
+
+    for kind in ("HybridCluster", "MultiClusterApplication"):
+        plural = f"{kind.lower()}s"
+        attempts = [kubectl("create", "-n", namespace, "-f", "-", stdin=sample(kind, "new")),
+                    kubectl("annotate", "-n", namespace, plural, "existing", "a=b"),
+                    kubectl("delete", "-n", namespace, plural, "existing", "--wait=false")]
+        for attempt in attempts:
+            if writes:
+                assert attempt.returncode == 0, attempt.stderr
+            else:
+                assert attempt.returncode != 0 and "forbidden" in attempt.stderr, attempt.stdout
+    # No role for users reaches the Secrets (kubeconfigs, credentials) through these roles.
+    if role.startswith("hybridcloud-"):
+        assert not can(kubectl, "get", "secrets", namespace)

@@ -1,0 +1,355 @@
+"""The Helm chart renders, lints, validates its values and produces the objects it promises.
+
+Runs the project's own helm binary (``helm lint``/``helm template``: no cluster needed).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "hybridcloud"
+CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+RECOMMENDED_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance",
+                      "app.kubernetes.io/version", "app.kubernetes.io/managed-by",
+                      "app.kubernetes.io/part-of", "app.kubernetes.io/component")
+Render = Callable[..., list[dict[str, Any]]]
+
+
+def helm(bin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(bin_dir / "helm"), *args], capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+@pytest.fixture(scope="module")
+def render(bin_dir: Path) -> Render:
+    def run(*args: str) -> list[dict[str, Any]]:
+        answer = helm(bin_dir, "template", "hybridcloud", str(CHART), "--namespace", "hc-system",
+                      *args)
+        assert answer.returncode == 0, answer.stderr
+        return [doc for doc in yaml.safe_load_all(answer.stdout) if doc]
+    return run
+
+
+def fails(bin_dir: Path, *args: str) -> str:
+    answer = helm(bin_dir, "template", "hybridcloud", str(CHART), *args)
+    assert answer.returncode != 0, f"helm accepted {args}"
+    return answer.stderr
+
+
+def one(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} rendered"
+    return found[0]
+
+
+def env_of(deployment: dict[str, Any]) -> dict[str, str]:
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+# -- lint and render ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("values", [None, *CI_VALUES], ids=lambda v: v.name if v else "defaults")
+def test_helm_lint_strict_passes(bin_dir: Path, values: Path | None) -> None:
+    answer = helm(bin_dir, "lint", "--strict", str(CHART), *(["-f", str(values)] if values else []))
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+
+
+@pytest.mark.parametrize("values", [None, *CI_VALUES], ids=lambda v: v.name if v else "defaults")
+def test_every_rendered_object_carries_the_recommended_labels(render: Render,
+                                                               values: Path | None) -> None:
+    objects = render(*(["-f", str(values)] if values else []))
+    assert objects
+    for obj in objects:
+        labels = obj["metadata"].get("labels") or {}
+        missing = [k for k in RECOMMENDED_LABELS if k not in labels]
+        assert not missing, f"{obj['kind']}/{obj['metadata']['name']} lacks {missing}"
+
+
+def test_defaults_render_the_complete_install(render: Render) -> None:
+    kinds = sorted({(o["kind"], o["metadata"]["name"]) for o in render()})
+    assert kinds == sorted([
+        ("CustomResourceDefinition", "hybridclusters.platform.example.com"),
+        ("CustomResourceDefinition", "multiclusterapplications.platform.example.com"),
+        ("ServiceAccount", "hybridcloud-operator"), ("ServiceAccount", "hybridcloud-api"),
+        ("Deployment", "hybridcloud-operator"), ("Deployment", "hybridcloud-api"),
+        ("Service", "hybridcloud-api"), ("PodDisruptionBudget", "hybridcloud-api"),
+        ("NetworkPolicy", "hybridcloud-operator"), ("NetworkPolicy", "hybridcloud-api"),
+        ("ClusterRole", "hybridcloud-operator"), ("ClusterRole", "hybridcloud-operator-discovery"),
+        ("ClusterRoleBinding", "hybridcloud-operator"),
+        ("ClusterRoleBinding", "hybridcloud-operator-discovery"),
+        ("ClusterRole", "hybridcloud-api"), ("ClusterRoleBinding", "hybridcloud-api"),
+        ("Role", "hybridcloud-api-oauth-clients"),
+        ("RoleBinding", "hybridcloud-api-oauth-clients"),
+        *[("ClusterRole", f"hybridcloud-{kind}-{role}")
+          for kind in ("hybridcluster", "multiclusterapplication")
+          for role in ("admin", "editor", "viewer")],
+    ])
+
+
+# -- values.schema.json ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("setting", "where"), [
+    ("opertor.enabled=true", "additional properties 'opertor' not allowed"),
+    ("api.servce.port=80", "'servce' not allowed"),
+    ("operator.config.wrokers=4", "'wrokers' not allowed"),
+    ("api.config.authCacheSecond=5", "'authCacheSecond' not allowed"),
+    ("metrics.serviceMonitor.enable=true", "'enable' not allowed"),
+])
+def test_schema_rejects_a_misspelled_key_and_names_it(bin_dir: Path, setting: str,
+                                                      where: str) -> None:
+    assert where in fails(bin_dir, "--set", setting)
+
+
+@pytest.mark.parametrize(("setting", "field"), [
+    ("api.replicas=-1", "/api/replicas"),
+    ("api.replicas=two", "/api/replicas"),
+    ("image.tag=latest", "/image/tag"),
+    ("operator.config.workers=0", "/operator/config/workers"),
+    ("api.config.defaultTier=platinum", "/api/config/defaultTier"),
+    ("operator.watchNamespaces[0]=Not_A_Namespace", "/operator/watchNamespaces/0"),
+])
+def test_schema_rejects_bad_values_naming_the_field(bin_dir: Path, setting: str,
+                                                   field: str) -> None:
+    assert field in fails(bin_dir, "--set", setting)
+
+
+# -- workloads ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["hybridcloud-operator", "hybridcloud-api"])
+def test_pods_meet_the_restricted_pod_security_standard(render: Render, name: str) -> None:
+    pod = one(render(), "Deployment", name)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] > 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for container in pod["containers"]:
+        context = container["securityContext"]
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert container["resources"]["requests"]["cpu"]
+        assert container["resources"]["limits"]["memory"]
+        # Read-only root: every path the process writes is a volume.
+        assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}
+
+
+def test_operator_is_a_single_replica_recreated_with_a_kopf_liveness_probe(render: Render) -> None:
+    deployment = one(render(), "Deployment", "hybridcloud-operator")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][:2] == ["operator", "--health-port=8080"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {"name": "health", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
+    env = env_of(deployment)
+    assert env["HYBRIDCLOUD_OPERATOR_CREDENTIALS_NAMESPACE"] == "hc-system"
+    assert env["HYBRIDCLOUD_OPERATOR_LOCAL_DIR"].startswith("/var/lib/hybridcloud/")
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert "/var/lib/hybridcloud" in mounts
+
+
+def test_api_is_scalable_behind_a_service_with_readiness_and_liveness(render: Render) -> None:
+    objects = render("--set", "api.replicas=4")
+    deployment = one(objects, "Deployment", "hybridcloud-api")
+    assert deployment["spec"]["replicas"] == 4
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"] == ["api", "--host=0.0.0.0", "--port=8000", "--log-level=info"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    service = one(objects, "Service", "hybridcloud-api")
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["selector"] == selector
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http",
+                                         "protocol": "TCP"}]
+    pdb = one(objects, "PodDisruptionBudget", "hybridcloud-api")
+    assert pdb["spec"]["selector"]["matchLabels"] == selector
+
+
+def test_autoscaling_hands_the_replica_count_to_an_hpa(render: Render) -> None:
+    objects = render("--set", "api.autoscaling.enabled=true")
+    assert "replicas" not in one(objects, "Deployment", "hybridcloud-api")["spec"]
+    hpa = one(objects, "HorizontalPodAutoscaler", "hybridcloud-api")
+    assert hpa["spec"]["scaleTargetRef"]["name"] == "hybridcloud-api"
+
+
+def test_config_maps_become_the_settings_environment_variables(render: Render) -> None:
+    objects = render("--set", "operator.config.workers=4",
+                     "--set", "operator.config.credentialsNamespace=creds",
+                     "--set", "operator.config.resyncInterval=1000000",
+                     "--set-json", 'api.config.tiers={"ci": "enterprise"}',
+                     "--set", "api.config.rateLimitEnabled=false",
+                     "--set", "api.config.defaultNamespace=tenants")
+    operator = env_of(one(objects, "Deployment", "hybridcloud-operator"))
+    assert operator["HYBRIDCLOUD_OPERATOR_WORKERS"] == "4"
+    assert operator["HYBRIDCLOUD_OPERATOR_RESYNC_INTERVAL"] == "1000000"  # never 1e+06
+    assert operator["HYBRIDCLOUD_OPERATOR_CREDENTIALS_NAMESPACE"] == "creds"
+    api = env_of(one(objects, "Deployment", "hybridcloud-api"))
+    assert api["HYBRIDCLOUD_API_TIERS"] == '{"ci":"enterprise"}'
+    assert api["HYBRIDCLOUD_API_RATE_LIMIT_ENABLED"] == "false"
+    assert api["HYBRIDCLOUD_API_DEFAULT_NAMESPACE"] == "tenants"
+
+
+def test_config_env_is_what_the_settings_models_actually_read(render: Render,
+                                                             monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    from hybridcloud.api.settings import Settings
+    from hybridcloud.controllers.config import OperatorConfig
+
+    objects = render("--set", "operator.config.workers=3",
+                     "--set", "operator.config.kubeconfigRefreshMargin=42",
+                     "--set-json", 'operator.config.providerOverrides={"aws": "m:f"}',
+                     "--set", "api.config.authCacheSeconds=7",
+                     "--set-json", 'api.config.tiers={"ci": "enterprise"}')
+    for name, value in {**env_of(one(objects, "Deployment", "hybridcloud-operator")),
+                        **env_of(one(objects, "Deployment", "hybridcloud-api"))}.items():
+        monkeypatch.setenv(name, value)
+    operator = OperatorConfig()
+    assert (operator.workers, operator.kubeconfig_refresh_margin) == (3, 42.0)
+    assert operator.provider_overrides == {"aws": "m:f"}
+    assert str(operator.local_dir) == "/var/lib/hybridcloud/local"
+    api = Settings()
+    assert api.auth_cache_seconds == 7.0
+    assert {k: str(v) for k, v in api.tiers.items()} == {"ci": "enterprise"}
+
+
+def test_image_uses_the_app_version_unless_a_digest_pins_it(render: Render) -> None:
+    image = one(render(), "Deployment", "hybridcloud-api")["spec"]["template"]["spec"][
+        "containers"][0]["image"]
+    assert image == "hybridcloud/hybridcloud:0.1.0"
+    digest = "sha256:" + "a" * 64
+    pinned = one(render("--set", f"image.digest={digest}"), "Deployment", "hybridcloud-operator")
+    assert pinned["spec"]["template"]["spec"]["containers"][0]["image"] == \
+        f"hybridcloud/hybridcloud@{digest}"
+
+
+# -- CRDs -----------------------------------------------------------------------------------------
+
+def test_crds_are_templated_kept_on_uninstall_and_equal_to_the_generated_ones(
+    render: Render,
+) -> None:
+    rendered = {o["metadata"]["name"]: o for o in render()
+                if o["kind"] == "CustomResourceDefinition"}
+    generated = {doc["metadata"]["name"]: doc for doc in
+                 (yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml")))}
+    assert rendered.keys() == generated.keys()
+    for name, crd in rendered.items():
+        assert crd["spec"] == generated[name]["spec"], f"{name} differs from crds/"
+        annotations = crd["metadata"]["annotations"]
+        assert annotations["helm.sh/resource-policy"] == "keep"
+        assert annotations["argocd.argoproj.io/sync-options"] == "Prune=false"
+        assert annotations["kustomize.toolkit.fluxcd.io/prune"] == "disabled"
+        assert generated[name]["metadata"]["labels"].items() <= crd["metadata"]["labels"].items()
+
+
+def test_crds_can_be_left_out_or_made_deletable(render: Render) -> None:
+    assert not [o for o in render("--set", "crds.install=false")
+                if o["kind"] == "CustomResourceDefinition"]
+    for crd in (o for o in render("--set", "crds.keep=false")
+                if o["kind"] == "CustomResourceDefinition"):
+        assert "helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {})
+
+
+# -- RBAC -----------------------------------------------------------------------------------------
+
+def rules(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+            for resource in rule["resources"] for verb in rule["verbs"]}
+
+
+def test_no_role_uses_wildcards(render: Render) -> None:
+    for role in (o for o in render() if o["kind"] in ("ClusterRole", "Role")):
+        for group, resource, verb in rules(role):
+            assert "*" not in (group, resource, verb), role["metadata"]["name"]
+
+
+def test_operator_may_not_delete_or_create_custom_resources(render: Render) -> None:
+    granted = rules(one(render(), "ClusterRole", "hybridcloud-operator"))
+    for plural in ("hybridclusters", "multiclusterapplications"):
+        assert ("platform.example.com", plural, "patch") in granted
+        assert not {v for g, r, v in granted if r == plural} & {"create", "delete", "update"}
+    assert not {v for g, r, v in granted if r == "secrets"} & {"delete", "watch", "update"}
+
+
+def test_namespaced_operator_gets_role_bindings_only_where_it_works(render: Render) -> None:
+    objects = render("--set", "operator.watchNamespaces={team-a,team-b}")
+    bindings = [o for o in objects if o["kind"] == "RoleBinding"
+                and o["roleRef"]["name"] == "hybridcloud-operator"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == [
+        "hc-system", "team-a", "team-b"]
+    assert not [o for o in objects if o["kind"] == "ClusterRoleBinding"
+                and o["roleRef"]["name"] == "hybridcloud-operator"]
+    args = one(objects, "Deployment", "hybridcloud-operator")["spec"]["template"]["spec"][
+        "containers"][0]["args"]
+    assert args[-2:] == ["--namespace=team-a", "--namespace=team-b"]
+
+
+def test_user_roles_aggregate_into_the_built_in_roles(render: Render) -> None:
+    objects = render()
+    for kind in ("hybridcluster", "multiclusterapplication"):
+        for role, builtin in (("admin", "admin"), ("editor", "edit"), ("viewer", "view")):
+            labels = one(objects, "ClusterRole", f"hybridcloud-{kind}-{role}")["metadata"][
+                "labels"]
+            assert labels[f"rbac.authorization.k8s.io/aggregate-to-{builtin}"] == "true"
+        viewer = rules(one(objects, "ClusterRole", f"hybridcloud-{kind}-viewer"))
+        assert {v for _, _, v in viewer} == {"get", "list", "watch"}
+    plain = render("--set", "rbac.aggregateToDefaultRoles=false")
+    labels = one(plain, "ClusterRole", "hybridcloud-hybridcluster-viewer")["metadata"]["labels"]
+    assert not [k for k in labels if k.startswith("rbac.authorization.k8s.io/aggregate")]
+
+
+# -- network and monitoring -----------------------------------------------------------------------
+
+def test_network_policies_deny_operator_ingress_and_open_only_the_api_port(
+    render: Render,
+) -> None:
+    objects = render()
+    operator = one(objects, "NetworkPolicy", "hybridcloud-operator")["spec"]
+    assert operator["policyTypes"] == ["Ingress"] and "ingress" not in operator
+    api = one(objects, "NetworkPolicy", "hybridcloud-api")["spec"]
+    assert api["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    assert api["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "api"
+    assert not [o for o in render("--set", "networkPolicy.enabled=false")
+                if o["kind"] == "NetworkPolicy"]
+
+
+def test_monitoring_objects_are_opt_in(render: Render) -> None:
+    assert not [o for o in render() if o["kind"] in ("ServiceMonitor", "PrometheusRule")]
+    objects = render("--set", "metrics.serviceMonitor.enabled=true",
+                     "--set", "metrics.prometheusRule.enabled=true")
+    monitor = one(objects, "ServiceMonitor", "hybridcloud-api")
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics",
+                                             "interval": "30s"}]
+    rule = one(objects, "PrometheusRule", "hybridcloud")
+    alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert alerts == {"HybridcloudAPIDown", "HybridcloudOperatorUnavailable"}
+
+
+
+# -- GitOps examples ------------------------------------------------------------------------------
+
+def test_argocd_application_installs_this_chart_with_values_the_schema_accepts(
+    render: Render, tmp_path: Path,
+) -> None:
+    app = yaml.safe_load((ROOT / "deploy" / "argocd" / "application.yaml").read_text())
+    source = app["spec"]["source"]
+    assert (ROOT / source["path"]).resolve() == CHART
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(source["helm"]["valuesObject"]))
+    assert render("-f", str(values))
+    assert app["spec"]["destination"]["namespace"] == "hybridcloud-system"
+    assert "ServerSideApply=true" in app["spec"]["syncPolicy"]["syncOptions"]
+
+
+def test_flux_example_syncs_the_kustomize_base() -> None:
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "flux" / "hybridcloud.yaml").read_text()))
+    kustomization = next(d for d in docs if d["kind"] == "Kustomization")
+    assert (ROOT / kustomization["spec"]["path"] / "kustomization.yaml").exists()
+    assert kustomization["spec"]["prune"] is True and kustomization["spec"]["wait"] is True
