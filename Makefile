@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BIN_DIR      = $(shell tests/controlplane/build.sh --print-dir)
 export HYBRIDCLOUD_BIN_DIR = $(BIN_DIR)
 
-.PHONY: help venv controlplane crds lint test test-unit test-integration up down run bench clean
+.PHONY: help venv controlplane crds manifests lint test test-unit test-integration up down run bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -30,11 +30,16 @@ controlplane: ## Build etcd, kube-apiserver, kcm, scheduler, kubectl, kwok, helm
 crds: venv ## Regenerate crds/*.yaml from the pydantic models
 	$(PY) -m hybridcloud.crdgen --out crds
 
-lint: venv ## ruff, mypy --strict, import-linter contracts, generated-CRD drift
-	$(VENV)/bin/ruff check operator tests
+manifests: crds ## Regenerate the chart's CRD copy, its settings schema and deploy/ from the chart
+	$(PY) hack/generate_manifests.py
+
+lint: venv ## ruff, mypy --strict, import-linter contracts, generated-CRD and manifest drift
+	$(VENV)/bin/ruff check operator tests bench hack
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy bench tests/bench
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m hybridcloud.crdgen --check --out crds
+	$(PY) hack/generate_manifests.py --check
 
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 define pytest

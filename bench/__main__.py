@@ -1,6 +1,7 @@
 """Run every benchmark case that can run, print the table, write bench/results/latest.json.
 
     BENCH_SCALE=0.2 make bench    # shrink cluster counts and idle windows (default 1.0)
+    BENCH_ONLY=api make bench      # one group: operator, api or delivery
 """
 
 from __future__ import annotations
@@ -19,23 +20,31 @@ from .report import Result, table, write
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
-async def _run(scale: float) -> list[Result]:
+async def _run(scale: float, only: set[str]) -> list[Result]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="hybridcloud-bench-") as tmp:
-        with bench_environment(Path(tmp) / "operator") as bench:
-            results += await operator_cases.run(bench, scale)
-        with bench_environment(Path(tmp) / "api") as bench:
-            results += await api_cases.run(bench, scale)
-        results += await asyncio.to_thread(delivery_cases.run, Path(tmp) / "delivery", scale)
+        if "operator" in only:
+            with bench_environment(Path(tmp) / "operator") as bench:
+                results += await operator_cases.run(bench, scale)
+        if "api" in only:
+            with bench_environment(Path(tmp) / "api") as bench:
+                results += await api_cases.run(bench, scale)
+        if "delivery" in only:
+            results += await asyncio.to_thread(delivery_cases.run, Path(tmp) / "delivery", scale)
     return results
 
 
 def main() -> int:
     scale = float(os.environ.get("BENCH_SCALE", "1.0"))
+    groups = {"operator", "api", "delivery"}
+    only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(","))) or groups
+    if not only <= groups:
+        print(f"BENCH_ONLY must name some of {sorted(groups)}", file=sys.stderr)
+        return 2
     started = time.time()
     print(f"hybridcloud benchmarks (BENCH_SCALE={scale}); apiserver: local, etcd "
           "--unsafe-no-fsync; ratios are against baselines measured in this run", flush=True)
-    results = asyncio.run(_run(scale))
+    results = asyncio.run(_run(scale, only))
     elapsed = time.time() - started
     print()
     print(table(results))

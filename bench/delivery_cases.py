@@ -68,9 +68,12 @@ spec:
 """)
 
 
+def _status(obj: Any) -> dict[str, Any]:
+    return obj.status if isinstance(obj.status, dict) else {}
+
+
 def _all_synced(kube: Client, name: str) -> bool:
-    obj = kube.get(MultiClusterApplicationResource, name, namespace=NAMESPACE)
-    status: dict[str, Any] = obj.status if isinstance(obj.status, dict) else {}
+    status = _status(kube.get(MultiClusterApplicationResource, name, namespace=NAMESPACE))
     deployments = status.get("deployments") or []
     return len(deployments) == len(MEMBERS) and all(
         d.get("status") == "Synced" for d in deployments)
@@ -110,8 +113,8 @@ def run(workdir: Path, scale: float) -> list[Result]:
                     namespace=NAMESPACE)
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
-                phases = [(kube.get(HybridClusterResource, m, namespace=NAMESPACE).status
-                           or {}).get("phase") for m in MEMBERS]
+                phases = [_status(kube.get(HybridClusterResource, m, namespace=NAMESPACE))
+                          .get("phase") for m in MEMBERS]
                 if all(p == "Active" for p in phases):
                     break
                 time.sleep(0.5)

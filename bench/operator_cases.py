@@ -20,10 +20,10 @@ from .report import Result
 CONCURRENCY = 16  # the operator's default worker count: both sides get the same parallelism
 
 
-def manifest(name: str) -> Any:
+def manifest(name: str, namespace: str) -> Any:
     return HybridClusterResource.from_dict({
         "apiVersion": "platform.example.com/v1", "kind": "HybridCluster",
-        "metadata": {"name": name},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": {"provider": "local", "version": "v1.37.2",
                  "nodeGroups": [{"name": "workers", "size": 2}]}})
 
@@ -69,8 +69,8 @@ class ActiveWatcher:
             try:
                 async for _, obj in self.kube.watch(HybridClusterResource,
                                                     namespace=self.namespace):
-                    status = obj.status or {}
-                    name = obj.metadata.name if obj.metadata else ""
+                    status: dict[str, Any] = obj.status if isinstance(obj.status, dict) else {}
+                    name = (obj.metadata.name if obj.metadata else None) or ""
                     if status.get("phase") == "Active" and name not in self.active_at:
                         self.active_at[name] = time.time()
             except asyncio.CancelledError:
@@ -96,7 +96,7 @@ async def raw_baseline(bench: Bench, count: int) -> float:
     status = {"status": {"phase": "Active", "observedGeneration": 1}}
 
     async def one(name: str) -> None:
-        await kube.create(manifest(name), namespace="raw")
+        await kube.create(manifest(name, "raw"))
         await kube.patch(HybridClusterResource.Status, name, status, namespace="raw",
                          patch_type=PatchType.MERGE)
 
@@ -112,7 +112,7 @@ async def converge(bench: Bench, namespace: str, names: list[str]) -> tuple[floa
     kube = client(bench)
     async with ActiveWatcher(kube, namespace) as watcher:
         start = time.time()
-        await bounded(kube.create(manifest(n), namespace=namespace) for n in names)
+        await bounded(kube.create(manifest(n, namespace)) for n in names)
         done = await watcher.wait(names, limit=600)
     await kube.close()
     return start, done, len(names) / (done - start)
@@ -127,7 +127,7 @@ async def latency(bench: Bench, namespace: str, count: int, rate: float) -> list
             name = f"lat-{count}-{i}"
 
             async def create(name: str = name) -> None:
-                await kube.create(manifest(name), namespace=namespace)
+                await kube.create(manifest(name, namespace))
                 created[name] = time.time()
 
             tasks.append(asyncio.create_task(create()))
