@@ -177,7 +177,9 @@ class ClusterController:
     async def _provider(self, view: logic.ClusterView) -> CloudProvider:
         provider = str(view.spec.provider)
         credentials = {} if provider == "local" else await self._load_credentials(view)
-        return await self._call(self.registry.get, provider, credentials)
+        found = self.registry.cached(provider, credentials)
+        return found if found is not None else await self._call(self.registry.get, provider,
+                                                                credentials)
 
     async def _load_credentials(self, view: logic.ClusterView) -> dict[str, str]:
         ref = view.spec.credentials_ref

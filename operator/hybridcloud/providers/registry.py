@@ -52,6 +52,11 @@ def load_factory(spec: str) -> Factory:
     return factory
 
 
+def _key(provider: str, credentials: Mapping[str, str]) -> tuple[str, str]:
+    digest = hashlib.sha256(json.dumps(sorted(credentials.items())).encode()).hexdigest()
+    return provider, digest
+
+
 class ProviderRegistry:
     def __init__(self, *, local_dir: Path, bin_dir: Path | None = None,
                  overrides: Mapping[str, Factory] | None = None, capacity: int = 64) -> None:
@@ -68,17 +73,24 @@ class ProviderRegistry:
         self._capacity = capacity
         self._lock = Lock()
 
+    def cached(self, provider: str, credentials: Mapping[str, str]) -> CloudProvider | None:
+        """The adapter if one was built already: cheap, safe to call on the event loop."""
+        key = _key(provider, credentials)
+        with self._lock:
+            found = self._cache.get(key)
+            if found is not None:
+                self._cache.move_to_end(key)
+            return found
+
     def get(self, provider: str, credentials: Mapping[str, str]) -> CloudProvider:
+        """The adapter, built on first use (may do network I/O: call it from a thread)."""
         factory = self._factories.get(provider)
         if factory is None:
             raise PermanentError(f"unknown provider {provider!r}", reason="UnknownProvider")
-        digest = hashlib.sha256(json.dumps(sorted(credentials.items())).encode()).hexdigest()
-        key = (provider, digest)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
+        found = self.cached(provider, credentials)
+        if found is not None:
+            return found
+        key = _key(provider, credentials)
         adapter = factory(credentials)  # outside the lock: may do network I/O
         with self._lock:
             self._cache[key] = adapter
