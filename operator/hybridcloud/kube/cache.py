@@ -32,6 +32,8 @@ import httpx2
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 
+from .objects import slim
+
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
@@ -61,6 +63,10 @@ class WatchCache:
         self.relists = 0
         self._objects: dict[Key, dict[str, Any]] = {}
         self._by_uid: dict[str, Key] = {}
+        # Sorted views per namespace, rebuilt only after a change: a list request then costs
+        # a slice, not a sort of the whole fleet.
+        self._generation = 0
+        self._ordered: dict[str | None, tuple[int, list[dict[str, Any]]]] = {}
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._first_sync = asyncio.Event()
@@ -75,11 +81,19 @@ class WatchCache:
         return self._objects.get(key) if key else None
 
     def items(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        """Objects (in ``namespace`` when given), oldest first, then by name: a stable order."""
+        """Objects (in ``namespace`` when given), oldest first, then by name: a stable order.
+
+        The list is shared until the next change: callers must not modify it."""
+        cached = self._ordered.get(namespace)
+        if cached is not None and cached[0] == self._generation:
+            return cached[1]
         chosen = [obj for (ns, _), obj in self._objects.items()
                   if namespace is None or ns == namespace]
         chosen.sort(key=lambda o: (o["metadata"].get("creationTimestamp") or "",
                                    o["metadata"]["name"]))
+        if len(self._ordered) > 1000:  # bound the memo under namespace churn
+            self._ordered.clear()
+        self._ordered[namespace] = (self._generation, chosen)
         return chosen
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -155,11 +169,12 @@ class WatchCache:
     async def _relist(self) -> None:
         listing = self.client.list(self.resource, namespace=self.namespace,
                                    labels=self._labels())
-        objects = [obj.to_dict() async for obj in listing]
+        objects = [slim(obj.to_dict()) async for obj in listing]
         fresh: dict[Key, dict[str, Any]] = {}
         for obj in objects:
             fresh[(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])] = obj
         async with self._changed:
+            self._generation += 1
             self._objects = fresh
             self._by_uid = {obj["metadata"]["uid"]: key for key, obj in fresh.items()}
             self.resource_version = listing.resourceVersion
@@ -215,9 +230,11 @@ class WatchCache:
         async with self._changed:
             if kind in ("ADDED", "MODIFIED"):
                 key = (meta.get("namespace", ""), meta["name"])
-                self._objects[key] = obj
+                self._objects[key] = slim(obj)
                 self._by_uid[meta["uid"]] = key
+                self._generation += 1
             elif kind == "DELETED":
+                self._generation += 1
                 self._objects.pop((meta.get("namespace", ""), meta["name"]), None)
                 self._by_uid.pop(meta.get("uid", ""), None)
             self.resource_version = meta.get("resourceVersion") or self.resource_version
