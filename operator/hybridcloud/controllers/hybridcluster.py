@@ -107,11 +107,24 @@ class ClusterController:
                 return None
             body = await self._store(key, await objects.add_finalizer(
                 self.client, HybridClusterResource, body, FINALIZER))
+        requeue, acted = await self._step(key, body, act=True)
+        body = self.bodies.get(key)
+        if acted and body is not None:
+            # Look at the provider's answer at once (one more observation, never another
+            # action): fast providers converge in this pass instead of after a poll interval.
+            requeue, _ = await self._step(key, body, act=False)
+        return requeue
+
+    async def _step(self, key: Key, body: dict[str, Any], *,
+                    act: bool) -> tuple[float | None, bool]:
+        """Observe, decide, write status, and (if ``act``) perform the decided action.
+
+        Returns the requeue delay and whether an action was performed successfully."""
         try:
             view = _view(body)
         except ValidationError as exc:
             log.error("%s/%s has an invalid spec: %s", *key, exc)
-            return None
+            return None, False
         desired = logic.cluster_spec(view)
         provider: CloudProvider | None = None
         observed: ObservedCluster | None = None
@@ -130,9 +143,11 @@ class ClusterController:
             requeue = min(requeue or refresh_in, refresh_in)
         body = await self._write_status(key, body, status)
         self._announce(view, decision.transition, status)
-        if decision.action is not None and provider is not None:
+        acted = False
+        if act and decision.action is not None and provider is not None:
             try:
                 await self._perform(provider, desired, decision.action)
+                acted = True
             except ProviderError as exc:
                 failure = logic.failed(_view(body), exc, observed, timing=self.timing)
                 body = await self._write_status(key, body, failure.status)
@@ -143,8 +158,8 @@ class ClusterController:
             # Forget it now: watch events still in flight carry the old finalizer list.
             self.bodies.pop(key, None)
             self._kubeconfig_due.pop(key, None)
-            return None
-        return requeue
+            return None, False
+        return requeue, acted
 
     # -- edges ---------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ Messages must never contain credentials.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -156,6 +156,17 @@ class InvalidConfigurationError(PermanentError):
     """Unknown flavor/instance type, unsupported version, bad network, …"""
 
     reason = "InvalidConfiguration"
+
+
+def redact(message: str, secrets: Iterable[str]) -> str:
+    """``message`` with every secret (of 4+ characters) replaced by ``***``.
+
+    Providers sometimes echo request fields in error messages; every adapter passes its
+    credential values through here before a message can reach status, logs or events.
+    """
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
 
 
 @runtime_checkable
