@@ -1,51 +1,16 @@
-"""Amazon EKS adapter (boto3): an EKS cluster plus one managed node group per worker group.
-
-Credentials (keys of the Kubernetes Secret): ``aws_access_key_id`` and
-``aws_secret_access_key`` (required), ``aws_session_token`` (optional, for temporary STS
-credentials) and ``region`` (optional, used when ``ClusterSpec.region`` is empty).
-``endpoint_url`` overrides the AWS endpoint of every API call (tests, private endpoints); the
-kubeconfig token always names the real regional STS endpoint, which the cluster verifies.
-
-Options (``ClusterSpec.options``): ``roleArn`` (cluster IAM role, default
-``arn:<partition>:iam::<account>:role/eksClusterRole``), ``nodeRoleArn`` (node IAM role, default
-``…:role/AmazonEKSNodeRole``, the names AWS's guides use), ``subnetIds`` (default: the
-region's default-VPC subnets; node groups use the cluster's subnets) and ``securityGroupIds``
-(default none; EKS creates a cluster security group itself). Control-plane node groups are
-ignored: EKS manages the control plane. ``cni``, ``addons`` and ``cluster_cidr`` are ignored.
-
-Lifecycle. EKS refuses node groups until the control plane is ACTIVE, so :meth:`create` starts
-the control plane and, on every later call that finds it ACTIVE, creates the spec's missing
-node groups. :meth:`describe` reports CREATING until at least one node group has got past
-creation, so the operator keeps calling :meth:`create` while the state is Creating. EKS
-refuses to delete a cluster that has node groups, so :meth:`delete` tags the cluster
-(``hybridcloud.io/deletion-requested``; from then on it is reported DELETING), deletes the
-node groups and, on a later call once they are gone, the cluster. Node-group sizes: fixed
-groups get min = max = desired; for autoscaled groups the cluster-autoscaler owns desiredSize,
-so only the bounds are kept in line (desiredSize is moved only when it falls outside them).
-"""
+"""The EKS adapter; the package docstring describes credentials, options and the lifecycle."""
 
 from __future__ import annotations
 
-import base64
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
-import yaml
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionError,
-    HTTPClientError,
-    NoCredentialsError,
-    ParamValidationError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from hybridcloud.providers.base import (
     AuthenticationError,
@@ -55,104 +20,23 @@ from hybridcloud.providers.base import (
     Kubeconfig,
     NodeGroupSpec,
     ObservedCluster,
-    ObservedNodeGroup,
     PermanentError,
-    ProviderError,
-    QuotaExceededError,
     TransientError,
 )
 
+from . import _specs as specs
+from ._errors import classify, translate, translated
+from ._kubeconfig import bearer_token, token_kubeconfig
+
 DELETION_TAG = "hybridcloud.io/deletion-requested"
-TOKEN_LIFETIME = timedelta(minutes=14)  # aws-iam-authenticator accepts a token for 15 minutes
 # The operator retries with backoff and honours Retry-After; SDK retries would block a worker
 # thread and swallow the Retry-After hint, so every call is tried once.
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1},
                  connect_timeout=10, read_timeout=60, user_agent_extra="hybridcloud")
 
-_CLUSTER_STATES = {"CREATING": ClusterState.CREATING, "PENDING": ClusterState.CREATING,
-                   "ACTIVE": ClusterState.ACTIVE, "UPDATING": ClusterState.UPDATING,
-                   "DELETING": ClusterState.DELETING, "FAILED": ClusterState.FAILED}
-_GROUP_STATES = {"CREATING": ClusterState.CREATING, "ACTIVE": ClusterState.ACTIVE,
-                 "DEGRADED": ClusterState.ACTIVE, "UPDATING": ClusterState.UPDATING,
-                 "DELETING": ClusterState.DELETING, "CREATE_FAILED": ClusterState.FAILED,
-                 "DELETE_FAILED": ClusterState.FAILED}
-_TAINT_EFFECTS = {"NoSchedule": "NO_SCHEDULE", "PreferNoSchedule": "PREFER_NO_SCHEDULE",
-                  "NoExecute": "NO_EXECUTE"}
-
-_THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException",
-               "RequestLimitExceeded", "SlowDown"}
-_AUTH = {"UnrecognizedClientException", "InvalidSignatureException", "SignatureDoesNotMatch",
-         "InvalidClientTokenId", "ExpiredTokenException", "ExpiredToken", "AuthFailure",
-         "MissingAuthenticationTokenException", "AccessDeniedException", "AccessDenied",
-         "UnauthorizedOperation"}
-_QUOTA = {"ResourceLimitExceededException", "LimitExceededException",
-          "ServiceQuotaExceededException"}
-_INVALID = {"InvalidParameterException", "InvalidParameterValue", "ValidationException",
-            "UnsupportedAvailabilityZoneException"}
-# The resource is busy with another operation (or not ready for this one): wait, then retry.
-_CONFLICT = {"ResourceInUseException", "InvalidRequestException", "InvalidStateException"}
-
-
-def _minor(version: str) -> str:
-    """EKS versions are "major.minor": "v1.28.3" → "1.28"."""
-    return ".".join(version.removeprefix("v").split(".")[:2])
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None
-
-
-def _scaling(group: NodeGroupSpec, current: Mapping[str, int] | None = None) -> dict[str, int]:
-    if group.min_size is not None and group.max_size is not None:
-        desired = group.size if current is None else current.get("desiredSize", group.size)
-        desired = min(max(desired, group.min_size), group.max_size)
-        return {"minSize": group.min_size, "maxSize": max(group.max_size, 1),
-                "desiredSize": desired}
-    return {"minSize": group.size, "maxSize": max(group.size, 1), "desiredSize": group.size}
-
-
-def _taints(group: NodeGroupSpec) -> list[dict[str, str]]:
-    return [{"key": t.key, "effect": _TAINT_EFFECTS.get(t.effect, t.effect),
-             **({"value": t.value} if t.value is not None else {})} for t in group.taints]
-
-
-def _label_and_taint_changes(group: NodeGroupSpec, current: Mapping[str, Any]) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    have: Mapping[str, str] = current.get("labels") or {}
-    add = {k: v for k, v in group.labels.items() if have.get(k) != v}
-    remove = [k for k in have if k not in group.labels]
-    if add or remove:
-        changes["labels"] = {"addOrUpdateLabels": add, "removeLabels": remove}
-    want, had = _taints(group), list(current.get("taints") or [])
-    gone = [t for t in had if not any(t["key"] == w["key"] and t["effect"] == w["effect"]
-                                      for w in want)]
-    if [t for t in want if t not in had] or gone:
-        changes["taints"] = {"addOrUpdateTaints": [t for t in want if t not in had],
-                             "removeTaints": gone}
-    return changes
-
-
-def _option(options: Mapping[str, object], key: str) -> str | None:
-    value = options.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def _options_list(options: Mapping[str, object], key: str) -> list[str]:
-    value = options.get(key)
-    return [str(item) for item in value] if isinstance(value, list | tuple) else []
-
 
 class AWSProvider:
-    """EKS for one AWS account; see the module docstring for credentials and options."""
+    """EKS for one AWS account; see the package docstring for credentials and options."""
 
     name = "aws"
 
@@ -190,50 +74,8 @@ class AWSProvider:
                 self._clients[(service, region)] = client
             return client
 
-    def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    @contextmanager
-    def _translated(self) -> Iterator[None]:
-        """Turn SDK exceptions raised inside the block into provider errors."""
-        try:
-            yield
-        except (ClientError, BotoCoreError) as exc:
-            raise self._translate(exc) from None
-
-    def _translate(self, exc: ClientError | BotoCoreError) -> ProviderError:
-        if isinstance(exc, ClientError):
-            return self._classify(exc)
-        text = self._scrub(str(exc))
-        if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-            return AuthenticationError(text)
-        if isinstance(exc, ParamValidationError):
-            return InvalidConfigurationError(text)
-        if isinstance(exc, ConnectionError | HTTPClientError):  # timeouts, refused connections
-            return TransientError(f"AWS unreachable: {text}")
-        return PermanentError(text)
-
-    def _classify(self, exc: ClientError) -> ProviderError:
-        error = exc.response.get("Error", {})
-        meta = exc.response.get("ResponseMetadata", {})
-        code, status = str(error.get("Code", "")), int(meta.get("HTTPStatusCode") or 0)
-        text = self._scrub(f"{exc.operation_name}: {code}: {error.get('Message') or exc}")
-        if code in _THROTTLING or status == 429:
-            return TransientError(text, retry_after=_retry_after(meta.get("HTTPHeaders", {})),
-                                  reason="Throttled")
-        if status >= 500:
-            return TransientError(text, retry_after=_retry_after(meta.get("HTTPHeaders", {})))
-        if code in _AUTH or status in (401, 403):
-            return AuthenticationError(text)
-        if code in _QUOTA:
-            return QuotaExceededError(text)
-        if code in _INVALID:
-            return InvalidConfigurationError(text)
-        if code in _CONFLICT:
-            return TransientError(text, reason="OperationInProgress")
-        return PermanentError(text)
+    def _translated(self) -> AbstractContextManager[None]:
+        return translated(self._secrets)
 
     def _call(self, region: str, operation: str, *, absent_ok: bool = False,
               exists_ok: bool = False, **params: Any) -> dict[str, Any] | None:
@@ -247,9 +89,9 @@ class AWSProvider:
             if (absent_ok and code == "ResourceNotFoundException") \
                     or (exists_ok and code == "ResourceInUseException"):
                 return None
-            raise self._classify(exc) from None
+            raise classify(exc, self._secrets) from None
         except BotoCoreError as exc:
-            raise self._translate(exc) from None
+            raise translate(exc, self._secrets) from None
 
     def _describe(self, region: str, name: str) -> dict[str, Any] | None:
         found = self._call(region, "describe_cluster", absent_ok=True, name=name)
@@ -302,9 +144,9 @@ class AWSProvider:
         info = self._describe(region, cluster.name)
         if info is None:
             return None
-        groups = tuple(self._observe_group(group)
+        groups = tuple(specs.observed_group(group)
                        for group in self._node_groups(region, cluster.name))
-        state = _CLUSTER_STATES.get(info.get("status", ""), ClusterState.UPDATING)
+        state = specs.CLUSTER_STATES.get(info.get("status", ""), ClusterState.UPDATING)
         issues = (info.get("health") or {}).get("issues") or []
         message = "; ".join(f"{i.get('code')}: {i.get('message')}" for i in issues) or None
         if DELETION_TAG in (info.get("tags") or {}):
@@ -318,20 +160,6 @@ class AWSProvider:
             state=state, version=info.get("version"), endpoint=info.get("endpoint") or None,
             ca_data=(info.get("certificateAuthority") or {}).get("data") or None,
             node_groups=groups, message=message, master_count=0)
-
-    @staticmethod
-    def _observe_group(group: Mapping[str, Any]) -> ObservedNodeGroup:
-        scaling = group.get("scalingConfig") or {}
-        size = int(scaling.get("desiredSize", 0))
-        low, high = scaling.get("minSize"), scaling.get("maxSize")
-        healthy = group.get("status") == "ACTIVE" and not (group.get("health") or {}).get("issues")
-        autoscaled = low is not None and high is not None and not low == high == size
-        return ObservedNodeGroup(
-            name=group["nodegroupName"], size=size,
-            ready=size if healthy else 0,  # EKS reports no per-node readiness
-            state=_GROUP_STATES.get(group.get("status", ""), ClusterState.UPDATING),
-            min_size=low if autoscaled else None, max_size=high if autoscaled else None,
-            provider_id=group.get("nodegroupArn"))
 
     # -- clusters ----------------------------------------------------------------------------
     def create(self, cluster: ClusterSpec) -> None:
@@ -353,11 +181,13 @@ class AWSProvider:
     def _create_control_plane(self, region: str, cluster: ClusterSpec) -> None:
         options = cluster.options
         network: dict[str, Any] = {
-            "subnetIds": _options_list(options, "subnetIds") or self._default_subnets(region),
-            "securityGroupIds": _options_list(options, "securityGroupIds")}
+            "subnetIds": specs.options_list(options, "subnetIds")
+            or self._default_subnets(region),
+            "securityGroupIds": specs.options_list(options, "securityGroupIds")}
         params: dict[str, Any] = {
-            "name": cluster.name, "version": _minor(cluster.version),
-            "roleArn": _option(options, "roleArn") or self._default_role(region, "eksClusterRole"),
+            "name": cluster.name, "version": specs.minor(cluster.version),
+            "roleArn": specs.option(options, "roleArn")
+            or self._default_role(region, "eksClusterRole"),
             "resourcesVpcConfig": network, "tags": dict(cluster.tags)}
         if cluster.service_cidr:
             params["kubernetesNetworkConfig"] = {"serviceIpv4Cidr": cluster.service_cidr}
@@ -382,7 +212,7 @@ class AWSProvider:
             self._call(region, "delete_cluster", absent_ok=True, name=cluster.name)
 
     def upgrade(self, cluster: ClusterSpec, version: str) -> None:
-        region, target = self._region(cluster), _minor(version)
+        region, target = self._region(cluster), specs.minor(version)
         info = self._existing_cluster(region, cluster.name)
         if info.get("version") == target or self._upgrading_to(region, cluster.name, target):
             return
@@ -415,10 +245,10 @@ class AWSProvider:
         options = cluster.options
         params: dict[str, Any] = {
             "clusterName": cluster.name, "nodegroupName": group.name,
-            "scalingConfig": _scaling(group),
-            "subnets": _options_list(options, "subnetIds")
+            "scalingConfig": specs.scaling(group),
+            "subnets": specs.options_list(options, "subnetIds")
             or list((info.get("resourcesVpcConfig") or {}).get("subnetIds") or []),
-            "nodeRole": _option(options, "nodeRoleArn")
+            "nodeRole": specs.option(options, "nodeRoleArn")
             or self._default_role(region, "AmazonEKSNodeRole"),
             "tags": dict(cluster.tags)}
         if group.instance_type:
@@ -428,7 +258,7 @@ class AWSProvider:
         if group.labels:
             params["labels"] = dict(group.labels)
         if group.taints:
-            params["taints"] = _taints(group)
+            params["taints"] = specs.taints(group)
         if self._call(region, "create_nodegroup", exists_ok=True, **params) is None:
             current = self._call(region, "describe_nodegroup", absent_ok=True,
                                  clusterName=cluster.name, nodegroupName=group.name)
@@ -447,8 +277,8 @@ class AWSProvider:
             return
         current = found["nodegroup"]
         have = current.get("scalingConfig") or {}
-        want = _scaling(group, have)
-        changes = _label_and_taint_changes(group, current)
+        want = specs.scaling(group, have)
+        changes = specs.label_and_taint_changes(group, current)
         if any(have.get(key) != value for key, value in want.items()):
             changes["scalingConfig"] = want
         if not changes:
@@ -480,32 +310,10 @@ class AWSProvider:
             raise TransientError(f"EKS has not published the endpoint of {cluster.name} yet",
                                  reason="EndpointPending")
         issued = datetime.now(UTC)
-        token = self._token(region, cluster.name)
-        user = f"{cluster.name}-aws"
-        document = {
-            "apiVersion": "v1", "kind": "Config", "current-context": cluster.name,
-            "clusters": [{"name": cluster.name, "cluster": {
-                "server": endpoint, "certificate-authority-data": ca_data}}],
-            "users": [{"name": user, "user": {"token": token}}],
-            "contexts": [{"name": cluster.name,
-                          "context": {"cluster": cluster.name, "user": user}}],
-        }
-        return Kubeconfig(text=yaml.safe_dump(document, sort_keys=False),
-                          expires_at=issued + TOKEN_LIFETIME)
-
-    def _token(self, region: str, cluster_name: str) -> str:
-        """An aws-iam-authenticator bearer token: a presigned STS GetCallerIdentity URL bound
-        to the cluster by the signed ``x-k8s-aws-id`` header. Signed offline."""
         with self._lock:
+            # Not the cached client: the token needs a signing hook only this one may carry.
+            # The real regional endpoint (no endpoint_url): that is what the cluster verifies.
             sts = self._session.client("sts", region_name=region, config=_CONFIG)
-
-        def bind_to_cluster(request: Any, **_: Any) -> None:
-            request.headers["x-k8s-aws-id"] = cluster_name
-
-        sts.meta.events.register("before-sign.sts.GetCallerIdentity", bind_to_cluster)
-        # 60 s like `aws eks get-token`: STS ignores it for this call, and the authenticator
-        # accepts the token for 15 minutes after X-Amz-Date.
         with self._translated():
-            url: str = sts.generate_presigned_url("get_caller_identity", Params={},
-                                                  ExpiresIn=60, HttpMethod="GET")
-        return "k8s-aws-v1." + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+            token = bearer_token(sts, cluster.name)
+        return token_kubeconfig(cluster.name, endpoint, ca_data, token, issued)
