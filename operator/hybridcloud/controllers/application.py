@@ -9,6 +9,11 @@ forced by the ``platform.example.com/refresh`` annotation) → render per target
 apply to every target cluster in parallel → remove the app from clusters it left → status (pure)
 → domain event. Any problem before applying (spec, source, render, placement) applies nothing,
 so what runs stays untouched. A periodic resync gives drift detection and self-heal.
+
+What a pass may write to members comes from :func:`logic.delivery_mode`: while paused (or with
+automated sync off and no sync requested) it only observes — no apply, prune, self-heal or
+removal, and deletion waits — and reports what differs. A requested sync is recorded in the
+``platform.example.com/synced`` annotation once carried out.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ import kopf
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
+from lightkube.types import PatchType
 from pydantic import ValidationError
 
 from .. import API_VERSION, FINALIZER, GROUP, VERSION
 from ..conditions import now_rfc3339
-from ..delivery.git import GitCache, GitCredentials, SourceError
+from ..delivery.credentials import load_git_credentials
+from ..delivery.git import GitCache, SourceError
 from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError, SyncOutcome
 from ..delivery.render import RenderError
 from ..delivery.source import SourceRenderer
@@ -39,14 +46,13 @@ from ..kube.resources import HybridClusterResource, MultiClusterApplicationResou
 from ..models import HybridCluster, MultiClusterApplication
 from ..models.application import DeploymentState, Health, HybridApplicationSpec
 from ..reconcile import application as logic
-from ..reconcile.placement import ClusterFacts, Placement, Target, place
+from ..reconcile.placement import ClusterFacts, Target, place
 from .config import OperatorConfig
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
 REFRESH_ANNOTATION = f"{GROUP}/refresh"
-SYNC_ANNOTATION = f"{GROUP}/sync"
 
 
 class ApplicationController:
@@ -127,14 +133,18 @@ class ApplicationController:
             return await self._finalize(key, body, app)
         generation = int(meta.get("generation", 1))
         previous = body.get("status") or {}
+        paused = logic.is_paused(meta.get("annotations"))
         try:
             spec = HybridApplicationSpec.model_validate(body["spec"])
         except ValidationError as exc:
             message = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                 for e in exc.errors())
             await self._conclude(key, body, logic.Observation(
-                generation, spec_error=message, outcomes=_carried(previous)))
+                generation, spec_error=message, outcomes=logic.carried(previous),
+                paused=paused))
             return None
+        mode = logic.delivery_mode(meta.get("annotations"),
+                                   automated=spec.sync_policy.automated)
         facts = {name: f for name, (_, f) in self.clusters.get(key[0], {}).items()}
         current = {d["cluster"]: tuple(d["components"]) if d.get("components") is not None
                    else None for d in previous.get("deployments") or []}
@@ -144,10 +154,10 @@ class ApplicationController:
         except SourceError as exc:
             await self._conclude(key, body, logic.Observation(
                 generation, source_error=(exc.reason, str(exc)), placement=placement,
-                outcomes=_carried(previous)))
+                outcomes=logic.carried(previous), paused=paused))
             return self.config.stalled_retry
         observation = logic.Observation(generation, revision=revision, placement=placement,
-                                        outcomes=_carried(previous))
+                                        outcomes=logic.carried(previous), paused=paused)
         if not placement.ready:
             await self._conclude(key, body, observation)
             return self.config.resync_interval
@@ -157,33 +167,48 @@ class ApplicationController:
         except (RenderError, SourceError) as exc:
             await self._conclude(key, body, logic.Observation(
                 generation, revision=revision, placement=placement,
-                render_error=str(exc), outcomes=_carried(previous)))
+                render_error=str(exc), outcomes=logic.carried(previous), paused=paused))
             return self.config.stalled_retry
-        apply_changes = spec.sync_policy.automated or self._token_changed(
-            key, body, SYNC_ANNOTATION)
         outcomes = await asyncio.gather(*(
-            self._deliver(app, spec, placement, target, rendered[target.cluster], revision,
-                          previous, apply_changes) for target in placement.targets))
+            self._deliver(app, spec, target, rendered[target.cluster], revision, previous,
+                          mode) for target in placement.targets))
         leaving = [c for c in current if c not in placement.clusters]
-        removing = [c for c in await asyncio.gather(*(
-            self._remove(app, c) for c in leaving)) if c is not None]
+        notes: dict[str, str] = {}
+        if mode.writes != logic.Writes.NONE:
+            notes = {c: n for c, n in zip(leaving, await asyncio.gather(*(
+                self._remove(app, c) for c in leaving)), strict=True) if n is not None}
+        removing = [c for c in leaving if c in notes or mode.writes == logic.Writes.NONE]
+        if mode.sync_request is not None:
+            body = await self._record_sync(key, body, mode.sync_request)
         await self._conclude(key, body, logic.Observation(
             generation, revision=revision, placement=placement, outcomes=outcomes,
-            removing=removing))
-        busy = removing or any(o.health != Health.HEALTHY or o.state != DeploymentState.SYNCED
-                               for o in outcomes)
+            removing=removing, removal_notes=notes, paused=mode.paused, hold=mode.hold))
+        # Differences that only a user can resolve (drift without self-heal, held changes) are
+        # rechecked at the resync interval, not polled.
+        busy = (removing and mode.hold is None) or any(
+            o.state == DeploymentState.FAILED or (
+                o.state == DeploymentState.SYNCED and o.health != Health.HEALTHY)
+            for o in outcomes)
         return self.config.delivery_poll_interval if busy else self.config.resync_interval
 
     async def _finalize(self, key: Key, body: dict[str, Any], app: AppIdentity) -> float | None:
         previous = body.get("status") or {}
         clusters = {d["cluster"] for d in previous.get("deployments") or []}
         clusters |= set(previous.get("placedClusters") or [])
-        remaining = [c for c in await asyncio.gather(*(
-            self._remove(app, c) for c in sorted(clusters))) if c is not None]
+        generation = int(body["metadata"].get("generation", 1))
+        if logic.is_paused(body["metadata"].get("annotations")) and clusters:
+            # Removing the app is a write like any other: it waits for the pause to end.
+            await self._conclude(key, body, logic.Observation(
+                generation, deleting=True, removing=sorted(clusters), paused=True,
+                hold=logic.PAUSED_MESSAGE, outcomes=logic.carried(previous)))
+            return self.config.resync_interval
+        pending = dict(zip(sorted(clusters), await asyncio.gather(*(
+            self._remove(app, c) for c in sorted(clusters))), strict=True))
+        remaining = {c: note for c, note in pending.items() if note is not None}
         if remaining:
             await self._conclude(key, body, logic.Observation(
-                int(body["metadata"].get("generation", 1)), deleting=True, removing=remaining,
-                outcomes=[o for o in _carried(previous) if o.cluster in remaining]))
+                generation, deleting=True, removing=list(remaining), removal_notes=remaining,
+                outcomes=[o for o in logic.carried(previous) if o.cluster in remaining]))
             return self.config.delivery_poll_interval
         await objects.remove_finalizer(self.client, MultiClusterApplicationResource, body,
                                        FINALIZER)
@@ -202,7 +227,9 @@ class ApplicationController:
         if cached and cached[0] == identity and not forced and \
                 time.monotonic() - cached[1] < self.config.git_interval:
             return cached[2]
-        credentials = await self._git_credentials(key[0], spec)
+        ref = source.secret_ref
+        credentials = None if ref is None else \
+            await load_git_credentials(self.client, key[0], ref.name)
         sha = await self.renderer.git.resolve(
             source.repository, source.revision, credentials,
             max_age=0.0 if forced else self.config.git_interval / 2)
@@ -219,9 +246,9 @@ class ApplicationController:
             spec.source.repository, revision, spec.source.path, release=key[1],
             namespace=spec.target_namespace or key[0], target=target, field=field)
 
-    async def _deliver(self, app: AppIdentity, spec: HybridApplicationSpec, placement: Placement,
-                       target: Target, manifests: list[Any], revision: str,
-                       previous: Mapping[str, Any], apply_changes: bool) -> logic.ClusterOutcome:
+    async def _deliver(self, app: AppIdentity, spec: HybridApplicationSpec, target: Target,
+                       manifests: list[Any], revision: str, previous: Mapping[str, Any],
+                       mode: logic.DeliveryMode) -> logic.ClusterOutcome:
         old: Mapping[str, Any] = next((d for d in previous.get("deployments") or []
                     if d.get("cluster") == target.cluster), {})
         try:
@@ -229,16 +256,16 @@ class ApplicationController:
             result = await member.sync(
                 app, manifests, target_namespace=spec.target_namespace or app.namespace,
                 prune=spec.sync_policy.prune, self_heal=spec.sync_policy.self_heal,
-                apply_changes=apply_changes)
+                writes=mode.writes)
         except (MemberUnreachableError, ApiError, LookupError) as exc:
             message = exc.status.message if isinstance(exc, ApiError) else str(exc)
             return logic.ClusterOutcome(target.cluster, DeploymentState.FAILED, Health.UNKNOWN,
                                         target.components, old.get("revision"),
                                         old.get("resources"), message)
-        return _outcome(target, result, revision, old.get("revision"))
+        return _outcome(target, result, revision, old.get("revision"), mode.hold)
 
     async def _remove(self, app: AppIdentity, cluster: str) -> str | None:
-        """Remove the app from ``cluster``; returns the cluster while that is still pending."""
+        """Remove the app from ``cluster``; while that is still pending, returns why."""
         facts = self.clusters.get(app.namespace, {}).get(cluster)
         try:
             member = await self._member(app.namespace, cluster)
@@ -251,7 +278,8 @@ class ApplicationController:
                 log.warning("cannot remove %s from unavailable cluster %s: %s", app.display,
                             cluster, exc)
                 return None
-            return cluster
+            message = exc.status.message if isinstance(exc, ApiError) else str(exc)
+            return f"removal pending: {message}"
 
     # -- edges ---------------------------------------------------------------------------------
 
@@ -284,20 +312,6 @@ class ApplicationController:
             await cached[1].close()
         return member
 
-    async def _git_credentials(self, namespace: str,
-                               spec: HybridApplicationSpec) -> GitCredentials | None:
-        ref = spec.source.secret_ref
-        if ref is None:
-            return None
-        try:
-            secret = await self.client.get(Secret, name=ref.name, namespace=namespace)
-        except ApiError as exc:
-            raise SourceError(f"spec.source.secretRef: Secret {ref.name} "
-                              f"{'not found' if exc.status.code == 404 else 'unreadable'}",
-                              reason="CredentialsNotFound") from exc
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-        return GitCredentials.from_secret(data)
-
     def _token_changed(self, key: Key, body: Mapping[str, Any], annotation: str) -> bool:
         """Whether ``annotation`` holds a value this process has not acted on yet."""
         value = (body["metadata"].get("annotations") or {}).get(annotation)
@@ -305,6 +319,14 @@ class ApplicationController:
             return False
         self._seen_tokens[(key, annotation)] = value
         return True
+
+    async def _record_sync(self, key: Key, body: dict[str, Any], token: str) -> dict[str, Any]:
+        """Mark the sync request ``token`` as carried out (on the object: survives restarts)."""
+        updated = await self.client.patch(
+            MultiClusterApplicationResource, key[1],
+            {"metadata": {"annotations": {logic.SYNCED_ANNOTATION: token}}},
+            namespace=key[0], patch_type=PatchType.MERGE)
+        return self._store(key, dict(updated.to_dict()))  # type: ignore[no-untyped-call]
 
     async def _conclude(self, key: Key, body: dict[str, Any],
                         observation: logic.Observation) -> None:
@@ -341,27 +363,14 @@ class ApplicationController:
                   "status": str(status.get("phase", "")).lower()}))
 
 
-def _carried(previous: Mapping[str, Any]) -> list[logic.ClusterOutcome]:
-    """The clusters as recorded, unchanged: used when this pass applies nothing."""
-    carried = []
-    for record in previous.get("deployments") or []:
-        components = record.get("components")
-        carried.append(logic.ClusterOutcome(
-            record["cluster"], DeploymentState(record.get("status", "Pending")),
-            Health(record.get("health", "Unknown")),
-            tuple(components) if components is not None else None, record.get("revision"),
-            record.get("resources"), record.get("message")))
-    return carried
-
-
 def _outcome(target: Target, result: SyncOutcome, revision: str,
-             old_revision: str | None) -> logic.ClusterOutcome:
+             old_revision: str | None, hold: str | None) -> logic.ClusterOutcome:
     if result.errors:
         state, message = DeploymentState.FAILED, "; ".join(result.errors[:5])
     elif result.out_of_sync:
         state = DeploymentState.OUT_OF_SYNC
         message = f"{len(result.out_of_sync)} object(s) differ from git: " + \
-            ", ".join(result.out_of_sync[:5])
+            ", ".join(result.out_of_sync[:5]) + (f"; not applied: {hold}" if hold else "")
     else:
         state, message = DeploymentState.SYNCED, None
     if result.healed and state == DeploymentState.SYNCED:

@@ -6,6 +6,11 @@ ssh://, git://, file://). The ``ext::`` style remote helpers, which run commands
 token is handed to git by an askpass script reading it from the environment, an SSH key is
 written to a private temporary file used through ``GIT_SSH_COMMAND`` and deleted afterwards, and
 every error text is scrubbed of secrets and of user:password parts in URLs.
+
+A mirror fetched with one set of credentials is never reused for a caller with other (or no)
+credentials without a fetch of its own, so an application cannot read a private repository
+through a mirror another application's Secret filled. Refused authentication is reported as
+``AuthenticationFailed`` with a message saying what to fix.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import json
 import os
 import re
 import shlex
@@ -22,7 +28,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
@@ -34,6 +40,12 @@ case "$1" in
 esac
 """
 _USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
+# What git, curl and ssh print when the server wants credentials or refused them.
+_AUTH_FAILURES = ("could not read Username", "could not read Password", "Authentication failed",
+                  "HTTP Basic: Access denied", "The requested URL returned error: 401",
+                  "The requested URL returned error: 403", "Permission denied (publickey",
+                  "Invalid username or password")
+_HOST_KEY_FAILURES = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED")
 
 
 class SourceError(Exception):
@@ -49,9 +61,9 @@ class SourceError(Exception):
 class GitCredentials:
     """From the Secret named by ``source.secretRef``."""
 
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     username: str | None = None
-    ssh_private_key: str | None = None
+    ssh_private_key: str | None = field(default=None, repr=False)
     known_hosts: str | None = None
 
     @classmethod
@@ -63,6 +75,11 @@ class GitCredentials:
 
     def secrets(self) -> list[str]:
         return [s for s in (self.token, self.ssh_private_key) if s]
+
+    def identity(self) -> str:
+        """A digest telling credentials apart without keeping or showing them."""
+        parts = (self.token, self.username, self.ssh_private_key, self.known_hosts)
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
@@ -89,7 +106,7 @@ class GitCache:
         self.root = Path(root)
         self.timeout = timeout
         self._locks: dict[str, asyncio.Lock] = {}
-        self._fetched: dict[str, float] = {}
+        self._fetched: dict[tuple[str, str], float] = {}  # (repository, credentials identity)
 
     @staticmethod
     def _key(repository: str) -> str:
@@ -110,12 +127,13 @@ class GitCache:
         _check_argument(repository, "source.repository")
         _check_argument(revision, "source.revision")
         credentials = credentials or GitCredentials()
+        fetched_with = (repository, credentials.identity())
         async with self._lock(repository):
             mirror = self._mirror(repository)
-            fresh = time.monotonic() - self._fetched.get(repository, -1e9) < max_age
+            fresh = time.monotonic() - self._fetched.get(fetched_with, -1e9) < max_age
             if not fresh or not mirror.exists():
                 await self._fetch(repository, mirror, credentials)
-                self._fetched[repository] = time.monotonic()
+                self._fetched[fetched_with] = time.monotonic()
             sha = await self._rev_parse(mirror, revision)
             if sha is None and re.fullmatch(r"[0-9a-f]{7,64}", revision):
                 # A commit no branch or tag points at: ask the server for it directly.
@@ -158,9 +176,12 @@ class GitCache:
             _ensure(mirror.parent)
             shutil.rmtree(mirror, ignore_errors=True)
             await self._git(["init", "--bare", "--quiet", str(mirror)], self.root, credentials)
-        await self._git(["fetch", "--quiet", "--prune", "--force", repository,
-                         "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
-                         "+HEAD:refs/hybridcloud/remote-head"], mirror, credentials)
+        try:
+            await self._git(["fetch", "--quiet", "--prune", "--force", repository,
+                             "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
+                             "+HEAD:refs/hybridcloud/remote-head"], mirror, credentials)
+        except SourceError as exc:
+            raise _explain_refusal(exc, repository, credentials) from None
 
     async def _rev_parse(self, mirror: Path, revision: str) -> str | None:
         refs = ["refs/hybridcloud/remote-head"] if revision == "HEAD" else \
@@ -205,6 +226,8 @@ class GitCache:
                 env.update(GIT_ASKPASS=str(askpass), HYBRIDCLOUD_GIT_TOKEN=credentials.token)
                 if credentials.username:
                     env["HYBRIDCLOUD_GIT_USERNAME"] = credentials.username
+            # Never wait for a password or a host-key prompt: there is nobody to answer.
+            env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
             if credentials.ssh_private_key:
                 key = Path(scratch) / "id"
                 key.touch(mode=0o600)
@@ -227,6 +250,25 @@ class GitCache:
                        key=lambda p: p.stat().st_mtime, reverse=True)
         for old in trees[_KEEP_TREES:]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _explain_refusal(error: SourceError, repository: str,
+                     credentials: GitCredentials) -> SourceError:
+    """``error`` restated as an authentication problem when it is one."""
+    detail = str(error)
+    where = redact(repository)
+    if not any(m in detail for m in (*_AUTH_FAILURES, *_HOST_KEY_FAILURES)):
+        return error
+    if not credentials.secrets():
+        return SourceError(f"{where} requires authentication: set spec.source.secretRef to a "
+                           "Secret with key `token` (HTTPS) or `sshPrivateKey` (SSH)",
+                           reason="AuthenticationFailed")
+    if any(m in detail for m in _HOST_KEY_FAILURES):
+        return SourceError(f"the SSH host key of {where} does not match `knownHosts` in the "
+                           "Secret of spec.source.secretRef", reason="AuthenticationFailed")
+    return SourceError(f"{where} refused the credentials in the Secret of "
+                       f"spec.source.secretRef ({detail.removeprefix('git fetch failed: ')})",
+                       reason="AuthenticationFailed")
 
 
 def _ensure(directory: Path) -> Path:

@@ -7,7 +7,8 @@ prune or remove; after a successful apply with prune it shrinks to the new set.
 
 Objects are applied only when what we would apply changed (fingerprint in the inventory) or, with
 self-heal, when a live object drifted from it. Otherwise a pass is read-only: GETs for drift and
-health, no writes.
+health, no writes. With ``Writes.NONE`` (paused, or automated sync off) nothing is written at all
+— not even the inventory — and pending changes are reported like drift.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 from lightkube.types import CascadeType, PatchType
 
 from ..models.application import Health
+from ..reconcile.application import Writes
 from . import objects as o
 from .render import Manifest
 
@@ -58,7 +60,8 @@ class AppIdentity:
 class SyncOutcome:
     applied: int = 0
     pruned: int = 0
-    out_of_sync: list[str] = field(default_factory=list)  # drift left alone (no self-heal)
+    out_of_sync: list[str] = field(default_factory=list)  # differences left alone
+    held: bool = False  # the source changed but writes were not allowed
     healed: list[str] = field(default_factory=list)  # drift reverted
     errors: list[str] = field(default_factory=list)
     health: Health = Health.UNKNOWN
@@ -87,10 +90,9 @@ class MemberCluster:
 
     async def sync(self, app: AppIdentity, manifests: Sequence[Manifest], *,
                    target_namespace: str, prune: bool, self_heal: bool,
-                   apply_changes: bool = True) -> SyncOutcome:
+                   writes: Writes = Writes.CHANGES) -> SyncOutcome:
         try:
-            return await self._sync(app, manifests, target_namespace, prune, self_heal,
-                                    apply_changes)
+            return await self._sync(app, manifests, target_namespace, prune, self_heal, writes)
         except httpx2.HTTPError as exc:
             raise MemberUnreachableError(f"cannot reach cluster {self.name}: {exc}") from exc
 
@@ -110,7 +112,7 @@ class MemberCluster:
     # -- sync ----------------------------------------------------------------------------------
 
     async def _sync(self, app: AppIdentity, manifests: Sequence[Manifest], target_namespace: str,
-                    prune: bool, self_heal: bool, apply_changes: bool) -> SyncOutcome:
+                    prune: bool, self_heal: bool, writes: Writes) -> SyncOutcome:
         outcome = SyncOutcome()
         desired = await self._prepare(app, manifests, target_namespace, outcome)
         inventory = await self._read_inventory(app)
@@ -119,25 +121,27 @@ class MemberCluster:
         fingerprint = o.fingerprint(d.obj for d in desired)
         changed = inventory.get("fingerprint") != fingerprint
         live: dict[o.ObjectKey, dict[str, Any] | None] = {}
-        to_apply: list[_Desired] = []
-        if changed:
-            if apply_changes:
-                to_apply = list(desired)
-            else:
-                outcome.out_of_sync.append("the source changed and automated sync is off")
-        for item in desired:
-            if changed and apply_changes:
-                break  # everything is applied anyway; no need to look for drift
+        apply_all = changed and writes != Writes.NONE
+        to_apply: list[_Desired] = list(desired) if apply_all else []
+        outcome.held = changed and writes == Writes.NONE
+        heal = writes == Writes.ALL or (writes == Writes.CHANGES and self_heal)
+        for item in [] if apply_all else desired:  # when everything is applied, skip the GETs
             live[item.key] = current = await self._get(item.resource, item.key)
             difference = "missing" if current is None else o.drift(item.obj, current)
             if difference is None:
                 continue
             where = f"{item.key} ({difference})"
-            if self_heal and apply_changes:
+            if heal:
                 to_apply.append(item)
                 outcome.healed.append(where)
             else:
                 outcome.out_of_sync.append(where)
+        if writes == Writes.NONE:
+            if prune:
+                outcome.out_of_sync += [f"{key} (no longer in git)"
+                                        for key in sorted(old_keys - new_keys)]
+            await self._observe(desired, live, outcome)
+            return outcome
         if to_apply:
             await self._write_inventory(app, old_keys | new_keys, inventory.get("fingerprint"))
             await self._ensure_namespaces(d.key.namespace for d in to_apply)
@@ -151,7 +155,7 @@ class MemberCluster:
                 except ApiError as exc:
                     outcome.errors.append(f"{item.origin}: {item.key}: {exc.status.message}")
         keep = old_keys | new_keys
-        if prune and apply_changes and not outcome.errors:
+        if prune and not outcome.errors:
             for key in sorted(old_keys - new_keys, key=o.delete_order_key):
                 outcome.pruned += await self._delete_owned(app, key)
             keep = new_keys

@@ -6,15 +6,21 @@ write. Conditions follow kstatus: ``Ready`` summarises ``PlacementReady`` and ``
 live health; ``Reconciling`` is present while objects roll out or clusters are being cleaned
 up; ``Stalled`` while the app cannot progress without a change from the user (invalid spec, a
 broken manifest, a revision or path that does not exist, impossible placement).
+
+:func:`delivery_mode` decides from the annotations and ``syncPolicy.automated`` what a pass may
+write to member clusters: nothing while paused (``Paused`` condition) or while automated sync is
+off and no sync was requested; everything that differs from git when a sync was requested.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
-from ..conditions import READY, RECONCILING, STALLED, Desired
+from .. import GROUP, PAUSED_ANNOTATION
+from ..conditions import PAUSED, READY, RECONCILING, STALLED, Desired
 from ..conditions import apply as apply_conditions
 from ..conditions import get as get_condition
 from ..models.application import ApplicationPhase, DeploymentState, Health
@@ -22,8 +28,47 @@ from .placement import Placement
 
 SYNCED = "Synced"
 PLACEMENT_READY = "PlacementReady"
+SYNC_ANNOTATION = f"{GROUP}/sync"  # a new value requests one sync
+# The sync annotation value already carried out; kept on the object so a restart of the
+# operator never repeats (or invents) a manual sync.
+SYNCED_ANNOTATION = f"{GROUP}/synced"
 # Source problems only the user can fix; anything else (network, server) is retried quietly.
-PERMANENT_SOURCE_REASONS = {"RevisionNotFound", "PathNotFound", "InvalidSource"}
+PERMANENT_SOURCE_REASONS = {"RevisionNotFound", "PathNotFound", "InvalidSource",
+                            "AuthenticationFailed", "CredentialsNotFound", "InvalidCredentials"}
+PAUSED_MESSAGE = f"annotation {PAUSED_ANNOTATION} is set; nothing is written to member clusters"
+MANUAL_MESSAGE = f"automated sync is off; set annotation {SYNC_ANNOTATION} to a new value to sync"
+
+
+class Writes(StrEnum):
+    """What one pass may write to a member cluster."""
+
+    NONE = "none"  # observe only: drift and pending changes are reported
+    CHANGES = "changes"  # apply what changed in git; revert drift only with selfHeal
+    ALL = "all"  # a requested sync: apply changes and revert every drift
+
+
+@dataclass(frozen=True)
+class DeliveryMode:
+    writes: Writes
+    paused: bool = False
+    sync_request: str | None = None  # the sync annotation value this pass carries out
+    hold: str | None = None  # why changes are not written (shown to users)
+
+
+def is_paused(annotations: Mapping[str, str] | None) -> bool:
+    return (annotations or {}).get(PAUSED_ANNOTATION, "").lower() in ("true", "1", "yes")
+
+
+def delivery_mode(annotations: Mapping[str, str] | None, *, automated: bool) -> DeliveryMode:
+    annotations = annotations or {}
+    if is_paused(annotations):
+        return DeliveryMode(Writes.NONE, paused=True, hold=PAUSED_MESSAGE)
+    requested = annotations.get(SYNC_ANNOTATION)
+    if requested is not None and requested != annotations.get(SYNCED_ANNOTATION):
+        return DeliveryMode(Writes.ALL, sync_request=requested)
+    if automated:
+        return DeliveryMode(Writes.CHANGES)
+    return DeliveryMode(Writes.NONE, hold=MANUAL_MESSAGE)
 
 
 @dataclass(frozen=True)
@@ -51,13 +96,28 @@ class Observation:
     placement: Placement | None = None
     outcomes: Sequence[ClusterOutcome] = ()
     removing: Sequence[str] = ()  # clusters the app is being removed from
-    notes: Mapping[str, str] = field(default_factory=dict)
+    removal_notes: Mapping[str, str] = field(default_factory=dict)  # cluster → why pending
+    paused: bool = False
+    hold: str | None = None  # nothing is written to members, for this reason
 
 
 @dataclass(frozen=True)
 class StatusDecision:
     status: dict[str, Any]
     transition: str | None  # application.deployed / .updated / .failed
+
+
+def carried(previous: Mapping[str, Any]) -> list[ClusterOutcome]:
+    """The clusters as recorded, unchanged: used when this pass applies nothing."""
+    outcomes = []
+    for record in previous.get("deployments") or []:
+        components = record.get("components")
+        outcomes.append(ClusterOutcome(
+            record["cluster"], DeploymentState(record.get("status", "Pending")),
+            Health(record.get("health", "Unknown")),
+            tuple(components) if components is not None else None, record.get("revision"),
+            record.get("resources"), record.get("message")))
+    return outcomes
 
 
 def _short(revision: str | None) -> str:
@@ -82,6 +142,17 @@ def _deployment(outcome: ClusterOutcome, previous: Mapping[str, Any] | None,
     return record
 
 
+def _removing(cluster: str, previous: Mapping[str, Any] | None,
+              obs: Observation) -> dict[str, Any]:
+    record = {key: value for key, value in (previous or {}).items()
+              if key in ("lastSync", "revision", "components", "resources", "health")}
+    note = obs.removal_notes.get(cluster) or (f"not removed: {obs.hold}" if obs.hold
+                                              else "removing the application")
+    return {"cluster": cluster, "status": str(DeploymentState.REMOVING),
+            "health": record.pop("health", str(Health.UNKNOWN)), **record,
+            "message": note[:2048]}
+
+
 def _synced(obs: Observation) -> Desired:
     if obs.spec_error:
         return Desired(SYNCED, False, "InvalidSpec", obs.spec_error)
@@ -101,6 +172,9 @@ def _synced(obs: Observation) -> Desired:
         return Desired(SYNCED, False, "OutOfSync",
                        "; ".join(f"{o.cluster}: {o.message}" for o in drifted))
     if obs.removing:
+        if obs.hold:
+            return Desired(SYNCED, False, "OutOfSync", f"to be removed from "
+                           f"{', '.join(obs.removing)} but not removed: {obs.hold}")
         return Desired(SYNCED, False, "Removing",
                        f"removing the application from {', '.join(obs.removing)}")
     clusters = ", ".join(o.cluster for o in obs.outcomes) or "no cluster"
@@ -131,7 +205,16 @@ def derive_status(previous: Mapping[str, Any] | None, obs: Observation, *,
                   now: str) -> StatusDecision:
     previous = previous or {}
     old_records = {d.get("cluster"): d for d in previous.get("deployments") or []}
+    # Records carried over unchanged may include clusters the app is still leaving.
+    leaving = [o.cluster for o in obs.outcomes if o.state == DeploymentState.REMOVING]
+    obs = replace(obs, outcomes=[o for o in obs.outcomes if o.state != DeploymentState.REMOVING],
+                  removing=list(dict.fromkeys([*obs.removing, *leaving])))
     deployments = [_deployment(o, old_records.get(o.cluster), now) for o in obs.outcomes]
+    # A cluster still carrying the app stays recorded until it is clean, so the next pass (or
+    # the next operator) knows to remove it there.
+    placed = {o.cluster for o in obs.outcomes}
+    deployments += [_removing(c, old_records.get(c), obs) for c in obs.removing
+                    if c not in placed]
     synced = _synced(obs)
     placement = _placement(obs)
     stalled = _stalled(obs, synced, placement)
@@ -155,13 +238,21 @@ def derive_status(previous: Mapping[str, Any] | None, obs: Observation, *,
         ready = Desired(READY, True, "Ready", f"revision {_short(obs.revision)} healthy on "
                         f"{', '.join(o.cluster for o in obs.outcomes)}")
     wanted = [c for c in (ready, synced, placement) if c is not None]
-    busy = stalled is None and (bool(progressing) or bool(obs.removing) or obs.deleting)
+    # Only what moves without the user is progress: not held removals or changes (paused,
+    # manual sync), not objects missing because they were never applied, nothing while paused.
+    rolling = [o for o in progressing if o.state != DeploymentState.OUT_OF_SYNC]
+    removing = bool(obs.removing) and not obs.hold
+    busy = stalled is None and not obs.paused and (bool(rolling) or removing or obs.deleting)
     if busy:
         wanted.append(Desired(RECONCILING, True, "Deleting" if obs.deleting else "Progressing",
                               ready.message if not obs.deleting else "removing from clusters"))
     if stalled is not None:
         wanted.append(stalled)
-    remove = [t for t, on in ((RECONCILING, busy), (STALLED, stalled is not None)) if not on]
+    if obs.paused:
+        wanted.append(Desired(PAUSED, True, "Paused", PAUSED_MESSAGE + (
+            "; deletion waits until it is removed" if obs.deleting else "")))
+    remove = [t for t, on in ((RECONCILING, busy), (STALLED, stalled is not None),
+                              (PAUSED, obs.paused)) if not on]
     conditions = apply_conditions(previous.get("conditions"), wanted,
                                   generation=obs.generation, remove=remove, now=now)
     phase = _phase(obs, ready, stalled)

@@ -1,0 +1,305 @@
+"""MultiClusterApplication controls end to end: pause, manual sync and self-heal off.
+
+The real operator, two `local` member clusters shared by the module and a bare git repository
+per test. "Nothing is written" is checked on the members themselves: objects keep their content
+and the inventory ConfigMap keeps its resourceVersion.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from lightkube import Client, KubeConfig
+from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Secret, Service
+from lightkube.types import PatchType
+
+from hybridcloud.controlplane import ControlPlane
+from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
+from tests.unit.test_argocd_health import health
+
+from .harness import OperatorProcess, condition, eventually, wait_phase
+from .test_application_delivery import (
+    Repo,
+    create_app,
+    deployments,
+    get_app,
+    is_ready,
+    owned_anything,
+    refresh,
+    sample_files,
+    wait_app,
+)
+
+pytestmark = pytest.mark.integration
+PAUSED = "platform.example.com/paused"
+SYNC = "platform.example.com/sync"
+SYNCED = "platform.example.com/synced"
+
+
+@pytest.fixture(scope="module")
+def app_namespace(kube: Client) -> Iterator[str]:
+    name = f"controls-{uuid.uuid4().hex[:6]}"
+    kube.create(Namespace(metadata=ObjectMeta(name=name)))
+    yield name
+    kube.delete(Namespace, name)
+
+
+@pytest.fixture(scope="module")
+def operator(management: ControlPlane, app_namespace: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    workdir = tmp_path_factory.mktemp("operator")
+    process = OperatorProcess(management.kubeconfig, app_namespace, workdir, env={
+        "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
+        "HYBRIDCLOUD_OPERATOR_DELIVERY_POLL_INTERVAL": "1",
+        "HYBRIDCLOUD_OPERATOR_GIT_INTERVAL": "600"})  # new commits arrive via the annotation
+    process.start()
+    yield process
+    process.stop()
+    for state in (workdir / "local").glob("*/cp"):
+        subprocess.run(["python", "-m", "hybridcloud.controlplane", "down", "--dir", str(state)],
+                       capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def members(kube: Client, app_namespace: str, operator: OperatorProcess) -> dict[str, Client]:
+    """east and west: Active `local` clusters, with admin clients."""
+    for name in ("east", "west"):
+        kube.create(HybridClusterResource.from_dict({
+            "apiVersion": "platform.example.com/v1", "kind": "HybridCluster",
+            "metadata": {"name": name},
+            "spec": {"provider": "local", "version": "v1.37.2", "region": f"local-{name}",
+                     "nodeGroups": [{"name": "workers", "size": 1}]}}), namespace=app_namespace)
+    clients = {}
+    for name in ("east", "west"):
+        wait_phase(kube, app_namespace, name, "Active", operator, timeout=180)
+        secret = kube.get(Secret, name=f"{name}-kubeconfig", namespace=app_namespace)
+        text = base64.b64decode((secret.data or {})["value"]).decode()
+        clients[name] = Client(config=KubeConfig.from_dict(yaml.safe_load(text)),
+                               field_manager="someone-else")
+    return clients
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Repo:
+    return Repo(tmp_path)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def annotate(kube: Client, namespace: str, name: str, **values: str | None) -> None:
+    annotations = {f"platform.example.com/{key}": value for key, value in values.items()}
+    kube.patch(MultiClusterApplicationResource, name, {"metadata": {"annotations": annotations}},
+               namespace=namespace, patch_type=PatchType.MERGE)
+
+
+def record(obj: dict[str, Any], cluster: str) -> dict[str, Any]:
+    deployed = (obj.get("status") or {}).get("deployments") or []
+    return next((d for d in deployed if d["cluster"] == cluster), {})
+
+
+def inventory_version(member: Client, uid: str) -> str | None:
+    try:
+        found = member.get(ConfigMap, f"app-{uid}", namespace="hybridcloud-system")
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        raise
+    return found.metadata.resourceVersion
+
+
+def greeting(member: Client, namespace: str) -> str | None:
+    env = member.get(Deployment, "sample-app", namespace=namespace).spec.template.spec \
+        .containers[0].env
+    return next(e.value for e in env if e.name == "GREETING")
+
+
+def exists(member: Client, resource: Any, name: str, namespace: str | None = None) -> bool:
+    try:
+        member.get(resource, name, namespace=namespace)
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise
+    return True
+
+
+def paused_condition(obj: dict[str, Any]) -> bool:
+    return (condition(obj, "Paused") or {}).get("status") == "True"
+
+
+# -- pause -----------------------------------------------------------------------------------
+
+def test_a_paused_app_writes_nothing_reports_what_differs_and_resumes_when_unpaused(
+        kube: Client, app_namespace: str, operator: OperatorProcess,
+        members: dict[str, Client], repo: Repo) -> None:
+    ns, east = app_namespace, members["east"]
+    repo.commit(sample_files())
+    uid = create_app(kube, ns, "halted", repo, "k8s/manifests", targetNamespace="halted",
+                     placement=[{"cluster": "east"}],
+                     syncPolicy={"automated": True, "prune": True, "selfHeal": True})
+    wait_app(kube, ns, "halted", operator, is_ready, "Ready")
+    annotate(kube, ns, "halted", paused="true")
+    obj = wait_app(kube, ns, "halted", operator, paused_condition, "Paused=True")
+    assert (condition(obj, "Paused") or {})["message"] == \
+        f"annotation {PAUSED} is set; nothing is written to member clusters"
+    assert health(obj)["status"] == "Suspended", "Argo CD's health check reads the condition"
+    inventory = inventory_version(east, uid)
+    service = east.get(Service, "sample-app", namespace="halted").metadata.resourceVersion
+
+    # Drift (self-heal would revert it), a new commit (apply), a removed file (prune) and a
+    # sync request: none of them may reach the member while paused.
+    east.patch(ConfigMap, "settings", {"data": {"mode": "green"}}, namespace="halted")
+    sha = repo.commit({**sample_files("bonjour"), "k8s/manifests/service.yaml": None})
+    annotate(kube, ns, "halted", sync="while-paused")
+    refresh(kube, ns, "halted")
+    obj = wait_app(kube, ns, "halted", operator,
+                   lambda o: (o.get("status") or {}).get("sourceRevision") == sha
+                   and record(o, "east").get("status") == "OutOfSync", "changes reported")
+    message = record(obj, "east")["message"]
+    assert "ConfigMap halted/settings (.data.mode)" in message, message
+    assert "Service halted/sample-app (no longer in git)" in message, message
+    assert message.endswith(f"not applied: annotation {PAUSED} is set; nothing is written to "
+                            "member clusters"), message
+    assert (condition(obj, "Synced") or {}).get("reason") == "OutOfSync"
+    assert SYNCED not in obj["metadata"]["annotations"], "the sync request waits for resume"
+    time.sleep(6)  # one more resync (5s) must not write either
+    assert east.get(ConfigMap, "settings", namespace="halted").data == {"mode": "green"}
+    assert greeting(east, "halted") == "hello"
+    assert east.get(Service, "sample-app", namespace="halted").metadata.resourceVersion == \
+        service
+    assert inventory_version(east, uid) == inventory
+
+    annotate(kube, ns, "halted", paused=None)
+    obj = wait_app(kube, ns, "halted", operator,
+                   lambda o: is_ready(o) and record(o, "east").get("revision") == sha
+                   and not paused_condition(o), "resumed and synced")
+    assert condition(obj, "Paused") is None
+    assert obj["metadata"]["annotations"][SYNCED] == "while-paused"
+    assert east.get(ConfigMap, "settings", namespace="halted").data == {"mode": "blue"}
+    assert greeting(east, "halted") == "bonjour"
+    assert not exists(east, Service, "sample-app", "halted"), "pruned after resume"
+
+
+def test_a_paused_app_keeps_a_cluster_it_left_and_its_deletion_waits_for_resume(
+        kube: Client, app_namespace: str, operator: OperatorProcess,
+        members: dict[str, Client], repo: Repo) -> None:
+    ns, east, west = app_namespace, members["east"], members["west"]
+    repo.commit(sample_files())
+    uid = create_app(kube, ns, "anchored", repo, "k8s/manifests", targetNamespace="anchored",
+                     placement=[{"cluster": "east"}])
+    wait_app(kube, ns, "anchored", operator, is_ready, "Ready")
+    annotate(kube, ns, "anchored", paused="true")
+    wait_app(kube, ns, "anchored", operator, paused_condition, "Paused=True")
+    kube.patch(MultiClusterApplicationResource, "anchored",
+               {"spec": {"placement": [{"cluster": "west"}]}}, namespace=ns,
+               patch_type=PatchType.MERGE)
+    obj = wait_app(kube, ns, "anchored", operator,
+                   lambda o: (o.get("status") or {}).get("observedGeneration") == 2
+                   and record(o, "east").get("status") == "Removing", "east held")
+    assert obj["status"]["placedClusters"] == ["west"]
+    assert record(obj, "east")["message"].startswith("not removed: annotation")
+    assert record(obj, "west")["status"] == "OutOfSync"
+    assert "Deployment anchored/sample-app (missing)" in record(obj, "west")["message"]
+    assert deployments(east, "anchored", uid), "still on east"
+    assert owned_anything(west, uid) == [] and not exists(west, Namespace, "anchored")
+
+    kube.delete(MultiClusterApplicationResource, "anchored", namespace=ns)
+    obj = wait_app(kube, ns, "anchored", operator,
+                   lambda o: (o.get("status") or {}).get("phase") == "Deleting", "Deleting")
+    assert (condition(obj, "Paused") or {})["message"].endswith(
+        "deletion waits until it is removed")
+    assert condition(obj, "Reconciling") is None
+    time.sleep(3)
+    assert get_app(kube, ns, "anchored") is not None, "the finalizer holds while paused"
+    assert deployments(east, "anchored", uid)
+
+    annotate(kube, ns, "anchored", paused=None)
+    eventually(lambda: get_app(kube, ns, "anchored") is None, timeout=60,
+               message=lambda: operator.tail(20))
+    assert owned_anything(east, uid) == [] and owned_anything(west, uid) == []
+
+
+# -- manual sync -----------------------------------------------------------------------------
+
+def test_with_automated_sync_off_only_a_new_sync_value_applies_even_across_restarts(
+        kube: Client, app_namespace: str, operator: OperatorProcess,
+        members: dict[str, Client], repo: Repo) -> None:
+    ns, west = app_namespace, members["west"]
+    repo.commit(sample_files())
+    uid = create_app(kube, ns, "manual", repo, "k8s/manifests", targetNamespace="manual",
+                     placement=[{"cluster": "west"}], syncPolicy={"automated": False})
+    obj = wait_app(kube, ns, "manual", operator,
+                   lambda o: record(o, "west").get("status") == "OutOfSync", "OutOfSync")
+    assert record(obj, "west")["message"].endswith(
+        f"not applied: automated sync is off; set annotation {SYNC} to a new value to sync")
+    assert "revision" not in record(obj, "west") and obj["status"]["phase"] != "Deployed"
+    assert owned_anything(west, uid) == [] and not exists(west, Namespace, "manual")
+
+    annotate(kube, ns, "manual", sync="first")
+    obj = wait_app(kube, ns, "manual", operator, is_ready, "Ready after the first sync")
+    assert obj["metadata"]["annotations"][SYNCED] == "first"
+    assert greeting(west, "manual") == "hello"
+
+    second = repo.commit(sample_files("bonjour"))
+    refresh(kube, ns, "manual")
+    wait_app(kube, ns, "manual", operator,
+             lambda o: (o.get("status") or {}).get("sourceRevision") == second
+             and record(o, "west").get("status") == "OutOfSync", "new commit held")
+    assert greeting(west, "manual") == "hello"
+    annotate(kube, ns, "manual", sync="second")
+    wait_app(kube, ns, "manual", operator,
+             lambda o: is_ready(o) and record(o, "west").get("revision") == second,
+             "second commit synced")
+    assert greeting(west, "manual") == "bonjour"
+
+    # The sync value already carried out is on the object: a restarted operator does not
+    # take it for a new request.
+    third = repo.commit(sample_files("hallo"))
+    operator.stop()
+    operator.start()
+    refresh(kube, ns, "manual")
+    wait_app(kube, ns, "manual", operator,
+             lambda o: (o.get("status") or {}).get("sourceRevision") == third
+             and record(o, "west").get("status") == "OutOfSync", "third commit held",
+             timeout=60)
+    assert greeting(west, "manual") == "bonjour"
+
+
+# -- self-heal off ---------------------------------------------------------------------------
+
+def test_with_self_heal_off_drift_is_reported_by_field_and_left_until_a_sync(
+        kube: Client, app_namespace: str, operator: OperatorProcess,
+        members: dict[str, Client], repo: Repo) -> None:
+    ns, east = app_namespace, members["east"]
+    repo.commit(sample_files())
+    create_app(kube, ns, "drifting", repo, "k8s/manifests", targetNamespace="drifting",
+               placement=[{"cluster": "east"}], syncPolicy={"selfHeal": False})
+    wait_app(kube, ns, "drifting", operator, is_ready, "Ready")
+    east.patch(Deployment, "sample-app", {"spec": {"replicas": 3}}, namespace="drifting")
+    obj = wait_app(kube, ns, "drifting", operator,
+                   lambda o: (condition(o, "Synced") or {}).get("status") == "False",
+                   "Synced=False")
+    synced = condition(obj, "Synced") or {}
+    assert synced["reason"] == "OutOfSync"
+    assert synced["message"] == ("east: 1 object(s) differ from git: "
+                                 "Deployment drifting/sample-app (.spec.replicas)")
+    assert record(obj, "east")["status"] == "OutOfSync"
+    time.sleep(6)  # another resync: still reported, still not reverted
+    assert east.get(Deployment, "sample-app", namespace="drifting").spec.replicas == 3
+    obj = get_app(kube, ns, "drifting") or {}
+    assert record(obj, "east")["status"] == "OutOfSync"
+
+    annotate(kube, ns, "drifting", sync="revert")
+    wait_app(kube, ns, "drifting", operator, is_ready, "Ready after the sync")
+    assert east.get(Deployment, "sample-app", namespace="drifting").spec.replicas == 1
