@@ -15,6 +15,7 @@ signal, so even a killed supervisor leaves nothing behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -29,7 +30,15 @@ import httpx
 
 from .controlplane import ControlPlane, ControlPlaneError, Profile
 from .controlplane._net import free_ports
-from .controlplane._process import Child, Launcher, kill_pid, log_tail, spawn, terminate
+from .controlplane._process import (
+    Child,
+    Launcher,
+    kill_pid,
+    log_tail,
+    pid_alive,
+    spawn,
+    terminate,
+)
 from .kube.bootstrap import install_crds, mint_dev_token
 from .providers.local import built_version
 
@@ -205,10 +214,13 @@ def _wait_sample_active(run_dir: Path, timeout: float = 120.0) -> None:
 def _supervisor_pid(run_dir: Path) -> int | None:
     try:
         pid = int((run_dir / "supervisor.pid").read_text())
-        os.kill(pid, 0)
     except (OSError, ValueError):
         return None
-    return pid
+    # `make run` started the supervisor itself: reap it once it exits, or it lingers as a
+    # zombie that still answers kill(pid, 0).
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    return pid if pid_alive(pid) else None
 
 
 def down(run_dir: Path) -> int:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from lightkube import Client
 from lightkube.core.exceptions import ApiError
 
+from hybridcloud.devenv import stop_local_clusters
 from hybridcloud.kube.resources import HybridClusterResource
 
 T = TypeVar("T")
@@ -54,12 +55,15 @@ class OperatorProcess:
             self.process.wait()
 
     def stop(self) -> None:
+        """Stop the operator, then every `local` cluster it started (they are detached on
+        purpose, so nothing else would stop them)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        stop_local_clusters(self.workdir)
 
     def tail(self, lines: int = 40) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""

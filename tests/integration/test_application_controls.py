@@ -8,7 +8,6 @@ and the inventory ConfigMap keeps its resourceVersion.
 from __future__ import annotations
 
 import base64
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -66,9 +65,6 @@ def operator(management: ControlPlane, app_namespace: str,
     process.start()
     yield process
     process.stop()
-    for state in (workdir / "local").glob("*/cp"):
-        subprocess.run(["python", "-m", "hybridcloud.controlplane", "down", "--dir", str(state)],
-                       capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")

@@ -134,9 +134,6 @@ def operator(management: ControlPlane, app_namespace: str,
     process.start()
     yield process
     process.stop()
-    for state in (workdir / "local").glob("*/cp"):
-        subprocess.run(["python", "-m", "hybridcloud.controlplane", "down", "--dir", str(state)],
-                       capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")

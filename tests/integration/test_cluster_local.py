@@ -36,10 +36,6 @@ def operator(management: ControlPlane, namespace: str, tmp_path: Path) -> Iterat
     process.start()
     yield process
     process.stop()
-    # Whatever a failed test left behind: stop its local control planes.
-    for state in (tmp_path / "local").glob("*/cp"):
-        subprocess.run(["python", "-m", "hybridcloud.controlplane", "down", "--dir", str(state)],
-                       capture_output=True, check=False)
 
 
 def create(kube: Client, namespace: str, obj: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from lightkube.resources.core_v1 import ServiceAccount, ServiceAccountToken
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
 
 from .. import GROUP, crdgen
+from .resources import HybridClusterResource, MultiClusterApplicationResource
 
 FIELD_MANAGER = "hybridcloud-bootstrap"
 
@@ -45,6 +46,17 @@ def install_crds(kubeconfig: Path, timeout: float = 30.0) -> None:
                 raise TimeoutError(f"CRD {name} not established after {timeout:.0f}s")
             time.sleep(0.1)
     load_in_cluster_generic_resources(client)
+    # Established is not yet servable: for a moment LISTs answer 429 "storage is
+    # (re)initializing". Wait it out here so clients started next see a clean start.
+    for kind in (HybridClusterResource, MultiClusterApplicationResource):
+        while True:
+            try:
+                next(iter(client.list(kind, namespace="*", chunk_size=1)), None)
+                break
+            except ApiError as exc:
+                if exc.status.code not in (429, 503) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
 
 def mint_dev_token(kubeconfig: Path, namespace: str, account: str,
