@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from lightkube import Client, KubeConfig
 from lightkube.core.exceptions import ApiError
@@ -48,10 +48,11 @@ def install_crds(kubeconfig: Path, timeout: float = 30.0) -> None:
     load_in_cluster_generic_resources(client)
     # Established is not yet servable: for a moment LISTs answer 429 "storage is
     # (re)initializing". Wait it out here so clients started next see a clean start.
-    for kind in (HybridClusterResource, MultiClusterApplicationResource):
+    served: tuple[Any, ...] = (HybridClusterResource, MultiClusterApplicationResource)
+    for resource in served:
         while True:
             try:
-                next(iter(client.list(kind, namespace="*", chunk_size=1)), None)
+                next(iter(client.list(resource, namespace="*", chunk_size=1)), None)
                 break
             except ApiError as exc:
                 if exc.status.code not in (429, 503) or time.monotonic() > deadline:
