@@ -55,14 +55,19 @@ class OperatorProcess:
             self.process.wait()
 
     def stop(self) -> None:
-        """Stop the operator, then every `local` cluster it started (they are detached on
-        purpose, so nothing else would stop them)."""
+        """Stop the operator; the `local` clusters it started keep running (as after a real
+        restart) until :meth:`close`."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def close(self) -> None:
+        """Stop the operator and every `local` cluster it started: they are detached on
+        purpose, so nothing else would stop them."""
+        self.stop()
         stop_local_clusters(self.workdir)
 
     def tail(self, lines: int = 40) -> str:

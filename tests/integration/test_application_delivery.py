@@ -133,7 +133,7 @@ def operator(management: ControlPlane, app_namespace: str,
         "HYBRIDCLOUD_OPERATOR_GIT_INTERVAL": "600"})  # new commits arrive via the annotation
     process.start()
     yield process
-    process.stop()
+    process.close()
 
 
 @pytest.fixture(scope="module")

@@ -178,7 +178,7 @@ def operator(management: ControlPlane, app_namespace: str,
         "HYBRIDCLOUD_OPERATOR_GIT_INTERVAL": "600"})
     process.start()
     yield process
-    process.stop()
+    process.close()
 
 
 @pytest.fixture(scope="module")

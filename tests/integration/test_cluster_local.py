@@ -35,7 +35,7 @@ def operator(management: ControlPlane, namespace: str, tmp_path: Path) -> Iterat
     process = OperatorProcess(management.kubeconfig, namespace, tmp_path)
     process.start()
     yield process
-    process.stop()
+    process.close()
 
 
 def create(kube: Client, namespace: str, obj: dict[str, Any]) -> None:

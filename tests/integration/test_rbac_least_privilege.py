@@ -161,10 +161,7 @@ def operator(operator_kubeconfig: Path, namespace: str,
     process = OperatorProcess(operator_kubeconfig, namespace, tmp_path)
     process.start()
     yield process
-    process.stop()
-    for state in (tmp_path / "local").glob("*/cp"):  # whatever a failed test left running
-        subprocess.run([sys.executable, "-m", "hybridcloud.controlplane", "down", "--dir",
-                        str(state)], capture_output=True, check=False)
+    process.close()
 
 
 def test_operator_under_its_service_account_creates_and_deletes_a_local_cluster(
