@@ -7,8 +7,11 @@ CI, where a skipped integration suite would hide a broken build.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +35,39 @@ def _bin_dir() -> Path | None:
     printed = subprocess.run([str(BUILD_SCRIPT), "--print-dir"], capture_output=True, text=True,
                              check=False).stdout.strip()
     return Path(printed) if printed else None
+
+
+def _processes_under(directory: Path) -> list[tuple[int, str]]:
+    """Live processes (zombies excluded) whose command line mentions ``directory``."""
+    found = []
+    needle = str(directory).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if needle in cmdline and state not in ("Z", "X"):
+            found.append((int(entry.name), cmdline.replace(b"\0", b" ").decode()[:160]))
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_stray_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every process a test starts under its temp dirs must be gone when the session ends:
+    control planes, operators, detached `local` clusters. Leftovers fail the run (and are
+    killed, so one failure does not poison the machine)."""
+    base = tmp_path_factory.getbasetemp()
+    yield
+    deadline = time.monotonic() + 15
+    while (left := _processes_under(base)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid, _ in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left running after the tests: {left}"
 
 
 @pytest.fixture(scope="session")
