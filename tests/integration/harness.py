@@ -7,12 +7,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lightkube import Client
 from lightkube.core.exceptions import ApiError
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace
 
 from hybridcloud.devenv import stop_local_clusters
 from hybridcloud.kube.resources import HybridClusterResource
@@ -126,3 +130,30 @@ def wait_gone(kube: Client, namespace: str, name: str, operator: OperatorProcess
     eventually(lambda: get_cluster(kube, namespace, name) is None, timeout=timeout,
                message=lambda: f"{name} was not deleted: "
                f"{(get_cluster(kube, namespace, name) or {}).get('status')}\n{operator.tail()}")
+
+
+@contextmanager
+def fresh_namespace(kube: Client, prefix: str) -> Iterator[str]:
+    """A namespace for one test module, deleted afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    kube.create(Namespace(metadata=ObjectMeta(name=name)))
+    try:
+        yield name
+    finally:
+        kube.delete(Namespace, name)
+
+
+@contextmanager
+def delivery_operator(kubeconfig: Path, namespace: str, workdir: Path,
+                      **env: str) -> Iterator[OperatorProcess]:
+    """The operator set up for application-delivery tests: its own git cache, quick health
+    polling, and new commits picked up only through the refresh annotation."""
+    process = OperatorProcess(kubeconfig, namespace, workdir, env={
+        "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
+        "HYBRIDCLOUD_OPERATOR_DELIVERY_POLL_INTERVAL": "1",
+        "HYBRIDCLOUD_OPERATOR_GIT_INTERVAL": "600", **env})
+    process.start()
+    try:
+        yield process
+    finally:
+        process.close()

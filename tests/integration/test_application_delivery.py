@@ -19,15 +19,22 @@ import pytest
 import yaml
 from lightkube import Client, KubeConfig
 from lightkube.core.exceptions import ApiError
-from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import ConfigMap, Namespace, Secret, Service
+from lightkube.resources.core_v1 import ConfigMap, Secret, Service
 from lightkube.types import PatchType
 
 from hybridcloud.controlplane import ControlPlane
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
-from .harness import OperatorProcess, condition, eventually, wait_gone, wait_phase
+from .harness import (
+    OperatorProcess,
+    condition,
+    delivery_operator,
+    eventually,
+    fresh_namespace,
+    wait_gone,
+    wait_phase,
+)
 
 pytestmark = pytest.mark.integration
 APP_LABEL = "platform.example.com/application"
@@ -117,23 +124,16 @@ class Repo:
 
 @pytest.fixture(scope="module")
 def app_namespace(kube: Client) -> Iterator[str]:
-    name = f"apps-{uuid.uuid4().hex[:6]}"
-    kube.create(Namespace(metadata=ObjectMeta(name=name)))
-    yield name
-    kube.delete(Namespace, name)
+    with fresh_namespace(kube, "apps") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def operator(management: ControlPlane, app_namespace: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    workdir = tmp_path_factory.mktemp("operator")
-    process = OperatorProcess(management.kubeconfig, app_namespace, workdir, env={
-        "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
-        "HYBRIDCLOUD_OPERATOR_DELIVERY_POLL_INTERVAL": "1",
-        "HYBRIDCLOUD_OPERATOR_GIT_INTERVAL": "600"})  # new commits arrive via the annotation
-    process.start()
-    yield process
-    process.close()
+    with delivery_operator(management.kubeconfig, app_namespace,
+                           tmp_path_factory.mktemp("operator")) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")

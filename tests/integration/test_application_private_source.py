@@ -26,13 +26,13 @@ import pytest
 import yaml
 from lightkube import Client, KubeConfig
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Event, Namespace, Secret
+from lightkube.resources.core_v1 import Event, Secret
 from lightkube.types import PatchType
 
 from hybridcloud.controlplane import ControlPlane
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
-from .harness import OperatorProcess, condition, wait_phase
+from .harness import OperatorProcess, condition, delivery_operator, fresh_namespace, wait_phase
 from .test_application_delivery import (
     Repo,
     create_app,
@@ -162,23 +162,16 @@ class SshServer:
 
 @pytest.fixture(scope="module")
 def app_namespace(kube: Client) -> Iterator[str]:
-    name = f"private-{uuid.uuid4().hex[:6]}"
-    kube.create(Namespace(metadata=ObjectMeta(name=name)))
-    yield name
-    kube.delete(Namespace, name)
+    with fresh_namespace(kube, "private") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
 def operator(management: ControlPlane, app_namespace: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    workdir = tmp_path_factory.mktemp("operator")
-    process = OperatorProcess(management.kubeconfig, app_namespace, workdir, env={
-        "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
-        "HYBRIDCLOUD_OPERATOR_DELIVERY_POLL_INTERVAL": "1",
-        "HYBRIDCLOUD_OPERATOR_GIT_INTERVAL": "600"})
-    process.start()
-    yield process
-    process.close()
+    with delivery_operator(management.kubeconfig, app_namespace,
+                           tmp_path_factory.mktemp("operator")) as process:
+        yield process
 
 
 @pytest.fixture(scope="module")
