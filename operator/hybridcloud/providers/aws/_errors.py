@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -25,6 +23,7 @@ from hybridcloud.providers.base import (
     QuotaExceededError,
     TransientError,
     redact,
+    retry_after_seconds,
 )
 
 _THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException",
@@ -85,13 +84,4 @@ def classify(exc: ClientError, secrets: Sequence[str]) -> ProviderError:
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None
+    return retry_after_seconds(headers.get("retry-after"))  # botocore lower-cases names

@@ -14,9 +14,8 @@ from hybridcloud.providers.base import (
     InvalidConfigurationError,
     TransientError,
     redact,
+    retry_after_seconds,
 )
-
-from ._errors import seconds
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -60,5 +59,6 @@ class ClientSecretCredential:
         detail = redact(detail, (self._secret,))  # should AD ever echo the request
         message = f"Azure AD rejected the service principal: {detail}"
         if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(message, retry_after=seconds(response.headers.get("Retry-After")))
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            raise TransientError(message, retry_after=wait)
         raise AuthenticationError(message)

@@ -14,6 +14,7 @@ from hybridcloud.providers.base import (
     QuotaExceededError,
     TransientError,
     redact,
+    retry_after_seconds,
 )
 
 # ARM codes for "another operation is still running on this resource": retry later.
@@ -26,19 +27,12 @@ class NotFoundError(PermanentError):
     reason = "NotFound"
 
 
-def seconds(retry_after: str | None) -> float | None:
-    try:  # ARM and Azure AD send delta-seconds; an HTTP date leaves the backoff to the operator
-        return max(0.0, float(retry_after)) if retry_after else None
-    except ValueError:
-        return None
-
-
 def translate(exc: HttpResponseError, action: str, secrets: Sequence[str]) -> ProviderError:
     status = exc.status_code or 0
     code = exc.error.code if exc.error is not None and exc.error.code else ""
     detail = exc.error.message if exc.error is not None and exc.error.message else exc.reason
     message = redact(f"AKS {action} failed: ({code or status}) {detail}", secrets)
-    retry_after = seconds(getattr(exc.response, "headers", {}).get("Retry-After"))
+    retry_after = retry_after_seconds(getattr(exc.response, "headers", {}).get("Retry-After"))
     if status in (408, 429) or status >= 500:
         return TransientError(message, retry_after=retry_after)
     if "quota" in f"{code} {detail}".lower():  # before 409: Compute says it with a 409 too

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import requests
 from google.api_core import exceptions as api_exceptions
@@ -20,24 +18,12 @@ from hybridcloud.providers.base import (
     QuotaExceededError,
     TransientError,
     redact,
+    retry_after_seconds,
 )
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
-    """Seconds from a Retry-After header given as seconds or as an HTTP date."""
-    value = (headers or {}).get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return retry_after_seconds((headers or {}).get("Retry-After"))
 
 
 def error_class(code: int, status: str, message: str) -> type[ProviderError]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -19,20 +17,12 @@ from hybridcloud.providers.base import (
     QuotaExceededError,
     TransientError,
     redact,
+    retry_after_seconds,
 )
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:
-    value = (headers or {}).get("Retry-After")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
+    return retry_after_seconds((headers or {}).get("Retry-After"))
 
 
 @contextmanager
