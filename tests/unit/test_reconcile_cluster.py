@@ -187,3 +187,12 @@ def test_cluster_spec_carries_tags_options_and_bounds() -> None:
     assert spec.version == "1.28.0" and spec.options == {"roleArn": "arn:role"}
     assert spec.tags["hybridcloud-uid"] == "uid-1234"
     assert (spec.node_groups[0].min_size, spec.node_groups[0].max_size) == (1, 4)
+
+
+def test_errors_keep_the_paused_condition_consistent_with_the_pause_annotation() -> None:
+    paused = decide(view({"phase": "Active"}, paused=True), active(), now=NOW)
+    still = failed(view(paused.status, paused=True), TransientError("throttled"))
+    assert [c for c in still.status["conditions"] if c["type"] == "Paused"] == \
+        [c for c in paused.status["conditions"] if c["type"] == "Paused"]
+    resumed = failed(view(paused.status), TransientError("throttled"))
+    assert "Paused" not in conditions(resumed)

@@ -238,14 +238,20 @@ def _status(view: ClusterView, phase: str, desired: list[Desired], remove: list[
     return status
 
 
+def _paused(view: ClusterView) -> list[Desired]:
+    if not view.paused:
+        return []
+    return [Desired(PAUSED, True, "Paused",
+                    "annotation platform.example.com/paused is set; no cloud changes are made")]
+
+
 def decide(view: ClusterView, observed: ObservedCluster | None, *, timing: Timing = Timing(),
            now: str | None = None) -> Decision:
     """Next step and resulting status for a cluster whose provider reports ``observed``."""
     desired = cluster_spec(view)
     if view.deleting:
         return _decide_deletion(view, observed, timing, now)
-    paused = [Desired(PAUSED, True, "Paused", "annotation platform.example.com/paused is set; "
-                      "no cloud changes are made")] if view.paused else []
+    paused = _paused(view)
     remove_paused = [] if view.paused else [PAUSED]
     previous = view.status.get("phase")
 
@@ -321,19 +327,20 @@ def failed(view: ClusterView, error: ProviderError, observed: ObservedCluster | 
     previous = str(view.status.get("phase") or "Creating")
     if previous == "Pending":
         previous = "Creating"
-    paused = [Desired(PAUSED, True, "Paused", "paused")] if view.paused else []
+    paused = _paused(view)
+    unpaused = [] if view.paused else [PAUSED]
     if isinstance(error, TransientError):
         phase = previous if previous != "Failed" else "Creating"
         status = _status(view, phase, [
             Desired(READY, False, error.reason, error.message),
             Desired(RECONCILING, True, error.reason, f"retrying: {error.message}"), *paused,
-        ], [STALLED], extra, now)
+        ], [STALLED, *unpaused], extra, now)
         return Decision(status, None, error.retry_after or timing.poll)
     phase = "Deleting" if view.deleting else "Failed"
     status = _status(view, phase, [
         Desired(READY, False, error.reason, error.message),
         Desired(STALLED, True, error.reason, error.message), *paused,
-    ], [RECONCILING], extra, now)
+    ], [RECONCILING, *unpaused], extra, now)
     transition = "cluster.failed" if view.status.get("phase") != phase else None
     return Decision(status, None, timing.stalled, transition=transition)
 
