@@ -218,7 +218,9 @@ class GitCache:
                if not key.startswith(("GIT_", "SSH_"))}
         env.update(GIT_TERMINAL_PROMPT="0", GIT_ALLOW_PROTOCOL=ALLOWED_PROTOCOLS,
                    GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C")
-        with tempfile.TemporaryDirectory(prefix="git-auth-", dir=_ensure(self.root)) as scratch:
+        # A private (0700) directory outside the cache: credentials must never sit among the
+        # cached repositories, not even while a fetch runs (the chart mounts /tmp writable).
+        with tempfile.TemporaryDirectory(prefix="hybridcloud-git-auth-") as scratch:
             if credentials.token:
                 askpass = Path(scratch) / "askpass"
                 askpass.write_text(_ASKPASS)
