@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from lightkube import Client
+from lightkube.types import PatchType
 
 from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
@@ -194,13 +195,21 @@ class TestClusters:
         immutable = http.patch("/v1/clusters/cluster-001", json={"provider": "aws"})
         assert assert_error(immutable, 400, "INVALID_REQUEST")["field"] == "provider"
 
-    def test_delete_is_accepted_and_the_cluster_disappears(self, http: httpx.Client) -> None:
+    def test_delete_is_accepted_and_the_cluster_disappears(
+            self, http: httpx.Client, kube: Client, namespace: str) -> None:
         http.post("/v1/clusters", json=cluster_body("cluster-001"))
         response = http.delete("/v1/clusters/cluster-001")
         assert response.status_code == 202
         assert response.json()["status"] == "deleting"
         operation = response.json()["operation_id"]
         assert operation.endswith("-delete")
+        # The finalizer holds the cluster until the provider side is gone; no operator runs
+        # here, so release it the way the operator would.
+        assert http.get("/v1/clusters/cluster-001").json()["status"] == "deleting"
+        assert http.get(f"/v1/operations/{operation}").json()["status"] == "running"
+        kube.patch(HybridClusterResource, "cluster-001", {"metadata": {"finalizers": None}},
+                   namespace=namespace, patch_type=PatchType.MERGE)
+        assert_eventually(lambda: http.get("/v1/clusters/cluster-001").status_code == 404)
         assert_error(http.get("/v1/clusters/cluster-001"), 404, "CLUSTER_NOT_FOUND")
         assert http.get(f"/v1/operations/{operation}").json()["status"] == "succeeded"
 

@@ -125,6 +125,8 @@ def test_install_creates_every_object_of_the_release(installed: str, helm: Run,
     kinds = {o["kind"] for o in objects}
     assert {"CustomResourceDefinition", "Deployment", "Service", "ClusterRole",
             "NetworkPolicy"} <= kinds
+    # Helm found the v1 MutatingAdmissionPolicy API on this cluster, so the finalizer policy is in.
+    assert {"MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"} <= kinds
     for obj in objects:
         live = get(kubectl, kind_of(obj), obj["metadata"]["name"],
                    obj["metadata"].get("namespace"))

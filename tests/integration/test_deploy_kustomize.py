@@ -122,6 +122,22 @@ def test_samples_are_accepted_by_the_installed_crds(applied: str, kubectl: Kubec
         (ROOT / "deploy" / "samples" / "kustomization.yaml").read_text())["resources"])
 
 
+def test_objects_created_after_the_install_carry_the_operators_finalizer(
+        applied: str, kubectl: Kubectl) -> None:
+    namespace = f"admission-{uuid.uuid4().hex[:6]}"
+    assert kubectl("create", "namespace", namespace).returncode == 0
+    sample = (ROOT / "deploy" / "samples" / "hybridcluster-local.yaml").read_text()
+
+    def finalizers() -> list[str] | None:  # the policy is enforced a moment after it is applied
+        answer = kubectl("create", "--dry-run=server", "-n", namespace, "-o", "json", "-f", "-",
+                         stdin=sample)
+        assert answer.returncode == 0, answer.stderr
+        found: list[str] = json.loads(answer.stdout)["metadata"].get("finalizers") or []
+        return found or None
+
+    assert eventually(finalizers, timeout=30) == ["platform.example.com/finalizer"]
+
+
 def test_built_in_view_edit_and_admin_roles_gain_the_custom_resources(applied: str,
                                                                      kubectl: Kubectl) -> None:
     def granted(role: str) -> set[tuple[str, str]] | None:

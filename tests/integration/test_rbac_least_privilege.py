@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from lightkube.resources.core_v1 import Event, Namespace, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 
 from hybridcloud.controlplane import ControlPlane, Profile
-from hybridcloud.kube.bootstrap import request_token
+from hybridcloud.kube.bootstrap import client_for, request_token, wait_until_creatable
 from hybridcloud.kube.resources import HybridClusterResource
 
 from .harness import OperatorProcess, eventually, wait_gone, wait_phase
@@ -55,6 +56,8 @@ def cluster(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
                             "wait", "--for=condition=Established",
                             f"crd/{crd}.platform.example.com", "--timeout=30s"],
                            capture_output=True, check=True, timeout=60)
+        # Established is not yet creatable: wait out the CRDs' warm-up before the tests write.
+        wait_until_creatable(client_for(plane.kubeconfig), time.monotonic() + 30)
         yield plane
 
 

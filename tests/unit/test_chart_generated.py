@@ -97,5 +97,6 @@ def test_kustomize_base_is_the_chart_without_helm_bookkeeping() -> None:
         labels = obj["metadata"]["labels"]
         assert "helm.sh/chart" not in labels, entry
         assert labels["app.kubernetes.io/managed-by"] == "kustomize", entry
-        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"):
+        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
+                               "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"):
             assert obj["metadata"]["namespace"] == "hybridcloud-system", entry

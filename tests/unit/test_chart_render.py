@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from hybridcloud import admission
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "hybridcloud"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
@@ -255,6 +257,28 @@ def test_crds_can_be_left_out_or_made_deletable(render: Render) -> None:
     for crd in (o for o in render("--set", "crds.keep=false")
                 if o["kind"] == "CustomResourceDefinition"):
         assert "helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {})
+
+
+MAP_API = "--api-versions=admissionregistration.k8s.io/v1/MutatingAdmissionPolicy"
+
+
+def admission_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [o for o in objects if o["kind"].startswith("MutatingAdmissionPolicy")]
+
+
+def test_finalizer_policy_renders_where_the_cluster_serves_its_api_and_equals_the_generated(
+    render: Render,
+) -> None:
+    rendered = render(MAP_API)
+    for generated in admission.manifests():
+        found = one(rendered, generated["kind"], generated["metadata"]["name"])
+        assert found["spec"] == generated["spec"]
+        assert found["metadata"]["labels"]["app.kubernetes.io/component"] == "admission"
+
+
+def test_finalizer_policy_is_left_out_on_older_clusters_or_when_disabled(render: Render) -> None:
+    assert not admission_objects(render()), "no v1 MutatingAdmissionPolicy API: nothing rendered"
+    assert not admission_objects(render(MAP_API, "--set", "admissionPolicy.enabled=false"))
 
 
 # -- RBAC -----------------------------------------------------------------------------------------

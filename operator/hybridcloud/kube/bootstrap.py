@@ -12,11 +12,15 @@ from lightkube.generic_resource import load_in_cluster_generic_resources
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.admissionregistration_v1 import (
+    MutatingAdmissionPolicy,
+    MutatingAdmissionPolicyBinding,
+)
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
 from lightkube.resources.core_v1 import ServiceAccount, ServiceAccountToken
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
 
-from .. import GROUP, crdgen
+from .. import API_VERSION, FINALIZER, GROUP, admission, crdgen
 from .resources import HybridClusterResource, MultiClusterApplicationResource
 
 FIELD_MANAGER = "hybridcloud-bootstrap"
@@ -26,8 +30,9 @@ def client_for(kubeconfig: Path) -> Client:
     return Client(config=KubeConfig.from_file(kubeconfig), field_manager=FIELD_MANAGER)
 
 
-def install_crds(kubeconfig: Path, timeout: float = 30.0) -> None:
-    """Server-side apply the generated CRDs and wait until the apiserver serves them."""
+def install_crds(kubeconfig: Path, timeout: float = 30.0, *, admission_policy: bool = True) -> None:
+    """Server-side apply the generated CRDs (and, unless told not to, the finalizer admission
+    policy) and wait until the apiserver serves them."""
     client = client_for(kubeconfig)
     names = []
     for kind in crdgen.KINDS:
@@ -46,8 +51,35 @@ def install_crds(kubeconfig: Path, timeout: float = 30.0) -> None:
                 raise TimeoutError(f"CRD {name} not established after {timeout:.0f}s")
             time.sleep(0.1)
     load_in_cluster_generic_resources(client)
-    # Established is not yet servable: for a moment LISTs answer 429 "storage is
-    # (re)initializing". Wait it out here so clients started next see a clean start.
+    wait_until_creatable(client, deadline)
+    if admission_policy:
+        install_admission_policy(client, deadline)
+
+
+def _probe() -> Any:
+    return HybridClusterResource.from_dict({
+        "apiVersion": API_VERSION, "kind": "HybridCluster",
+        "metadata": {"name": "admission-probe", "namespace": "default"},
+        "spec": {"provider": "local", "version": "v1.37.2",
+                 "nodeGroups": [{"name": "workers", "size": 1}]}})
+
+
+def _dry_run_create(client: Client, deadline: float) -> Any:
+    """A dry-run create of a probe cluster, retried while the kind is not servable yet."""
+    while True:
+        try:
+            return client.create(_probe(), dry_run=True)
+        except ApiError as exc:
+            # Established is not yet servable: for a moment the apiserver answers 404/503
+            # "resource kind not found" or 429 "storage is (re)initializing".
+            if exc.status.code not in (404, 429, 503) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def wait_until_creatable(client: Client, deadline: float) -> None:
+    """Wait until both kinds can be listed and created, so clients started next (operators,
+    tests) see a clean start rather than the CRDs' warm-up errors."""
     served: tuple[Any, ...] = (HybridClusterResource, MultiClusterApplicationResource)
     for resource in served:
         while True:
@@ -55,9 +87,26 @@ def install_crds(kubeconfig: Path, timeout: float = 30.0) -> None:
                 next(iter(client.list(resource, namespace="*", chunk_size=1)), None)
                 break
             except ApiError as exc:
-                if exc.status.code not in (429, 503) or time.monotonic() > deadline:
+                if exc.status.code not in (404, 429, 503) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+    _dry_run_create(client, deadline)
+
+
+def install_admission_policy(client: Client, deadline: float) -> None:
+    """Apply the finalizer policy and wait until the apiserver enforces it (its policy informer
+    lags the write): a dry-run create must come back carrying the finalizer."""
+    client.apply(cast(MutatingAdmissionPolicy,
+                      MutatingAdmissionPolicy.from_dict(admission.policy())), force=True)
+    client.apply(cast(MutatingAdmissionPolicyBinding,
+                      MutatingAdmissionPolicyBinding.from_dict(admission.binding())), force=True)
+    while True:
+        created = _dry_run_create(client, deadline)
+        if created.metadata and FINALIZER in (created.metadata.finalizers or []):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError("the finalizer admission policy is not enforced")
+        time.sleep(0.1)
 
 
 def mint_dev_token(kubeconfig: Path, namespace: str, account: str,
