@@ -59,6 +59,11 @@ def test_local_cluster_becomes_active_with_conditions_nodes_and_a_working_kubeco
     kube: Client, namespace: str, operator: OperatorProcess, bin_dir: Path, tmp_path: Path
 ) -> None:
     create(kube, namespace, local_cluster("dev"))
+    # Starting a control plane takes seconds, longer than the status grace: the operator says
+    # so while it waits, under the name it will adopt after a restart.
+    creating = wait_phase(kube, namespace, "dev", "Creating", operator)
+    assert (condition(creating, "Reconciling") or {}).get("status") == "True"
+    assert creating["status"]["providerName"].startswith("hc-dev-")
     obj = wait_phase(kube, namespace, "dev", "Active", operator)
     status = obj["status"]
     for type_ in ("Ready", "InfrastructureReady", "ControlPlaneReady", "NodePoolsReady"):

@@ -15,6 +15,7 @@ from lightkube import AsyncClient
 from ..feed import Feed
 from ..kube.events import KubernetesEventSink
 from ..kube.objects import FIELD_MANAGER
+from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
 from . import application, hybridcluster, settings
 from .config import OperatorConfig
@@ -38,15 +39,16 @@ application.register(_applications)
 async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     config = OperatorConfig()
     client = AsyncClient(field_manager=FIELD_MANAGER)
+    wire = KubeWire(client.config, field_manager=FIELD_MANAGER)  # the frequent writes
     feed = Feed()
-    feed.subscribe(KubernetesEventSink(client))
+    feed.subscribe(KubernetesEventSink(wire))
     overrides = {name: load_factory(spec) for name, spec in config.provider_overrides.items()}
     registry = ProviderRegistry(local_dir=config.local_dir, overrides=overrides)
-    controller = hybridcluster.ClusterController(client, config, feed, registry)
+    controller = hybridcluster.ClusterController(client, wire, config, feed, registry)
     controller.start()
-    memo["config"], memo["client"], memo["feed"], memo["clusters"] = (
-        config, client, feed, controller)
-    memo["applications"] = application.ApplicationController(client, config, feed)
+    memo["config"], memo["client"], memo["wire"], memo["feed"], memo["clusters"] = (
+        config, client, wire, feed, controller)
+    memo["applications"] = application.ApplicationController(client, wire, config, feed)
     memo["applications"].start()
 
 
@@ -56,6 +58,7 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["applications"].stop()
     await memo["feed"].drain()
     await memo["client"].close()
+    await memo["wire"].close()
 
 
 __all__ = ["settings"]

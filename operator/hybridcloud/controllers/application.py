@@ -43,6 +43,7 @@ from ..delivery.source import SourceRenderer
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
+from ..kube.wire import KubeWire
 from ..models import HybridCluster, MultiClusterApplication
 from ..models.application import DeploymentState, Health, HybridApplicationSpec
 from ..reconcile import application as logic
@@ -56,8 +57,10 @@ REFRESH_ANNOTATION = f"{GROUP}/refresh"
 
 
 class ApplicationController:
-    def __init__(self, client: AsyncClient, config: OperatorConfig, feed: Feed) -> None:
+    def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig,
+                 feed: Feed) -> None:
         self.client = client
+        self.wire = wire
         self.config = config
         self.feed = feed
         self.bodies: dict[Key, dict[str, Any]] = {}
@@ -126,7 +129,7 @@ class ApplicationController:
             if meta.get("deletionTimestamp"):
                 return None
             body = self._store(key, await objects.add_finalizer(
-                self.client, MultiClusterApplicationResource, body, FINALIZER))
+                self.wire, MultiClusterApplicationResource, body, FINALIZER))
         await self._prime(key[0])
         app = AppIdentity(key[0], key[1], meta["uid"])
         if meta.get("deletionTimestamp"):
@@ -210,7 +213,7 @@ class ApplicationController:
                 generation, deleting=True, removing=list(remaining), removal_notes=remaining,
                 outcomes=[o for o in logic.carried(previous) if o.cluster in remaining]))
             return self.config.delivery_poll_interval
-        await objects.remove_finalizer(self.client, MultiClusterApplicationResource, body,
+        await objects.remove_finalizer(self.wire, MultiClusterApplicationResource, body,
                                        FINALIZER)
         self._forget(key)
         return None
@@ -336,7 +339,7 @@ class ApplicationController:
         if current != status:
             patch = {**{k: None for k in current if k not in status}, **status}
             body = self._store(key, await objects.patch_status(
-                self.client, MultiClusterApplicationResource, body, patch))
+                self.wire, MultiClusterApplicationResource, body, patch))
         if decision.transition:
             self._announce(body, decision.transition, status)
 

@@ -20,6 +20,10 @@ class OperatorConfig(BaseSettings):
                                    description="Seconds between drift checks of converged objects.")
     stalled_retry: float = Field(default=300.0, gt=0,
                                  description="Seconds before retrying after a permanent error.")
+    status_grace: float = Field(
+        default=0.5, ge=0,
+        description="Seconds a provider call may take before the status it leads to is written "
+        "while it runs; quicker calls are followed by one write of what the provider reports.")
     kubeconfig_refresh_margin: float = Field(
         default=300.0, ge=0, description="Refresh kubeconfig Secrets this long before expiry.")
     credentials_namespace: str = Field(

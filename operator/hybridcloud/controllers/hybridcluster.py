@@ -3,8 +3,9 @@
 The kopf handler only records the latest object and enqueues its key. A pass reads the cached
 object, makes sure our finalizer is present (before any cloud write), asks the provider what
 exists, lets the pure :func:`hybridcloud.reconcile.cluster.decide` choose one action and the
-status, writes the status only if it changed (intent first: the provider-side name is recorded
-before the first create), performs the action, and keeps the kubeconfig Secret fresh.
+status, performs the action, observes again, and writes the status only if it changed. The
+provider-side name is deterministic (name + uid), so a crash between a create and its status
+write finds the same cluster again rather than creating a second one.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .. import API_VERSION, FINALIZER, GROUP, PAUSED_ANNOTATION, VERSION
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
 from ..kube.resources import HybridClusterResource
+from ..kube.wire import KubeWire
 from ..models import HybridCluster, HybridClusterSpec
 from ..providers.base import (
     CloudProvider,
@@ -52,9 +54,10 @@ _CREDENTIALS_TTL = 30.0
 
 
 class ClusterController:
-    def __init__(self, client: AsyncClient, config: OperatorConfig, feed: Feed,
+    def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig, feed: Feed,
                  registry: ProviderRegistry) -> None:
         self.client = client
+        self.wire = wire
         self.config = config
         self.feed = feed
         self.registry = registry
@@ -103,28 +106,39 @@ class ClusterController:
         meta = body["metadata"]
         deleting = bool(meta.get("deletionTimestamp"))
         if FINALIZER not in (meta.get("finalizers") or []):
+            # Normally added at creation by the admission policy (hybridcloud.admission);
+            # objects created without it get it here, before any cloud write.
             if deleting:
                 return None
             body = await self._store(key, await objects.add_finalizer(
-                self.client, HybridClusterResource, body, FINALIZER))
-        requeue, acted = await self._step(key, body, act=True)
+                self.wire, HybridClusterResource, body, FINALIZER))
+        requeue, acted, intended = await self._step(key, body, act=True)
         body = self.bodies.get(key)
         if acted and body is not None:
             # Look at the provider's answer at once (one more observation, never another
             # action): fast providers converge in this pass instead of after a poll interval.
-            requeue, _ = await self._step(key, body, act=False)
+            requeue, _, _ = await self._step(key, body, act=False, assumed=intended)
         return requeue
 
-    async def _step(self, key: Key, body: dict[str, Any], *,
-                    act: bool) -> tuple[float | None, bool]:
+    async def _step(self, key: Key, body: dict[str, Any], *, act: bool,
+                    assumed: dict[str, Any] | None = None,
+                    ) -> tuple[float | None, bool, dict[str, Any] | None]:
         """Observe, decide, write status, and (if ``act``) perform the decided action.
 
-        Returns the requeue delay and whether an action was performed successfully."""
+        The status that goes with an action is written only if the action is still running
+        after ``status_grace`` seconds: a quick action is followed at once by an observation
+        whose status supersedes it, so writing both would cost a write and a watch event for
+        a state nobody could see. ``assumed`` is such an unwritten status; the decision treats
+        it as the previous one (transitions, condition times) while writes diff against what
+        is stored.
+
+        Returns the requeue delay, whether an action was performed successfully, and the
+        status that was decided but not written (or None)."""
         try:
-            view = _view(body)
+            view = _view(body, assumed)
         except ValidationError as exc:
             log.error("%s/%s has an invalid spec: %s", *key, exc)
-            return None, False
+            return None, False, None
         desired = logic.cluster_spec(view)
         provider: CloudProvider | None = None
         observed: ObservedCluster | None = None
@@ -141,25 +155,32 @@ class ClusterController:
             refresh_in = await self._ensure_kubeconfig(key, body, provider, desired, observed)
             status = {**status, "kubeconfigSecret": _secret_name(view.name)}
             requeue = min(requeue or refresh_in, refresh_in)
-        body = await self._write_status(key, body, status)
         self._announce(view, decision.transition, status)
-        acted = False
-        if act and decision.action is not None and provider is not None:
+        acting = act and decision.action is not None and provider is not None
+        if not acting:
+            body = await self._write_status(key, body, status)
+        else:
+            assert provider is not None and decision.action is not None
+            action = asyncio.ensure_future(self._perform(provider, desired, decision.action))
+            done, _ = await asyncio.wait({action}, timeout=self.config.status_grace)
+            if not done:
+                body = await self._write_status(key, body, status)
             try:
-                await self._perform(provider, desired, decision.action)
-                acted = True
+                await action
             except ProviderError as exc:
-                failure = logic.failed(_view(body), exc, observed, timing=self.timing)
+                # Decided against the intended status, whether or not it was written.
+                failure = logic.failed(_view(body, status), exc, observed, timing=self.timing)
                 body = await self._write_status(key, body, failure.status)
                 self._announce(view, failure.transition, failure.status)
-                requeue = failure.requeue_after
+                return failure.requeue_after, False, None
         if decision.release_finalizer:
-            await objects.remove_finalizer(self.client, HybridClusterResource, body, FINALIZER)
+            await objects.remove_finalizer(self.wire, HybridClusterResource, body, FINALIZER)
             # Forget it now: watch events still in flight carry the old finalizer list.
             self.bodies.pop(key, None)
             self._kubeconfig_due.pop(key, None)
-            return None, False
-        return requeue, acted
+            return None, False, None
+        unwritten = status if acting and (body.get("status") or {}) != status else None
+        return requeue, acting, unwritten
 
     # -- edges ---------------------------------------------------------------------------------
 
@@ -276,7 +297,7 @@ class ClusterController:
         if current == status:
             return body
         patch = {**{k: None for k in current if k not in status}, **status}
-        updated = await objects.patch_status(self.client, HybridClusterResource, body, patch)
+        updated = await objects.patch_status(self.wire, HybridClusterResource, body, patch)
         return await self._store(key, updated)
 
     async def _store(self, key: Key, body: dict[str, Any]) -> dict[str, Any]:
@@ -315,7 +336,7 @@ def _secret_name(cluster: str) -> str:
     return f"{cluster}-kubeconfig"
 
 
-def _view(body: Mapping[str, Any]) -> logic.ClusterView:
+def _view(body: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> logic.ClusterView:
     meta = body["metadata"]
     paused = (meta.get("annotations") or {}).get(PAUSED_ANNOTATION, "").lower() \
         in ("true", "1", "yes")
@@ -323,8 +344,8 @@ def _view(body: Mapping[str, Any]) -> logic.ClusterView:
         name=meta["name"], namespace=meta["namespace"], uid=meta["uid"],
         generation=int(meta.get("generation", 1)),
         spec=HybridClusterSpec.model_validate(body["spec"]),
-        status=body.get("status") or {}, deleting=bool(meta.get("deletionTimestamp")),
-        paused=paused)
+        status=status if status is not None else body.get("status") or {},
+        deleting=bool(meta.get("deletionTimestamp")), paused=paused)
 
 
 def register(controller_of: Callable[[kopf.Memo], ClusterController]) -> None:

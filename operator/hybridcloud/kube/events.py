@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from lightkube import AsyncClient
-from lightkube.models.core_v1 import EventSource, ObjectReference
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Event
+import asyncio
+from typing import Any
 
 from ..feed import DomainEvent
+from .wire import KubeWire, object_path
 
 COMPONENT = "hybridcloud-operator"
-
 
 # Domain events that are not worth a Kubernetes Event: the start of a creation is already
 # visible as the object itself (and its status); each Event is one more apiserver write.
@@ -18,21 +16,32 @@ SILENT = frozenset({"cluster.created"})
 
 
 class KubernetesEventSink:
-    def __init__(self, client: AsyncClient) -> None:
-        self.client = client
+    """Posts one Event per transition, a few at a time: Events are notifications, so a burst of
+    transitions (a fleet converging) must not crowd reconciles out of the connection pool."""
+
+    def __init__(self, wire: KubeWire, concurrency: int = 4) -> None:
+        self.wire = wire
+        self._gate = asyncio.Semaphore(concurrency)
 
     async def __call__(self, event: DomainEvent) -> None:
         if event.type in SILENT:
             return
-        subject = event.subject
-        stamp = event.timestamp.replace(microsecond=0)
-        await self.client.create(Event(
-            metadata=ObjectMeta(generateName=f"{subject.name}.", namespace=subject.namespace),
-            involvedObject=ObjectReference(apiVersion=subject.api_version, kind=subject.kind,
-                                           name=subject.name, namespace=subject.namespace,
-                                           uid=subject.uid),
-            reason=event.reason, message=event.message[:1024],
-            type="Warning" if event.warning else "Normal",
-            source=EventSource(component=COMPONENT), reportingComponent=COMPONENT,
-            firstTimestamp=stamp, lastTimestamp=stamp, count=1,
-        ))
+        async with self._gate:
+            await self.wire.request("POST", object_path("v1", "events", event.subject.namespace),
+                                    manifest(event))
+
+
+def manifest(event: DomainEvent) -> dict[str, Any]:
+    subject = event.subject
+    stamp = event.timestamp.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return {
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"generateName": f"{subject.name}.", "namespace": subject.namespace},
+        "involvedObject": {"apiVersion": subject.api_version, "kind": subject.kind,
+                           "name": subject.name, "namespace": subject.namespace,
+                           "uid": subject.uid},
+        "reason": event.reason, "message": event.message[:1024],
+        "type": "Warning" if event.warning else "Normal",
+        "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
+        "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
+    }

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lightkube import AsyncClient
-from lightkube.types import PatchType
+from lightkube.core.resource import api_info
+
+from .wire import JSON_PATCH, MERGE_PATCH, KubeWire, object_path
 
 FIELD_MANAGER = "hybridcloud-operator"
 
@@ -39,33 +40,30 @@ def slim(body: Mapping[str, Any]) -> dict[str, Any]:
     return {**body, "metadata": metadata}
 
 
-def _ids(body: Mapping[str, Any]) -> tuple[str, str]:
-    return body["metadata"]["name"], body["metadata"]["namespace"]
+def _path(resource: Any, body: Mapping[str, Any], subresource: str | None = None) -> str:
+    info = api_info(resource)
+    meta = body["metadata"]
+    return object_path(info.resource.api_version, info.plural, meta["namespace"], meta["name"],
+                       subresource)
 
 
-async def patch_status(client: AsyncClient, resource: Any, body: Mapping[str, Any],
+async def patch_status(wire: KubeWire, resource: Any, body: Mapping[str, Any],
                        status: Mapping[str, Any]) -> dict[str, Any]:
-    name, namespace = _ids(body)
-    updated = await client.patch(resource.Status, name, {"status": dict(status)},
-                                 namespace=namespace, patch_type=PatchType.MERGE)
-    return dict(updated.to_dict())
+    return await wire.request("PATCH", _path(resource, body, "status"),
+                              {"status": dict(status)}, content_type=MERGE_PATCH)
 
 
-async def add_finalizer(client: AsyncClient, resource: Any, body: Mapping[str, Any],
+async def add_finalizer(wire: KubeWire, resource: Any, body: Mapping[str, Any],
                         finalizer: str) -> dict[str, Any]:
-    name, namespace = _ids(body)
     present = body["metadata"].get("finalizers")
     ops: list[dict[str, Any]] = (
         [{"op": "add", "path": "/metadata/finalizers/-", "value": finalizer}] if present
         else [{"op": "add", "path": "/metadata/finalizers", "value": [finalizer]}])
-    updated = await client.patch(resource, name, ops, namespace=namespace,
-                                 patch_type=PatchType.JSON)
-    return dict(updated.to_dict())
+    return await wire.request("PATCH", _path(resource, body), ops, content_type=JSON_PATCH)
 
 
-async def remove_finalizer(client: AsyncClient, resource: Any, body: Mapping[str, Any],
+async def remove_finalizer(wire: KubeWire, resource: Any, body: Mapping[str, Any],
                            finalizer: str) -> None:
-    name, namespace = _ids(body)
     finalizers = list(body["metadata"].get("finalizers") or [])
     if finalizer not in finalizers:
         return
@@ -73,7 +71,7 @@ async def remove_finalizer(client: AsyncClient, resource: Any, body: Mapping[str
     # The test op makes the removal safe against concurrent edits of the list.
     ops = [{"op": "test", "path": f"/metadata/finalizers/{index}", "value": finalizer},
            {"op": "remove", "path": f"/metadata/finalizers/{index}"}]
-    await client.patch(resource, name, ops, namespace=namespace, patch_type=PatchType.JSON)
+    await wire.request("PATCH", _path(resource, body), ops, content_type=JSON_PATCH)
 
 
 def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,31 @@
+"""The lean write client's pure parts: request paths and error mapping."""
+
+from __future__ import annotations
+
+import json
+
+from hybridcloud.kube.wire import _api_error, object_path
+
+
+def test_paths_follow_the_apiserver_layout_for_core_and_grouped_kinds() -> None:
+    assert object_path("v1", "events", "team-a") == "/api/v1/namespaces/team-a/events"
+    assert object_path("platform.example.com/v1", "hybridclusters", "team-a", "east",
+                       "status") == \
+        "/apis/platform.example.com/v1/namespaces/team-a/hybridclusters/east/status"
+    assert object_path("admissionregistration.k8s.io/v1", "mutatingadmissionpolicies", None,
+                       "p") == "/apis/admissionregistration.k8s.io/v1/mutatingadmissionpolicies/p"
+
+
+def test_an_apiserver_status_becomes_an_api_error_with_its_code_reason_and_message() -> None:
+    body = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 409,
+            "reason": "Conflict", "message": "the object has been modified"}
+    error = _api_error("PATCH", "https://h/x", 409, json.dumps(body).encode())
+    assert (error.status.code, error.status.reason) == (409, "Conflict")
+    assert error.status.message == "the object has been modified"
+
+
+def test_a_non_json_answer_still_becomes_an_api_error_naming_the_http_code() -> None:
+    error = _api_error("PATCH", "https://h/x", 503, b"upstream connect error")
+    assert error.status.code == 503 and error.status.message == "upstream connect error"
+    empty = _api_error("POST", "https://h/x", 502, b"")
+    assert empty.status.code == 502 and empty.status.message == "HTTP 502"
