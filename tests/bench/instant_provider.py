@@ -1,7 +1,8 @@
 """A benchmark-only provider: every call succeeds at once, so only operator overhead is measured.
 
-State lives in one small file per cluster under ``$HYBRIDCLOUD_BENCH_PROVIDER_DIR`` so that an
-operator restart finds what it created (the restart benchmark must see "nothing changed").
+State lives in memory and in an append-only journal under ``$HYBRIDCLOUD_BENCH_PROVIDER_DIR``
+(one JSON line per change, replayed at start), so that an operator restart finds what it created
+(the restart benchmark must see "nothing changed") without a file open per call.
 Clusters have no endpoint, so no kubeconfig Secret is written.
 """
 
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from hybridcloud.providers.base import (
     CloudProvider,
@@ -27,21 +30,31 @@ class InstantProvider:
     name = "local"
 
     def __init__(self, root: Path) -> None:
-        self.root = root
         root.mkdir(parents=True, exist_ok=True)
+        journal = root / "journal.jsonl"
+        self._state: dict[str, dict[str, Any]] = {}
+        if journal.exists():
+            for line in journal.read_text().splitlines():
+                entry = json.loads(line)
+                if entry["state"] is None:
+                    self._state.pop(entry["name"], None)
+                else:
+                    self._state[entry["name"]] = entry["state"]
+        self._lock = threading.Lock()
+        self._journal = journal.open("a", buffering=1)  # line-buffered: one write per change
 
-    def _path(self, cluster: ClusterSpec) -> Path:
-        return self.root / cluster.name
+    def _save(self, cluster: ClusterSpec, groups: dict[str, int] | None,
+              version: str = "") -> None:
+        state = None if groups is None else {"groups": groups, "version": version}
+        with self._lock:
+            if state is None:
+                self._state.pop(cluster.name, None)
+            else:
+                self._state[cluster.name] = state
+            self._journal.write(json.dumps({"name": cluster.name, "state": state}) + "\n")
 
-    def _save(self, cluster: ClusterSpec, groups: dict[str, int], version: str) -> None:
-        self._path(cluster).write_text(json.dumps({"groups": groups, "version": version}))
-
-    def _load(self, cluster: ClusterSpec) -> dict[str, object] | None:
-        try:
-            data: dict[str, object] = json.loads(self._path(cluster).read_text())
-        except FileNotFoundError:
-            return None
-        return data
+    def _load(self, cluster: ClusterSpec) -> dict[str, Any] | None:
+        return self._state.get(cluster.name)
 
     def describe(self, cluster: ClusterSpec) -> ObservedCluster | None:
         data = self._load(cluster)
@@ -61,13 +74,14 @@ class InstantProvider:
                                  if g.role != "control-plane"}, cluster.version)
 
     def delete(self, cluster: ClusterSpec) -> None:
-        self._path(cluster).unlink(missing_ok=True)
+        if self._load(cluster) is not None:
+            self._save(cluster, None)
 
     def _resize(self, cluster: ClusterSpec, name: str, size: int | None) -> None:
         data = self._load(cluster)
         if data is None:
             return
-        groups = dict(data["groups"])  # type: ignore[call-overload]
+        groups = dict(data["groups"])
         if size is None:
             groups.pop(name, None)
         else:
@@ -94,5 +108,11 @@ class InstantProvider:
         raise NotImplementedError("instant clusters have no endpoint")
 
 
+_shared: InstantProvider | None = None
+
+
 def factory(credentials: Mapping[str, str]) -> CloudProvider:
-    return InstantProvider(Path(os.environ["HYBRIDCLOUD_BENCH_PROVIDER_DIR"]))
+    global _shared
+    if _shared is None:  # one journal writer per process
+        _shared = InstantProvider(Path(os.environ["HYBRIDCLOUD_BENCH_PROVIDER_DIR"]))
+    return _shared
