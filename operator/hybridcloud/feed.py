@@ -43,28 +43,66 @@ class DomainEvent:
 Sink = Callable[[DomainEvent], Awaitable[None]]
 
 
-class Feed:
-    def __init__(self) -> None:
-        self._sinks: list[Sink] = []
-        self._pending: set[asyncio.Task[None]] = set()
+class _Subscription:
+    """One sink's queue and its delivery workers (started with the first event)."""
 
-    def subscribe(self, sink: Sink) -> None:
-        self._sinks.append(sink)
+    def __init__(self, sink: Sink, concurrency: int) -> None:
+        self.sink = sink
+        self.concurrency = concurrency
+        self.queue: asyncio.Queue[DomainEvent] = asyncio.Queue()
+        self.workers: list[asyncio.Task[None]] = []
+
+    def put(self, event: DomainEvent) -> None:
+        self.queue.put_nowait(event)
+        if not self.workers:
+            self.workers = [asyncio.create_task(self._work()) for _ in range(self.concurrency)]
+
+    async def _work(self) -> None:
+        while True:
+            event = await self.queue.get()
+            try:
+                await self.sink(event)
+            except Exception:
+                log.exception("event sink failed for %s on %s/%s", event.type,
+                              event.subject.namespace, event.subject.name)
+            finally:
+                self.queue.task_done()
+
+    async def close(self, drain_for: float) -> None:
+        if self.workers:
+            try:
+                await asyncio.wait_for(self.queue.join(), drain_for)
+            except TimeoutError:
+                name = getattr(self.sink, "__name__", type(self.sink).__name__)
+                log.warning("shutting down with %d undelivered events for %s",
+                            self.queue.qsize(), name)
+        for task in self.workers:
+            task.cancel()
+        await asyncio.gather(*self.workers, return_exceptions=True)
+        self.workers = []
+
+
+class Feed:
+    """Each sink has its own queue and a fixed number of delivery workers: a burst of
+    transitions (a fleet converging) waits as small queued events, not as thousands of tasks,
+    and a slow sink delays only itself."""
+
+    def __init__(self) -> None:
+        self._subscriptions: list[_Subscription] = []
+
+    def subscribe(self, sink: Sink, *, concurrency: int = 1) -> None:
+        """Deliver every published event to ``sink``, ``concurrency`` at a time (so in order
+        when 1)."""
+        self._subscriptions.append(_Subscription(sink, concurrency))
 
     def publish(self, event: DomainEvent) -> None:
-        for sink in self._sinks:
-            task = asyncio.create_task(self._deliver(sink, event))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        for subscription in self._subscriptions:
+            subscription.put(event)
 
-    @staticmethod
-    async def _deliver(sink: Sink, event: DomainEvent) -> None:
-        try:
-            await sink(event)
-        except Exception:
-            log.exception("event sink failed for %s on %s/%s", event.type,
-                          event.subject.namespace, event.subject.name)
-
-    async def drain(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+    async def drain(self, give_up_after: float = 10.0) -> None:
+        """Deliver what is queued (giving up after ``give_up_after`` seconds: events are
+        notifications, and a shutdown must not wait on an unreachable sink), then stop."""
+        deadline = asyncio.get_running_loop().time() + give_up_after
+        for subscription in self._subscriptions:
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            await subscription.close(drain_for=remaining)

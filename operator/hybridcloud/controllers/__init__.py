@@ -41,7 +41,7 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     client = AsyncClient(field_manager=FIELD_MANAGER)
     wire = KubeWire(client.config, field_manager=FIELD_MANAGER)  # the frequent writes
     feed = Feed()
-    feed.subscribe(KubernetesEventSink(wire))
+    feed.subscribe(KubernetesEventSink(wire), concurrency=KubernetesEventSink.CONCURRENCY)
     overrides = {name: load_factory(spec) for name, spec in config.provider_overrides.items()}
     registry = ProviderRegistry(local_dir=config.local_dir, overrides=overrides)
     controller = hybridcluster.ClusterController(client, wire, config, feed, registry)

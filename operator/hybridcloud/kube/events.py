@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from ..feed import DomainEvent
@@ -16,19 +15,20 @@ SILENT = frozenset({"cluster.created"})
 
 
 class KubernetesEventSink:
-    """Posts one Event per transition, a few at a time: Events are notifications, so a burst of
-    transitions (a fleet converging) must not crowd reconciles out of the connection pool."""
+    """Posts one Event per transition. Subscribe it with a small concurrency: Events are
+    notifications, so a burst of transitions (a fleet converging) must not crowd reconciles out
+    of the connection pool."""
 
-    def __init__(self, wire: KubeWire, concurrency: int = 4) -> None:
+    CONCURRENCY = 4
+
+    def __init__(self, wire: KubeWire) -> None:
         self.wire = wire
-        self._gate = asyncio.Semaphore(concurrency)
 
     async def __call__(self, event: DomainEvent) -> None:
         if event.type in SILENT:
             return
-        async with self._gate:
-            await self.wire.request("POST", object_path("v1", "events", event.subject.namespace),
-                                    manifest(event))
+        await self.wire.request("POST", object_path("v1", "events", event.subject.namespace),
+                                manifest(event))
 
 
 def manifest(event: DomainEvent) -> dict[str, Any]:

@@ -48,7 +48,8 @@ class KubeWire:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl),
-                timeout=self._timeout, json_serialize=json.dumps)
+                # Proxy settings from the environment, as lightkube's httpx client honours them.
+                timeout=self._timeout, trust_env=True)
         return self._session
 
     async def close(self) -> None:
