@@ -23,6 +23,7 @@ from hybridcloud.kube.bootstrap import mint_dev_token
 
 from .env import ROOT, Bench, stop
 from .operator_cases import bounded, client, ensure_namespace, manifest, percentile
+from .profile import profiled
 from .report import Result
 
 CONCURRENCY = 16
@@ -99,8 +100,9 @@ async def run(bench: Bench, scale: float) -> list[Result]:
         async with httpx.AsyncClient(limits=limits, timeout=30) as http, \
                 httpx.AsyncClient(limits=limits, timeout=30, verify=context) as direct:
             pages = fleet // 100
-            api_list = await load(http, lambda i: f"http://127.0.0.1:{api_port}/v1/clusters"
-                                  f"?per_page=100&page={i % pages + 1}", requests, auth)
+            with profiled(api.pid, "api-list"):
+                api_list = await load(http, lambda i: f"http://127.0.0.1:{api_port}/v1/clusters"
+                                      f"?per_page=100&page={i % pages + 1}", requests, auth)
             server = bench.plane.server
             raw_list = await load(direct, lambda i: f"{server}/apis/platform.example.com/v1/"
                                   f"namespaces/{NAMESPACE}/hybridclusters?limit=100", requests)
@@ -111,8 +113,9 @@ async def run(bench: Bench, scale: float) -> list[Result]:
                        target=">= 1.0x baseline"),
                 Result("rest_list_p50", api_list[0], "ms", raw_list[0], params),
                 Result("rest_list_p99", api_list[1], "ms", raw_list[1], params)]
-            api_get = await load(http, lambda i: f"http://127.0.0.1:{api_port}/v1/clusters/"
-                                 f"c-{i % fleet:05d}", requests, auth)
+            with profiled(api.pid, "api-get"):
+                api_get = await load(http, lambda i: f"http://127.0.0.1:{api_port}/v1/clusters/"
+                                     f"c-{i % fleet:05d}", requests, auth)
             bare_get = await load(http, lambda i: f"http://127.0.0.1:{bare_port}/v1/clusters/"
                                   f"c-{i % fleet:05d}", requests)
             params = {"concurrency": CONCURRENCY, "requests": requests,

@@ -19,6 +19,7 @@ from hybridcloud.kube.bootstrap import install_crds
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
 from .env import ROOT, stop
+from .profile import profiled
 from .report import Result
 
 MEMBERS = ("east", "west", "north")
@@ -125,19 +126,20 @@ def run(workdir: Path, scale: float) -> list[Result]:
                 path.write_bytes(base64.b64decode((secret.data or {})["value"]))
                 kubeconfigs.append(path)
 
-            start = time.time()
-            kube.create(MultiClusterApplicationResource.from_dict({
-                "apiVersion": "platform.example.com/v1", "kind": "MultiClusterApplication",
-                "metadata": {"name": "fanout"},
-                "spec": {"source": {"repository": f"file://{bare}", "path": "manifests",
-                                    "revision": "main"},
-                         "placement": [{"cluster": m} for m in MEMBERS]}}),
-                namespace=NAMESPACE)
-            while not _all_synced(kube, "fanout"):
-                if time.time() - start > 300:
-                    raise TimeoutError("fan-out application never synced")
-                time.sleep(0.05)
-            ours = time.time() - start
+            with profiled(operator.pid, "operator-fanout"):
+                start = time.time()
+                kube.create(MultiClusterApplicationResource.from_dict({
+                    "apiVersion": "platform.example.com/v1", "kind": "MultiClusterApplication",
+                    "metadata": {"name": "fanout"},
+                    "spec": {"source": {"repository": f"file://{bare}", "path": "manifests",
+                                        "revision": "main"},
+                             "placement": [{"cluster": m} for m in MEMBERS]}}),
+                    namespace=NAMESPACE)
+                while not _all_synced(kube, "fanout"):
+                    if time.time() - start > 300:
+                        raise TimeoutError("fan-out application never synced")
+                    time.sleep(0.05)
+                ours = time.time() - start
         finally:
             stop(operator)
             for home in (workdir / "local").glob("*/cp"):

@@ -18,6 +18,7 @@ from hybridcloud.providers.base import ClusterState, ObservedCluster, ObservedNo
 from hybridcloud.reconcile.cluster import ClusterView, decide
 
 from .env import WRITE_VERBS, Bench, rss_bytes, stop
+from .profile import profiled
 from .report import Result
 
 CONCURRENCY = 16  # the operator's default worker count: both sides get the same parallelism
@@ -208,7 +209,8 @@ async def run(bench: Bench, scale: float) -> list[Result]:
         rss0, rps0, _ = await idle_window(bench, process.pid, window)
         baseline = await raw_baseline(bench, n)
         names = [f"c-{i}" for i in range(n)]
-        start, _, rate = await converge(bench, "fleet", names)
+        with profiled(process.pid, "operator-converge"):
+            start, _, rate = await converge(bench, "fleet", names)
         results.append(Result("converge_rate", rate, "clusters/s", baseline,
                               {"clusters": n, "concurrency": CONCURRENCY,
                                "baseline": "raw async create + the same status patch"},
