@@ -53,9 +53,23 @@ def profiled(pid: int, name: str) -> Iterator[None]:
             (PROFILES / f"{name}.top.txt").write_text(summary(raw))
 
 
-def summary(raw: Path, top: int = 40) -> str:
-    """Inclusive share of busy samples per function, from py-spy's raw (collapsed) stacks."""
+def _package(frame: str) -> str:
+    """``func (kopf/_core/x.py:12)`` → ``kopf``; ``func (<frozen runpy>)`` → ``<frozen runpy>``."""
+    where = frame.rpartition(" (")[2].rstrip(")")
+    return where.split("/")[0].split(":")[0] if "/" in where else where.split(":")[0]
+
+
+# Frames every busy sample passes through (interpreter start-up, the event loop): not news.
+_SCAFFOLD = ("<frozen runpy>", "asyncio/runners.py", "asyncio/base_events.py", "asyncio/events.py",
+             "hybridcloud/__main__.py", "kopf/_core/reactor/running.py", "uvicorn/main.py",
+             "uvicorn/server.py", "uvicorn/_compat.py", "threading.py")
+
+
+def summary(raw: Path, top: int = 30) -> str:
+    """Where the busy samples went, from py-spy's raw (collapsed) stacks: self time per
+    package, and the inclusive share of the functions below the event loop."""
     busy = 0
+    by_package: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -64,10 +78,16 @@ def summary(raw: Path, top: int = 40) -> str:
         frames = stack.split(";")
         if any(marker in frames[-1] for marker in _IDLE):
             continue
-        busy += int(count)
-        for function in {frame.split(":")[0] for frame in frames}:
-            inclusive[function] += int(count)
-    lines = [f"busy samples: {busy}"]
-    lines += [f"{100 * n / busy:5.1f}%  {function}" for function, n in inclusive.most_common(top)
-              if busy]
+        samples = int(count)
+        busy += samples
+        by_package[_package(frames[-1])] += samples
+        for function in {frame.split(":")[0] for frame in frames
+                         if not any(part in frame for part in _SCAFFOLD)}:
+            inclusive[function] += samples
+    if not busy:
+        return "busy samples: 0\n"
+    lines = [f"busy samples: {busy}", "", "self time by package:"]
+    lines += [f"{100 * n / busy:5.1f}%  {package}" for package, n in by_package.most_common(15)]
+    lines += ["", "inclusive, below the event loop:"]
+    lines += [f"{100 * n / busy:5.1f}%  {function})" for function, n in inclusive.most_common(top)]
     return "\n".join(lines) + "\n"

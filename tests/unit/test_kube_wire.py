@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from hybridcloud.kube.wire import _api_error, object_path
+import pytest
+
+from hybridcloud.kube.wire import _api_error, _proxy_for, object_path
 
 
 def test_paths_follow_the_apiserver_layout_for_core_and_grouped_kinds() -> None:
@@ -29,3 +31,16 @@ def test_a_non_json_answer_still_becomes_an_api_error_naming_the_http_code() -> 
     assert error.status.code == 503 and error.status.message == "upstream connect error"
     empty = _api_error("POST", "https://h/x", 502, b"")
     assert empty.status.code == 502 and empty.status.message == "HTTP 502"
+
+
+def test_proxy_settings_from_the_environment_apply_unless_the_host_is_excluded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
+                 "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert _proxy_for("https://10.0.0.1:6443") is None
+    monkeypatch.setenv("https_proxy", "http://proxy.internal:3128")
+    assert _proxy_for("https://10.0.0.1:6443") == "http://proxy.internal:3128"
+    monkeypatch.setenv("no_proxy", "10.0.0.1,.svc")
+    assert _proxy_for("https://10.0.0.1:6443") is None
+    assert _proxy_for("https://kubernetes.default.svc") is None

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 import aiohttp
 import httpx2
@@ -39,6 +41,9 @@ class KubeWire:
         self._ssl = verify_cluster(config.cluster, config.user, config.abs_file)
         self._auth = user_auth(config.user)
         self._field_manager = field_manager
+        # Proxy settings from the environment, as lightkube's httpx client honours them;
+        # resolved once (aiohttp's trust_env re-reads them, and ~/.netrc, on every request).
+        self._proxy = _proxy_for(self._base)
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -48,8 +53,7 @@ class KubeWire:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connections, ssl=self._ssl),
-                # Proxy settings from the environment, as lightkube's httpx client honours them.
-                timeout=self._timeout, trust_env=True)
+                timeout=self._timeout)
         return self._session
 
     async def close(self) -> None:
@@ -86,12 +90,20 @@ class KubeWire:
     async def _send(self, method: str, url: str, params: Mapping[str, str] | None,
                     data: bytes | None, headers: Mapping[str, str]) -> dict[str, Any]:
         async with self._open().request(method, url, params=params, data=data,
-                                        headers=headers) as response:
+                                        headers=headers, proxy=self._proxy) as response:
             payload = await response.read()
             if response.status >= 400:
                 raise _api_error(method, url, response.status, payload)
             answer: dict[str, Any] = json.loads(payload) if payload else {}
             return answer
+
+
+def _proxy_for(url: str) -> str | None:
+    parts = urlsplit(url)
+    if proxy_bypass(parts.hostname or ""):
+        return None
+    proxies = getproxies()
+    return proxies.get(parts.scheme) or proxies.get("all") or None
 
 
 def _auth_headers(request: httpx2.Request) -> dict[str, str]:
