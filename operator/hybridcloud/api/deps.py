@@ -199,12 +199,17 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def authenticator(request: Request) -> Authenticator:
+# Dependencies are ``async def`` even when they do no I/O: FastAPI runs plain ``def`` ones in a
+# thread pool, a thread hop per dependency per request (the largest cost of a cached GET in
+# the REST benchmark's profile).
+
+
+async def authenticator(request: Request) -> Authenticator:
     auth: Authenticator = request.app.state.authenticator
     return auth
 
 
-def caches(request: Request) -> Caches:
+async def caches(request: Request) -> Caches:
     found: Caches = request.app.state.caches
     return found
 
@@ -230,7 +235,7 @@ async def current_caller(
     return caller
 
 
-def tenant_namespace(
+async def tenant_namespace(
     caller: Annotated[Caller, Depends(current_caller)],
     namespace: Annotated[str | None, Query(
         description="Tenant namespace; defaults to the caller's ServiceAccount namespace.",

@@ -67,7 +67,7 @@ async def issue_token(request: Request) -> Token:
     if fields["grant_type"] != "client_credentials":
         raise _invalid("grant_type: only client_credentials is supported",
                        "unsupported_grant_type", field="grant_type")
-    client = find_client(caches(request).oauth_clients, fields["client_id"])
+    client = find_client((await caches(request)).oauth_clients, fields["client_id"])
     # Verify even for unknown clients, so timing does not reveal which client IDs exist.
     stored = client.secret_hash if client else "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" \
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
