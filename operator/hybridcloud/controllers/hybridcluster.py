@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -164,7 +165,14 @@ class ClusterController:
             action = asyncio.ensure_future(self._perform(provider, desired, decision.action))
             done, _ = await asyncio.wait({action}, timeout=self.config.status_grace)
             if not done:
-                body = await self._write_status(key, body, status)
+                try:
+                    body = await self._write_status(key, body, status)
+                except Exception:
+                    # Never leave a cloud call running unobserved behind a failed pass: the
+                    # retry would start a second one alongside it.
+                    with contextlib.suppress(Exception):
+                        await action
+                    raise
             try:
                 await action
             except ProviderError as exc:
