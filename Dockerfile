@@ -6,6 +6,17 @@
 # The base is pinned by tag; pin it by digest too (FROM name:tag@sha256:...) in your own CI.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
+ARG GO_IMAGE=golang:1.26.0-bookworm
+
+# -- tools: helm (Helm-chart sources) from the same pinned module the tests build it from -------
+FROM ${GO_IMAGE} AS tools
+ENV CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod"
+COPY tests/controlplane/helm/go.mod tests/controlplane/helm/go.sum /tools/helm/
+RUN cd /tools/helm \
+ && version=$(go list -m -f '{{.Version}}' helm.sh/helm/v3) \
+ && go build -trimpath -o /out/helm \
+      -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${version}" \
+      helm.sh/helm/v3/cmd/helm
 
 # -- build: resolve and install the package and its provider SDKs into a virtualenv --------------
 FROM ${PYTHON_IMAGE} AS build
@@ -34,12 +45,14 @@ RUN apt-get update \
       --shell /usr/sbin/nologin hybridcloud \
  && install -d -o 65532 -g 65532 /var/lib/hybridcloud
 COPY --from=build /opt/hybridcloud /opt/hybridcloud
+COPY --from=tools /out/helm /opt/hybridcloud/tools/helm
 # Read-only root filesystem at run time: no bytecode writes; state goes to /var/lib/hybridcloud
 # and /tmp (volumes in the chart).
 ENV PATH=/opt/hybridcloud/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/home/hybridcloud \
+    HYBRIDCLOUD_BIN_DIR=/opt/hybridcloud/tools \
     HYBRIDCLOUD_OPERATOR_LOCAL_DIR=/var/lib/hybridcloud/local \
     HYBRIDCLOUD_OPERATOR_DELIVERY_DIR=/var/lib/hybridcloud/delivery
 USER 65532:65532

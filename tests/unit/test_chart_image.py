@@ -50,14 +50,26 @@ def base_images() -> list[str]:
     return images
 
 
-def test_build_is_multi_stage_and_the_runtime_copies_only_from_the_build_stage() -> None:
+def test_build_is_multi_stage_and_the_runtime_copies_only_from_its_build_stages() -> None:
     froms = [rest for keyword, rest in instructions() if keyword == "FROM"]
-    assert len(froms) >= 2
+    assert len(froms) >= 3
     stages = [rest.split()[-1] for rest in froms if " AS " in rest.upper()]
-    assert "build" in stages
+    assert {"build", "tools"} <= set(stages)
     copies_from = [rest for keyword, rest in instructions()
                    if keyword == "COPY" and rest.startswith("--from=")]
-    assert copies_from and all(rest.startswith("--from=build ") for rest in copies_from)
+    assert copies_from and all(rest.startswith(("--from=build ", "--from=tools "))
+                               for rest in copies_from)
+
+
+def test_the_image_carries_helm_where_the_operator_looks_for_it() -> None:
+    """Helm-chart sources need the helm binary: built from the tests' pinned module and found
+    through HYBRIDCLOUD_BIN_DIR."""
+    env = " ".join(rest for keyword, rest in instructions() if keyword == "ENV")
+    assert "HYBRIDCLOUD_BIN_DIR=/opt/hybridcloud/tools" in env
+    copies = [rest for keyword, rest in instructions() if keyword == "COPY"]
+    assert "--from=tools /out/helm /opt/hybridcloud/tools/helm" in copies
+    builds = " ".join(rest for keyword, rest in instructions() if keyword == "RUN")
+    assert "go build" in builds and "helm.sh/helm/v3/cmd/helm" in builds
 
 
 def test_base_images_are_pinned_to_a_versioned_tag_without_a_registry_host() -> None:
