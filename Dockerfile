@@ -8,15 +8,19 @@
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 ARG GO_IMAGE=golang:1.26.0-bookworm
 
-# -- tools: helm (Helm-chart sources) from the same pinned module the tests build it from -------
+# -- tools: helm (Helm-chart sources) and kubectl (kustomize sources), from the same pinned
+#    modules the tests build them from ----------------------------------------------------------
 FROM ${GO_IMAGE} AS tools
 ENV CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod"
 COPY tests/controlplane/helm/go.mod tests/controlplane/helm/go.sum /tools/helm/
+COPY tests/controlplane/kubernetes/go.mod tests/controlplane/kubernetes/go.sum /tools/kubernetes/
 RUN cd /tools/helm \
  && version=$(go list -m -f '{{.Version}}' helm.sh/helm/v3) \
  && go build -trimpath -o /out/helm \
       -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${version}" \
-      helm.sh/helm/v3/cmd/helm
+      helm.sh/helm/v3/cmd/helm \
+ && cd /tools/kubernetes \
+ && go build -trimpath -ldflags "-s -w" -o /out/kubectl k8s.io/kubernetes/cmd/kubectl
 
 # -- build: resolve and install the package and its provider SDKs into a virtualenv --------------
 FROM ${PYTHON_IMAGE} AS build
@@ -45,7 +49,7 @@ RUN apt-get update \
       --shell /usr/sbin/nologin hybridcloud \
  && install -d -o 65532 -g 65532 /var/lib/hybridcloud
 COPY --from=build /opt/hybridcloud /opt/hybridcloud
-COPY --from=tools /out/helm /opt/hybridcloud/tools/helm
+COPY --from=tools /out/helm /out/kubectl /opt/hybridcloud/tools/
 # Read-only root filesystem at run time: no bytecode writes; state goes to /var/lib/hybridcloud
 # and /tmp (volumes in the chart).
 ENV PATH=/opt/hybridcloud/bin:$PATH \

@@ -408,6 +408,29 @@ def test_a_helm_chart_is_rendered_with_the_app_values(
     assert live.spec.template.spec.containers[0].env[0].value == "from-helm"
 
 
+def test_a_kustomize_overlay_is_built_over_its_base_and_takes_the_app_values(
+        kube: Client, app_namespace: str, operator: OperatorProcess,
+        members: dict[str, Client], repo: Repo) -> None:
+    repo.commit({
+        "kustomize/base/kustomization.yaml": "resources: [deployment.yaml]\n",
+        "kustomize/base/deployment.yaml": DEPLOYMENT.format(name="web", greeting="base"),
+        "kustomize/overlays/prod/kustomization.yaml":
+            "resources: [../../base]\nnamePrefix: prod-\npatches:\n  - path: env.yaml\n",
+        "kustomize/overlays/prod/env.yaml":
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n"
+            "  template:\n    spec:\n      containers:\n        - name: web\n"
+            "          env: [{name: GREETING, value: from-overlay}]\n"})
+    uid = create_app(kube, app_namespace, "kustomized", repo, "kustomize/overlays/prod",
+                     targetNamespace="kustomized", placement=[{"cluster": "west"}],
+                     values={"replicas": 2, "image": {"tag": "v2.0.0"}})
+    wait_app(kube, app_namespace, "kustomized", operator, is_ready, "Ready")
+    live = deployments(members["west"], "kustomized", uid)["prod-web"]
+    assert live.status.readyReplicas == 2
+    container = live.spec.template.spec.containers[0]
+    assert container.env[0].value == "from-overlay"
+    assert container.image == "registry.example.com/web:v2.0.0"
+
+
 # -- failover (deletes a member cluster: keep last) ----------------------------------------------
 
 def test_a_lost_cluster_moves_the_app_within_its_constraints(

@@ -61,15 +61,15 @@ def test_build_is_multi_stage_and_the_runtime_copies_only_from_its_build_stages(
                                for rest in copies_from)
 
 
-def test_the_image_carries_helm_where_the_operator_looks_for_it() -> None:
-    """Helm-chart sources need the helm binary: built from the tests' pinned module and found
-    through HYBRIDCLOUD_BIN_DIR."""
+def test_the_image_carries_helm_and_kubectl_where_the_operator_looks_for_them() -> None:
+    """Helm-chart sources need helm and kustomize sources kubectl: built from the tests' pinned
+    modules and found through HYBRIDCLOUD_BIN_DIR."""
     env = " ".join(rest for keyword, rest in instructions() if keyword == "ENV")
     assert "HYBRIDCLOUD_BIN_DIR=/opt/hybridcloud/tools" in env
     copies = [rest for keyword, rest in instructions() if keyword == "COPY"]
-    assert "--from=tools /out/helm /opt/hybridcloud/tools/helm" in copies
+    assert "--from=tools /out/helm /out/kubectl /opt/hybridcloud/tools/" in copies
     builds = " ".join(rest for keyword, rest in instructions() if keyword == "RUN")
-    assert "go build" in builds and "helm.sh/helm/v3/cmd/helm" in builds
+    assert "helm.sh/helm/v3/cmd/helm" in builds and "k8s.io/kubernetes/cmd/kubectl" in builds
 
 
 def test_base_images_are_pinned_to_a_versioned_tag_without_a_registry_host() -> None:

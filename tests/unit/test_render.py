@@ -111,12 +111,6 @@ def test_broken_manifests_name_the_file_and_line(tmp_path: Path, text: str, orig
     assert problem in error.value.message
 
 
-def test_kustomizations_are_refused_with_a_clear_message(tmp_path: Path) -> None:
-    write(tmp_path, {"kustomization.yaml": "resources: [a.yaml]\n"})
-    with pytest.raises(RenderError, match="kustomize overlays are not supported"):
-        load_directory(tmp_path)
-
-
 # -- values ----------------------------------------------------------------------------------------
 
 def test_values_set_image_tag_replicas_and_resources_on_workloads(tmp_path: Path) -> None:

@@ -146,11 +146,15 @@ class GitCache:
                                   reason="RevisionNotFound")
             return sha
 
+    def tree(self, repository: str, sha: str) -> Path:
+        """Where commit ``sha`` of ``repository`` is exported: the repository's root."""
+        return self.root / "trees" / self._key(repository) / sha
+
     async def export(self, repository: str, sha: str, path: str) -> Path:
         """The directory ``path`` of commit ``sha``, exported once and then reused."""
         _check_argument(sha, "source.revision")
-        base = self.root / "trees" / self._key(repository)
-        tree = base / sha
+        tree = self.tree(repository, sha)
+        base = tree.parent
         target = (tree / path).resolve()
         if not target.is_relative_to(tree.resolve()):
             raise SourceError(f"source.path {path!r} leaves the repository", "InvalidSource")

@@ -1,7 +1,7 @@
 """Rendering a source directory into Kubernetes objects, each remembering the file and line it
 came from.
 
-Two layouts:
+Three layouts:
 
 - **Plain YAML**: every ``*.yaml``/``*.yml``/``*.json`` under the directory. A file directly in
   it is *common* (goes to every placed cluster); a file under ``<component>/…`` belongs to that
@@ -9,6 +9,7 @@ Two layouts:
   ``app.kubernetes.io/component``. ``kind: List`` documents are expanded.
 - **Helm chart** (the directory holds ``Chart.yaml``): ``helm template`` with the merged values as
   a values file; components are the ``app.kubernetes.io/component`` labels the chart sets.
+- **Kustomization** (``kustomization.yaml``): see :mod:`hybridcloud.delivery.kustomize`.
 
 Every failure is a :class:`RenderError` naming the file and line, so the condition tells the user
 exactly where to look; nothing is applied when rendering fails.
@@ -65,9 +66,6 @@ class Rendered:
 
 def load_directory(root: Path) -> Rendered:
     """All manifests under ``root`` (plain YAML layout)."""
-    if (root / "kustomization.yaml").exists() or (root / "kustomization.yml").exists():
-        raise RenderError("kustomization.yaml:1", "kustomize overlays are not supported; "
-                          "point source.path at a directory of plain manifests or a Helm chart")
     manifests: list[Manifest] = []
     folders: set[str] = set()
     for path in sorted(root.rglob("*")):
@@ -79,7 +77,7 @@ def load_directory(root: Path) -> Rendered:
         if folder:
             folders.add(folder)
         manifests.extend(parse_documents(path.read_text(errors="replace"), str(relative), folder))
-    _check_unique(manifests)
+    check_unique(manifests)
     labelled = {m.component for m in manifests if m.component}
     return Rendered(tuple(manifests), frozenset(folders | labelled))
 
@@ -131,7 +129,7 @@ def _objects(data: Any, origin: str, folder: str | None) -> list[Manifest]:
     return [Manifest(data, origin, component)]
 
 
-def _check_unique(manifests: Sequence[Manifest]) -> None:
+def check_unique(manifests: Sequence[Manifest]) -> None:
     seen: dict[tuple[str, str, str | None, str], str] = {}
     for manifest in manifests:
         first = seen.setdefault(manifest.identity, manifest.origin)
@@ -172,7 +170,7 @@ async def render_chart(root: Path, *, release: str, namespace: str,
         source = _HELM_SOURCE.search(chunk)
         name = _chart_relative(source.group(1)) if source else "Chart.yaml"
         manifests.extend(parse_documents(chunk, name, None))
-    _check_unique(manifests)
+    check_unique(manifests)
     return Rendered(tuple(manifests), frozenset(m.component for m in manifests if m.component))
 
 

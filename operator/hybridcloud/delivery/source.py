@@ -1,8 +1,9 @@
 """From a resolved commit to the manifests for one placement target (components + values).
 
-Exported trees are immutable per commit, so parsed plain-YAML sources and Helm renders are
-cached by (tree, inputs): a resync of a converged app re-reads nothing from disk and runs no
-``helm`` process.
+Exported trees are immutable per commit, so parsed plain-YAML sources, kustomize builds and
+Helm renders are cached by (tree, inputs): a resync of a converged app re-reads nothing from
+disk and runs no ``helm`` or ``kubectl`` process. Kustomize output takes ``values`` like plain
+manifests (image tag, replicas, resources).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from ..controlplane import find_binary, resolve_bin_dir
 from ..reconcile.placement import Target
 from .git import GitCache
+from .kustomize import is_kustomization, render_kustomization
 from .render import Manifest, Rendered, RenderError, is_chart, load_directory, render_chart, select
 from .values import apply_values
 
@@ -21,20 +23,23 @@ _CACHED = 64
 
 
 class SourceRenderer:
-    def __init__(self, git: GitCache, helm: Path | None = None) -> None:
+    def __init__(self, git: GitCache, helm: Path | None = None,
+                 kubectl: Path | None = None) -> None:
         self.git = git
-        self._helm = helm
+        self._tools: dict[str, Path] = {name: path for name, path in
+                                        (("helm", helm), ("kubectl", kubectl)) if path}
         self._cache: OrderedDict[tuple[str, ...], Rendered] = OrderedDict()
 
-    def helm(self) -> Path:
-        if self._helm is None:
+    def tool(self, name: str, origin: str) -> Path:
+        """``helm`` or ``kubectl`` (kustomize), found when a source first needs it."""
+        if name not in self._tools:
             try:
-                self._helm = find_binary("helm", resolve_bin_dir(None))
-            except Exception as exc:  # the binary is optional until a chart shows up
-                raise RenderError("Chart.yaml:1", "the helm binary is not available to the "
-                                  "operator; set HYBRIDCLOUD_BIN_DIR or put helm on PATH"
+                self._tools[name] = find_binary(name, resolve_bin_dir(None))
+            except Exception as exc:  # optional until a chart or kustomization shows up
+                raise RenderError(origin, f"the {name} binary is not available to the "
+                                  f"operator; set HYBRIDCLOUD_BIN_DIR or put {name} on PATH"
                                   ) from exc
-        return self._helm
+        return self._tools[name]
 
     async def manifests(self, repository: str, sha: str, path: str, *, release: str,
                         namespace: str, target: Target, field: str) -> list[Manifest]:
@@ -45,10 +50,17 @@ class SourceRenderer:
             key: tuple[str, ...] = (str(tree), "helm", release, namespace,
                                     json.dumps(values, sort_keys=True))
             rendered = self._cached(key) or self._remember(key, await render_chart(
-                tree, release=release, namespace=namespace, values=values, helm=self.helm()))
+                tree, release=release, namespace=namespace, values=values,
+                helm=self.tool("helm", "Chart.yaml:1")))
             return select(rendered, target.components, field=f"{field}.components")
-        key = (str(tree), "yaml")
-        rendered = self._cached(key) or self._remember(key, load_directory(tree))
+        if is_kustomization(tree):
+            key = (str(tree), "kustomize")
+            rendered = self._cached(key) or self._remember(key, await render_kustomization(
+                tree, self.git.tree(repository, sha),
+                kubectl=self.tool("kubectl", "kustomization.yaml:1")))
+        else:
+            key = (str(tree), "yaml")
+            rendered = self._cached(key) or self._remember(key, load_directory(tree))
         chosen = select(rendered, target.components, field=f"{field}.components")
         return apply_values(chosen, target.values, field=f"{field}.values")
 
