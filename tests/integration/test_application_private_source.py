@@ -294,6 +294,23 @@ def test_the_secret_username_is_sent_and_wrong_or_incomplete_secrets_say_what_is
     wait_app(kube, ns, "as-deployer", operator, is_ready, "Ready as deployer")
     assert deployments(member, "deployer", uid)
 
+    # secretRef.key: the token lives under a name of the Secret owner's choosing.
+    secret(kube, ns, "ci-pat", username="deployer", pat=DEPLOYER_TOKEN)
+    keyed = create_app(kube, ns, "keyed", repo, "k8s/manifests", targetNamespace="keyed",
+                       placement=[{"cluster": "solo"}],
+                       source={"repository": repo.url, "path": "k8s/manifests",
+                               "revision": "main", "secretRef": {"name": "ci-pat", "key": "pat"}})
+    wait_app(kube, ns, "keyed", operator, is_ready, "Ready with secretRef.key")
+    assert deployments(member, "keyed", keyed)
+    create_app(kube, ns, "mis-keyed", repo, "k8s/manifests", targetNamespace="mis-keyed",
+               placement=[{"cluster": "solo"}],
+               source={"repository": repo.url, "path": "k8s/manifests", "revision": "main",
+                       "secretRef": {"name": "ci-pat", "key": "token"}})
+    mis_keyed = wait_app(kube, ns, "mis-keyed", operator, synced_reason("InvalidCredentials"),
+                         "a missing secretRef.key reported")
+    assert (condition(mis_keyed, "Synced") or {})["message"] == (
+        "spec.source.secretRef.key: Secret ci-pat has no key 'token'; keys present: pat, username")
+
     for name, secret_name in (("rejected", "wrong-user"), ("incomplete", "no-token")):
         create_app(kube, ns, name, repo, "k8s/manifests", targetNamespace=name,
                    placement=[{"cluster": "solo"}],

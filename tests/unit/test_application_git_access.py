@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from hybridcloud.delivery.credentials import select_key, uses_ssh
 from hybridcloud.delivery.git import GitCache, GitCredentials, SourceError, _explain_refusal
 
 TOKEN = "tok-3f9a7c1e5b"
@@ -109,3 +110,34 @@ def test_ssh_never_waits_for_a_prompt_even_without_a_key(tmp_path: Path) -> None
         assert env["GIT_SSH_COMMAND"] == "ssh -o BatchMode=yes"
     with GitCache(tmp_path / "cache")._environment(GitCredentials(ssh_private_key=KEY)) as env:
         assert "BatchMode=yes" in env["GIT_SSH_COMMAND"]
+
+
+# -- secretRef.key ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("repository", "ssh"), [
+    ("https://git.example.com/team/app.git", False),
+    ("ssh://git@git.example.com/team/app.git", True),
+    ("git@git.example.com:team/app.git", True),
+    ("file:///srv/git/app.git", False),
+])
+def test_a_secret_ref_key_names_the_entry_holding_the_token_or_the_ssh_key(
+        repository: str, ssh: bool) -> None:
+    data = {"deploy-credential": KEY if ssh else TOKEN, "username": "robot",
+            "knownHosts": "git.example.com ssh-ed25519 AAAA", "token": "an-old-token"}
+    credentials = GitCredentials.from_secret(
+        select_key(data, "repo-access", "deploy-credential", repository))
+    assert uses_ssh(repository) is ssh
+    if ssh:
+        assert credentials.ssh_private_key == KEY and credentials.token is None
+    else:
+        assert credentials.token == TOKEN and credentials.ssh_private_key is None
+    assert credentials.username == "robot"
+
+
+def test_a_missing_secret_ref_key_names_the_secret_and_the_keys_present_but_no_value() -> None:
+    with pytest.raises(SourceError) as error:
+        select_key({"token": TOKEN, "username": "robot"}, "repo-access", "pat",
+                   "https://git.example.com/app.git")
+    message = str(error.value)
+    assert "spec.source.secretRef.key" in message and "'pat'" in message
+    assert "token, username" in message and TOKEN not in message

@@ -232,7 +232,8 @@ class ApplicationController:
             return cached[2]
         ref = source.secret_ref
         credentials = None if ref is None else \
-            await load_git_credentials(self.client, key[0], ref.name)
+            await load_git_credentials(self.client, key[0], ref.name, ref.key,
+                                       source.repository)
         sha = await self.renderer.git.resolve(
             source.repository, source.revision, credentials,
             max_age=0.0 if forced else self.config.git_interval / 2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
@@ -17,8 +18,29 @@ from .git import GitCredentials, SourceError
 FIELD = "spec.source.secretRef"
 
 
-async def load_git_credentials(client: AsyncClient, namespace: str,
-                               name: str) -> GitCredentials:
+_SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
+
+
+def uses_ssh(repository: str) -> bool:
+    """``ssh://…`` and scp-like ``user@host:path`` URLs authenticate with a key."""
+    return repository.startswith("ssh://") or bool(_SCP_LIKE.match(repository))
+
+
+def select_key(data: dict[str, str], name: str, key: str, repository: str) -> dict[str, str]:
+    """``secretRef.key`` names the entry holding the credential: the SSH private key for SSH
+    URLs, the token otherwise. Other entries (``username``, ``knownHosts``) keep their names."""
+    if key not in data:
+        keys = ", ".join(sorted(data)) or "none"
+        raise SourceError(f"{FIELD}.key: Secret {name} has no key {key!r}; keys present: {keys}",
+                          reason="InvalidCredentials")
+    chosen = {k: v for k, v in data.items() if k not in ("token", "password", "sshPrivateKey")}
+    chosen["sshPrivateKey" if uses_ssh(repository) else "token"] = data[key]
+    return chosen
+
+
+async def load_git_credentials(client: AsyncClient, namespace: str, name: str,
+                               entry: str | None = None, repository: str = "") -> GitCredentials:
+    """The Secret's credentials; ``entry`` is ``secretRef.key`` (see :func:`select_key`)."""
     try:
         secret = await client.get(Secret, name=name, namespace=namespace)
     except ApiError as exc:
@@ -31,6 +53,8 @@ async def load_git_credentials(client: AsyncClient, namespace: str,
         except (binascii.Error, UnicodeDecodeError):
             raise SourceError(f"{FIELD}: key {key!r} of Secret {name} is not UTF-8 text",
                               reason="InvalidCredentials") from None
+    if entry is not None:
+        data = select_key(data, name, entry, repository)
     credentials = GitCredentials.from_secret(data)
     if not credentials.secrets():
         keys = ", ".join(sorted(data)) or "none"

@@ -38,7 +38,8 @@ class GitSource(KubeModel):
                           description="Branch, tag or commit to deploy.")
     secret_ref: SecretKeyRef | None = Field(
         default=None, description="Secret with credentials for a private repository: "
-        "keys `token` (HTTPS), or `sshPrivateKey` and optional `knownHosts` (SSH).")
+        "keys `token` (HTTPS), or `sshPrivateKey` and optional `knownHosts` (SSH). With `key`, "
+        "that entry holds the token (HTTPS) or the private key (SSH URLs).")
 
     @field_validator("path")
     @classmethod
