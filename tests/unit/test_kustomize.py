@@ -11,6 +11,8 @@ import pytest
 from hybridcloud.delivery.kustomize import check_references, is_kustomization, render_kustomization
 from hybridcloud.delivery.render import Rendered, RenderError, select
 
+from .test_render import write
+
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -47,14 +49,6 @@ configMapGenerator:
     "overlays/prod/replicas.yaml": "apiVersion: apps/v1\nkind: Deployment\n"
                                    "metadata: {name: web}\nspec: {replicas: 3}\n",
 }
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 def build(repo: Path, path: str, bin_dir: Path) -> Rendered:

@@ -14,7 +14,6 @@ relative to the repository root.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import tempfile
@@ -22,7 +21,14 @@ from pathlib import Path
 
 import yaml
 
-from .render import Manifest, Rendered, RenderError, check_unique, parse_documents
+from .render import (
+    Manifest,
+    Rendered,
+    RenderError,
+    check_unique,
+    parse_documents,
+    run_tool,
+)
 
 FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _REFERENCES = ("resources", "components", "bases")
@@ -107,16 +113,9 @@ async def render_kustomization(root: Path, repository: Path, *, kubectl: Path,
     with tempfile.TemporaryDirectory(prefix="kustomize-") as scratch:
         # A private HOME: kubectl reads no user configuration, plugins or caches.
         env = {"PATH": os.environ.get("PATH", ""), "HOME": scratch}
-        process = await asyncio.create_subprocess_exec(
-            str(kubectl), "kustomize", str(root), env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), limit)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise RenderError(f"{name}:1", f"kustomize timed out after {limit:.0f}s") from None
-    if process.returncode != 0:
+        code, out, err = await run_tool([str(kubectl), "kustomize", str(root)], env=env,
+                                        limit=limit, origin=f"{name}:1", what="kustomize")
+    if code != 0:
         text = err.decode(errors="replace").strip().removeprefix("error: ")
         first = text.splitlines()[0] if text else "no output"
         raise RenderError(f"{name}:1", f"kustomize failed: {_scrub(first, root)}")

@@ -152,18 +152,11 @@ async def render_chart(root: Path, *, release: str, namespace: str,
         values_file.write_text(yaml.safe_dump(dict(values)))
         env = {**os.environ, "HELM_CACHE_HOME": f"{scratch}/cache",
                "HELM_CONFIG_HOME": f"{scratch}/config", "HELM_DATA_HOME": f"{scratch}/data"}
-        process = await asyncio.create_subprocess_exec(
-            str(helm), "template", release, str(root), "--namespace", namespace,
-            "--values", str(values_file), env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), limit)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-            raise RenderError("Chart.yaml:1", f"helm template timed out after {limit:.0f}s"
-                              ) from None
-    if process.returncode != 0:
+        code, out, err = await run_tool(
+            [str(helm), "template", release, str(root), "--namespace", namespace,
+             "--values", str(values_file)], env=env, limit=limit, origin="Chart.yaml:1",
+            what="helm template")
+    if code != 0:
         raise RenderError(*_helm_failure(err.decode(errors="replace")))
     manifests: list[Manifest] = []
     for chunk in re.split(r"^---\s*$", out.decode(), flags=re.MULTILINE):
@@ -172,6 +165,22 @@ async def render_chart(root: Path, *, release: str, namespace: str,
         manifests.extend(parse_documents(chunk, name, None))
     check_unique(manifests)
     return Rendered(tuple(manifests), frozenset(m.component for m in manifests if m.component))
+
+
+async def run_tool(args: Sequence[str], *, env: Mapping[str, str], limit: float, origin: str,
+                   what: str) -> tuple[int, bytes, bytes]:
+    """Run a renderer (helm, kubectl) without stdin; (exit code, stdout, stderr). Past
+    ``limit`` seconds it is killed and the render fails at ``origin``."""
+    process = await asyncio.create_subprocess_exec(
+        *args, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), limit)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise RenderError(origin, f"{what} timed out after {limit:.0f}s") from None
+    return process.returncode or 0, out, err
 
 
 def _chart_relative(path: str) -> str:
