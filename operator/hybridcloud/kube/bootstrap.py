@@ -30,9 +30,9 @@ def client_for(kubeconfig: Path) -> Client:
     return Client(config=KubeConfig.from_file(kubeconfig), field_manager=FIELD_MANAGER)
 
 
-def install_crds(kubeconfig: Path, timeout: float = 30.0, *, admission_policy: bool = True) -> None:
-    """Server-side apply the generated CRDs (and, unless told not to, the finalizer admission
-    policy) and wait until the apiserver serves them."""
+def install_crds(kubeconfig: Path, timeout: float = 30.0) -> None:
+    """Server-side apply the generated CRDs and the finalizer admission policy, and wait until
+    the apiserver serves and enforces them."""
     client = client_for(kubeconfig)
     names = []
     for kind in crdgen.KINDS:
@@ -52,8 +52,7 @@ def install_crds(kubeconfig: Path, timeout: float = 30.0, *, admission_policy: b
             time.sleep(0.1)
     load_in_cluster_generic_resources(client)
     wait_until_creatable(client, deadline)
-    if admission_policy:
-        install_admission_policy(client, deadline)
+    install_admission_policy(client, deadline)
 
 
 def _probe() -> Any:

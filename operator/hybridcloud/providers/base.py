@@ -175,6 +175,13 @@ def retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+def retry_after_header(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from a response's ``Retry-After`` header, whatever case the SDK gives
+    header names in (botocore lower-cases them)."""
+    value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
+    return retry_after_seconds(value)
+
+
 def redact(message: str, secrets: Iterable[str]) -> str:
     """``message`` with every secret (of 4+ characters) replaced by ``***``.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from botocore.exceptions import (
@@ -23,7 +23,7 @@ from hybridcloud.providers.base import (
     QuotaExceededError,
     TransientError,
     redact,
-    retry_after_seconds,
+    retry_after_header,
 )
 
 _THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException",
@@ -68,10 +68,10 @@ def classify(exc: ClientError, secrets: Sequence[str]) -> ProviderError:
     code, status = str(error.get("Code", "")), int(meta.get("HTTPStatusCode") or 0)
     text = redact(f"{exc.operation_name}: {code}: {error.get('Message') or exc}", secrets)
     if code in _THROTTLING or status == 429:
-        return TransientError(text, retry_after=_retry_after(meta.get("HTTPHeaders", {})),
+        return TransientError(text, retry_after=retry_after_header(meta.get("HTTPHeaders")),
                               reason="Throttled")
     if status >= 500:
-        return TransientError(text, retry_after=_retry_after(meta.get("HTTPHeaders", {})))
+        return TransientError(text, retry_after=retry_after_header(meta.get("HTTPHeaders")))
     if code in _AUTH or status in (401, 403):
         return AuthenticationError(text)
     if code in _QUOTA:
@@ -82,6 +82,3 @@ def classify(exc: ClientError, secrets: Sequence[str]) -> ProviderError:
         return TransientError(text, reason="OperationInProgress")
     return PermanentError(text)
 
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    return retry_after_seconds(headers.get("retry-after"))  # botocore lower-cases names

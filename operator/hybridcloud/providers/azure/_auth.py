@@ -14,7 +14,7 @@ from hybridcloud.providers.base import (
     InvalidConfigurationError,
     TransientError,
     redact,
-    retry_after_seconds,
+    retry_after_header,
 )
 
 DEFAULT_AUTHORITY = "https://login.microsoftonline.com"
@@ -59,6 +59,6 @@ class ClientSecretCredential:
         detail = redact(detail, (self._secret,))  # should AD ever echo the request
         message = f"Azure AD rejected the service principal: {detail}"
         if response.status_code == 429 or response.status_code >= 500:
-            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            wait = retry_after_header(response.headers)
             raise TransientError(message, retry_after=wait)
         raise AuthenticationError(message)

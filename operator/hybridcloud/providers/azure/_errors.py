@@ -14,7 +14,7 @@ from hybridcloud.providers.base import (
     QuotaExceededError,
     TransientError,
     redact,
-    retry_after_seconds,
+    retry_after_header,
 )
 
 # ARM codes for "another operation is still running on this resource": retry later.
@@ -32,7 +32,7 @@ def translate(exc: HttpResponseError, action: str, secrets: Sequence[str]) -> Pr
     code = exc.error.code if exc.error is not None and exc.error.code else ""
     detail = exc.error.message if exc.error is not None and exc.error.message else exc.reason
     message = redact(f"AKS {action} failed: ({code or status}) {detail}", secrets)
-    retry_after = retry_after_seconds(getattr(exc.response, "headers", {}).get("Retry-After"))
+    retry_after = retry_after_header(getattr(exc.response, "headers", None))
     if status in (408, 429) or status >= 500:
         return TransientError(message, retry_after=retry_after)
     if "quota" in f"{code} {detail}".lower():  # before 409: Compute says it with a 409 too

@@ -3,7 +3,7 @@ credentials redacted."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import requests
@@ -18,12 +18,8 @@ from hybridcloud.providers.base import (
     QuotaExceededError,
     TransientError,
     redact,
-    retry_after_seconds,
+    retry_after_header,
 )
-
-
-def retry_after(headers: Mapping[str, str] | None) -> float | None:
-    return retry_after_seconds((headers or {}).get("Retry-After"))
 
 
 def error_class(code: int, status: str, message: str) -> type[ProviderError]:
@@ -56,7 +52,7 @@ def from_http(action: str, response: requests.Response,
                   f"({f'{response.status_code} {status}'.strip()})", secrets)
     kind = error_class(response.status_code, status, message)
     if issubclass(kind, TransientError):
-        return kind(text, retry_after=retry_after(response.headers))
+        return kind(text, retry_after=retry_after_header(response.headers))
     return kind(text)
 
 

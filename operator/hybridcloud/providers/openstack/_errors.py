@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,12 +17,8 @@ from hybridcloud.providers.base import (
     QuotaExceededError,
     TransientError,
     redact,
-    retry_after_seconds,
+    retry_after_header,
 )
-
-
-def retry_after(headers: Mapping[str, str] | None) -> float | None:
-    return retry_after_seconds((headers or {}).get("Retry-After"))
 
 
 @contextmanager
@@ -53,7 +49,7 @@ def http_error(action: str, exc: Exception, secrets: Sequence[str]) -> ProviderE
     detail = _detail(response) or getattr(exc, "details", None) or str(exc)
     message = redact(f"{action}: {detail} (HTTP {status})", secrets)
     lowered = detail.lower()
-    wait = retry_after(response.headers if response is not None else None)
+    wait = retry_after_header(response.headers if response is not None else None)
     if status == 401:
         return AuthenticationError(message)
     if status in (403, 413, 400) and ("quota" in lowered or "limit exceeded" in lowered):
