@@ -24,6 +24,8 @@ from lightkube.resources.core_v1 import Namespace
 from hybridcloud.controlplane import ControlPlane, Profile
 from hybridcloud.kube.bootstrap import install_crds
 
+from .support import missing_tool
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = ROOT / "tests" / "controlplane" / "build.sh"
 
@@ -74,10 +76,7 @@ def no_stray_processes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
 def bin_dir() -> Path:
     found = _bin_dir()
     if found is None or not (found / "kube-apiserver").exists():
-        message = f"control-plane binaries missing ({found}); run `make controlplane`"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_tool(f"control-plane binaries missing ({found}); run `make controlplane`")
     os.environ["HYBRIDCLOUD_BIN_DIR"] = str(found)
     return found
 

@@ -32,6 +32,7 @@ from lightkube.types import PatchType
 from hybridcloud.controlplane import ControlPlane
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
+from ..support import missing_tool
 from .harness import OperatorProcess, condition, delivery_operator, fresh_namespace, wait_phase
 from .test_application_delivery import (
     Repo,
@@ -201,7 +202,7 @@ def ssh_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshServer]:
     sshd = shutil.which("sshd") or next(
         (p for p in ("/usr/sbin/sshd", "/usr/local/sbin/sshd") if os.path.exists(p)), None)
     if sshd is None or shutil.which("ssh-keygen") is None:
-        pytest.skip("no OpenSSH server here (apt-get install openssh-server)")
+        missing_tool("no OpenSSH server here (apt-get install openssh-server)")
     server = SshServer(sshd, tmp_path_factory.mktemp("sshd"))
     yield server
     server.close()

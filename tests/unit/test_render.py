@@ -18,6 +18,8 @@ from hybridcloud.delivery.render import (
 )
 from hybridcloud.delivery.values import apply_values, retag
 
+from ..support import missing_tool
+
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -162,7 +164,7 @@ def helm_binary() -> Path:
     if found is None or not found.exists():
         which = shutil.which("helm")
         if which is None:
-            pytest.skip("helm binary not available (set HYBRIDCLOUD_BIN_DIR)")
+            missing_tool("helm binary not available (set HYBRIDCLOUD_BIN_DIR)")
         found = Path(which)
     return found
 
