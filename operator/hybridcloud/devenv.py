@@ -7,9 +7,12 @@ installed, then the operator and the REST API as real processes, and writes ``.r
     KUBECONFIG=…  HYBRIDCLOUD_API_URL=…  HYBRIDCLOUD_TOKEN=…
 
 The token belongs to the ``hybridcloud-dev`` ServiceAccount (namespace ``default``), minted
-through the TokenRequest API, so the API authenticates it like any other caller. ``down`` stops
-the supervisor, which stops its children in order; every child also carries a parent-death
-signal, so even a killed supervisor leaves nothing behind.
+through the TokenRequest API, so the API authenticates it like any other caller; its rate-limit
+tier is ``HYBRIDCLOUD_DEV_TIER`` (enterprise unless set), so a first script or an API fuzzer is
+not throttled at the Basic tier's burst of 100. The supervisor restarts an operator or API that
+exits, with backoff (``supervision.py``), and logs each restart. ``down`` stops the supervisor,
+which stops its children in order; every child also carries a parent-death signal, so even a
+killed supervisor leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from .api.settings import TIER_LIMITS, Tier
 from .controlplane import ControlPlane, ControlPlaneError, Profile
 from .controlplane._net import free_ports
 from .controlplane._process import (
@@ -41,11 +46,51 @@ from .controlplane._process import (
 )
 from .kube.bootstrap import install_crds, mint_dev_token
 from .providers.local import built_version
+from .supervision import Backoff, SupervisedChild
 
 DEV_NAMESPACE = "default"
 DEV_ACCOUNT = "hybridcloud-dev"
+DEV_USERNAME = f"system:serviceaccount:{DEV_NAMESPACE}:{DEV_ACCOUNT}"
+DEV_TIER_VARIABLE = "HYBRIDCLOUD_DEV_TIER"
+DEFAULT_DEV_TIER = Tier.ENTERPRISE
 SAMPLE_CLUSTER = "dev"
 READY_TIMEOUT = 180.0
+
+
+def dev_tier(environ: Mapping[str, str]) -> Tier:
+    """The rate-limit tier of the dev identity: ``HYBRIDCLOUD_DEV_TIER``, else Enterprise."""
+    raw = environ.get(DEV_TIER_VARIABLE, "")
+    if not raw.strip():
+        return DEFAULT_DEV_TIER
+    try:
+        return Tier(raw.strip().lower())
+    except ValueError:
+        names = ", ".join(tier.value for tier in Tier)
+        raise ValueError(f"{DEV_TIER_VARIABLE}={raw!r} is not a rate-limit tier; use one of "
+                         f"{names}") from None
+
+
+def api_tiers(environ: Mapping[str, str], tier: Tier) -> str:
+    """``HYBRIDCLOUD_API_TIERS`` for the dev API: any tiers already configured, plus the dev
+    identity's."""
+    raw = environ.get("HYBRIDCLOUD_API_TIERS", "")
+    try:
+        tiers = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"HYBRIDCLOUD_API_TIERS is not valid JSON: {exc}") from None
+    if not isinstance(tiers, dict):
+        raise ValueError("HYBRIDCLOUD_API_TIERS must be a JSON object of username: tier")
+    return json.dumps({**tiers, DEV_USERNAME: tier.value})
+
+
+def describe_tier(tier: Tier) -> str:
+    requests, burst = TIER_LIMITS[tier]
+    return f"{tier.value} ({requests:,} requests/h, burst {burst:,})"
+
+
+def say(message: str) -> None:
+    """One line of the supervisor's log (``.run/logs/supervisor.log``, shown by ``make run``)."""
+    print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
 class Supervisor:
@@ -55,10 +100,17 @@ class Supervisor:
         self.logs = run_dir / "logs"
         self.stopping = threading.Event()
         self.launcher = Launcher("devenv")
-        self.children: dict[str, Child] = {}
+        self.supervised: dict[str, SupervisedChild[Child]] = {}
+        self.state: dict[str, Any] = {}  # state.json: what `down` must stop, if all else fails
         self.control_plane = ControlPlane(run_dir / "cp", Profile.MANAGEMENT, name="hybridcloud")
 
+    @property
+    def children(self) -> dict[str, Child]:
+        """The current process of each supervised component."""
+        return {name: supervised.process for name, supervised in self.supervised.items()}
+
     def start(self) -> None:
+        tier = dev_tier(os.environ)
         self.control_plane.start()
         install_crds(self.control_plane.kubeconfig)
         token = mint_dev_token(self.control_plane.kubeconfig, DEV_NAMESPACE, DEV_ACCOUNT)
@@ -67,32 +119,44 @@ class Supervisor:
                "HYBRIDCLOUD_API_KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.run_dir / "local"),
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "2",
+               "HYBRIDCLOUD_API_TIERS": api_tiers(os.environ, tier),
                "PYTHONUNBUFFERED": "1"}
-        python = Path(sys.executable)
-        self.children["operator"] = spawn(
-            self.launcher, "operator", python,
-            ["-m", "hybridcloud", "operator", "--health-port", str(health_port)],
-            self.logs / "operator.log", env)
-        self.children["api"] = spawn(
-            self.launcher, "api", python,
-            ["-m", "hybridcloud", "api", "--host", "127.0.0.1", "--port", str(api_port)],
-            self.logs / "api.log", env)
+        self._supervise("operator", ["operator", "--health-port", str(health_port)], env)
+        self._supervise("api", ["api", "--host", "127.0.0.1", "--port", str(api_port)], env)
         api_url = f"http://127.0.0.1:{api_port}"
         self._wait_http("api", f"{api_url}/readyz")
         self._wait_http("operator", f"http://127.0.0.1:{health_port}/healthz")
         if self.sample:
             create_sample_cluster(self.control_plane.kubeconfig)
-        state = {"supervisor": os.getpid(), "api_url": api_url,
-                 "operator_health": f"http://127.0.0.1:{health_port}/healthz",
-                 "children": {name: child.pid for name, child in self.children.items()},
-                 "control_plane": self.control_plane.pids()}
-        (self.run_dir / "state.json").write_text(json.dumps(state, indent=2))
+        self.state = {"supervisor": os.getpid(), "api_url": api_url,
+                      "operator_health": f"http://127.0.0.1:{health_port}/healthz",
+                      "control_plane": self.control_plane.pids()}
+        self._write_state()
         bin_dir = os.environ.get("HYBRIDCLOUD_BIN_DIR", "")
         env_file = (f"KUBECONFIG={self.control_plane.kubeconfig}\n"
                     f"HYBRIDCLOUD_API_URL={api_url}\n"
                     f"HYBRIDCLOUD_TOKEN={token}\n"
+                    f"{DEV_TIER_VARIABLE}={tier.value}\n"
                     + (f"PATH={bin_dir}:{os.environ.get('PATH', '')}\n" if bin_dir else ""))
         (self.run_dir / "env").write_text(env_file)
+
+    def _supervise(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> None:
+        log = self.logs / f"{name}.log"
+
+        def start(restart: bool) -> Child:
+            if restart:  # the log keeps the crashed process' lines, which say why it ended
+                with log.open("a") as out:
+                    out.write(f"--- {name} restarted by the supervisor; the lines above are "
+                              "from the previous process ---\n")
+            return spawn(self.launcher, name, Path(sys.executable), ["-m", "hybridcloud", *args],
+                         log, env, append=restart)
+
+        self.supervised[name] = SupervisedChild(name, start, Backoff(), time.monotonic, say)
+
+    def _write_state(self) -> None:
+        state = {**self.state, "children": {name: child.pid
+                                            for name, child in self.children.items()}}
+        (self.run_dir / "state.json").write_text(json.dumps(state, indent=2))
 
     def _wait_http(self, name: str, url: str) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -109,17 +173,17 @@ class Supervisor:
         raise RuntimeError(f"{name} not ready at {url} within {READY_TIMEOUT:.0f}s")
 
     def watch(self) -> None:
-        """Block until asked to stop; a crashed operator or API is reported, not hidden."""
-        while not self.stopping.wait(1.0):
-            for child in self.children.values():
-                if not child.alive():
-                    print(f"{child.describe_exit()}; see {child.log}", flush=True)
-                    self.stopping.set()
+        """Block until asked to stop, restarting an operator or API that exited."""
+        while not self.stopping.wait(0.5):
+            restarted = [supervised.check() for supervised in self.supervised.values()]
+            if any(restarted):
+                self._write_state()  # `down` finds the new pids there
 
     def stop(self) -> None:
+        children = self.children
         for name in ("api", "operator"):
-            if name in self.children:
-                terminate(self.children[name], grace=10)
+            if name in children:
+                terminate(children[name], grace=10)
         stop_local_clusters(self.run_dir)
         self.control_plane.stop()
         self.launcher.close()
@@ -156,7 +220,7 @@ def supervise(run_dir: Path, sample: bool = True) -> int:
         print("ready", flush=True)
         supervisor.watch()
         return 0
-    except (ControlPlaneError, RuntimeError, OSError) as exc:
+    except (ControlPlaneError, RuntimeError, OSError, ValueError) as exc:
         print(f"start failed: {exc}", flush=True)
         (run_dir / "failed").write_text(str(exc))
         return 1
@@ -168,6 +232,11 @@ def up(run_dir: Path, sample: bool = True) -> int:
     if (run_dir / "env").exists() and _supervisor_pid(run_dir):
         print(f"already running; see {run_dir / 'env'} (make down to stop)")
         return 0
+    try:
+        dev_tier(os.environ)  # a typo fails here, not in the detached supervisor's log
+    except ValueError as exc:
+        print(f"make up: {exc}", file=sys.stderr)
+        return 1
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "failed").unlink(missing_ok=True)
     log = run_dir / "logs" / "supervisor.log"
@@ -253,11 +322,14 @@ def _summary(run_dir: Path, sample: bool) -> None:
     sample_hint = ("\n  kubectl get secret dev-kubeconfig -o jsonpath='{.data.value}' | base64 -d "
                    "> dev.kubeconfig\n  kubectl --kubeconfig dev.kubeconfig get nodes"
                    if sample else "")
+    tier = describe_tier(Tier(values[DEV_TIER_VARIABLE]))
     print(f"""
 hybridcloud is running
   Kubernetes API   {values['KUBECONFIG']}
   REST API         {values['HYBRIDCLOUD_API_URL']}  (docs: {values['HYBRIDCLOUD_API_URL']}/docs)
-  logs             {run_dir / 'logs'}/
+  rate limit       HYBRIDCLOUD_TOKEN has tier {tier}
+                   ({DEV_TIER_VARIABLE}=basic|professional|enterprise before `make up` changes it)
+  logs             {run_dir / 'logs'}/  (the operator and API are restarted if they exit)
 
 Use it:
   set -a; . {run_dir / 'env'}; set +a
@@ -276,17 +348,22 @@ def run(run_dir: Path, sample: bool = True) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     print("following logs; Ctrl-C stops everything\n", flush=True)
-    logs = [run_dir / "logs" / name for name in ("operator.log", "api.log")]
+    logs = [run_dir / "logs" / name for name in ("operator.log", "api.log", "supervisor.log")]
     offsets = dict.fromkeys(logs, 0)
+    # The supervisor's log is appended to by every `make up`: show only what comes now (exits
+    # and restarts of the operator and the API).
+    offsets[logs[-1]] = logs[-1].stat().st_size
     try:
         while not stop.wait(0.5):
             for log in logs:
                 with log.open("rb") as handle:
+                    if handle.seek(0, os.SEEK_END) < offsets[log]:
+                        offsets[log] = 0  # truncated: a new process writes it from the start
                     handle.seek(offsets[log])
                     chunk = handle.read()
                     offsets[log] = handle.tell()
                 for line in chunk.decode(errors="replace").splitlines():
-                    print(f"{log.stem:>8} | {line}", flush=True)
+                    print(f"{log.stem:>10} | {line}", flush=True)
             if _supervisor_pid(run_dir) is None:
                 print("the supervisor exited; see .run/logs/supervisor.log", flush=True)
                 break

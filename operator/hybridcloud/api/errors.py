@@ -14,8 +14,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from lightkube.core.exceptions import ApiError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,30 @@ def from_kube(exc: ApiError, *, not_found: APIError | None = None,
     return APIError("INTERNAL_ERROR", "internal error; quote the request_id when reporting it")
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path (the ``Allow`` header of a 405).
+
+    The router's own 405 names only the first route matching the path, but FastAPI registers one
+    route per method, so ``GET`` and ``POST /v1/clusters`` are two routes: ask all of them
+    (``iter_route_contexts`` also walks the routes of included routers).
+    """
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        declared = route.methods
+        if declared and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(declared)
+    return sorted(methods)
+
+
+def _method_not_allowed(request: Request) -> APIError:
+    allowed = allowed_methods(request)
+    return APIError("METHOD_NOT_ALLOWED",
+                    f"{request.method} is not allowed on {request.url.path}; "
+                    f"allowed: {', '.join(allowed)}",
+                    {"method": request.method, "allowed": allowed},
+                    headers={"Allow": ", ".join(allowed)})
+
+
 def _validation_details(exc: RequestValidationError) -> tuple[str, dict[str, Any]]:
     fields = []
     for err in exc.errors():
@@ -148,6 +174,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 405:
+            # RFC 9110 §15.5.6: a 405 must list the methods the target supports.
+            return error_response(request, _method_not_allowed(request))
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code,
                                                                  "INVALID_REQUEST")
         if exc.status_code >= 500:

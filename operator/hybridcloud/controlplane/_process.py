@@ -129,16 +129,19 @@ def spawn(
     args: Sequence[str],
     log: Path,
     env: Mapping[str, str],
+    *,
+    append: bool = False,
 ) -> Child:
     """Start ``binary`` from the launcher thread with stdout and stderr going to ``log``.
 
-    The log is truncated so its tail always belongs to this run, not an earlier start.
+    The log is truncated so its tail always belongs to this run, not an earlier start -- unless
+    ``append`` (a restart, whose predecessor's last lines explain why it was needed).
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     parent_pid = os.getpid()
 
     def start() -> subprocess.Popen[bytes]:
-        with log.open("wb") as out:
+        with log.open("ab" if append else "wb") as out:
             # A new session keeps terminal signals (Ctrl-C) away from the children, so stop()
             # decides the shutdown order; the death signal covers a killed parent.
             return subprocess.Popen(
