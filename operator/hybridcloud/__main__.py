@@ -28,12 +28,30 @@ def _operator(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> int:
+    import threading
+
     import uvicorn
 
     from .api import create_app
+    from .api.app import metrics_app
+    from .api.settings import Settings
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level,
-                proxy_headers=True, access_log=False)
+    settings = Settings()
+    app = create_app(settings)
+    metrics = None
+    if settings.metrics_port:
+        # A second server in a thread: the main one keeps the signal handling, and /metrics
+        # needs no route, authentication or middleware of the API's.
+        metrics = uvicorn.Server(uvicorn.Config(
+            metrics_app(app), host=args.host, port=settings.metrics_port,
+            log_level=args.log_level, lifespan="off", access_log=False))
+        threading.Thread(target=metrics.run, name="metrics", daemon=True).start()
+    # proxy_headers off: uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the API
+    # decides itself, from HYBRIDCLOUD_API_TRUSTED_PROXIES (api/proxies.py).
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                proxy_headers=False, access_log=False)
+    if metrics is not None:
+        metrics.should_exit = True
     return 0
 
 

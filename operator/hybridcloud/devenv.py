@@ -67,6 +67,7 @@ class Supervisor:
                "HYBRIDCLOUD_API_KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.run_dir / "local"),
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "2",
+               "HYBRIDCLOUD_API_DOCS_ENABLED": "true",  # /docs and /redoc for development
                "PYTHONUNBUFFERED": "1"}
         python = Path(sys.executable)
         self.children["operator"] = spawn(

@@ -33,8 +33,16 @@ TENANT_ROLE = "hybridcloud-api-test-tenant"
 @contextmanager
 def serve(settings: Settings) -> Iterator[str]:
     """Run ``create_app(settings)`` with uvicorn on a free loopback port; yields the base URL."""
+    with serve_app(create_app(settings)) as base:
+        yield base
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Run ``app`` (an ASGI app, e.g. from ``create_app``, kept by the caller to look at its
+    state) with uvicorn on a free loopback port; yields the base URL."""
     port = free_ports(1)[0]
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+    config = uvicorn.Config(app, host="127.0.0.1", port=port,
                             log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
