@@ -33,7 +33,7 @@ def _api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .api import create_app
-    from .api.app import metrics_app
+    from .api.app import metrics_app, server_config
     from .api.settings import Settings
 
     settings = Settings()
@@ -42,14 +42,11 @@ def _api(args: argparse.Namespace) -> int:
     if settings.metrics_port:
         # A second server in a thread: the main one keeps the signal handling, and /metrics
         # needs no route, authentication or middleware of the API's.
-        metrics = uvicorn.Server(uvicorn.Config(
-            metrics_app(app), host=args.host, port=settings.metrics_port,
-            log_level=args.log_level, lifespan="off", access_log=False))
+        metrics = uvicorn.Server(server_config(metrics_app(app), args.host,
+                                               settings.metrics_port, log_level=args.log_level,
+                                               lifespan="off"))
         threading.Thread(target=metrics.run, name="metrics", daemon=True).start()
-    # proxy_headers off: uvicorn would trust X-Forwarded-For from 127.0.0.1 by default; the API
-    # decides itself, from HYBRIDCLOUD_API_TRUSTED_PROXIES (api/proxies.py).
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                proxy_headers=False, access_log=False)
+    uvicorn.Server(server_config(app, args.host, args.port, log_level=args.log_level)).run()
     if metrics is not None:
         metrics.should_exit = True
     return 0

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -100,6 +101,16 @@ def render_metrics(app: Starlette) -> PlainTextResponse:
         CACHE_OBJECTS.labels(name).set(len(cache))
         CACHE_SYNCED.labels(name).set(1 if cache.synced else 0)
     return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+
+def server_config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """How the API (or ``metrics_app``) is served, by ``__main__`` and the tests alike.
+
+    uvicorn's proxy-header handling is off: it would believe X-Forwarded-For from 127.0.0.1 by
+    default (a sidecar on the pod's loopback turns that into "from anyone"); the API decides
+    itself from ``HYBRIDCLOUD_API_TRUSTED_PROXIES`` (``proxies.py``)."""
+    return uvicorn.Config(app, host=host, port=port, proxy_headers=False, access_log=False,
+                          **options)
 
 
 def metrics_app(api: FastAPI) -> Starlette:
