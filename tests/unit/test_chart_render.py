@@ -170,8 +170,9 @@ def test_api_is_scalable_behind_a_service_with_readiness_and_liveness(render: Re
     service = one(objects, "Service", "hybridcloud-api")
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert service["spec"]["selector"] == selector
-    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http",
-                                         "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
     pdb = one(objects, "PodDisruptionBudget", "hybridcloud-api")
     assert pdb["spec"]["selector"]["matchLabels"] == selector
 
