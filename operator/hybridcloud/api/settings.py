@@ -54,8 +54,9 @@ class Settings(BaseSettings):
         "(read-your-writes) before answering from the write's own response.")
     cache_sync_timeout: float = Field(
         default=30.0, gt=0, description="Startup wait for the first LIST of each cache.")
-    member_timeout: float = Field(default=10.0, gt=0,
-                                  description="Timeout of calls to member clusters.")
+    member_timeout: float = Field(
+        default=10.0, gt=0, description="Deadline of each call to a member cluster (the whole "
+        "call, however slowly the member answers).")
     platform_namespace: str = Field(
         default="hybridcloud-system", description="The platform's own namespace: /oauth/token "
         "never mints tokens for its ServiceAccounts (nor for kube-* namespaces).")
