@@ -28,12 +28,27 @@ def _operator(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> int:
+    import threading
+
     import uvicorn
 
     from .api import create_app
+    from .api.app import metrics_app, server_config
+    from .api.settings import Settings
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level=args.log_level,
-                proxy_headers=True, access_log=False)
+    settings = Settings()
+    app = create_app(settings)
+    metrics = None
+    if settings.metrics_port:
+        # A second server in a thread: the main one keeps the signal handling, and /metrics
+        # needs no route, authentication or middleware of the API's.
+        metrics = uvicorn.Server(server_config(metrics_app(app), args.host,
+                                               settings.metrics_port, log_level=args.log_level,
+                                               lifespan="off"))
+        threading.Thread(target=metrics.run, name="metrics", daemon=True).start()
+    uvicorn.Server(server_config(app, args.host, args.port, log_level=args.log_level)).run()
+    if metrics is not None:
+        metrics.should_exit = True
     return 0
 
 

@@ -22,6 +22,7 @@ from lightkube.types import PatchType
 
 from hybridcloud import GROUP
 from hybridcloud.api import create_app
+from hybridcloud.api.app import server_config
 from hybridcloud.api.settings import Settings
 from hybridcloud.controlplane._net import free_ports
 from hybridcloud.kube.bootstrap import request_token
@@ -33,9 +34,16 @@ TENANT_ROLE = "hybridcloud-api-test-tenant"
 @contextmanager
 def serve(settings: Settings) -> Iterator[str]:
     """Run ``create_app(settings)`` with uvicorn on a free loopback port; yields the base URL."""
+    with serve_app(create_app(settings)) as base:
+        yield base
+
+
+@contextmanager
+def serve_app(app: Any) -> Iterator[str]:
+    """Run ``app`` (an ASGI app, e.g. from ``create_app``, kept by the caller to look at its
+    state) with uvicorn on a free loopback port; yields the base URL."""
     port = free_ports(1)[0]
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
+    config = server_config(app, "127.0.0.1", port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
     thread.start()

@@ -138,6 +138,24 @@ def test_install_creates_every_object_of_the_release(installed: str, helm: Run,
         assert answer.returncode == 0, answer.stderr
 
 
+def test_installed_pods_cannot_reach_the_cloud_metadata_addresses_and_state_is_capped(
+        installed: str, kubectl: Run) -> None:
+    """What the apiserver stored (not just what Helm rendered): egress everywhere except the
+    instance-metadata endpoints, and a size limit on the operator's state volume."""
+    for name in (f"{RELEASE}-operator", f"{RELEASE}-api"):
+        policy = get(kubectl, "networkpolicy", name, NAMESPACE)
+        assert policy is not None
+        assert "Egress" in policy["spec"]["policyTypes"]
+        blocks = [peer["ipBlock"] for rule in policy["spec"]["egress"] for peer in rule["to"]
+                  if "ipBlock" in peer]
+        assert {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]} in blocks
+        assert {"cidr": "::/0", "except": ["fd00:ec2::254/128"]} in blocks
+    operator = get(kubectl, "deployment", f"{RELEASE}-operator", NAMESPACE)
+    assert operator is not None
+    volumes = {v["name"]: v for v in operator["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["state"]["emptyDir"] == {"sizeLimit": "5Gi"}
+
+
 def test_install_notes_tell_how_to_reach_the_api_and_where_credentials_go(installed: str) -> None:
     notes = installed.split("NOTES:", 1)[1]
     assert f"port-forward svc/{RELEASE}-api" in notes

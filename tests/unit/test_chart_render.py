@@ -5,6 +5,7 @@ Runs the project's own helm binary (``helm lint``/``helm template``: no cluster 
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -169,8 +170,9 @@ def test_api_is_scalable_behind_a_service_with_readiness_and_liveness(render: Re
     service = one(objects, "Service", "hybridcloud-api")
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert service["spec"]["selector"] == selector
-    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http",
-                                         "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
+        {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"}]
     pdb = one(objects, "PodDisruptionBudget", "hybridcloud-api")
     assert pdb["spec"]["selector"]["matchLabels"] == selector
 
@@ -302,6 +304,23 @@ def test_operator_may_not_delete_or_create_custom_resources(render: Render) -> N
     assert not {v for g, r, v in granted if r == "secrets"} & {"delete", "watch", "update"}
 
 
+def test_operator_reads_secrets_only_by_name_never_lists_them(render: Render) -> None:
+    # A cluster-wide list/watch on Secrets would be every tenant's credentials in one call;
+    # the operator only gets the Secrets a spec names and writes `<cluster>-kubeconfig`.
+    granted = rules(one(render(), "ClusterRole", "hybridcloud-operator"))
+    assert {v for g, r, v in granted if r == "secrets"} == {"get", "create", "patch"}
+
+
+def test_operator_state_volume_is_size_limited(render: Render) -> None:
+    def state(objects: list[dict[str, Any]]) -> dict[str, Any]:
+        volumes = one(objects, "Deployment", "hybridcloud-operator")["spec"]["template"][
+            "spec"]["volumes"]
+        return next(v for v in volumes if v["name"] == "state")
+    assert state(render())["emptyDir"] == {"sizeLimit": "5Gi"}
+    assert state(render("--set", "operator.stateVolumeSizeLimit=20Gi"))["emptyDir"] == {
+        "sizeLimit": "20Gi"}
+
+
 def test_namespaced_operator_gets_role_bindings_only_where_it_works(render: Render) -> None:
     objects = render("--set", "operator.watchNamespaces={team-a,team-b}")
     bindings = [o for o in objects if o["kind"] == "RoleBinding"
@@ -336,7 +355,7 @@ def test_network_policies_deny_operator_ingress_and_open_only_the_api_port(
 ) -> None:
     objects = render()
     operator = one(objects, "NetworkPolicy", "hybridcloud-operator")["spec"]
-    assert operator["policyTypes"] == ["Ingress"] and "ingress" not in operator
+    assert operator["policyTypes"] == ["Ingress", "Egress"] and "ingress" not in operator
     api = one(objects, "NetworkPolicy", "hybridcloud-api")["spec"]
     assert api["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
     assert api["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "api"
@@ -344,12 +363,53 @@ def test_network_policies_deny_operator_ingress_and_open_only_the_api_port(
                 if o["kind"] == "NetworkPolicy"]
 
 
+METADATA_EGRESS = [{"to": [
+    {"namespaceSelector": {}},
+    {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.169.254/32"]}},
+    {"ipBlock": {"cidr": "::/0", "except": ["fd00:ec2::254/128"]}}]}]
+
+
+def test_egress_is_open_except_to_the_cloud_metadata_addresses(render: Render) -> None:
+    objects = render()
+    for name in ("hybridcloud-operator", "hybridcloud-api"):
+        spec = one(objects, "NetworkPolicy", name)["spec"]
+        assert "Egress" in spec["policyTypes"]
+        assert spec["egress"] == METADATA_EGRESS
+    more = render("--set", "networkPolicy.egressDeniedCIDRs={169.254.169.254/32,"
+                  "100.100.100.200/32,fd00:ec2::254/128}")
+    peers = one(more, "NetworkPolicy", "hybridcloud-operator")["spec"]["egress"][0]["to"]
+    assert peers[1]["ipBlock"]["except"] == ["169.254.169.254/32", "100.100.100.200/32"]
+
+
+def test_metrics_have_their_own_port_open_only_to_configured_scrapers(render: Render) -> None:
+    objects = render()
+    api = one(objects, "Deployment", "hybridcloud-api")
+    assert env_of(api)["HYBRIDCLOUD_API_METRICS_PORT"] == "9090"
+    ports = api["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} in ports
+    service = one(objects, "Service", "hybridcloud-api")["spec"]["ports"]
+    assert {"name": "metrics", "port": 9090, "targetPort": "metrics", "protocol": "TCP"} in service
+    policy = one(objects, "NetworkPolicy", "hybridcloud-api")["spec"]
+    assert [r for r in policy["ingress"] if r["ports"][0]["port"] == "metrics"] == []
+    scraper = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    scraped = render("--set-json", f"networkPolicy.metricsFrom=[{json.dumps(scraper)}]")
+    ingress = one(scraped, "NetworkPolicy", "hybridcloud-api")["spec"]["ingress"]
+    assert ingress[1] == {"ports": [{"port": "metrics", "protocol": "TCP"}], "from": [scraper]}
+
+
+def test_api_defaults_keep_docs_off_and_protect_the_platform_namespace(render: Render) -> None:
+    env = env_of(one(render(), "Deployment", "hybridcloud-api"))
+    assert "HYBRIDCLOUD_API_DOCS_ENABLED" not in env  # the setting's default: off
+    assert env["HYBRIDCLOUD_API_PLATFORM_NAMESPACE"] == "hc-system"
+    assert env["HYBRIDCLOUD_API_OAUTH_NAMESPACE"] == "hc-system"
+
+
 def test_monitoring_objects_are_opt_in(render: Render) -> None:
     assert not [o for o in render() if o["kind"] in ("ServiceMonitor", "PrometheusRule")]
     objects = render("--set", "metrics.serviceMonitor.enabled=true",
                      "--set", "metrics.prometheusRule.enabled=true")
     monitor = one(objects, "ServiceMonitor", "hybridcloud-api")
-    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics",
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics",
                                              "interval": "30s"}]
     rule = one(objects, "PrometheusRule", "hybridcloud")
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}

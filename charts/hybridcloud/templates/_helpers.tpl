@@ -91,3 +91,32 @@ JSON (pydantic-settings parses JSON for numbers, booleans, maps and lists).
   emptyDir:
     sizeLimit: 256Mi
 {{- end -}}
+
+{{/* The API's separate /metrics port (HYBRIDCLOUD_API_METRICS_PORT); 9090 unless configured. */}}
+{{- define "hybridcloud.apiMetricsPort" -}}
+{{- .Values.api.config.metricsPort | default 9090 -}}
+{{- end -}}
+
+{{- /* Egress of both workloads: anywhere (the apiserver, cloud APIs, git and Helm hosts, member
+       clusters, in-cluster DNS) except egressDeniedCIDRs — the instance-metadata endpoints, whose
+       node credentials a tenant could reach by naming them as a git, chart or cluster URL. */}}
+{{- define "hybridcloud.egress" -}}
+{{- $v4 := list }}{{- $v6 := list }}
+{{- range .Values.networkPolicy.egressDeniedCIDRs }}
+{{- if contains ":" . }}{{ $v6 = append $v6 . }}{{ else }}{{ $v4 = append $v4 . }}{{ end }}
+{{- end }}
+egress:
+  - to:
+      # Pods in any namespace (cluster DNS, in-cluster git or chart servers).
+      - namespaceSelector: {}
+      - ipBlock:
+          cidr: 0.0.0.0/0
+          {{- with $v4 }}
+          except: {{ toJson . }}
+          {{- end }}
+      - ipBlock:
+          cidr: ::/0
+          {{- with $v6 }}
+          except: {{ toJson . }}
+          {{- end }}
+{{- end }}

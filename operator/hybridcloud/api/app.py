@@ -2,8 +2,14 @@
 
 * ``/healthz`` — the process is alive; ``/readyz`` — every watch cache completed its first LIST
   and its watch is connected (503 otherwise, e.g. while the apiserver is unreachable);
-  ``/metrics`` — Prometheus text; ``/openapi.json`` — the contract as served, with stable
-  operation IDs and every error response documented (the standard error body, never 422).
+  ``/openapi.json`` — the contract as served, with stable operation IDs and every error
+  response documented (the standard error body, never 422); ``/docs`` and ``/redoc`` only with
+  ``HYBRIDCLOUD_API_DOCS_ENABLED``.
+* ``/metrics`` — Prometheus text. With ``HYBRIDCLOUD_API_METRICS_PORT`` it is served on that port
+  only (``metrics_app``, for a scraper the NetworkPolicy admits); otherwise on the main port to
+  authenticated callers whom RBAC allows ``get`` on the non-resource URL ``/metrics`` (cache
+  sizes and request counts per route are reconnaissance for anyone else).
+* Request bodies are bounded before authentication and parsing (``bodylimit.py``).
 * Every response carries ``X-Request-ID`` (the caller's, if well-formed, else a new one);
   rate-limited endpoints add ``X-RateLimit-*`` headers.
 """
@@ -18,17 +24,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from lightkube import AsyncClient, KubeConfig
 from lightkube.resources.core_v1 import Secret
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from ..kube.cache import WatchCache, start_all
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
 from . import errors
-from .deps import Authenticator, Caches
+from .bodylimit import BodyLimit
+from .deps import Authenticator, Caches, CallerDep
 from .member import MemberClients
 from .oauth import CLIENT_LABEL
 from .ratelimit import RateLimiter
@@ -83,6 +93,33 @@ def _caches(kube: AsyncClient, settings: Settings) -> Caches:
                                  label_selector=f"{CLIENT_LABEL}=true"))
 
 
+def render_metrics(app: Starlette) -> PlainTextResponse:
+    """The Prometheus text of ``app`` (the API), with the cache gauges brought up to date."""
+    caches: Caches | None = getattr(app.state, "caches", None)
+    for cache in caches.all() if caches else ():
+        name = cache.resource._api_info.plural
+        CACHE_OBJECTS.labels(name).set(len(cache))
+        CACHE_SYNCED.labels(name).set(1 if cache.synced else 0)
+    return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+
+def server_config(app: Any, host: str, port: int, **options: Any) -> uvicorn.Config:
+    """How the API (or ``metrics_app``) is served, by ``__main__`` and the tests alike.
+
+    uvicorn's proxy-header handling is off: it would believe X-Forwarded-For from 127.0.0.1 by
+    default (a sidecar on the pod's loopback turns that into "from anyone"); the API decides
+    itself from ``HYBRIDCLOUD_API_TRUSTED_PROXIES`` (``proxies.py``)."""
+    return uvicorn.Config(app, host=host, port=port, proxy_headers=False, access_log=False,
+                          **options)
+
+
+def metrics_app(api: FastAPI) -> Starlette:
+    """``/metrics`` of ``api`` alone, for ``HYBRIDCLOUD_API_METRICS_PORT``."""
+    async def metrics(_: Request) -> PlainTextResponse:
+        return render_metrics(api)
+    return Starlette(routes=[Route("/metrics", metrics)])
+
+
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     def build() -> dict[str, Any]:
         if app.openapi_schema:
@@ -132,12 +169,18 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         description="Hybrid-cloud cluster and application management. Every resource is a "
         "Kubernetes custom resource; authentication and authorization are Kubernetes'.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
     )
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.rate_limit_window_seconds)
     app.state.stats = RequestStats()
     errors.install(app)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
+    # Added before the request-context middleware, so it runs inside it (its refusals carry the
+    # request id) and before everything else: routing, authentication, parsing.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
+                       max_json_depth=settings.max_json_depth)
 
     @app.middleware("http")
     async def request_context(request: Request,
@@ -171,14 +214,13 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
             return JSONResponse({"status": "not ready", "unsynced": waiting}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics(request: Request) -> PlainTextResponse:
-        caches: Caches = request.app.state.caches
-        for cache in caches.all():
-            name = cache.resource._api_info.plural
-            CACHE_OBJECTS.labels(name).set(len(cache))
-            CACHE_SYNCED.labels(name).set(1 if cache.synced else 0)
-        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+    if not settings.metrics_port:
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics(request: Request, caller: CallerDep) -> PlainTextResponse:
+            if not await request.app.state.authenticator.allowed_path(caller, "get", "/metrics"):
+                raise errors.APIError("FORBIDDEN", f"{caller.username} may not get /metrics",
+                                      {"verb": "get", "path": "/metrics"})
+            return render_metrics(request.app)
 
     for module in (clusters, applications, workloads, multicluster, operations, oauth):
         app.include_router(module.router)

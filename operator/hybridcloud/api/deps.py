@@ -13,8 +13,14 @@ touches tenant B's objects.
 
 Rate limits. After authentication each caller spends a token from its bucket (see
 ``ratelimit.py``); the tier comes from configuration (``HYBRIDCLOUD_API_TIERS``), else from the
-OAuth client registration mapped to the caller's ServiceAccount, else the default tier. Failed
-authentications spend from a bucket per client address, so token guessing is limited too.
+OAuth client registration mapped to the caller's ServiceAccount, else the default tier.
+
+Failed authentications spend from buckets of their own (``auth-failure:*``, sized by
+``HYBRIDCLOUD_API_AUTH_FAILURE_LIMIT``/``_BURST``): per client address for bearer tokens, per
+address and per client ID for ``/oauth/token``. Once such a bucket is empty, a token the API has
+not seen succeed recently is refused with 429 before any TokenReview is sent, so guessing is
+throttled; tokens that authenticated within the last hour skip that gate, so a brute force from
+a shared address (NAT, proxy) never locks out callers that already hold a good token.
 """
 
 from __future__ import annotations
@@ -31,19 +37,30 @@ from fastapi import Depends, Header, Query, Request
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.models.authentication_v1 import TokenReviewSpec
-from lightkube.models.authorization_v1 import ResourceAttributes, SubjectAccessReviewSpec
+from lightkube.models.authorization_v1 import (
+    NonResourceAttributes,
+    ResourceAttributes,
+    SubjectAccessReviewSpec,
+)
 from lightkube.resources.authentication_v1 import TokenReview
 from lightkube.resources.authorization_v1 import SubjectAccessReview
+from prometheus_client import Counter
 
 from .. import GROUP
 from ..kube.cache import WatchCache
 from .errors import APIError
+from .proxies import client_address as resolve_client_address
 from .ratelimit import RateLimiter, Verdict
 from .settings import Settings, Tier
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 TENANT_HEADER = "X-Tenant-Namespace"
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# How long a token that authenticated keeps skipping the auth-failure gate of its address.
+_VOUCHED_SECONDS = 3600.0
+
+TOKEN_REVIEWS = Counter("hybridcloud_api_token_reviews_total",
+                        "TokenReviews sent to authenticate callers, by outcome.", ["result"])
 
 
 @dataclass(frozen=True)
@@ -92,17 +109,28 @@ class Authenticator:
         self.settings = settings
         self._identities = _TTLCache(settings.auth_cache_seconds)
         self._decisions = _TTLCache(settings.auth_cache_seconds)
+        self._vouched = _TTLCache(_VOUCHED_SECONDS)
+
+    @staticmethod
+    def _digest(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def vouched(self, token: str) -> bool:
+        """Whether ``token`` authenticated recently (it is still reviewed before use)."""
+        return self._vouched.get(self._digest(token)) is not None
 
     async def authenticate(self, token: str) -> Caller | None:
         """The caller the token belongs to, or None when Kubernetes does not accept it."""
-        digest = hashlib.sha256(token.encode()).hexdigest()
+        digest = self._digest(token)
         cached = self._identities.get(digest)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
         review = await kube_call(self.client.create(TokenReview(spec=TokenReviewSpec(token=token))))
         status = review.status
         if status is None or not status.authenticated or status.user is None:
+            TOKEN_REVIEWS.labels("rejected").inc()
             return None
+        TOKEN_REVIEWS.labels("authenticated").inc()
         user = status.user
         username = user.username or ""
         home = self.settings.default_namespace
@@ -113,6 +141,7 @@ class Authenticator:
             extra=tuple(sorted((k, tuple(v)) for k, v in (user.extra or {}).items())),
             home_namespace=home)
         self._identities.put(digest, caller)
+        self._vouched.put(digest, True)
         return caller
 
     async def allowed(self, caller: Caller, verb: str, resource: str, namespace: str | None,
@@ -128,6 +157,21 @@ class Authenticator:
             resourceAttributes=ResourceAttributes(
                 verb=verb, group=group, resource=resource, namespace=namespace, name=name,
                 subresource=subresource)))
+        answer = await kube_call(self.client.create(review))
+        allowed = bool(answer.status and answer.status.allowed)
+        self._decisions.put(key, allowed)
+        return allowed
+
+    async def allowed_path(self, caller: Caller, verb: str, path: str) -> bool:
+        """SubjectAccessReview for a non-resource URL (e.g. ``get /metrics``)."""
+        key = (caller, verb, "nonResource", path)
+        cached = self._decisions.get(key)
+        if cached is not None:
+            return bool(cached)
+        review = SubjectAccessReview(spec=SubjectAccessReviewSpec(
+            user=caller.username, uid=caller.uid or None, groups=list(caller.groups),
+            extra={k: list(v) for k, v in caller.extra} or None,
+            nonResourceAttributes=NonResourceAttributes(verb=verb, path=path)))
         answer = await kube_call(self.client.create(review))
         allowed = bool(answer.status and answer.status.allowed)
         self._decisions.put(key, allowed)
@@ -189,14 +233,46 @@ def charge(request: Request, key: str, tier: Tier) -> Verdict | None:
     verdict = limiter.hit(key, tier)
     request.state.rate_limit = verdict
     if not verdict.allowed:
-        raise APIError("RATE_LIMITED", f"rate limit exceeded; retry in {verdict.retry_after}s",
-                       details={"limit": verdict.limit, "retry_after": verdict.retry_after},
-                       headers=verdict.headers())
+        raise _rate_limited(verdict, "rate limit exceeded")
     return verdict
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the TCP peer, or what trusted proxies forwarded (``proxies.py``)."""
+    settings: Settings = request.app.state.settings
+    return resolve_client_address(request.client.host if request.client else None,
+                                  request.headers, settings.trusted_proxies)
+
+
+def _rate_limited(verdict: Verdict, what: str) -> APIError:
+    return APIError("RATE_LIMITED", f"{what}; retry in {verdict.retry_after}s",
+                    details={"limit": verdict.limit, "retry_after": verdict.retry_after},
+                    headers=verdict.headers())
+
+
+def refuse_if_failing(request: Request, keys: list[str]) -> None:
+    """429 when any of the auth-failure buckets ``keys`` is empty, spending nothing: the work a
+    guess costs (TokenReview, scrypt) is not even started."""
+    settings: Settings = request.app.state.settings
+    if not settings.rate_limit_enabled:
+        return
+    limiter: RateLimiter = request.app.state.limiter
+    for key in keys:
+        verdict = limiter.check(key, settings.auth_failure_limit, settings.auth_failure_burst)
+        if not verdict.allowed:
+            request.state.rate_limit = verdict
+            raise _rate_limited(verdict, "too many failed authentications")
+
+
+def record_failure(request: Request, keys: list[str]) -> None:
+    """Spend one token of each auth-failure bucket in ``keys``."""
+    settings: Settings = request.app.state.settings
+    if not settings.rate_limit_enabled:
+        return
+    limiter: RateLimiter = request.app.state.limiter
+    for key in keys:
+        request.state.rate_limit = limiter.spend(key, settings.auth_failure_limit,
+                                                 settings.auth_failure_burst)
 
 
 # Dependencies are ``async def`` even when they do no I/O: FastAPI runs plain ``def`` ones in a
@@ -220,16 +296,19 @@ async def current_caller(
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
     scheme, _, token = (authorization or "").partition(" ")
+    token = token.strip() if scheme.lower() == "bearer" else ""
+    failures = [f"auth-failure:address:{client_address(request)}"]
     caller = None
-    if scheme.lower() == "bearer" and token.strip():
-        caller = await auth.authenticate(token.strip())
+    if token:
+        if not auth.vouched(token):
+            refuse_if_failing(request, failures)
+        caller = await auth.authenticate(token)
     if caller is None:
-        settings: Settings = request.app.state.settings
-        charge(request, f"address:{client_address(request)}", settings.default_tier)
-        message = ("invalid or expired token" if token.strip()
+        record_failure(request, failures)
+        message = ("invalid or expired token" if token
                    else "missing bearer token (Authorization: Bearer <token>)")
         raise APIError("UNAUTHORIZED", message, headers={
-            "WWW-Authenticate": 'Bearer error="invalid_token"' if token.strip() else "Bearer"})
+            "WWW-Authenticate": 'Bearer error="invalid_token"' if token else "Bearer"})
     charge(request, f"user:{caller.key}", tier_for(request, caller))
     request.state.caller = caller
     return caller

@@ -1,12 +1,16 @@
 """Clients for member clusters, built from their ``<cluster>-kubeconfig`` Secrets (key ``value``).
 
 The API reads the Secret with its own identity after the caller's access to the cluster was
-checked; the kubeconfig never leaves the process. Clients are reused while the Secret's
-resourceVersion is unchanged (the operator rotates it before credentials expire).
+checked; the kubeconfig never leaves the process. Every member call has a deadline
+(``HYBRIDCLOUD_API_MEMBER_TIMEOUT``) for the whole call, not only per network read: a member that
+answers a byte at a time must not hold a request (and a worker) forever. Clients are reused
+while the Secret's resourceVersion is unchanged (the operator rotates it before credentials
+expire).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from typing import Any
@@ -65,12 +69,15 @@ class MemberClients:
         self._clients.clear()
 
 
-async def member_call(call: Any, cluster: str) -> Any:
-    """Await a member-cluster call; an unreachable member is SERVICE_UNAVAILABLE."""
+async def member_call(call: Any, cluster: str, within: float) -> Any:
+    """Await a member-cluster call for at most ``within`` seconds in all; an unreachable or
+    too slow member is SERVICE_UNAVAILABLE."""
     try:
-        return await kube_call(call)
+        return await kube_call(asyncio.wait_for(call, within))
     except APIError as exc:
         if exc.code == "SERVICE_UNAVAILABLE":
-            raise APIError("SERVICE_UNAVAILABLE", f"cluster {cluster!r} is unreachable; retry "
-                           "later", {"cluster_id": cluster}, headers={"Retry-After": "10"}) from exc
+            raise APIError("SERVICE_UNAVAILABLE", f"cluster {cluster!r} is unreachable or did "
+                           f"not answer within {within:g}s; retry later",
+                           {"cluster_id": cluster, "timeout_seconds": within},
+                           headers={"Retry-After": "10"}) from exc
         raise

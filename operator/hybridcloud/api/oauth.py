@@ -32,7 +32,7 @@ from typing import Any
 
 from .. import GROUP
 from ..kube.cache import WatchCache
-from .settings import Tier
+from .settings import Settings, Tier
 
 CLIENT_LABEL = f"{GROUP}/oauth-client"
 _SCRYPT = (2**14, 8, 1)
@@ -106,6 +106,18 @@ def find_client(cache: WatchCache, client_id: str) -> Registration | None:
     """The registration for ``client_id``; None when unknown or ambiguous (registered twice)."""
     found = [r for r in (registration(s) for s in cache) if r and r.client_id == client_id]
     return found[0] if len(found) == 1 else None
+
+
+# Kubernetes' own namespaces; kube-* is reserved for the system by convention.
+_SYSTEM_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease")
+
+
+def may_mint_for(namespace: str, settings: Settings) -> bool:
+    """Whether /oauth/token may mint tokens for a ServiceAccount of ``namespace``: only tenant
+    namespaces, never the system's or the platform's (their accounts hold the platform's own
+    powers; whoever can write a registration must not be able to borrow them)."""
+    return not (namespace in _SYSTEM_NAMESPACES or namespace.startswith("kube-")
+                or namespace in (settings.platform_namespace, settings.oauth_namespace))
 
 
 _TIER_ORDER = [Tier.BASIC, Tier.PROFESSIONAL, Tier.ENTERPRISE]

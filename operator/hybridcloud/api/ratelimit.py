@@ -57,32 +57,45 @@ class RateLimiter:
         self.clock = clock
         self.wall = wall
         self.max_callers = max_callers
-        self._buckets: dict[tuple[str, Tier], _Bucket] = {}
+        self._buckets: dict[tuple[str, int, int], _Bucket] = {}
 
     def hit(self, caller: str, tier: Tier) -> Verdict:
         """Spend one token of ``caller``'s bucket if there is one."""
         limit, burst = TIER_LIMITS[tier]
+        return self.spend(caller, limit, burst)
+
+    def spend(self, key: str, limit: int, burst: int) -> Verdict:
+        """Spend one token of the bucket ``key`` (``limit`` per window, at most ``burst``)."""
+        return self._take(key, limit, burst, spend=True)
+
+    def check(self, key: str, limit: int, burst: int) -> Verdict:
+        """Whether the bucket ``key`` has a token, without spending it (used to refuse work
+        before doing it, e.g. a TokenReview for an address that keeps failing)."""
+        return self._take(key, limit, burst, spend=False)
+
+    def _take(self, key: str, limit: int, burst: int, *, spend: bool) -> Verdict:
         rate = limit / self.window  # tokens per second
         now = self.clock()
-        bucket = self._buckets.get((caller, tier))
+        bucket = self._buckets.get((key, limit, burst))
         if bucket is None:
             if len(self._buckets) >= self.max_callers:
-                self._evict_full(now, rate, burst)
-            bucket = self._buckets[(caller, tier)] = _Bucket(float(burst), now)
+                self._evict_full(now)
+            bucket = self._buckets[(key, limit, burst)] = _Bucket(float(burst), now)
         bucket.tokens = min(float(burst), bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
         allowed = bucket.tokens >= 1.0
-        if allowed:
+        if allowed and spend:
             bucket.tokens -= 1.0
         until_full = (burst - bucket.tokens) / rate
         retry_after = 0 if allowed else max(1, math.ceil((1.0 - bucket.tokens) / rate))
         return Verdict(allowed=allowed, limit=limit, remaining=int(bucket.tokens),
                        reset=math.ceil(self.wall() + until_full), retry_after=retry_after)
 
-    def _evict_full(self, now: float, rate: float, burst: int) -> None:
+    def _evict_full(self, now: float) -> None:
         """Forget buckets that have refilled completely: they hold no information."""
         for key, bucket in list(self._buckets.items()):
-            if bucket.tokens + (now - bucket.updated) * rate >= burst:
+            _, limit, burst = key
+            if bucket.tokens + (now - bucket.updated) * limit / self.window >= burst:
                 del self._buckets[key]
         if len(self._buckets) >= self.max_callers:
             self._buckets.clear()

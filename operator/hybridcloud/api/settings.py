@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,5 +54,33 @@ class Settings(BaseSettings):
         "(read-your-writes) before answering from the write's own response.")
     cache_sync_timeout: float = Field(
         default=30.0, gt=0, description="Startup wait for the first LIST of each cache.")
-    member_timeout: float = Field(default=10.0, gt=0,
-                                  description="Timeout of calls to member clusters.")
+    member_timeout: float = Field(
+        default=10.0, gt=0, description="Deadline of each call to a member cluster (the whole "
+        "call, however slowly the member answers).")
+    platform_namespace: str = Field(
+        default="hybridcloud-system", description="The platform's own namespace: /oauth/token "
+        "never mints tokens for its ServiceAccounts (nor for kube-* namespaces).")
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list, description="CIDRs of reverse proxies whose X-Forwarded-For / "
+        "Forwarded headers are believed (JSON list). Empty: the TCP peer is the client address "
+        "for rate limits and logs, whatever headers say.")
+    auth_failure_limit: int = Field(
+        default=1_000, gt=0, description="Failed authentications (bad bearer tokens, bad "
+        "/oauth/token client secrets) allowed per window, per client address and per OAuth "
+        "client ID; separate from the callers' own buckets.")
+    auth_failure_burst: int = Field(
+        default=100, gt=0, description="Failed authentications allowed at once before the "
+        "auth-failure buckets throttle (429).")
+    max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest request body accepted (also chunked); "
+        "larger ones are refused with 413 before authentication or parsing.")
+    max_json_depth: int = Field(
+        default=32, gt=0, description="Deepest nesting of JSON arrays/objects accepted in a "
+        "request body.")
+    docs_enabled: bool = Field(
+        default=False, description="Serve the interactive /docs and /redoc pages (on for "
+        "`make run`); /openapi.json is always served.")
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Serve /metrics unauthenticated on this separate "
+        "port (see `python -m hybridcloud api`); 0: /metrics on the main port, only to callers "
+        "Kubernetes RBAC allows `get` on the non-resource URL /metrics.")

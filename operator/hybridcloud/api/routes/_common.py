@@ -27,6 +27,7 @@ _DESCRIPTIONS = {
     403: "FORBIDDEN: Kubernetes RBAC does not allow this in the tenant namespace.",
     404: "CLUSTER_NOT_FOUND / APPLICATION_NOT_FOUND / NOT_FOUND.",
     409: "CONFLICT: name already exists, stale If-Match, or state does not allow it.",
+    413: "PAYLOAD_TOO_LARGE: the body exceeds HYBRIDCLOUD_API_MAX_BODY_BYTES.",
     429: "RATE_LIMITED: retry after Retry-After seconds.",
     500: "INTERNAL_ERROR.",
     503: "SERVICE_UNAVAILABLE: the Kubernetes API (or member cluster) is unreachable.",
@@ -34,8 +35,9 @@ _DESCRIPTIONS = {
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses for the error codes an operation can return (always 400/401/429/5xx)."""
-    chosen = sorted({400, 401, 429, 500, 503, *codes})
+    """OpenAPI responses for the error codes an operation can return (always 400/401/413/429/
+    5xx: the body limit applies to every request)."""
+    chosen = sorted({400, 401, 413, 429, 500, 503, *codes})
     return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in chosen}
 
 

@@ -6,6 +6,11 @@ paging and ``total`` counts the filtered set. Reads come from the watch cache; w
 Kubernetes API and wait for the cache to catch up (read-your-writes). PATCH uses optimistic
 concurrency: the ``If-Match`` header (the ``ETag`` of GET, a resourceVersion) makes a stale
 update a 409 CONFLICT; without it the API still never overwrites a change it has not seen.
+
+The PATCH body is merged into the version the caller names. When that is not the version in
+this replica's watch cache (the ETag came from a faster replica, or straight from Kubernetes),
+the live object is read first: merging onto the older cached spec would silently revert the
+changes between the two versions. If the live object has moved on too, the ETag is stale: 409.
 """
 
 from __future__ import annotations
@@ -105,6 +110,17 @@ def _if_match(value: str | None) -> str | None:
     return version
 
 
+async def _live(kube: Any, namespace: str, cluster_id: str,
+                not_found: APIError) -> dict[str, Any]:
+    """The cluster as the apiserver has it now (bypassing this replica's cache)."""
+    try:
+        fresh = await kube_call(kube.get(HybridClusterResource, cluster_id, namespace=namespace))
+    except ApiError as exc:
+        raise from_kube(exc, not_found=not_found) from exc
+    obj: dict[str, Any] = fresh.to_dict()
+    return obj
+
+
 @router.patch("/{cluster_id}", operation_id="updateCluster", response_model=Accepted,
               responses=errors(403, 404, 409))
 async def update_cluster(
@@ -119,9 +135,16 @@ async def update_cluster(
     if body.name is not None and body.name != cluster_id:
         raise APIError("INVALID_REQUEST", "name: the name is immutable", {"field": "name"})
     kube = request.app.state.kube
+    not_found = APIError("CLUSTER_NOT_FOUND", f"Cluster with ID '{cluster_id}' not found",
+                         {"cluster_id": cluster_id, "available_clusters": []})
+    if wanted is not None and wanted != current["metadata"]["resourceVersion"]:
+        current = await _live(kube, namespace, cluster_id, not_found)
+        if wanted != current["metadata"]["resourceVersion"]:
+            raise APIError("CONFLICT", "the object was changed meanwhile; re-read it and retry",
+                           {"reason": "stale"})
     for attempt in range(2):
         patch: dict[str, Any] = {
-            "metadata": {"resourceVersion": wanted or current["metadata"]["resourceVersion"]},
+            "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
             "spec": patched_cluster_spec(current["spec"], body)}
         if body.labels is not None:
             old = current["metadata"].get("labels") or {}
@@ -134,13 +157,9 @@ async def update_cluster(
         except ApiError as exc:
             if exc.status.code == 409 and wanted is None and attempt == 0:
                 # Our cache was behind; redo the merge on the live object (never blind).
-                fresh = await kube_call(kube.get(HybridClusterResource, cluster_id,
-                                                 namespace=namespace))
-                current = fresh.to_dict()
+                current = await _live(kube, namespace, cluster_id, not_found)
                 continue
-            raise from_kube(exc, renames=CLUSTER_RENAMES, not_found=APIError(
-                "CLUSTER_NOT_FOUND", f"Cluster with ID '{cluster_id}' not found",
-                {"cluster_id": cluster_id, "available_clusters": []})) from exc
+            raise from_kube(exc, renames=CLUSTER_RENAMES, not_found=not_found) from exc
     obj = updated.to_dict()
     await caught_up(caches.clusters, obj, request.app.state.settings.consistency_timeout)
     response.headers["ETag"] = f'"{obj["metadata"]["resourceVersion"]}"'

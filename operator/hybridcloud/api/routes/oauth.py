@@ -1,7 +1,15 @@
 """POST /oauth/token: the OAuth 2.0 client-credentials grant (see ``api/oauth.py``).
 
 Failures use the platform's standard error body (``details.oauth_error`` carries the RFC 6749
-error: invalid_request, unsupported_grant_type, invalid_client).
+error: invalid_request, unsupported_grant_type, invalid_client, unauthorized_client).
+
+Every request spends from a bucket per client address (``oauth:address:*``, the default tier: a
+secret check costs an scrypt). Bad client secrets also spend from the auth-failure buckets of
+the address and of the client ID; once either is empty, requests are refused with 429 before the
+secret is checked, so a client ID cannot be brute-forced from many addresses either.
+
+Tokens are never minted for ServiceAccounts of ``kube-*`` namespaces or of the platform's own
+(``HYBRIDCLOUD_API_PLATFORM_NAMESPACE``, the OAuth namespace): a registration naming one gets 403.
 """
 
 from __future__ import annotations
@@ -18,9 +26,9 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ServiceAccountToken
 from pydantic import BaseModel
 
-from ..deps import caches, charge, client_address, kube_call
+from ..deps import caches, charge, client_address, kube_call, record_failure, refuse_if_failing
 from ..errors import APIError
-from ..oauth import find_client, verify_client_secret
+from ..oauth import find_client, may_mint_for, verify_client_secret
 from ..settings import Settings
 from ._common import errors
 
@@ -52,7 +60,8 @@ def _invalid(message: str, oauth_error: str, code: str = "INVALID_REQUEST",
                                                                 "content": _FORM}})
 async def issue_token(request: Request) -> Token:
     settings: Settings = request.app.state.settings
-    charge(request, f"address:{client_address(request)}", settings.default_tier)
+    address = client_address(request)
+    charge(request, f"oauth:address:{address}", settings.default_tier)
     if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"):
         raise _invalid("use Content-Type: application/x-www-form-urlencoded", "invalid_request")
@@ -67,13 +76,24 @@ async def issue_token(request: Request) -> Token:
     if fields["grant_type"] != "client_credentials":
         raise _invalid("grant_type: only client_credentials is supported",
                        "unsupported_grant_type", field="grant_type")
+    if len(fields["client_id"]) > 253:
+        raise _invalid("client_id: at most 253 characters", "invalid_request", field="client_id")
+    failures = [f"auth-failure:oauth-address:{address}",
+                f"auth-failure:oauth-client:{fields['client_id']}"]
+    refuse_if_failing(request, failures)
     client = find_client((await caches(request)).oauth_clients, fields["client_id"])
     # Verify even for unknown clients, so timing does not reveal which client IDs exist.
     stored = client.secret_hash if client else "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" \
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
     valid = await asyncio.to_thread(verify_client_secret, fields["client_secret"], stored)
     if client is None or not valid:
+        record_failure(request, failures)
         raise _invalid("invalid client credentials", "invalid_client", code="UNAUTHORIZED")
+    if not may_mint_for(client.namespace, settings):
+        raise _invalid(f"service_account: client {client.client_id!r} is registered for a "
+                       f"ServiceAccount of namespace {client.namespace!r}; tokens are only "
+                       "issued for ServiceAccounts of tenant namespaces",
+                       "unauthorized_client", code="FORBIDDEN", field="service_account")
     spec = TokenRequestSpec(audiences=[], expirationSeconds=settings.oauth_token_seconds)
     body = ServiceAccountToken(metadata=ObjectMeta(name=client.account,
                                                    namespace=client.namespace), spec=spec)

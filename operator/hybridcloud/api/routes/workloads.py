@@ -166,12 +166,13 @@ async def get_workloads(
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace, name=cluster_id,
                        subresource="workloads")
     member = await _member(request, caches, namespace, cluster_id)
+    within = request.app.state.members.timeout
     where = workload_namespace or "*"
 
     async def listed(kind: Any) -> list[Any]:
         async def collect() -> list[Any]:
             return [obj async for obj in member.list(kind, namespace=where)]
-        items: list[Any] = await member_call(collect(), cluster_id)
+        items: list[Any] = await member_call(collect(), cluster_id, within)
         items.sort(key=lambda o: (o.metadata.namespace, o.metadata.name))
         return items
 
@@ -193,12 +194,14 @@ async def scale_workload(
     await auth.require(caller, "update", HybridCluster.PLURAL, namespace, name=cluster_id,
                        subresource="workloads")
     member = await _member(request, caches, namespace, cluster_id)
+    within = request.app.state.members.timeout
     kind = _KINDS[workload_type]
     try:
         await member_call(member.patch(kind.Scale, name, {"spec": {"replicas": body.replicas}},
                                        namespace=workload_namespace,
-                                       patch_type=PatchType.MERGE), cluster_id)
-        obj = await member_call(member.get(kind, name, namespace=workload_namespace), cluster_id)
+                                       patch_type=PatchType.MERGE), cluster_id, within)
+        obj = await member_call(member.get(kind, name, namespace=workload_namespace), cluster_id,
+                                within)
     except ApiError as exc:
         raise from_kube(exc, not_found=APIError(
             "WORKLOAD_NOT_FOUND", f"{workload_type} {workload_namespace}/{name} not found on "
