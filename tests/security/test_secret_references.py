@@ -26,6 +26,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import Event, Secret
 from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
+from lightkube.types import PatchType
 
 from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
@@ -129,6 +130,24 @@ def test_the_apiserver_rejects_hostile_names_in_every_reference_naming_the_field
         assert "spec.nodeGroups[0].name" in message, message
     assert "a" not in _names(kube, MultiClusterApplicationResource, tenant)
     assert "c" not in _names(kube, HybridClusterResource, tenant)
+
+
+def test_the_status_cannot_point_the_operator_at_another_namespaces_cluster(
+        kube: Client, tenant: str, victim: str) -> None:
+    """The operator removes an app from every cluster its status lists, reading
+    ``<cluster>-kubeconfig``; a tenant allowed to write the status subresource must not be able
+    to aim that at another namespace's member."""
+    kube.create(MultiClusterApplicationResource.from_dict(_app("status-aim")), namespace=tenant)
+    traversal = f"../../{victim}/secrets/east"
+    for status, field in (({"placedClusters": [traversal]}, "status.placedClusters[0]"),
+                          ({"deployments": [{"cluster": traversal}]},
+                           "status.deployments[0].cluster")):
+        with pytest.raises(ApiError) as error:
+            kube.patch(MultiClusterApplicationResource.Status, "status-aim", {"status": status},
+                       namespace=tenant, patch_type=PatchType.MERGE)
+        assert error.value.status.code == 422 and field in str(error.value.status.message)
+    stored = kube.get(MultiClusterApplicationResource, "status-aim", namespace=tenant)
+    assert victim not in yaml.safe_dump(stored.to_dict().get("status") or {})
 
 
 # -- hole 1: the operator's read never leaves the namespace ----------------------------------

@@ -22,6 +22,9 @@ from .common import (
 )
 
 ComponentName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+# Status names clusters too, and the operator removes the app from every cluster listed there:
+# whoever may write the status subresource must not point that at another namespace.
+ClusterName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
 
 
 class SourceType(StrEnum):
@@ -201,7 +204,8 @@ class Health(StrEnum):
 class ClusterDeployment(KubeModel):
     """The application as observed on one member cluster."""
 
-    cluster: str = Field(description="HybridCluster name.")
+    cluster: str = Field(description="HybridCluster name.", max_length=253,
+                         pattern=DNS_SUBDOMAIN)
     status: DeploymentState = Field(default=DeploymentState.PENDING,
                                     description="Sync state on this cluster.")
     health: Health = Field(default=Health.UNKNOWN,
@@ -226,7 +230,7 @@ class HybridApplicationStatus(KubeModel):
         json_schema_extra=CONDITIONS_SCHEMA_EXTRA)
     source_revision: str | None = Field(default=None,
                                         description="Commit SHA source.revision resolved to.")
-    placed_clusters: list[str] | None = Field(
+    placed_clusters: list[ClusterName] | None = Field(
         default=None, description="Clusters the application is placed on now.")
     deployments: list[ClusterDeployment] | None = Field(
         default=None, description="Per-cluster delivery state.",
