@@ -30,6 +30,7 @@ from lightkube.resources.core_v1 import Event, Secret
 from lightkube.types import PatchType
 
 from hybridcloud.controlplane import ControlPlane
+from hybridcloud.kube.references import CREDENTIAL_TYPE_LABEL
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
 from ..support import missing_tool
@@ -219,7 +220,9 @@ def private_repo(root: Path) -> Repo:
 
 
 def secret(kube: Client, namespace: str, name: str, **data: str) -> None:
-    kube.create(Secret(metadata=ObjectMeta(name=name), stringData=data), namespace=namespace)
+    """A git credentials Secret, opted in with the label the operator requires."""
+    kube.create(Secret(metadata=ObjectMeta(name=name, labels={CREDENTIAL_TYPE_LABEL: "git"}),
+                       stringData=data), namespace=namespace)
 
 
 def synced_reason(reason: str) -> Any:
@@ -310,7 +313,7 @@ def test_the_secret_username_is_sent_and_wrong_or_incomplete_secrets_say_what_is
     mis_keyed = wait_app(kube, ns, "mis-keyed", operator, synced_reason("InvalidCredentials"),
                          "a missing secretRef.key reported")
     assert (condition(mis_keyed, "Synced") or {})["message"] == (
-        "spec.source.secretRef.key: Secret ci-pat has no key 'token'; keys present: pat, username")
+        "spec.source.secretRef.key: Secret ci-pat has no key 'token'")
 
     for name, secret_name in (("rejected", "wrong-user"), ("incomplete", "no-token")):
         create_app(kube, ns, name, repo, "k8s/manifests", targetNamespace=name,
@@ -325,7 +328,7 @@ def test_the_secret_username_is_sent_and_wrong_or_incomplete_secrets_say_what_is
                           synced_reason("InvalidCredentials"), "incomplete Secret reported")
     assert (condition(incomplete, "Synced") or {})["message"] == (
         "spec.source.secretRef: Secret no-token has neither key `token` (HTTPS) nor "
-        "`sshPrivateKey` (SSH); keys present: note, username")
+        "`sshPrivateKey` (SSH)")
     assert_nowhere(kube, ns, operator, [TOKEN, DEPLOYER_TOKEN, "forgot the token"])
 
 

@@ -19,6 +19,7 @@ from lightkube.resources.core_v1 import Event, Secret
 from lightkube.types import PatchType
 
 from hybridcloud.controlplane import ControlPlane
+from hybridcloud.kube.references import CREDENTIAL_TYPE_LABEL
 from hybridcloud.kube.resources import HybridClusterResource
 
 from .clouds import CLOUDS, Cloud
@@ -138,6 +139,25 @@ def test_an_invalid_instance_type_fails_with_the_providers_message_until_fixed(
                                         "value": cloud.instance_type}])
     obj = wait_phase(kube, namespace, "badtype", "Active", operator, timeout=120)
     assert condition(obj, "Stalled") is None
+
+
+def test_a_credentials_ref_secret_is_used_only_once_it_opts_in_with_the_cloud_label(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    kube.create(Secret(metadata=ObjectMeta(name="team-cloud", namespace=namespace),
+                       stringData=cloud.credentials()))
+    create(kube, namespace, manifest(cloud, "opt-in", credentialsRef={"name": "team-cloud"}))
+    failed = wait_phase(kube, namespace, "opt-in", "Failed", operator)
+    stalled = condition(failed, "Stalled") or {}
+    assert stalled.get("reason") == "CredentialsNotAllowed"
+    assert stalled["message"].startswith("spec.credentialsRef.name: Secret team-cloud ")
+    assert f"{CREDENTIAL_TYPE_LABEL}=cloud" in stalled["message"]
+    assert not any(cloud.exists(n) for n in [failed["status"].get("providerName")] if n)
+
+    kube.patch(Secret, "team-cloud", {"metadata": {"labels": {CREDENTIAL_TYPE_LABEL: "cloud"}}},
+               namespace=namespace, patch_type=PatchType.MERGE)
+    active = wait_phase(kube, namespace, "opt-in", "Active", operator)
+    assert cloud.exists(active["status"]["providerName"])
 
 
 def test_missing_credentials_stall_with_a_message_naming_the_secret(

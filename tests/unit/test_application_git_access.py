@@ -134,10 +134,11 @@ def test_a_secret_ref_key_names_the_entry_holding_the_token_or_the_ssh_key(
     assert credentials.username == "robot"
 
 
-def test_a_missing_secret_ref_key_names_the_secret_and_the_keys_present_but_no_value() -> None:
+def test_a_missing_secret_ref_key_names_the_expected_key_but_neither_keys_present_nor_values(
+) -> None:
     with pytest.raises(SourceError) as error:
-        select_key({"token": TOKEN, "username": "robot"}, "repo-access", "pat",
-                   "https://git.example.com/app.git")
+        select_key({"token": TOKEN, "private-note": "x", "username": "robot"}, "repo-access",
+                   "pat", "https://git.example.com/app.git")
     message = str(error.value)
-    assert "spec.source.secretRef.key" in message and "'pat'" in message
-    assert "token, username" in message and TOKEN not in message
+    assert message == "spec.source.secretRef.key: Secret repo-access has no key 'pat'"
+    assert "private-note" not in message and TOKEN not in message

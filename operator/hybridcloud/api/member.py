@@ -21,6 +21,7 @@ from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError, ConfigError
 from lightkube.resources.core_v1 import Secret
 
+from ..kube.references import InvalidReferenceError, read_named
 from .deps import kube_call
 from .errors import APIError
 
@@ -42,9 +43,9 @@ class MemberClients:
                                f"cluster {cluster!r} has no usable kubeconfig yet; retry later",
                                {"cluster_id": cluster}, headers={"Retry-After": "10"})
         try:
-            secret = await kube_call(self.management.get(Secret, secret_name(cluster),
-                                                         namespace=namespace))
-        except ApiError as exc:
+            secret = await kube_call(read_named(self.management, Secret, namespace,
+                                                secret_name(cluster), field="cluster_id"))
+        except (ApiError, InvalidReferenceError) as exc:
             raise unavailable from exc
         version = secret.metadata.resourceVersion or ""
         cached = self._clients.get((namespace, cluster))

@@ -15,9 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..models import HybridApplicationSpec, HybridClusterSpec, Provider
-from ..models.application import PlacementStrategy
+from ..models.application import ComponentName, PlacementStrategy
 from ..models.cluster import NodeRole, TaintEffect
-from ..models.common import DNS_LABEL
+from ..models.common import DNS_LABEL, DNS_SUBDOMAIN
 from .errors import APIError, rest_field
 
 CLUSTER_RENAMES = {"nodeGroups": "configuration.node_pools",
@@ -89,7 +89,8 @@ class ClusterConfigurationPatch(Body):
 class ClusterPatch(Body):
     """Fields to change; omitted ones keep their value. ``node_pools`` replaces the list."""
 
-    name: str | None = Field(default=None, description="Immutable; only the current value.")
+    name: str | None = Field(default=None, max_length=253, pattern=DNS_SUBDOMAIN,
+                             description="Immutable; only the current value.")
     provider: Provider | None = Field(default=None, description="Immutable.")
     region: str | None = Field(default=None, description="Immutable.")
     version: str | None = Field(default=None, max_length=32)
@@ -102,8 +103,11 @@ class SourceIn(Body):
     repository: str = Field(min_length=1, max_length=2048)
     path: str = Field(default=".", max_length=1024)
     revision: str = Field(default="HEAD", min_length=1, max_length=255)
-    secret_name: str | None = Field(default=None, max_length=253,
-                                    description="Secret with repository credentials.")
+    secret_name: str | None = Field(
+        default=None, min_length=1, max_length=253, pattern=DNS_SUBDOMAIN,
+        description="Secret of the tenant namespace with repository credentials; the caller "
+        "must be allowed to `get` it, and it must carry the label "
+        "platform.example.com/credential-type=git.")
 
 
 class SyncPolicyIn(Body):
@@ -123,8 +127,8 @@ class ApplicationDeploy(Body):
 
 
 class ClusterPlacementIn(Body):
-    cluster_id: str = Field(min_length=1, max_length=253)
-    components: list[str] | None = Field(default=None, max_length=100)
+    cluster_id: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)
+    components: list[ComponentName] | None = Field(default=None, max_length=100)
     values: dict[str, Any] | None = None
 
 

@@ -42,6 +42,7 @@ from ..delivery.render import RenderError
 from ..delivery.source import SourceRenderer
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
+from ..kube.references import InvalidReferenceError, read_named
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, MultiClusterApplication
@@ -297,8 +298,10 @@ class ApplicationController:
 
     async def _member(self, namespace: str, cluster: str) -> MemberCluster:
         try:
-            secret = await self.client.get(Secret, name=f"{cluster}-kubeconfig",
-                                           namespace=namespace)
+            secret = await read_named(self.client, Secret, namespace, f"{cluster}-kubeconfig",
+                                      field="spec.placement[].cluster")
+        except InvalidReferenceError as exc:
+            raise LookupError(exc.message) from None
         except ApiError as exc:
             if exc.status.code == 404:
                 raise LookupError(f"kubeconfig Secret {cluster}-kubeconfig not found") from exc

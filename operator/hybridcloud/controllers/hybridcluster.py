@@ -30,6 +30,12 @@ from pydantic import ValidationError
 from .. import API_VERSION, FINALIZER, GROUP, PAUSED_ANNOTATION, VERSION
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
+from ..kube.references import (
+    CLOUD_CREDENTIALS,
+    InvalidReferenceError,
+    read_credential_secret,
+    read_named,
+)
 from ..kube.resources import HybridClusterResource
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, HybridClusterSpec
@@ -226,6 +232,8 @@ class ClusterController:
                                                                 credentials)
 
     async def _load_credentials(self, view: logic.ClusterView) -> dict[str, str]:
+        """The provider credentials: the tenant's ``spec.credentialsRef`` Secret (which must
+        opt in with ``credential-type: cloud``) or the platform's default Secret."""
         ref = view.spec.credentials_ref
         namespace = view.namespace if ref else self.config.credentials_namespace
         name = ref.name if ref else f"hybridcloud-{view.spec.provider}-credentials"
@@ -234,8 +242,14 @@ class ClusterController:
         cached = self._credentials.get(cache_key)
         if cached and cached[0] > time.monotonic():
             return cached[1]
+        field = "spec.credentialsRef.name"
         try:
-            secret = await self.client.get(Secret, name=name, namespace=namespace)
+            secret = await (
+                read_credential_secret(self.client, namespace, name, field=field,
+                                       credential_type=CLOUD_CREDENTIALS) if ref else
+                read_named(self.client, Secret, namespace, name, field=field))
+        except InvalidReferenceError as exc:
+            raise PermanentError(exc.message, reason=exc.reason) from None
         except ApiError as exc:
             if exc.status.code == 404:
                 raise PermanentError(

@@ -1,6 +1,9 @@
 """Git credentials from the Secret named by ``spec.source.secretRef``.
 
-Errors name the Secret and its keys, never a value: they end up in conditions and events.
+The Secret must be in the application's namespace and labelled
+``platform.example.com/credential-type: git`` (see :mod:`hybridcloud.kube.references`). Errors
+name the Secret and the key that was expected, never the keys present or a value: they end up in
+conditions and events.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
 
+from ..kube.references import GIT_CREDENTIALS, InvalidReferenceError, read_credential_secret
 from .git import GitCredentials, SourceError
 
 FIELD = "spec.source.secretRef"
+# The entries GitCredentials.from_secret reads; nothing else of the Secret is decoded.
+_ENTRIES = ("token", "password", "username", "sshPrivateKey", "knownHosts")
 
 
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
@@ -30,35 +36,45 @@ def select_key(data: dict[str, str], name: str, key: str, repository: str) -> di
     """``secretRef.key`` names the entry holding the credential: the SSH private key for SSH
     URLs, the token otherwise. Other entries (``username``, ``knownHosts``) keep their names."""
     if key not in data:
-        keys = ", ".join(sorted(data)) or "none"
-        raise SourceError(f"{FIELD}.key: Secret {name} has no key {key!r}; keys present: {keys}",
+        raise SourceError(f"{FIELD}.key: Secret {name} has no key {key!r}",
                           reason="InvalidCredentials")
     chosen = {k: v for k, v in data.items() if k not in ("token", "password", "sshPrivateKey")}
     chosen["sshPrivateKey" if uses_ssh(repository) else "token"] = data[key]
     return chosen
 
 
-async def load_git_credentials(client: AsyncClient, namespace: str, name: str,
-                               entry: str | None = None, repository: str = "") -> GitCredentials:
-    """The Secret's credentials; ``entry`` is ``secretRef.key`` (see :func:`select_key`)."""
-    try:
-        secret = await client.get(Secret, name=name, namespace=namespace)
-    except ApiError as exc:
-        found = "not found" if exc.status.code == 404 else "unreadable"
-        raise SourceError(f"{FIELD}: Secret {name} {found}", reason="CredentialsNotFound") from exc
+def _decoded(secret: Secret, name: str, wanted: set[str]) -> dict[str, str]:
+    """The ``wanted`` entries of the Secret, decoded; other entries are never looked at."""
     data: dict[str, str] = {}
     for key, encoded in (secret.data or {}).items():
+        if key not in wanted:
+            continue
         try:
             data[key] = base64.b64decode(encoded, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             raise SourceError(f"{FIELD}: key {key!r} of Secret {name} is not UTF-8 text",
                               reason="InvalidCredentials") from None
+    return data
+
+
+async def load_git_credentials(client: AsyncClient, namespace: str, name: str,
+                               entry: str | None = None, repository: str = "") -> GitCredentials:
+    """The credentials of the Secret ``name`` of ``namespace`` (the application's own), which
+    must be labelled ``platform.example.com/credential-type: git``; ``entry`` is
+    ``secretRef.key`` (see :func:`select_key`)."""
+    try:
+        secret = await read_credential_secret(client, namespace, name, field=f"{FIELD}.name",
+                                              credential_type=GIT_CREDENTIALS)
+    except InvalidReferenceError as exc:
+        raise SourceError(exc.message, reason=exc.reason) from None
+    except ApiError as exc:
+        found = "not found" if exc.status.code == 404 else "unreadable"
+        raise SourceError(f"{FIELD}: Secret {name} {found}", reason="CredentialsNotFound") from exc
+    data = _decoded(secret, name, {*_ENTRIES, *([entry] if entry else [])})
     if entry is not None:
         data = select_key(data, name, entry, repository)
     credentials = GitCredentials.from_secret(data)
     if not credentials.secrets():
-        keys = ", ".join(sorted(data)) or "none"
         raise SourceError(f"{FIELD}: Secret {name} has neither key `token` (HTTPS) nor "
-                          f"`sshPrivateKey` (SSH); keys present: {keys}",
-                          reason="InvalidCredentials")
+                          "`sshPrivateKey` (SSH)", reason="InvalidCredentials")
     return credentials

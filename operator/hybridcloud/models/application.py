@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
 from .common import (
     CONDITIONS_SCHEMA_EXTRA,
     DNS_LABEL,
+    DNS_SUBDOMAIN,
     Condition,
     KubeModel,
     LabelSelector,
@@ -19,6 +20,11 @@ from .common import (
     list_map,
     with_rules,
 )
+
+ComponentName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
+# Status names clusters too, and the operator removes the app from every cluster listed there:
+# whoever may write the status subresource must not point that at another namespace.
+ClusterName = Annotated[str, Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
 
 
 class SourceType(StrEnum):
@@ -63,10 +69,11 @@ class SyncPolicy(KubeModel):
 class PlacementEntry(KubeModel):
     """An explicit placement of the application (or some of its components) on one cluster."""
 
-    cluster: str = Field(min_length=1, max_length=253,
+    cluster: str = Field(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN,
                          description="Name of a HybridCluster in the application's namespace.")
-    components: list[str] | None = Field(
-        default=None, description="Components (sub-folders of source.path) deployed here; all "
+    components: list[ComponentName] | None = Field(
+        default=None, max_length=100,
+        description="Components (sub-folders of source.path, DNS labels) deployed here; all "
         "components when omitted. Common manifests always go.",
         json_schema_extra={"x-kubernetes-list-type": "set"},
     )
@@ -197,7 +204,8 @@ class Health(StrEnum):
 class ClusterDeployment(KubeModel):
     """The application as observed on one member cluster."""
 
-    cluster: str = Field(description="HybridCluster name.")
+    cluster: str = Field(description="HybridCluster name.", max_length=253,
+                         pattern=DNS_SUBDOMAIN)
     status: DeploymentState = Field(default=DeploymentState.PENDING,
                                     description="Sync state on this cluster.")
     health: Health = Field(default=Health.UNKNOWN,
@@ -222,7 +230,7 @@ class HybridApplicationStatus(KubeModel):
         json_schema_extra=CONDITIONS_SCHEMA_EXTRA)
     source_revision: str | None = Field(default=None,
                                         description="Commit SHA source.revision resolved to.")
-    placed_clusters: list[str] | None = Field(
+    placed_clusters: list[ClusterName] | None = Field(
         default=None, description="Clusters the application is placed on now.")
     deployments: list[ClusterDeployment] | None = Field(
         default=None, description="Per-cluster delivery state.",

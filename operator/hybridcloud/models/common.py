@@ -56,6 +56,14 @@ def cel(rule: str, message: str, *, field_path: str | None = None,
 
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+"""RFC 1123 label (namespaces, node groups, components): at most 63 characters."""
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+"""RFC 1123 subdomain, the name of most objects (Secrets, ConfigMaps, HybridClusters): at most
+253 characters. Every name a tenant writes is checked against it (the CRD schema, the REST
+schemas and :mod:`hybridcloud.kube.references`), because a name becomes a URL path segment:
+``../../other/secrets/x`` would otherwise read another namespace's object."""
+DATA_KEY = r"^[-._a-zA-Z0-9]+$"
+"""A key of a Secret's or ConfigMap's data, as the apiserver allows it."""
 
 
 class ConditionStatus(StrEnum):
@@ -101,9 +109,10 @@ CONDITIONS_SCHEMA_EXTRA = list_map("type")
 class SecretKeyRef(KubeModel):
     """Reference to a Secret in the same namespace as the referring object."""
 
-    name: str = Field(description="Name of the Secret.", min_length=1, max_length=253)
+    name: str = Field(description="Name of a Secret in the same namespace (a DNS subdomain).",
+                      min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)
     key: str | None = Field(
-        default=None,
+        default=None, min_length=1, max_length=253, pattern=DATA_KEY,
         description="Key inside the Secret; when omitted the consumer's documented default "
         "is used.",
     )

@@ -34,7 +34,8 @@ SYNC_ANNOTATION = f"{GROUP}/sync"  # a new value requests one sync
 SYNCED_ANNOTATION = f"{GROUP}/synced"
 # Source problems only the user can fix; anything else (network, server) is retried quietly.
 PERMANENT_SOURCE_REASONS = {"RevisionNotFound", "PathNotFound", "InvalidSource",
-                            "AuthenticationFailed", "CredentialsNotFound", "InvalidCredentials"}
+                            "AuthenticationFailed", "CredentialsNotFound", "InvalidCredentials",
+                            "CredentialsNotAllowed", "InvalidReference"}
 PAUSED_MESSAGE = f"annotation {PAUSED_ANNOTATION} is set; nothing is written to member clusters"
 MANUAL_MESSAGE = f"automated sync is off; set annotation {SYNC_ANNOTATION} to a new value to sync"
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel
 
 from ...kube.cache import WatchCache
+from ...models.common import DNS_SUBDOMAIN
 from ..errors import APIError
+
+ClusterId = Annotated[str, Path(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN,
+                                description="Cluster ID (the HybridCluster's name).")]
+"""Every ``{cluster_id}`` path parameter: a valid object name, or a 400 naming ``cluster_id``
+before the request goes any further."""
 
 
 class ErrorInfo(BaseModel):

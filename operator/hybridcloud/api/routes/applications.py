@@ -15,22 +15,38 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from lightkube.core.exceptions import ApiError
 
 from ... import API_VERSION
 from ...kube.resources import MultiClusterApplicationResource
 from ...models import HybridCluster, MultiClusterApplication
-from ..deps import AuthDep, CachesDep, CallerDep, TenantDep, kube_call
+from ..deps import AuthDep, Authenticator, CachesDep, Caller, CallerDep, TenantDep, kube_call
 from ..errors import APIError, from_kube
 from ..operations import operation_id
 from ..schemas import APPLICATION_RENAMES, ApplicationDeploy, MultiClusterDeploy, application_spec
 from ..views import Accepted, ApplicationList, accepted, application_summary, placed_on
-from ._common import caught_up, cluster_or_404, errors, page_of
+from ._common import ClusterId, caught_up, cluster_or_404, errors, page_of
 
 router = APIRouter(tags=["applications"])
 PLURAL = MultiClusterApplication.PLURAL
-ClusterId = Annotated[str, Path(min_length=1, max_length=253, description="Cluster ID (name).")]
+SECRET_FIELD = "source.secret_name"  # noqa: S105  (a field name, not a secret)
+
+
+async def _may_use_secret(auth: Authenticator, caller: Caller, namespace: str,
+                          body: ApplicationDeploy) -> None:
+    """The operator reads ``source.secret_name`` with its own rights and sends the token to the
+    repository's host, so the caller must be allowed to read that Secret itself: without this a
+    caller who may only create applications could send any Secret of the namespace anywhere."""
+    name = body.source.secret_name
+    if name is None:
+        return
+    if not await auth.allowed(caller, "get", "secrets", namespace, name=name, group=""):
+        raise APIError("FORBIDDEN", f"{SECRET_FIELD}: {caller.username} may not get Secret "
+                       f"{name!r} in namespace {namespace!r}, so it cannot be used as the "
+                       "application's credentials",
+                       {"field": SECRET_FIELD, "verb": "get", "resource": "secrets",
+                        "namespace": namespace})
 
 
 async def _create(request: Request, caches: Any, namespace: str, name: str,
@@ -55,6 +71,7 @@ async def deploy_application(cluster_id: ClusterId, body: ApplicationDeploy, req
     await auth.require(caller, "create", PLURAL, namespace)
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace)
     cluster_or_404(caches.clusters, namespace, cluster_id)
+    await _may_use_secret(auth, caller, namespace, body)
     spec = application_spec(body, [{"cluster": cluster_id}])
     return await _create(request, caches, namespace, body.name, spec)
 
@@ -93,6 +110,7 @@ async def deploy_multi_cluster(body: MultiClusterDeploy, request: Request, calle
     if not body.clusters and body.placement_policy is None:
         raise APIError("INVALID_REQUEST", "clusters: list clusters or give a placement_policy",
                        {"field": "clusters"})
+    await _may_use_secret(auth, caller, namespace, body)
     placement = [{"cluster": c.cluster_id, "components": c.components, "values": c.values}
                  for c in body.clusters]
     spec = application_spec(body, placement, body.placement_policy)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 
@@ -43,11 +43,10 @@ from ..views import (
     cluster_status,
     cluster_summary,
 )
-from ._common import caught_up, cluster_or_404, errors, page_of
+from ._common import ClusterId, caught_up, cluster_or_404, errors, page_of
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
 PLURAL = HybridCluster.PLURAL
-ClusterId = Annotated[str, Path(min_length=1, max_length=253, description="Cluster ID (name).")]
 
 
 @router.get("", operation_id="listClusters", response_model=ClusterList, responses=errors(403))

@@ -21,17 +21,15 @@ from lightkube.types import PatchType
 from pydantic import BaseModel
 
 from ...models import HybridCluster
-from ...models.common import DNS_LABEL
+from ...models.common import DNS_LABEL, DNS_SUBDOMAIN
 from ..deps import AuthDep, CachesDep, CallerDep, TenantDep
 from ..errors import APIError, from_kube
 from ..member import MemberClients, member_call
 from ..schemas import ScaleRequest
-from ._common import cluster_or_404, errors
+from ._common import ClusterId, cluster_or_404, errors
 
 router = APIRouter(prefix="/v1/clusters/{cluster_id}/workloads", tags=["workloads"])
-ClusterId = Annotated[str, Path(min_length=1, max_length=253, description="Cluster ID (name).")]
-Name = Annotated[str, Path(min_length=1, max_length=253,
-                           pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+Name = Annotated[str, Path(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN)]
 
 
 class WorkloadType(StrEnum):
