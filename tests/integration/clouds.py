@@ -35,6 +35,10 @@ class Cloud(Protocol):
     def cluster_version(self, name: str) -> str | None: ...
     def empty(self) -> bool: ...
     def throttle(self, count: int, retry_after: int = 1) -> None: ...
+    # The version a cluster gets without spec.version (major.minor), None: the cloud has none.
+    default_version: str | None
+    def fail_after_acceptance(self, message: str) -> None:
+        """Let the cloud accept the next cluster create, then fail it with ``message``."""
 
 
 class GKECloud:
@@ -90,6 +94,11 @@ class GKECloud:
         self.fake.fail_next(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric "
                             "'Requests' (rate limit)", count=count,
                             headers={"Retry-After": str(retry_after)})
+
+    default_version = "1.30"  # the fake's serverConfig default
+
+    def fail_after_acceptance(self, message: str) -> None:
+        self.fake.fail_next_operation(message, status="ERROR")
 
 
 class AKSCloud:
@@ -153,6 +162,11 @@ class AKSCloud:
     def throttle(self, count: int, retry_after: int = 1) -> None:
         self.fake.throttle_next(retry_after, count)
 
+    default_version = "1.31"  # the fake's isDefault minor
+
+    def fail_after_acceptance(self, message: str) -> None:
+        self.fake.fail_next_operation("VMExtensionProvisioningError", message)
+
 
 class MagnumCloud:
     provider = "openstack"
@@ -212,6 +226,11 @@ class MagnumCloud:
             "status": 429, "code": "client", "title": "Rate limit exceeded",
             "detail": "Too many requests"}]}, headers={"Retry-After": str(retry_after)})
 
+    default_version = None  # Magnum has none: spec.version or a named template decides
+
+    def fail_after_acceptance(self, message: str) -> None:
+        self.fake.cloud.fail_next_create = message
+
 
 class EKSCloud:
     provider = "aws"
@@ -258,6 +277,11 @@ class EKSCloud:
 
     def throttle(self, count: int, retry_after: int = 1) -> None:
         self.fake.throttle_next(count, retry_after=retry_after)
+
+    default_version = "1.31"  # the fake's DescribeClusterVersions default
+
+    def fail_after_acceptance(self, message: str) -> None:
+        self.fake.fail_next_create("Ec2SubnetInvalidConfiguration", message)
 
 
 CLOUDS: dict[str, type[Any]] = {"aws": EKSCloud, "gcp": GKECloud, "azure": AKSCloud,

@@ -7,6 +7,7 @@ loopback through the `endpoint` key of the provider credentials Secret.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,49 @@ def test_missing_credentials_stall_with_a_message_naming_the_secret(
     assert stalled.get("reason") == "CredentialsNotFound"
     assert f"{namespace}/does-not-exist" in stalled.get("message", "")
     assert eventually(lambda: get_cluster(kube, namespace, "nocreds"))
+
+
+def test_a_failure_after_the_cloud_accepted_the_create_stalls_with_the_clouds_message(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    message = f"{cloud.provider}: not enough capacity in {cloud.region} (injected by the fake)"
+    cloud.fail_after_acceptance(message)
+    creates_before = cloud.creates()
+    create(kube, namespace, manifest(cloud, "doomed"))
+    obj = wait_phase(kube, namespace, "doomed", "Failed", operator, timeout=120)
+    stalled = condition(obj, "Stalled") or {}
+    assert (stalled.get("status"), stalled.get("reason")) == ("True", "ProviderFailed")
+    assert message in stalled.get("message", "")
+    assert condition(obj, "Reconciling") is None
+    # Accepted once and not re-created behind the user's back while the spec is unchanged.
+    assert cloud.creates() - creates_before == 1
+    assert cloud.exists(obj["status"]["providerName"])
+
+
+def test_a_cluster_without_version_gets_the_clouds_default_and_keeps_it(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    body = manifest(cloud, "defaulted")
+    del body["spec"]["version"]  # as in the contract's CRD example
+    creates_before = cloud.creates()
+    create(kube, namespace, body)
+    if cloud.default_version is None:
+        obj = wait_phase(kube, namespace, "defaulted", "Failed", operator)
+        stalled = condition(obj, "Stalled") or {}
+        assert stalled.get("reason") == "VersionRequired"
+        assert "spec.version" in stalled.get("message", "")
+        assert cloud.creates() == creates_before  # refused before anything was created
+        return
+    obj = wait_phase(kube, namespace, "defaulted", "Active", operator, timeout=120)
+    name, version = obj["status"]["providerName"], obj["status"]["version"]
+    assert version.removeprefix("v").startswith(cloud.default_version + ".")
+    assert (cloud.cluster_version(name) or "").startswith(cloud.default_version)
+    assert "version" not in obj["spec"]
+    # Later passes (resyncs every 5 s here) leave the recorded version and the cluster alone.
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline:
+        current = get_cluster(kube, namespace, "defaulted") or {}
+        assert current["status"]["version"] == version
+        assert current["status"]["phase"] == "Active"
+        time.sleep(1)
+    assert (cloud.cluster_version(name) or "").startswith(cloud.default_version)

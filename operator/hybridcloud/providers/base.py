@@ -90,6 +90,9 @@ class ObservedNodeGroup:
     max_size: int | None = None
     provider_id: str | None = None
     role: str = "worker"
+    # Set when the provider cannot tell the current size (``size`` is then only a guess):
+    # why, in words the user can act on. The operator never resizes such a group.
+    size_unknown: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,12 @@ class CloudProvider(Protocol):
         """Remove a node group. Idempotent."""
 
     def upgrade(self, cluster: ClusterSpec, version: str) -> None:
-        """Start upgrading the control plane (and node groups where the cloud couples them)."""
+        """Start upgrading the control plane (and node groups where the cloud couples them).
+        ``version`` is at most one minor version above the running one."""
+
+    def default_version(self, cluster: ClusterSpec) -> str | None:
+        """The version a new cluster gets when the user names none, as the cloud's console
+        or CLI would pick it; None when the cloud picks it itself at creation."""
 
     def kubeconfig(self, cluster: ClusterSpec, observed: ObservedCluster) -> Kubeconfig:
         """A kubeconfig for the running cluster, with a fresh credential."""
