@@ -96,6 +96,7 @@ class GKECloud:
                             headers={"Retry-After": str(retry_after)})
 
     default_version = "1.30"  # the fake's serverConfig default
+    two_minors_up = "v1.31"  # from `version`: the fake refuses to get there in one upgrade
 
     def fail_after_acceptance(self, message: str) -> None:
         self.fake.fail_next_operation(message, status="ERROR")
@@ -163,6 +164,7 @@ class AKSCloud:
         self.fake.throttle_next(retry_after, count)
 
     default_version = "1.31"  # the fake's isDefault minor
+    two_minors_up = "v1.32"
 
     def fail_after_acceptance(self, message: str) -> None:
         self.fake.fail_next_operation("VMExtensionProvisioningError", message)
@@ -279,6 +281,7 @@ class EKSCloud:
         self.fake.throttle_next(count, retry_after=retry_after)
 
     default_version = "1.31"  # the fake's DescribeClusterVersions default
+    two_minors_up = "v1.31"
 
     def fail_after_acceptance(self, message: str) -> None:
         self.fake.fail_next_create("Ec2SubnetInvalidConfiguration", message)

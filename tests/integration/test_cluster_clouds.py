@@ -197,3 +197,31 @@ def test_a_cluster_without_version_gets_the_clouds_default_and_keeps_it(
         assert current["status"]["phase"] == "Active"
         time.sleep(1)
     assert (cloud.cluster_version(name) or "").startswith(cloud.default_version)
+
+
+@pytest.mark.parametrize("cloud", ["aws", "azure", "gcp"], indirect=True)
+def test_an_upgrade_two_minors_ahead_goes_one_minor_at_a_time_to_the_target(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    """These fakes refuse to skip a minor version (as EKS, AKS and GKE do), so reaching the
+    target without ever stalling proves the operator stepped through the minor between."""
+    create(kube, namespace, manifest(cloud, "stepper"))
+    name = wait_phase(kube, namespace, "stepper", "Active", operator)["status"]["providerName"]
+    target = cloud.two_minors_up  # type: ignore[attr-defined]
+    patch(kube, namespace, "stepper", [{"op": "replace", "path": "/spec/version",
+                                        "value": target}])
+    seen: set[str] = set()
+
+    def arrived() -> bool:
+        obj = get_cluster(kube, namespace, "stepper") or {}
+        status = obj.get("status") or {}
+        assert condition(obj, "Stalled") is None, status
+        seen.add(str(status.get("version", "")).removeprefix("v"))
+        return status.get("phase") == "Active" and \
+            str(status.get("version", "")).removeprefix("v").startswith(target[1:])
+
+    eventually(arrived, timeout=180, interval=0.1)
+    assert (cloud.cluster_version(name) or "").startswith(target[1:])
+    start, end = (int(v.removeprefix("v").split(".")[1]) for v in (cloud.version, target))
+    assert end - start == 2 and any(v.startswith(f"1.{start + 1}.") or v == f"1.{start + 1}"
+                                    for v in seen), seen
