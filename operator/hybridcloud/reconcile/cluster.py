@@ -30,6 +30,7 @@ from ..providers.base import (
     Taint,
     TransientError,
 )
+from .versions import minor_of, same_minor_or_patch, upgrade_step, version_tuple
 
 INFRASTRUCTURE_READY = "InfrastructureReady"
 CONTROL_PLANE_READY = "ControlPlaneReady"
@@ -143,9 +144,7 @@ def desired_version(view: ClusterView) -> str:
     user's back — not even a patch release — when the provider's default moves on."""
     if view.spec.version is not None:
         return view.spec.version.removeprefix("v")
-    recorded = str(view.status.get("version") or view.default_version or "")
-    parts = _version_tuple(recorded)
-    return ".".join(str(part) for part in parts[:2]) if parts else ""
+    return minor_of(str(view.status.get("version") or view.default_version or ""))
 
 
 def cluster_spec(view: ClusterView) -> ClusterSpec:
@@ -168,35 +167,10 @@ def cluster_spec(view: ClusterView) -> ClusterSpec:
 
 # -- decisions ---------------------------------------------------------------------------------
 
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    """(major, minor[, patch]) of "v1.28.5", "1.28" or GKE's "1.28.15-gke.1020000"."""
-    match = _VERSION.match(version)
-    return tuple(int(part) for part in match.groups() if part is not None) if match else ()
-
-
-def _same_minor_or_patch(desired: str, observed: str) -> bool:
-    """A desired "1.28" is satisfied by an observed "1.28.5"."""
-    want, have = _version_tuple(desired), _version_tuple(observed)
-    return have[: len(want)] == want
-
-
-def upgrade_step(desired: str, observed: str) -> str:
-    """The next version to upgrade to: ``desired`` itself when it is at most one minor version
-    ahead, else the next minor version (AKS refuses to skip minors, GKE and EKS control
-    planes move one minor per upgrade)."""
-    want, have = _version_tuple(desired), _version_tuple(observed)
-    if len(want) >= 2 and len(have) >= 2 and want[0] == have[0] and want[1] > have[1] + 1:
-        return f"{have[0]}.{have[1] + 1}"
-    return desired
-
-
 def next_action(desired: ClusterSpec, observed: ObservedCluster) -> Action | None:
     """The single next step that brings an ACTIVE cluster closer to the spec, or None."""
-    if observed.version and not _same_minor_or_patch(desired.version, observed.version):
-        if _version_tuple(desired.version) < _version_tuple(observed.version):
+    if observed.version and not same_minor_or_patch(desired.version, observed.version):
+        if version_tuple(desired.version) < version_tuple(observed.version):
             raise PermanentError(
                 f"downgrade from {observed.version} to {desired.version} is not supported",
                 reason="DowngradeNotSupported")
@@ -333,8 +307,7 @@ def decide(view: ClusterView, observed: ObservedCluster | None, *, timing: Timin
 
     if view.spec.version is None and observed.version:
         # No version asked for: whatever runs is right (even after the cloud auto-upgraded).
-        desired = replace(desired, version=".".join(
-            str(part) for part in _version_tuple(observed.version)[:2]) or desired.version)
+        desired = replace(desired, version=minor_of(observed.version) or desired.version)
     ready, pools_message = _node_pools_ready(desired, observed)
     try:
         action = None if observed.state != ClusterState.ACTIVE or view.paused \
