@@ -134,7 +134,7 @@ def test_local_default_version_is_the_built_one_and_other_versions_cannot_be_upg
                              node_groups=())
     assert provider.default_version(local_spec) == "1.37.2"
     with pytest.raises(InvalidConfigurationError,
-                       match=r"cannot be upgraded in place; v1\.38 is not available: set "
+                       match=r"cannot be upgraded in place: v1\.38 is not available; set "
                              r"spec\.version to v1\.37\.2 or leave it out") as caught:
         provider.upgrade(local_spec, "1.38")
     assert caught.value.reason == "UnsupportedVersion"

@@ -86,9 +86,9 @@ class LocalProvider:
         have = self._version
         if have.split(".")[: len(wanted.split("."))] != wanted.split("."):
             raise InvalidConfigurationError(
-                f"local clusters run Kubernetes v{have} (the version built from "
-                f"tests/controlplane) and cannot be upgraded in place; v{wanted} is not "
-                f"available: set spec.version to v{have} or leave it out",
+                f"local clusters run only Kubernetes v{have}, the version built from "
+                f"tests/controlplane, and cannot be upgraded in place: v{wanted} is not "
+                f"available; set spec.version to v{have} or leave it out",
                 reason="UnsupportedVersion")
         return have
 
