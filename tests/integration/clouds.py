@@ -53,7 +53,7 @@ class GKECloud:
 
     def __init__(self) -> None:
         # One fake serves the whole module and clusters that tests orphan or leave failed stay
-        # there: quota for 40 of them (each takes 24 vCPUs: 2 × e2-standard-4 in 3 zones).
+        # there: quota for 40 of them (each takes 24 vCPUs: 2 x e2-standard-4 in 3 zones).
         self.fake = FakeGKE(delay=0.3, cpu_quota=960)
 
     def start(self) -> None:

@@ -225,3 +225,35 @@ def test_an_upgrade_two_minors_ahead_goes_one_minor_at_a_time_to_the_target(
     start, end = (int(v.removeprefix("v").split(".")[1]) for v in (cloud.version, target))
     assert end - start == 2 and any(v.startswith(f"1.{start + 1}.") or v == f"1.{start + 1}"
                                     for v in seen), seen
+
+
+@pytest.mark.parametrize("cloud", ["openstack"], indirect=True)
+def test_magnum_update_and_delete_failures_stall_with_magnums_reason_and_deletion_is_retried(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    magnum = cloud.fake.cloud  # type: ignore[attr-defined]
+    create(kube, namespace, manifest(cloud, "shaky"))
+    name = wait_phase(kube, namespace, "shaky", "Active", operator)["status"]["providerName"]
+
+    magnum.fail_next_update = "Resource UPDATE failed: ResourceInError: Went to status ERROR"
+    patch(kube, namespace, "shaky", [{"op": "replace", "path": "/spec/nodeGroups/0/size",
+                                      "value": 3}])
+    obj = wait_phase(kube, namespace, "shaky", "Failed", operator, timeout=120)
+    stalled = condition(obj, "Stalled") or {}
+    assert stalled.get("reason") == "ProviderFailed"
+    assert "Went to status ERROR" in stalled.get("message", "")
+
+    magnum.fail_next_delete = "Resource DELETE failed: Conflict: volume vol-1 is in use"
+    kube.delete(HybridClusterResource, "shaky", namespace=namespace)
+
+    def delete_failed() -> dict[str, Any] | None:
+        found = get_cluster(kube, namespace, "shaky") or {}
+        reason = (condition(found, "Stalled") or {}).get("reason")
+        return found if reason == "DeleteFailed" else None
+
+    failed = eventually(delete_failed, timeout=60, interval=0.1)
+    assert "volume vol-1 is in use" in (condition(failed, "Stalled") or {}).get("message", "")
+    assert cloud.exists(name)
+    # Retried after the stalled interval (5 s here): the second deletion goes through.
+    wait_gone(kube, namespace, "shaky", operator, timeout=120)
+    assert not cloud.exists(name)

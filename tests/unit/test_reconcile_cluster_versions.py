@@ -123,3 +123,23 @@ def test_throttling_without_retry_after_retries_after_the_poll_interval() -> Non
     with_header = failed(view({"phase": "Creating"}, version="1.30"),
                          TransientError("429", retry_after=30.0), timing=timing, now=NOW)
     assert with_header.requeue_after == 30.0
+
+
+def test_a_deletion_the_provider_failed_stalls_with_its_message_then_is_retried() -> None:
+    doomed = ObservedCluster("id", "hc-prod", ClusterState.FAILED,
+                             message="Resource DELETE failed: volume in use")
+    deleting = ClusterView("prod", "team-a", "uid-1234", 1, view(version="1.30").spec,
+                           {"phase": "Deleting"}, deleting=True)
+    first = decide(deleting, doomed, timing=Timing(stalled=60.0), now=NOW)
+    stalled = next(c for c in first.status["conditions"] if c["type"] == "Stalled")
+    assert (stalled["reason"], stalled["message"]) == ("DeleteFailed",
+                                                       "Resource DELETE failed: volume in use")
+    assert first.action is None and first.requeue_after == 60.0
+    assert first.transition == "cluster.failed"
+    again = decide(ClusterView("prod", "team-a", "uid-1234", 1, deleting.spec, first.status,
+                               deleting=True), doomed, now=NOW)
+    assert again.action is not None and again.action.kind == ActionKind.DELETE
+    # A cluster that was already failed before the user deleted it is deleted at once.
+    fresh = ClusterView("prod", "team-a", "uid-1234", 1, deleting.spec, {"phase": "Failed"},
+                        deleting=True)
+    assert decide(fresh, doomed, now=NOW).action is not None

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..conditions import PAUSED, READY, RECONCILING, STALLED, Desired
 from ..conditions import apply as apply_conditions
+from ..conditions import get as get_condition
 from ..models import HybridClusterSpec, NodeRole
 from ..providers.base import (
     ClusterSpec,
@@ -378,6 +379,16 @@ def _decide_deletion(view: ClusterView, observed: ObservedCluster | None, timing
         status = _status(view, "Deleting", [Desired(READY, False, "Deleted", message)],
                          [RECONCILING, STALLED], {}, now)
         return Decision(status, None, None, release_finalizer=True, transition="cluster.deleted")
+    reported = (get_condition(view.status.get("conditions"), STALLED) or {}).get("reason")
+    if observed.state == ClusterState.FAILED and view.status.get("phase") == "Deleting" \
+            and reported != "DeleteFailed":
+        # The provider accepted the deletion and then failed it (Magnum DELETE_FAILED): say so
+        # with its message, and retry on the next pass after the stalled interval.
+        failure = observed.message or "the provider reports the deletion as failed"
+        status = _status(view, "Deleting", [Desired(READY, False, "DeleteFailed", failure),
+                                            Desired(STALLED, True, "DeleteFailed", failure)],
+                         [RECONCILING], _observed_fields(observed), now)
+        return Decision(status, None, timing.stalled, transition="cluster.failed")
     message = "deleting the cluster at the provider"
     # Repeated until the provider reports nothing: some deletions take several steps (EKS node
     # groups before the cluster, Magnum templates after it); adapters make repeats no-ops.
