@@ -118,6 +118,7 @@ def test_magnum_update_or_delete_failing_after_acceptance_is_failed_with_the_rea
     observed = openstack.wait_for(magnum_provider, spec, lambda o: o is not None
                                   and o.state is ClusterState.FAILED)
     assert observed is not None and reason in (observed.message or "")
+    assert observed.delete_failed is (operation == "delete")
 
 
 # -- local -----------------------------------------------------------------------------------

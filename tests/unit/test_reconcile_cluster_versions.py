@@ -127,7 +127,7 @@ def test_throttling_without_retry_after_retries_after_the_poll_interval() -> Non
 
 def test_a_deletion_the_provider_failed_stalls_with_its_message_then_is_retried() -> None:
     doomed = ObservedCluster("id", "hc-prod", ClusterState.FAILED,
-                             message="Resource DELETE failed: volume in use")
+                             message="Resource DELETE failed: volume in use", delete_failed=True)
     deleting = ClusterView("prod", "team-a", "uid-1234", 1, view(version="1.30").spec,
                            {"phase": "Deleting"}, deleting=True)
     first = decide(deleting, doomed, timing=Timing(stalled=60.0), now=NOW)
@@ -139,7 +139,6 @@ def test_a_deletion_the_provider_failed_stalls_with_its_message_then_is_retried(
     again = decide(ClusterView("prod", "team-a", "uid-1234", 1, deleting.spec, first.status,
                                deleting=True), doomed, now=NOW)
     assert again.action is not None and again.action.kind == ActionKind.DELETE
-    # A cluster that was already failed before the user deleted it is deleted at once.
-    fresh = ClusterView("prod", "team-a", "uid-1234", 1, deleting.spec, {"phase": "Failed"},
-                        deleting=True)
-    assert decide(fresh, doomed, now=NOW).action is not None
+    # A cluster that failed before (or while) being deleted otherwise is simply deleted.
+    failed_before = ObservedCluster("id", "hc-prod", ClusterState.FAILED, message="ERROR")
+    assert decide(deleting, failed_before, now=NOW).action is not None

@@ -106,6 +106,9 @@ class ObservedCluster:
     node_groups: tuple[ObservedNodeGroup, ...] = ()
     message: str | None = None  # provider's explanation, e.g. of a FAILED state
     master_count: int = 0  # control-plane nodes visible to the user (0 for managed planes)
+    # FAILED because the provider failed a deletion it had accepted (Magnum DELETE_FAILED), as
+    # opposed to a cluster that was failed before anyone deleted it.
+    delete_failed: bool = False
 
     def node_group(self, name: str) -> ObservedNodeGroup | None:
         return next((group for group in self.node_groups if group.name == name), None)

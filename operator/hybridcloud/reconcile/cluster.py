@@ -380,8 +380,7 @@ def _decide_deletion(view: ClusterView, observed: ObservedCluster | None, timing
                          [RECONCILING, STALLED], {}, now)
         return Decision(status, None, None, release_finalizer=True, transition="cluster.deleted")
     reported = (get_condition(view.status.get("conditions"), STALLED) or {}).get("reason")
-    if observed.state == ClusterState.FAILED and view.status.get("phase") == "Deleting" \
-            and reported != "DeleteFailed":
+    if observed.delete_failed and reported != "DeleteFailed":
         # The provider accepted the deletion and then failed it (Magnum DELETE_FAILED): say so
         # with its message, and retry on the next pass after the stalled interval.
         failure = observed.message or "the provider reports the deletion as failed"

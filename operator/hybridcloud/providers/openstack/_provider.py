@@ -194,7 +194,8 @@ class OpenStackProvider:
             version=min(versions, key=specs.version_key).lstrip("v") if versions else None,
             endpoint=cluster.api_address or None, ca_data=ca_data,
             node_groups=tuple(observed), master_count=int(cluster.master_count or 0),
-            message=cluster.status_reason if state is ClusterState.FAILED else None)
+            message=cluster.status_reason if state is ClusterState.FAILED else None,
+            delete_failed=cluster.status == "DELETE_FAILED")
 
     def create(self, cluster: ClusterSpec) -> None:
         with self._errors(f"create Magnum cluster {cluster.name}"):
