@@ -124,7 +124,9 @@ _PRINTER_COLUMNS: dict[str, list[JSON]] = {
     HybridCluster.KIND: [
         {"name": "Provider", "type": "string", "jsonPath": ".spec.provider"},
         {"name": "Region", "type": "string", "jsonPath": ".spec.region"},
-        {"name": "Version", "type": "string", "jsonPath": ".spec.version"},
+        # What runs (or, before the create, the provider default chosen when spec.version is
+        # left out), so the column is never empty.
+        {"name": "Version", "type": "string", "jsonPath": ".status.version"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         _condition_column("Ready", "Ready"),
         {"name": "Nodes", "type": "integer", "jsonPath": ".status.nodes.ready",

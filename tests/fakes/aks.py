@@ -30,6 +30,8 @@ SUB = r"/subscriptions/(?P<sub>[^/]+)"
 GROUP = SUB + r"/resource[gG]roups/(?P<rg>[^/]+)"
 CLUSTER = GROUP + r"/providers/Microsoft\.ContainerService/managedClusters/(?P<name>[^/]+)"
 POOL = CLUSTER + r"/agentPools/(?P<pool>[^/]+)"
+VERSIONS = (SUB + r"/providers/Microsoft\.ContainerService/locations/(?P<loc>[^/]+)"
+            r"/kubernetesVersions")
 OPERATION = (SUB + r"/providers/Microsoft\.ContainerService/locations/(?P<loc>[^/]+)"
              r"/(?P<kind>operations|operationresults)/(?P<op>[^/]+)")
 
@@ -107,6 +109,7 @@ class FakeAKS(ArmState):
             ("GET", CLUSTER + r"/agentPools", self._list_pools),
             ("GET", POOL, self._get_pool), ("PUT", POOL, self._put_pool),
             ("DELETE", POOL, self._delete_pool), ("GET", OPERATION, self._get_operation),
+            ("GET", VERSIONS, lambda _: Response(200, rules.kubernetes_versions())),
         ]
         for method, pattern, handler in routes:
             self.server.route(method, pattern)(self._guarded(handler))
@@ -121,10 +124,11 @@ class FakeAKS(ArmState):
                 return rules.arm_error(404, "SubscriptionNotFound",
                                        f"The subscription '{request.params['sub']}' could not "
                                        "be found.")
-            if not request.query.get("api-version"):
-                return rules.arm_error(400, "MissingApiVersionParameter",
-                                       "The api-version query parameter (?api-version=) is "
-                                       "required for all requests.")
+            refused = rules.check_api_version(request.path,
+                                              next(iter(request.query.get("api-version", [])),
+                                                   None))
+            if refused is not None:
+                return refused
             with self._lock:
                 self._advance()
                 return handler(request)
@@ -173,7 +177,7 @@ class FakeAKS(ArmState):
         location = body.get("location")
         if request.params["rg"].lower() not in self.resource_groups:
             return self._missing(request)
-        version = props.get("kubernetesVersion") or "1.31"
+        version = props.get("kubernetesVersion") or rules.DEFAULT_MINOR
         if not location:
             return rules.arm_error(400, "LocationRequired",
                                    "The location property is required for this definition.")
@@ -229,11 +233,14 @@ class FakeAKS(ArmState):
                                    "Changing property 'dnsPrefix' is not allowed.")
         current = cluster.props["currentKubernetesVersion"] or cluster.props["kubernetesVersion"]
         resolved = rules.resolve_version(version) or version
-        if rules.version_key(resolved) < rules.version_key(rules.resolve_version(current)
-                                                           or current):
+        running = rules.resolve_version(current) or current
+        if rules.version_key(resolved) < rules.version_key(running):
             return rules.arm_error(400, "NotAllowedDowngrade",
                                    f"Downgrading kubernetes version from {current} to {version} "
                                    "is not allowed.")
+        skipped = rules.skipped_minor(running, resolved)
+        if skipped is not None:
+            return skipped
         old = [cluster.pools[p["name"]] for p in profiles if p["name"] in cluster.pools]
         rejected = self._quota_check(cluster.name, cluster.group, cluster.location,
                                      self._cores(old), self._cores(profiles))

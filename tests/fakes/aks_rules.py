@@ -45,6 +45,57 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+# api-versions the fake serves, per resource provider: ARM refuses any other. Container
+# Service: the version of its async-operation URLs and the one the pinned SDK speaks (add the
+# next one when the SDK moves on); Resources: the one the adapter uses for resource groups.
+API_VERSIONS = {"Microsoft.ContainerService": ("2017-08-31", "2026-08-01"),
+                "Microsoft.Resources": ("2021-04-01", "2022-09-01")}
+
+
+def check_api_version(path: str, version: str | None) -> Response | None:
+    """ARM's api-version check: missing, or not one the resource provider publishes."""
+    if not version:
+        return arm_error(400, "MissingApiVersionParameter", "The api-version query parameter "
+                         "(?api-version=) is required for all requests.")
+    namespace = "Microsoft.ContainerService" if "/Microsoft.ContainerService/" in path \
+        else "Microsoft.Resources"
+    supported = API_VERSIONS[namespace]
+    if version not in supported:
+        return arm_error(400, "NoRegisteredProviderFound",
+                         f"No registered resource provider found for API version '{version}' "
+                         f"of '{namespace}'. The supported api-versions are "
+                         f"'{', '.join(supported)}'.")
+    return None
+
+
+# The minor new clusters get when the request names none (not the newest, as on AKS).
+DEFAULT_MINOR = "1.31"
+
+
+def kubernetes_versions() -> dict[str, Any]:
+    """``locations/{location}/kubernetesVersions``: every minor with its patches, one default."""
+    return {"values": [{
+        "version": minor, "isDefault": minor == DEFAULT_MINOR, "isPreview": False,
+        "capabilities": {"supportPlan": ["KubernetesOfficial"]},
+        "patchVersions": {patch: {"upgrades": [
+            later for later in SUPPORTED_VERSIONS.values()
+            if 0 <= version_key(later)[1] - version_key(patch)[1] <= 1 and later != patch]}}}
+        for minor, patch in SUPPORTED_VERSIONS.items()]}
+
+
+def skipped_minor(current: str, target: str) -> Response | None:
+    """AKS upgrades one minor version at a time; skipping one is refused."""
+    have, want = version_key(current)[:2], version_key(target)[:2]
+    if want[0] == have[0] and want[1] <= have[1] + 1:
+        return None
+    allowed = [v for v in SUPPORTED_VERSIONS.values()
+               if version_key(v)[0] == have[0] and version_key(v)[1] == have[1] + 1]
+    return arm_error(400, "OperationNotAllowed",
+                     f"Upgrading Kubernetes version {current} to {target} is not allowed. "
+                     f"Available upgrades: {allowed}. Please see https://aka.ms/aks-supported-"
+                     "k8s-ext for supported versions.")
+
+
 def unsupported_version(version: str, location: str) -> Response:
     return arm_error(400, "K8sVersionNotSupported",
                      f"Version {version} is not supported in this region {location}. Please use "

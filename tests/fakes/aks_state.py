@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +66,26 @@ class ArmState:
         self._operations: dict[str, Operation] = {}
         self._failures: list[dict[str, str]] = []
         self._lock = threading.RLock()
+        self._paused = False
+
+    def fast_forward(self) -> None:
+        """End every running operation now, as if ``operation_delay`` had passed."""
+        with self._lock:
+            for operation in self._operations.values():
+                operation.done_at = 0.0
+            self._advance()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold every operation in progress so a test can observe the intermediate state
+        however slowly it runs."""
+        with self._lock:
+            self._paused = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused = False
 
     @property
     def url(self) -> str:
@@ -99,6 +120,8 @@ class ArmState:
         return None
 
     def _advance(self) -> None:
+        if self._paused:
+            return
         now = time.monotonic()
         for operation in self._operations.values():
             if operation.status == "InProgress" and operation.done_at <= now:

@@ -36,6 +36,7 @@ from tests.fakes.server import FakeServer, Request, Response
 
 DEFAULT_REGION = "us-east-1"
 SUPPORTED_VERSIONS = ("1.28", "1.29", "1.30", "1.31", "1.32", "1.33")
+DEFAULT_VERSION = "1.31"  # what CreateCluster without a version gets
 INSTANCE_TYPE = re.compile(
     r"^[a-z][a-z0-9-]*\.(nano|micro|small|medium|large|xlarge|\d+xlarge|metal(-\d+xl)?)$")
 _CLUSTER = r"/clusters/(?P<name>[^/]+)"
@@ -105,6 +106,10 @@ class FakeEKS:
         self._transitions: dict[Key, _Transition] = {}
         self._versions: dict[Key, str] = {}  # control-plane versions after an upgrade
         self._updates: dict[str, _Update] = {}
+        # Health issues (code, message) the next accepted cluster creates end FAILED with,
+        # and those of clusters that did.
+        self._create_failures: list[tuple[str, str]] = []
+        self._failed: dict[Key, tuple[str, str]] = {}
         self._register_routes()
 
     # -- lifecycle and test controls -------------------------------------------------------
@@ -139,6 +144,12 @@ class FakeEKS:
         code = "ServiceUnavailableException" if status == 503 else "ServerException"
         self.server.fail_next(count, status=status, body={"message": f"{code} (injected)"},
                               headers={"x-amzn-ErrorType": code}, method=method, path=path)
+
+    def fail_next_create(self, code: str, message: str) -> None:
+        """Accept the next CreateCluster, then let the cluster end up FAILED (after ``delay``)
+        with this health issue, as EKS does when e.g. its role or subnets turn out unusable."""
+        with self._lock:
+            self._create_failures.append((code, message))
 
     def fast_forward(self) -> None:
         """End every transition and update now, as if ``delay`` had passed."""
@@ -191,6 +202,11 @@ class FakeEKS:
         name = cluster["name"]
         cluster["version"] = self._versions.get((region, name), cluster.get("version"))
         transition = self._transitions.get(("cluster", region, name))
+        failure = self._failed.get((region, name))
+        if failure is not None:
+            cluster["status"] = "FAILED"
+            cluster["health"] = {"issues": [{"code": failure[0], "message": failure[1],
+                                             "resourceIds": [name]}]}
         if transition is not None:
             cluster["status"] = transition.status
         if cluster["status"] == "CREATING":  # EKS publishes endpoint and CA once ACTIVE
@@ -236,6 +252,7 @@ class FakeEKS:
         self._on("POST", _CLUSTER + "/updates", self._update_cluster_version)
         self._on("GET", _CLUSTER + "/updates", self._list_updates)
         self._on("GET", _CLUSTER + "/updates/(?P<id>[^/]+)", self._describe_update)
+        self._on("GET", "/cluster-versions", self._describe_cluster_versions)
         for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"):
             self._on(method, "/.*", lambda request, _region: self.moto.forward(request))
 
@@ -256,7 +273,9 @@ class FakeEKS:
                              f"of {self.cluster_limit} clusters in {region}")
         response = self.moto.forward(request)
         if response.status == 200:
-            self._begin(("cluster", region, name), "CREATING")
+            failure = self._create_failures.pop(0) if self._create_failures else None
+            self._begin(("cluster", region, name), "CREATING", then=None if failure is None
+                        else lambda: self._failed.__setitem__((region, name), failure))
             created = _json_body(response)
             response.body = {"cluster": self._show_cluster(region, created["cluster"])}
         return response
@@ -282,6 +301,7 @@ class FakeEKS:
         def finish() -> None:
             self.moto.eks("DELETE", f"/clusters/{name}", region)
             self._versions.pop((region, name), None)
+            self._failed.pop((region, name), None)
 
         self._begin(("cluster", region, name), "DELETING", then=finish)
         return Response(200, {"cluster": self._show_cluster(region, found["cluster"])})
@@ -323,6 +343,17 @@ class FakeEKS:
             return aws_error(404, "ResourceNotFoundException",
                              f"No update found for ID: {request.params['id']}")
         return Response(200, {"update": update.body()})
+
+    def _describe_cluster_versions(self, request: Request, region: str) -> Response:
+        """DescribeClusterVersions: every supported minor; ``defaultOnly`` gives the one new
+        clusters get when CreateCluster names no version."""
+        default_only = request.query.get("defaultOnly", ["false"])[0] == "true"
+        versions = [{"clusterVersion": v, "clusterType": "eks", "defaultPlatformVersion": "eks.1",
+                     "defaultVersion": v == DEFAULT_VERSION, "status": "STANDARD_SUPPORT",
+                     "versionStatus": "STANDARD_SUPPORT"}
+                    for v in reversed(SUPPORTED_VERSIONS)
+                    if not default_only or v == DEFAULT_VERSION]
+        return Response(200, {"clusterVersions": versions})
 
     # -- node groups -----------------------------------------------------------------------
     def _create_nodegroup(self, request: Request, region: str) -> Response:

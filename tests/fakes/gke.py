@@ -17,16 +17,19 @@ import contextlib
 import socket
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from tests.fakes.gke_auth import UNAUTHENTICATED, FakeGoogleAuth
 from tests.fakes.gke_model import (
     RESOURCE_NAME,
+    VERSIONS,
     Cluster,
     GKEState,
     InstanceGroup,
     NodePool,
     RpcError,
+    minor_skip,
     resolve_version,
     version_key,
 )
@@ -35,18 +38,27 @@ from tests.fakes.server import FakeServer, Request, Response
 LOCATION = r"/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
 CLUSTER = LOCATION + r"/clusters/(?P<cluster>[^/:]+)"
 POOL = CLUSTER + r"/nodePools/(?P<pool>[^/:]+)"
+DEFAULT_VERSION = VERSIONS[-2]
 IGM = (r"/compute/v1/projects/(?P<project>[^/]+)/zones/(?P<zone>[^/]+)"
        r"/instanceGroupManagers/(?P<name>[^/]+)")
 
 
-def rpc_body(code: int, status: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "status": status}}
+def rpc_body(code: int, status: str, message: str, reason: str | None = None) -> dict[str, Any]:
+    """A google.rpc.Status as GKE sends it: with ``details`` (an ErrorInfo naming the reason
+    and a RequestInfo), which clients must tolerate and may use to classify."""
+    return {"error": {"code": code, "message": message, "status": status, "details": [
+        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason or status,
+         "domain": "container.googleapis.com"},
+        {"@type": "type.googleapis.com/google.rpc.RequestInfo",
+         "requestId": "0x" + format(abs(hash((code, message))) % 16**16, "016x")}]}}
 
 
 class FakeGKE:
     def __init__(self, *, delay: float = 0.2, cpu_quota: int = 96) -> None:
         self.server = FakeServer()
         self.state = GKEState(delay=delay, cpu_quota=cpu_quota)
+        # False: Compute Engine refuses instance group reads (credentials with GKE roles only).
+        self.compute_reads = True
         self.auth = FakeGoogleAuth()
         self.access_token = self.auth.issue_token(ttl=86400)
         self._register()
@@ -72,9 +84,23 @@ class FakeGKE:
 
     def fail_next(self, code: int, status: str, message: str, *, count: int = 1,
                   headers: dict[str, str] | None = None, method: str | None = None,
-                  path: str | None = None) -> None:
-        self.server.fail_next(count, status=code, body=rpc_body(code, status, message),
+                  path: str | None = None, reason: str | None = None) -> None:
+        self.server.fail_next(count, status=code, body=rpc_body(code, status, message, reason),
                               headers=headers, method=method, path=path)
+
+    def fail_next_operation(self, message: str, *, status: str = "ERROR") -> None:
+        """Accept the next mutating call, then let its operation end with the cluster in
+        ``status`` (ERROR or DEGRADED) and ``message`` as its statusMessage."""
+        with self.state.lock:
+            self.state.failures.append((status, message))
+
+    def fast_forward(self) -> None:
+        """End every running operation now."""
+        self.state.fast_forward()
+
+    def paused(self) -> AbstractContextManager[None]:
+        """Hold operations in progress for the duration of the block."""
+        return self.state.paused()
 
     def cluster(self, name: str) -> Cluster | None:
         with self.state.lock:
@@ -100,7 +126,8 @@ class FakeGKE:
                 try:
                     return Response(200, handler(request, numeric))
                 except RpcError as error:
-                    return Response(error.code, rpc_body(error.code, error.status, error.message))
+                    return Response(error.code, rpc_body(error.code, error.status, error.message,
+                                                         error.reason))
         self.server.route(method, pattern)(serve)
 
     def _register(self) -> None:
@@ -118,6 +145,7 @@ class FakeGKE:
         self._api("GET", LOCATION + r"/operations/(?P<operation>[^/:]+)", self._get_operation)
         self._api("GET", LOCATION + r"/operations", self._list_operations)
         self._api("GET", IGM, self._get_instance_group)
+        self._api("GET", LOCATION + r"/serverConfig", self._server_config)
         self.server.route("POST", r"/token")(self.auth.token_endpoint)
 
     def _cluster_of(self, request: Request) -> Cluster:
@@ -153,7 +181,7 @@ class FakeGKE:
         pool_specs = spec.pop("nodePools", None) or []
         if not pool_specs:
             raise RpcError(400, "INVALID_ARGUMENT", "Cluster must have at least one node pool.")
-        version = resolve_version(str(spec.get("initialClusterVersion") or ""))
+        version = resolve_version(str(spec.get("initialClusterVersion") or DEFAULT_VERSION))
         cluster = Cluster(p["project"], p["location"], name, spec, version)
         pools = [self.state.new_pool(cluster, pool_spec) for pool_spec in pool_specs]
         if len({pool.name for pool in pools}) != len(pools):
@@ -192,6 +220,11 @@ class FakeGKE:
             raise RpcError(400, "INVALID_ARGUMENT",
                            f"Master cannot be downgraded from {cluster.master_version} "
                            f"to {version}.")
+        if minor_skip(cluster.master_version, version):
+            # GKE control planes move one minor version per upgrade.
+            raise RpcError(400, "INVALID_ARGUMENT",
+                           f'Master cannot be upgraded from "{cluster.master_version}" to '
+                           f'"{version}": upgrade one minor version at a time.')
 
         def complete() -> None:
             cluster.master_version, cluster.status = version, "RUNNING"
@@ -305,8 +338,20 @@ class FakeGKE:
                                for op in self.state.operations.values()
                                if (op.project, op.location) == (p["project"], p["location"])]}
 
+    def _server_config(self, request: Request, numeric: bool) -> dict[str, Any]:
+        # Like GKE, the default is not the newest release: it is the one new clusters get
+        # when no version is asked for.
+        return {"defaultClusterVersion": DEFAULT_VERSION,
+                "validMasterVersions": list(reversed(VERSIONS)),
+                "validNodeVersions": list(reversed(VERSIONS))}
+
     def _get_instance_group(self, request: Request, numeric: bool) -> dict[str, Any]:
         p = request.params
+        if not self.compute_reads:
+            raise RpcError(403, "PERMISSION_DENIED",
+                           f"Required 'compute.instanceGroupManagers.get' permission for "
+                           f"'projects/{p['project']}/zones/{p['zone']}/instanceGroupManagers/"
+                           f"{p['name']}'", reason="IAM_PERMISSION_DENIED")
         for group in self.state.instance_groups():
             if (group.project, group.zone, group.name) == (p["project"], p["zone"], p["name"]):
                 return group.to_json()

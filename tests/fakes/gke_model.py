@@ -13,7 +13,8 @@ import itertools
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,11 +39,13 @@ FAKE_CA = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCmZha2UtZ2tlLWNhCi0tLS0tRU5EIENFU
 
 
 class RpcError(Exception):
-    """A google.rpc.Status the HTTP layer renders as ``{"error": {code, message, status}}``."""
+    """A google.rpc.Status the HTTP layer renders as ``{"error": {code, message, status,
+    details}}``; ``reason`` becomes the ``google.rpc.ErrorInfo`` detail GKE attaches."""
 
-    def __init__(self, code: int, status: str, message: str) -> None:
+    def __init__(self, code: int, status: str, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.code, self.status, self.message = code, status, message
+        self.reason = reason or status
 
 
 def enum_name(table: dict[str, int], value: Any) -> str:
@@ -149,9 +152,17 @@ class Cluster:
                 "endpoint": self.endpoint, "masterAuth": {"clusterCaCertificate": FAKE_CA},
                 "currentMasterVersion": self.master_version,
                 "currentNodeVersion": node_versions[0] if node_versions else "",
+                "currentNodeCount": sum(min(g.running, g.target) for p in self.pools.values()
+                                        for g in p.groups),
                 "status": enum_out(CLUSTER_STATUS, self.status, numeric),
                 "statusMessage": self.status_message, "nodePools": pools,
                 "createTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.created))}
+
+
+def minor_skip(current: str, target: str) -> bool:
+    """True when ``target`` is more than one minor version above ``current``."""
+    have, want = version_key(current)[:2], version_key(target)[:2]
+    return want[0] != have[0] or want[1] > have[1] + 1
 
 
 @dataclass
@@ -165,6 +176,7 @@ class Operation:
     complete: Callable[[], None]
     status: str = "PENDING"
     started: float = field(default_factory=time.time)
+    error: str = ""  # statusMessage of an operation that ended in failure
 
     def to_json(self, base: str, numeric: bool) -> dict[str, Any]:
         path = f"projects/{self.project}/locations/{self.location}/operations/{self.name}"
@@ -172,7 +184,9 @@ class Operation:
                 "operationType": enum_out(OPERATION_TYPE, self.kind, numeric),
                 "status": enum_out(OPERATION_STATUS, self.status, numeric),
                 "selfLink": f"{base}/v1/{path}", "targetLink": f"{base}/v1/{self.target}",
-                "startTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started))}
+                "startTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+                **({"statusMessage": self.error, "error": {"code": 13, "message": self.error}}
+                   if self.error and self.status == "DONE" else {})}
 
 
 class GKEState:
@@ -185,6 +199,9 @@ class GKEState:
         self.operations: dict[str, Operation] = {}
         self.lock = threading.RLock()
         self._ids = itertools.count(1)
+        # (cluster status, message) the next accepted operations end in, oldest first.
+        self.failures: list[tuple[str, str]] = []
+        self._paused = False
 
     # -- time --------------------------------------------------------------------------
     def tick(self) -> None:
@@ -194,9 +211,28 @@ class GKEState:
             for op in self.operations.values():
                 if op.status == "PENDING":
                     op.status = "RUNNING"
-                if op.status == "RUNNING" and now >= op.finish_at:
+                if op.status == "RUNNING" and now >= op.finish_at and not self._paused:
                     op.complete()
                     op.status = "DONE"
+
+    def fast_forward(self) -> None:
+        """End every running operation now, as if ``delay`` had passed."""
+        with self.lock:
+            for op in self.operations.values():
+                op.finish_at = 0.0
+            self.tick()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold every operation in progress so a test can observe the intermediate state
+        however slowly it runs."""
+        with self.lock:
+            self._paused = True
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._paused = False
 
     # -- lookups -----------------------------------------------------------------------
     def cluster(self, project: str, location: str, name: str) -> Cluster:
@@ -226,10 +262,24 @@ class GKEState:
             raise RpcError(400, "FAILED_PRECONDITION",
                            f"Cluster is running incompatible operation {running[0].name}.")
         name = f"operation-{int(time.time() * 1000)}-{next(self._ids):04d}"
+        failure = self.failures.pop(0) if self.failures else None
+        if failure is not None:
+            complete = self._failing(cluster, *failure)
         op = Operation(name, cluster.project, cluster.location, kind, target or cluster.path,
-                       time.time() + self.delay, complete)
+                       time.time() + self.delay, complete, error=failure[1] if failure else "")
         self.operations[name] = op
         return op
+
+    @staticmethod
+    def _failing(cluster: Cluster, status: str, message: str) -> Callable[[], None]:
+        """What GKE does when an accepted operation fails: the cluster lands in ERROR or
+        DEGRADED with the reason in ``statusMessage`` (and its pools stop changing)."""
+        def fail() -> None:
+            cluster.status, cluster.status_message = status, message
+            for pool in cluster.pools.values():
+                if pool.status in ("PROVISIONING", "RECONCILING"):
+                    pool.status = "ERROR" if status == "ERROR" else "RUNNING_WITH_ERROR"
+        return fail
 
     def new_pool(self, cluster: Cluster, body: dict[str, Any]) -> NodePool:
         name = str(body.get("name", ""))
@@ -260,7 +310,8 @@ class GKEState:
                        if c.project == project for p in c.pools.values() for g in p.groups)
         wanted = sum(delta * len(p.groups) * vcpus(p.machine_type) for p, delta in extra)
         if wanted > 0 and used + wanted > self.cpu_quota:
-            raise RpcError(403, "RESOURCE_EXHAUSTED",
+            # GKE answers quota shortfalls with 403 PERMISSION_DENIED, not RESOURCE_EXHAUSTED.
+            raise RpcError(403, "PERMISSION_DENIED", reason="GCE_QUOTA_EXCEEDED", message=
                            f"Insufficient regional quota to satisfy request: resource \"CPUS\": "
                            f"request requires '{wanted}.0' and is short "
                            f"'{used + wanted - self.cpu_quota}.0'. project has a quota of "

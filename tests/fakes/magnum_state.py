@@ -166,8 +166,11 @@ class MagnumCloud:
         self._operations: list[Operation] = []
         self._sequence = itertools.count()
         self._addresses = itertools.count(10)
-        # Set by a test: the next cluster create ends in CREATE_FAILED with this reason.
+        # Set by a test: the next cluster create, update or delete ends in *_FAILED with this
+        # reason (as a Heat stack failure would leave it).
         self.fail_next_create: str | None = None
+        self.fail_next_update: str | None = None
+        self.fail_next_delete: str | None = None
         self._paused = False
 
     # -- asynchronous operations -------------------------------------------------------------
@@ -240,9 +243,16 @@ class MagnumCloud:
         cluster.updated_at = now_iso()
         if nodegroup is not None:
             nodegroup.status = ng_status
+        failure, self.fail_next_update = self.fail_next_update, None
 
         def complete() -> None:
             if cluster.uuid not in self.clusters:
+                return
+            if failure:
+                cluster.status, cluster.status_reason = "UPDATE_FAILED", failure
+                if nodegroup is not None:
+                    nodegroup.status = ng_status.replace("IN_PROGRESS", "FAILED")
+                    nodegroup.status_reason = failure
                 return
             if finish is not None:
                 finish()
@@ -259,7 +269,14 @@ class MagnumCloud:
         for ng in cluster.nodegroups:
             ng.status = "DELETE_IN_PROGRESS"
 
+        failure, self.fail_next_delete = self.fail_next_delete, None
+
         def complete() -> None:
+            if failure:
+                cluster.status, cluster.status_reason = "DELETE_FAILED", failure
+                for ng in cluster.nodegroups:
+                    ng.status = "DELETE_FAILED"
+                return
             self.clusters.pop(cluster.uuid, None)
 
         self.schedule(complete)

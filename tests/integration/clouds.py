@@ -35,6 +35,10 @@ class Cloud(Protocol):
     def cluster_version(self, name: str) -> str | None: ...
     def empty(self) -> bool: ...
     def throttle(self, count: int, retry_after: int = 1) -> None: ...
+    # The version a cluster gets without spec.version (major.minor), None: the cloud has none.
+    default_version: str | None
+    def fail_after_acceptance(self, message: str) -> None:
+        """Let the cloud accept the next cluster create, then fail it with ``message``."""
 
 
 class GKECloud:
@@ -48,7 +52,9 @@ class GKECloud:
     masters = 0
 
     def __init__(self) -> None:
-        self.fake = FakeGKE(delay=0.3)
+        # One fake serves the whole module and clusters that tests orphan or leave failed stay
+        # there: quota for 40 of them (each takes 24 vCPUs: 2 x e2-standard-4 in 3 zones).
+        self.fake = FakeGKE(delay=0.3, cpu_quota=960)
 
     def start(self) -> None:
         self.fake.start()
@@ -90,6 +96,12 @@ class GKECloud:
         self.fake.fail_next(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric "
                             "'Requests' (rate limit)", count=count,
                             headers={"Retry-After": str(retry_after)})
+
+    default_version = "1.30"  # the fake's serverConfig default
+    two_minors_up = "v1.31"  # from `version`: the fake refuses to get there in one upgrade
+
+    def fail_after_acceptance(self, message: str) -> None:
+        self.fake.fail_next_operation(message, status="ERROR")
 
 
 class AKSCloud:
@@ -153,6 +165,12 @@ class AKSCloud:
     def throttle(self, count: int, retry_after: int = 1) -> None:
         self.fake.throttle_next(retry_after, count)
 
+    default_version = "1.31"  # the fake's isDefault minor
+    two_minors_up = "v1.32"
+
+    def fail_after_acceptance(self, message: str) -> None:
+        self.fake.fail_next_operation("VMExtensionProvisioningError", message)
+
 
 class MagnumCloud:
     provider = "openstack"
@@ -212,6 +230,11 @@ class MagnumCloud:
             "status": 429, "code": "client", "title": "Rate limit exceeded",
             "detail": "Too many requests"}]}, headers={"Retry-After": str(retry_after)})
 
+    default_version = None  # Magnum has none: spec.version or a named template decides
+
+    def fail_after_acceptance(self, message: str) -> None:
+        self.fake.cloud.fail_next_create = message
+
 
 class EKSCloud:
     provider = "aws"
@@ -258,6 +281,12 @@ class EKSCloud:
 
     def throttle(self, count: int, retry_after: int = 1) -> None:
         self.fake.throttle_next(count, retry_after=retry_after)
+
+    default_version = "1.31"  # the fake's DescribeClusterVersions default
+    two_minors_up = "v1.31"
+
+    def fail_after_acceptance(self, message: str) -> None:
+        self.fake.fail_next_create("Ec2SubnetInvalidConfiguration", message)
 
 
 CLOUDS: dict[str, type[Any]] = {"aws": EKSCloud, "gcp": GKECloud, "azure": AKSCloud,

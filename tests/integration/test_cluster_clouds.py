@@ -7,6 +7,7 @@ loopback through the `endpoint` key of the provider credentials Secret.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,109 @@ def test_missing_credentials_stall_with_a_message_naming_the_secret(
     assert stalled.get("reason") == "CredentialsNotFound"
     assert f"{namespace}/does-not-exist" in stalled.get("message", "")
     assert eventually(lambda: get_cluster(kube, namespace, "nocreds"))
+
+
+def test_a_failure_after_the_cloud_accepted_the_create_stalls_with_the_clouds_message(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    message = f"{cloud.provider}: not enough capacity in {cloud.region} (injected by the fake)"
+    cloud.fail_after_acceptance(message)
+    creates_before = cloud.creates()
+    create(kube, namespace, manifest(cloud, "doomed"))
+    obj = wait_phase(kube, namespace, "doomed", "Failed", operator, timeout=120)
+    stalled = condition(obj, "Stalled") or {}
+    assert (stalled.get("status"), stalled.get("reason")) == ("True", "ProviderFailed")
+    assert message in stalled.get("message", "")
+    assert condition(obj, "Reconciling") is None
+    # Accepted once and not re-created behind the user's back while the spec is unchanged.
+    assert cloud.creates() - creates_before == 1
+    assert cloud.exists(obj["status"]["providerName"])
+
+
+def test_a_cluster_without_version_gets_the_clouds_default_and_keeps_it(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    body = manifest(cloud, "defaulted")
+    del body["spec"]["version"]  # as in the contract's CRD example
+    creates_before = cloud.creates()
+    create(kube, namespace, body)
+    if cloud.default_version is None:
+        obj = wait_phase(kube, namespace, "defaulted", "Failed", operator)
+        stalled = condition(obj, "Stalled") or {}
+        assert stalled.get("reason") == "VersionRequired"
+        assert "spec.version" in stalled.get("message", "")
+        assert cloud.creates() == creates_before  # refused before anything was created
+        return
+    obj = wait_phase(kube, namespace, "defaulted", "Active", operator, timeout=120)
+    name, version = obj["status"]["providerName"], obj["status"]["version"]
+    assert f"{version.removeprefix('v')}.".startswith(cloud.default_version + ".")  # EKS: "1.31"
+    assert (cloud.cluster_version(name) or "").startswith(cloud.default_version)
+    assert "version" not in obj["spec"]
+    # Later passes (resyncs every 5 s here) leave the recorded version and the cluster alone.
+    deadline = time.monotonic() + 12
+    while time.monotonic() < deadline:
+        current = get_cluster(kube, namespace, "defaulted") or {}
+        assert current["status"]["version"] == version
+        assert current["status"]["phase"] == "Active"
+        time.sleep(1)
+    assert (cloud.cluster_version(name) or "").startswith(cloud.default_version)
+
+
+@pytest.mark.parametrize("cloud", ["aws", "azure", "gcp"], indirect=True)
+def test_an_upgrade_two_minors_ahead_goes_one_minor_at_a_time_to_the_target(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    """These fakes refuse to skip a minor version (as EKS, AKS and GKE do), so reaching the
+    target without ever stalling proves the operator stepped through the minor between."""
+    create(kube, namespace, manifest(cloud, "stepper"))
+    name = wait_phase(kube, namespace, "stepper", "Active", operator)["status"]["providerName"]
+    target = cloud.two_minors_up  # type: ignore[attr-defined]
+    patch(kube, namespace, "stepper", [{"op": "replace", "path": "/spec/version",
+                                        "value": target}])
+    seen: set[str] = set()
+
+    def arrived() -> bool:
+        obj = get_cluster(kube, namespace, "stepper") or {}
+        status = obj.get("status") or {}
+        assert condition(obj, "Stalled") is None, status
+        seen.add(str(status.get("version", "")).removeprefix("v"))
+        return status.get("phase") == "Active" and \
+            str(status.get("version", "")).removeprefix("v").startswith(target[1:])
+
+    eventually(arrived, timeout=180, interval=0.1)
+    assert (cloud.cluster_version(name) or "").startswith(target[1:])
+    start, end = (int(v.removeprefix("v").split(".")[1]) for v in (cloud.version, target))
+    assert end - start == 2 and any(v.startswith(f"1.{start + 1}.") or v == f"1.{start + 1}"
+                                    for v in seen), seen
+
+
+@pytest.mark.parametrize("cloud", ["openstack"], indirect=True)
+def test_magnum_update_and_delete_failures_stall_with_magnums_reason_and_deletion_is_retried(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    magnum = cloud.fake.cloud  # type: ignore[attr-defined]
+    create(kube, namespace, manifest(cloud, "shaky"))
+    name = wait_phase(kube, namespace, "shaky", "Active", operator)["status"]["providerName"]
+
+    magnum.fail_next_update = "Resource UPDATE failed: ResourceInError: Went to status ERROR"
+    patch(kube, namespace, "shaky", [{"op": "replace", "path": "/spec/nodeGroups/0/size",
+                                      "value": 3}])
+    obj = wait_phase(kube, namespace, "shaky", "Failed", operator, timeout=120)
+    stalled = condition(obj, "Stalled") or {}
+    assert stalled.get("reason") == "ProviderFailed"
+    assert "Went to status ERROR" in stalled.get("message", "")
+
+    magnum.fail_next_delete = "Resource DELETE failed: Conflict: volume vol-1 is in use"
+    kube.delete(HybridClusterResource, "shaky", namespace=namespace)
+
+    def delete_failed() -> dict[str, Any] | None:
+        found = get_cluster(kube, namespace, "shaky") or {}
+        reason = (condition(found, "Stalled") or {}).get("reason")
+        return found if reason == "DeleteFailed" else None
+
+    failed = eventually(delete_failed, timeout=60, interval=0.1)
+    assert "volume vol-1 is in use" in (condition(failed, "Stalled") or {}).get("message", "")
+    assert cloud.exists(name)
+    # Retried after the stalled interval (5 s here): the second deletion goes through.
+    wait_gone(kube, namespace, "shaky", operator, timeout=120)
+    assert not cloud.exists(name)

@@ -57,6 +57,16 @@ def test_every_sample_is_accepted_by_the_apiserver(kubectl: Kubectl, namespace: 
                                             else "provider"] is not None
 
 
+def test_a_cluster_like_the_contracts_crd_example_without_version_is_accepted(
+        kubectl: Kubectl, namespace: str) -> None:
+    spec = {k: v for k, v in VALID_CLUSTER["spec"].items() if k != "version"}
+    result = apply(kubectl, namespace, {**VALID_CLUSTER, "spec": spec})
+    assert result.returncode == 0, result.stderr
+    stored = json.loads(kubectl("get", "hybridcluster", "c1", "-n", namespace, "-o",
+                                "json").stdout)
+    assert "version" not in stored["spec"]  # the operator records its choice in status
+
+
 def test_defaults_are_applied_by_the_apiserver(kubectl: Kubectl, namespace: str) -> None:
     assert apply(kubectl, namespace, VALID_CLUSTER).returncode == 0
     stored = json.loads(kubectl("get", "hybridcluster", "c1", "-n", namespace, "-o",
@@ -87,7 +97,7 @@ def test_defaults_are_applied_by_the_apiserver(kubectl: Kubectl, namespace: str)
         (cluster_with(region=None), "spec.region", "region is required for cloud providers"),
         (cluster_with(version="latest"), "spec.version", "should match"),
         ({**VALID_CLUSTER, "spec": {"provider": "aws", "region": "us-west-2"}},
-         "spec.version", "Required value"),
+         "spec.nodeGroups", "Required value"),  # spec.version is not: it defaults
         ({**VALID_CLUSTER, "metadata": {"name": "Bad_Name"}}, "metadata.name", ""),
     ],
     ids=["unknown-provider", "size-zero", "no-node-groups", "min-above-max",
@@ -162,12 +172,14 @@ def test_printer_columns_show_provider_region_version_phase_ready(
 ) -> None:
     assert apply(kubectl, namespace, VALID_CLUSTER).returncode == 0
     kubectl("patch", "hybridcluster", "c1", "-n", namespace, "--subresource=status",
-            "--type=merge", "-p", json.dumps({"status": {"phase": "Active", "conditions": [
-                {"type": "Ready", "status": "True", "reason": "Active", "message": "",
-                 "lastTransitionTime": "2025-08-17T15:30:00Z"}]}}))
+            "--type=merge", "-p", json.dumps({"status": {
+                "phase": "Active", "version": "v1.28.5", "conditions": [
+                    {"type": "Ready", "status": "True", "reason": "Active", "message": "",
+                     "lastTransitionTime": "2025-08-17T15:30:00Z"}]}}))
     table = kubectl("get", "hybridclusters", "-n", namespace).stdout.splitlines()
     assert table[0].split() == ["NAME", "PROVIDER", "REGION", "VERSION", "PHASE", "READY", "AGE"]
-    assert table[1].split()[:6] == ["c1", "aws", "us-west-2", "v1.28.0", "Active", "True"]
+    # VERSION is what runs (status), e.g. a patch the cloud applied, or the recorded default.
+    assert table[1].split()[:6] == ["c1", "aws", "us-west-2", "v1.28.5", "Active", "True"]
     wide = kubectl("get", "hc", "-n", namespace, "-o", "wide").stdout.splitlines()[0].split()
     assert "NODES" in wide and "ENDPOINT" in wide
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice import models as aks_models
 from cryptography import x509
@@ -58,8 +59,10 @@ def credentials(aks: FakeAKS, **overrides: str) -> dict[str, str]:
 
 @pytest.fixture
 def aks() -> Iterator[FakeAKS]:
+    # Operations never end on their own: every intermediate state stays observable however
+    # slowly a test runs; wait_for ends them with fast_forward().
     fake = FakeAKS(tenant_id=TENANT, client_id=CLIENT, client_secret=SECRET,
-                   subscription_id=SUBSCRIPTION, operation_delay=0.2)
+                   subscription_id=SUBSCRIPTION, operation_delay=3600)
     fake.start()
     yield fake
     fake.stop()
@@ -70,15 +73,16 @@ def provider(aks: FakeAKS) -> AzureProvider:
     return AzureProvider(credentials(aks), base_url=aks.url)
 
 
-def wait_for(provider: AzureProvider, spec: ClusterSpec,
-             done: Callable[[ObservedCluster | None], bool], timeout: float = 5) -> \
+def wait_for(aks: FakeAKS, provider: AzureProvider, spec: ClusterSpec,
+             done: Callable[[ObservedCluster | None], bool], steps: int = 5) -> \
         ObservedCluster | None:
-    deadline = time.monotonic() + timeout
-    while True:
+    """Describe until ``done``, ending the fake's operations between looks."""
+    for _ in range(steps):
         observed = provider.describe(spec)
-        if done(observed) or time.monotonic() > deadline:
+        if done(observed):
             return observed
-        time.sleep(0.05)
+        aks.fast_forward()
+    return observed
 
 
 def settled(observed: ObservedCluster | None) -> bool:
@@ -86,22 +90,22 @@ def settled(observed: ObservedCluster | None) -> bool:
 
 
 @pytest.fixture
-def active(provider: AzureProvider) -> ObservedCluster:
+def active(aks: FakeAKS, provider: AzureProvider) -> ObservedCluster:
     provider.create(SPEC)
-    observed = wait_for(provider, SPEC, settled)
+    observed = wait_for(aks, provider, SPEC, settled)
     assert observed is not None and observed.state is ClusterState.ACTIVE
     return observed
 
 
 # -- creating and adopting ----------------------------------------------------------------------
 def test_create_shows_creating_then_active_with_node_groups_version_and_endpoint(
-        provider: AzureProvider) -> None:
+        provider: AzureProvider, aks: FakeAKS) -> None:
     provider.create(SPEC)
     creating = provider.describe(SPEC)
     assert creating is not None and creating.state is ClusterState.CREATING
     assert {g.state for g in creating.node_groups} == {ClusterState.CREATING}
 
-    observed = wait_for(provider, SPEC, settled)
+    observed = wait_for(aks, provider, SPEC, settled)
     assert observed is not None and observed.state is ClusterState.ACTIVE
     assert observed.version == "1.30.10" and observed.master_count == 0
     assert observed.endpoint is not None
@@ -140,7 +144,7 @@ def test_create_repeated_while_creating_and_once_active_makes_no_second_put(
         provider: AzureProvider, aks: FakeAKS) -> None:
     provider.create(SPEC)
     provider.create(SPEC)
-    wait_for(provider, SPEC, settled)
+    wait_for(aks, provider, SPEC, settled)
     provider.create(SPEC)
     assert aks.server.count("PUT", MC_PATH) == 1
 
@@ -164,13 +168,13 @@ def test_options_choose_subscription_resource_group_and_dns_prefix(aks: FakeAKS)
 
 # -- node groups -----------------------------------------------------------------------------
 def test_update_node_group_scales_through_the_scaling_state(
-        provider: AzureProvider, active: ObservedCluster) -> None:
+        provider: AzureProvider, aks: FakeAKS, active: ObservedCluster) -> None:
     provider.update_node_group(SPEC, dataclasses.replace(SPEC.node_groups[0], size=4))
     during = provider.describe(SPEC)
     assert during is not None and during.state is ClusterState.UPDATING
     system = during.node_group("system")
     assert system is not None and system.state is ClusterState.UPDATING and system.size == 4
-    after = wait_for(provider, SPEC, settled)
+    after = wait_for(aks, provider, SPEC, settled)
     assert after is not None and after.node_group("system").size == 4  # type: ignore[union-attr]
 
 
@@ -181,7 +185,7 @@ def test_update_node_group_to_autoscaling_sets_bounds_and_keeps_count_inside(
     system = aks.pools(GROUP, SPEC.name)["system"]
     assert (system["enableAutoScaling"], system["minCount"], system["maxCount"]) == (True, 3, 6)
     assert system["count"] == 3  # was 2: raised into the new bounds, not set by the spec size
-    observed = wait_for(provider, SPEC, settled)
+    observed = wait_for(aks, provider, SPEC, settled)
     assert observed is not None
     assert (observed.node_group("system").min_size,  # type: ignore[union-attr]
             observed.node_group("system").max_size) == (3, 6)  # type: ignore[union-attr]
@@ -210,7 +214,7 @@ def test_create_node_group_adds_a_user_pool_once(
     during = provider.describe(SPEC)
     assert during is not None and during.node_group("batch") is not None
     assert during.node_group("batch").state is ClusterState.CREATING  # type: ignore[union-attr]
-    wait_for(provider, SPEC, settled)
+    wait_for(aks, provider, SPEC, settled)
     provider.create_node_group(SPEC, batch)
     assert aks.server.count("PUT", r"/agentPools/batch$") == 1
     assert aks.pools(GROUP, SPEC.name)["batch"]["mode"] == "User"
@@ -220,7 +224,7 @@ def test_delete_node_group_removes_the_pool_and_a_missing_one_is_fine(
         provider: AzureProvider, aks: FakeAKS, active: ObservedCluster) -> None:
     provider.delete_node_group(SPEC, "gpu-workers")
     provider.delete_node_group(SPEC, "gpu-workers")  # already deleting: nothing more to send
-    observed = wait_for(provider, SPEC, lambda o: o is not None and len(o.node_groups) == 1)
+    observed = wait_for(aks, provider, SPEC, lambda o: o is not None and len(o.node_groups) == 1)
     assert observed is not None and [g.name for g in observed.node_groups] == ["system"]
     assert set(aks.pools(GROUP, SPEC.name)) == {"system"}
     assert aks.server.count("DELETE", r"/agentPools/") == 1
@@ -241,7 +245,7 @@ def test_upgrade_moves_cluster_and_pools_through_upgrading_to_the_new_version(
     assert during is not None and during.state is ClusterState.UPDATING
     assert during.version == "1.30.10"  # the old version runs until the upgrade finishes
     provider.upgrade(SPEC, "1.31")  # repeated (operator restart): no second request
-    after = wait_for(provider, SPEC, settled)
+    after = wait_for(aks, provider, SPEC, settled)
     assert after is not None and after.version == "1.31.6"
     assert {p["currentOrchestratorVersion"] for p in aks.pools(GROUP, SPEC.name).values()} == \
         {"1.31.6"}
@@ -257,7 +261,7 @@ def test_delete_removes_cluster_and_pools_and_repeats_quietly(
     deleting = provider.describe(SPEC)
     assert deleting is not None and deleting.state is ClusterState.DELETING
     provider.delete(SPEC)
-    assert wait_for(provider, SPEC, lambda o: o is None) is None
+    assert wait_for(aks, provider, SPEC, lambda o: o is None) is None
     provider.delete(SPEC)
     assert aks.is_empty() and aks.pools(GROUP, SPEC.name) == {}
     assert aks.server.count("DELETE", MC_PATH) == 1
@@ -354,7 +358,8 @@ def test_a_failed_operation_shows_failed_with_the_provider_message(
     aks.fail_next_operation("VMExtensionProvisioningError", "VM has reported a failure when "
                             "processing extension 'vmssCSE'.")
     provider.create(SPEC)
-    observed = wait_for(provider, SPEC, lambda o: o is not None and o.state is ClusterState.FAILED)
+    observed = wait_for(aks, provider, SPEC,
+                        lambda o: o is not None and o.state is ClusterState.FAILED)
     assert observed is not None and observed.state is ClusterState.FAILED
     assert observed.message is not None and "vmssCSE" in observed.message
 
@@ -430,9 +435,45 @@ def test_the_fakes_long_running_operations_satisfy_the_sdk_poller(aks: FakeAKS) 
             dns_prefix="lab", kubernetes_version="1.31", agent_pool_profiles=[
                 aks_models.ManagedClusterAgentPoolProfile(name="sys", count=1, mode="System",
                                                           vm_size="Standard_D2s_v5")]))
-    created = client.managed_clusters.begin_create_or_update(
-        "lab", "lab1", cluster, enforce_https=False).result(timeout=5)
+    poller = client.managed_clusters.begin_create_or_update("lab", "lab1", cluster,
+                                                            enforce_https=False)
+    with aks.paused():  # the SDK keeps polling Azure-AsyncOperation: InProgress
+        aks.fast_forward()
+        time.sleep(0.2)
+        assert not poller.done()
+    aks.fast_forward()
+    created = poller.result(timeout=5)
     assert created.properties is not None
     assert created.properties.provisioning_state == "Succeeded"
-    client.managed_clusters.begin_delete("lab", "lab1", enforce_https=False).result(timeout=5)
+    assert aks.server.count("GET", r"/locations/westeurope/operations/") >= 1
+
+    aks.fail_next_operation("VMExtensionProvisioningError", "VM has reported a failure.")
+    pool = aks_models.AgentPoolManagedClusterAgentPoolProfileProperties(
+        count=1, vm_size="Standard_D2s_v5")
+    failing = client.agent_pools.begin_create_or_update(
+        "lab", "lab1", "extra", aks_models.AgentPool(properties=pool), enforce_https=False)
+    aks.fast_forward()
+    with pytest.raises(HttpResponseError, match="VM has reported a failure"):
+        failing.result(timeout=5)
+
+    deleting = client.managed_clusters.begin_delete("lab", "lab1", enforce_https=False)
+    aks.fast_forward()
+    deleting.result(timeout=5)  # followed Location/Azure-AsyncOperation to the end
+    assert aks.server.count("GET", r"/operationresults/|/operations/") >= 2
     assert aks.is_empty()
+
+
+def test_arm_refuses_api_versions_the_service_does_not_publish(aks: FakeAKS) -> None:
+    token = aks.directory.issue()
+    import requests
+
+    base = f"{aks.url}/subscriptions/{SUBSCRIPTION}/resourceGroups/{GROUP}/providers/" \
+           "Microsoft.ContainerService/managedClusters/x"
+    for version, code in (("2099-01-01", "NoRegisteredProviderFound"),
+                          ("", "MissingApiVersionParameter")):
+        response = requests.get(f"{base}?api-version={version}", timeout=5,
+                                headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == code
+        if version:
+            assert version in response.json()["error"]["message"]

@@ -4,7 +4,6 @@ wire-level fake of the GKE API, and classifies what goes wrong the way the opera
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -37,7 +36,9 @@ BAD_TOKEN = "ya29.not-valid-secret-token-0123456789"
 
 @pytest.fixture
 def gke() -> Iterator[FakeGKE]:
-    fake = FakeGKE(delay=0.2)
+    # Operations never end on their own: a test sees every intermediate state however slowly
+    # it runs, and ends them with fast_forward() (through wait_for / until_active).
+    fake = FakeGKE(delay=3600)
     fake.start()
     yield fake
     fake.stop()
@@ -61,30 +62,30 @@ def make_spec(name: str = "hc-team-web-1a2b3c4d", **changes: object) -> ClusterS
     return ClusterSpec(**fields)  # type: ignore[arg-type]
 
 
-def wait_for(provider: GCPProvider, spec: ClusterSpec,
+def wait_for(gke: FakeGKE, provider: GCPProvider, spec: ClusterSpec,
              condition: Callable[[ObservedCluster | None], bool],
-             timeout: float = 5.0) -> ObservedCluster | None:
-    deadline = time.monotonic() + timeout
-    while True:
+             steps: int = 5) -> ObservedCluster | None:
+    """Describe until ``condition`` holds, ending the fake's operations between looks."""
+    for _ in range(steps):
         observed = provider.describe(spec)
         if condition(observed):
             return observed
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not reached; last observed: {observed}")
-        time.sleep(0.05)
+        gke.fast_forward()
+    raise AssertionError(f"condition not reached; last observed: {observed}")
 
 
-def until_active(provider: GCPProvider, spec: ClusterSpec) -> ObservedCluster:
-    observed = wait_for(provider, spec, lambda o: o is not None and o.state is ClusterState.ACTIVE)
+def until_active(gke: FakeGKE, provider: GCPProvider, spec: ClusterSpec) -> ObservedCluster:
+    observed = wait_for(gke, provider, spec,
+                        lambda o: o is not None and o.state is ClusterState.ACTIVE)
     assert observed is not None
     return observed
 
 
 @pytest.fixture
-def running(provider: GCPProvider) -> ClusterSpec:
+def running(gke: FakeGKE, provider: GCPProvider) -> ClusterSpec:
     spec = make_spec()
     provider.create(spec)
-    until_active(provider, spec)
+    until_active(gke, provider, spec)
     return spec
 
 
@@ -95,7 +96,7 @@ def test_the_adapter_satisfies_the_provider_protocol(provider: GCPProvider) -> N
 
 class TestCreate:
     def test_create_shows_provisioning_then_active_with_groups_version_and_endpoint(
-            self, provider: GCPProvider) -> None:
+            self, provider: GCPProvider, gke: FakeGKE) -> None:
         spec = make_spec()
         provider.create(spec)
         first = provider.describe(spec)
@@ -103,7 +104,7 @@ class TestCreate:
         assert first.node_groups[0].state is ClusterState.CREATING
         assert first.node_groups[0].ready == 0
 
-        observed = until_active(provider, spec)
+        observed = until_active(gke, provider, spec)
         assert observed.name == spec.name and observed.master_count == 0
         assert observed.version == "1.29.10-gke.1071000"
         assert observed.endpoint is not None and observed.endpoint.startswith("https://34.")
@@ -150,7 +151,7 @@ class TestCreate:
         spec = make_spec()
         provider.create(spec)
         provider.create(spec)
-        until_active(provider, spec)
+        until_active(gke, provider, spec)
         provider.create(spec)
         assert gke.count("POST", CREATE) == 1
 
@@ -182,7 +183,7 @@ class TestCreate:
         name = gke_name(long_name)
         assert name == gke_name(long_name) and len(name) <= 40 and name.islower()
         assert gke.cluster(name) is not None
-        observed = until_active(provider, spec)
+        observed = until_active(gke, provider, spec)
         assert [g.name for g in observed.node_groups] == ["GPU_Workers"]
 
     def test_create_while_the_old_cluster_is_still_deleting_is_transient(
@@ -200,7 +201,7 @@ class TestDescribe:
             self, provider: GCPProvider, gke: FakeGKE) -> None:
         spec = make_spec(options={"zone": "europe-west1-b"})
         provider.create(spec)
-        observed = until_active(provider, spec)
+        observed = until_active(gke, provider, spec)
         assert observed.provider_id.endswith("/locations/europe-west1-b/clusters/" + spec.name)
         assert [g.zone for g in gke.instance_groups()] == ["europe-west1-b"]
         assert observed.node_groups[0].size == 2
@@ -219,6 +220,45 @@ class TestDescribe:
         assert observed.message == "Node pool has no healthy nodes."
 
 
+    @pytest.mark.parametrize("status", ["ERROR", "DEGRADED"])
+    def test_an_accepted_create_that_fails_at_gke_is_failed_with_gkes_message(
+            self, provider: GCPProvider, gke: FakeGKE, status: str) -> None:
+        gke.fail_next_operation("Google Compute Engine: Not enough resources available to "
+                                "fulfill the request.", status=status)
+        spec = make_spec()
+        provider.create(spec)  # accepted: the failure comes with the operation's end
+        observed = wait_for(gke, provider, spec,
+                            lambda o: o is not None and o.state is ClusterState.FAILED)
+        assert observed is not None
+        assert observed.message == ("Google Compute Engine: Not enough resources available "
+                                    "to fulfill the request.")
+
+
+class TestNodeCountsWithoutComputeAccess:
+    def test_a_resized_single_pool_reports_its_real_size_and_is_resized_once(
+            self, provider: GCPProvider, gke: FakeGKE, running: ClusterSpec) -> None:
+        gke.compute_reads = False
+        provider.update_node_group(running, NodeGroupSpec("workers", 4))
+        observed = until_active(gke, provider, running).node_group("workers")
+        assert observed is not None and (observed.size, observed.ready) == (4, 4)
+        assert observed.size_unknown is None
+        for _ in range(3):  # later passes: the size is right, so no call
+            provider.update_node_group(running, NodeGroupSpec("workers", 4))
+        assert gke.count("POST", r":setSize$") == 1
+        assert gke.count("GET", r"/instanceGroupManagers/") > 0  # it did try Compute
+
+    def test_pools_of_a_multi_pool_cluster_say_their_size_is_unknown_and_why(
+            self, provider: GCPProvider, gke: FakeGKE, running: ClusterSpec) -> None:
+        provider.create_node_group(running, NodeGroupSpec("batch", 1))
+        until_active(gke, provider, running)
+        gke.compute_reads = False
+        observed = provider.describe(running)
+        assert observed is not None
+        for group in observed.node_groups:
+            assert group.size_unknown is not None
+            assert "compute.instanceGroupManagers.get" in group.size_unknown
+
+
 class TestNodeGroups:
     def test_resize_shows_updating_first_then_the_new_size(
             self, provider: GCPProvider, gke: FakeGKE, running: ClusterSpec) -> None:
@@ -229,7 +269,7 @@ class TestNodeGroups:
         assert group is not None and group.state is ClusterState.UPDATING
         assert (group.size, group.ready) == (4, 2)
 
-        after = until_active(provider, running)
+        after = until_active(gke, provider, running)
         group = after.node_group("workers")
         assert group is not None and (group.size, group.ready) == (4, 4)
         assert [g.target for g in gke.instance_groups()] == [4, 4, 4]
@@ -240,7 +280,7 @@ class TestNodeGroups:
         provider.update_node_group(running, NodeGroupSpec("workers", 2, min_size=3, max_size=6))
         during = provider.describe(running)
         assert during is not None and during.node_groups[0].state is ClusterState.UPDATING
-        group = wait_for(provider, running, lambda o: o is not None
+        group = wait_for(gke, provider, running, lambda o: o is not None
                          and o.node_groups[0].state is ClusterState.ACTIVE)
         assert group is not None
         observed = group.node_group("workers")
@@ -252,14 +292,14 @@ class TestNodeGroups:
             self, provider: GCPProvider, gke: FakeGKE) -> None:
         spec = make_spec(node_groups=(NodeGroupSpec("workers", 2, min_size=1, max_size=5),))
         provider.create(spec)
-        until_active(provider, spec)
+        until_active(gke, provider, spec)
         fixed = NodeGroupSpec("workers", 3)
         provider.update_node_group(spec, fixed)  # first step: autoscaling off
         with pytest.raises(TransientError, match="operation"):
             provider.update_node_group(spec, fixed)  # GKE is still busy with the first step
-        until_active(provider, spec)
+        until_active(gke, provider, spec)
         provider.update_node_group(spec, fixed)  # second step: resize
-        observed = until_active(provider, spec).node_group("workers")
+        observed = until_active(gke, provider, spec).node_group("workers")
         assert observed is not None
         assert (observed.size, observed.min_size, observed.max_size) == (3, None, None)
 
@@ -277,17 +317,17 @@ class TestNodeGroups:
         batch = observed.node_group("batch")
         assert batch is not None and batch.state is ClusterState.CREATING
         provider.create_node_group(running, extra)
-        batch = until_active(provider, running).node_group("batch")
+        batch = until_active(gke, provider, running).node_group("batch")
         assert batch is not None and (batch.size, batch.ready) == (1, 1)
         assert gke.count("POST", r"/nodePools$") == 1
 
     def test_delete_node_group_removes_the_pool_and_its_instance_groups(
             self, provider: GCPProvider, gke: FakeGKE, running: ClusterSpec) -> None:
         provider.create_node_group(running, NodeGroupSpec("batch", 1))
-        until_active(provider, running)
+        until_active(gke, provider, running)
         provider.delete_node_group(running, "batch")
         provider.delete_node_group(running, "batch")  # already stopping: quiet
-        observed = wait_for(provider, running, lambda o: o is not None
+        observed = wait_for(gke, provider, running, lambda o: o is not None
                             and o.node_group("batch") is None)
         assert observed is not None
         groups = gke.instance_groups()
@@ -310,17 +350,31 @@ class TestUpgrade:
         during = provider.describe(running)
         assert during is not None and during.state is ClusterState.UPDATING
         # Control plane done, nodes still old: the cluster reports the version nodes run.
-        assert until_active(provider, running).version == "1.29.10-gke.1071000"
+        assert until_active(gke, provider, running).version == "1.29.10-gke.1071000"
         cluster = gke.cluster(running.name)
         assert cluster is not None and cluster.master_version == "1.30.6-gke.1125000"
 
         provider.upgrade(running, "1.30")
         pool = provider.describe(running)
         assert pool is not None and pool.node_groups[0].state is ClusterState.UPDATING
-        assert until_active(provider, running).version == "1.30.6-gke.1125000"
+        assert until_active(gke, provider, running).version == "1.30.6-gke.1125000"
         provider.upgrade(running, "1.30")  # nothing left to do
         assert gke.count("POST", r":updateMaster$") == 1
         assert gke.count("PUT", r"/nodePools/workers$") == 1
+
+    def test_skipping_a_minor_version_is_refused_by_gke_and_changes_nothing(
+            self, provider: GCPProvider, gke: FakeGKE, running: ClusterSpec) -> None:
+        with pytest.raises(InvalidConfigurationError, match="one minor version at a time"):
+            provider.upgrade(running, "1.31")
+        cluster = gke.cluster(running.name)
+        assert cluster is not None and cluster.master_version == "1.29.10-gke.1071000"
+        assert cluster.status == "RUNNING"
+
+    def test_the_default_version_is_gkes_server_config_default(
+            self, provider: GCPProvider, gke: FakeGKE) -> None:
+        spec = make_spec(version="")
+        assert provider.default_version(spec) == "1.30.6-gke.1125000"
+        assert gke.count("GET", r"/locations/europe-west1/serverConfig$") == 1
 
     def test_an_unsupported_version_is_invalid_configuration(
             self, provider: GCPProvider, running: ClusterSpec) -> None:
@@ -336,7 +390,7 @@ class TestDelete:
         assert during is not None and during.state is ClusterState.DELETING
         assert during.node_groups[0].state is ClusterState.DELETING
         provider.delete(running)  # repeated while deleting: quiet
-        wait_for(provider, running, lambda o: o is None)
+        wait_for(gke, provider, running, lambda o: o is None)
         assert gke.state.clusters == {} and gke.instance_groups() == []
         assert gke.count("DELETE", r"/clusters/[^/]+$") == 1
 
@@ -371,8 +425,10 @@ class TestErrors:
         (409, "ABORTED", "Operation was aborted; retry.", TransientError),
         (403, "PERMISSION_DENIED", "Required 'container.clusters.get' permission.",
          AuthenticationError),
-        (403, "RESOURCE_EXHAUSTED", "Insufficient regional quota to satisfy request.",
-         QuotaExceededError),
+        (403, "PERMISSION_DENIED", "Insufficient regional quota to satisfy request.",
+         QuotaExceededError),  # how GKE reports quota shortfalls: not a credentials problem
+        (429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Requests'.",
+         TransientError),  # throttling says "quota" too
         (400, "INVALID_ARGUMENT", "Invalid value for field 'cluster.name'.",
          InvalidConfigurationError),
         (400, "FAILED_PRECONDITION", "Project is not allowlisted for this feature.",
@@ -401,7 +457,36 @@ class TestErrors:
         with pytest.raises(QuotaExceededError, match="Insufficient regional quota") as caught:
             provider.create(spec)
         assert caught.value.reason == "QuotaExceeded"
+        assert "403 PERMISSION_DENIED" in caught.value.message  # as GKE answers it
         assert gke.state.clusters == {}
+
+    def test_a_permission_denied_whose_error_info_names_a_quota_is_a_quota_error(
+            self, provider: GCPProvider, gke: FakeGKE) -> None:
+        gke.fail_next(403, "PERMISSION_DENIED", "Request denied for project demo-project.",
+                      reason="GCE_QUOTA_EXCEEDED")
+        with pytest.raises(QuotaExceededError, match="Request denied for project"):
+            provider.describe(make_spec())
+
+    def test_errors_carry_google_rpc_details_as_gke_sends_them(self, gke: FakeGKE) -> None:
+        import requests
+
+        response = requests.get(f"{gke.url}/v1/projects/{PROJECT}/locations/europe-west1/"
+                                "clusters/nope", headers={"Authorization":
+                                                          f"Bearer {gke.access_token}"},
+                                timeout=5)
+        error = response.json()["error"]
+        assert (response.status_code, error["status"]) == (404, "NOT_FOUND")
+        kinds = [detail["@type"] for detail in error["details"]]
+        assert kinds == ["type.googleapis.com/google.rpc.ErrorInfo",
+                         "type.googleapis.com/google.rpc.RequestInfo"]
+
+    def test_throttling_without_retry_after_is_transient_with_no_delay_given(
+            self, provider: GCPProvider, gke: FakeGKE) -> None:
+        gke.fail_next(429, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Requests'")
+        with pytest.raises(TransientError) as caught:
+            provider.describe(make_spec())
+        assert caught.value.retry_after is None  # the operator falls back to its poll interval
+        assert provider.describe(make_spec()) is None  # the next call goes through
 
     def test_a_rejected_access_token_is_an_authentication_error_without_the_token(
             self, gke: FakeGKE) -> None:
@@ -454,7 +539,7 @@ class TestErrors:
 class TestKubeconfig:
     def test_access_token_kubeconfig_has_endpoint_ca_token_and_55_minute_expiry(
             self, provider: GCPProvider, gke: FakeGKE, running: ClusterSpec) -> None:
-        observed = until_active(provider, running)
+        observed = until_active(gke, provider, running)
         config = provider.kubeconfig(running, observed)
         document = yaml.safe_load(config.text)
         cluster = document["clusters"][0]["cluster"]
@@ -479,7 +564,7 @@ class TestKubeconfig:
                                endpoint=gke.url)
         spec = make_spec()
         provider.create(spec)  # API calls are signed with the key (self-signed JWT)
-        observed = until_active(provider, spec)
+        observed = until_active(gke, provider, spec)
         config = provider.kubeconfig(spec, observed)
         token = yaml.safe_load(config.text)["users"][0]["user"]["token"]
         assert token.startswith("ya29.fake-") and gke.count("POST", r"^/token$") >= 1
@@ -492,7 +577,7 @@ class TestKubeconfig:
         key = gke.auth.service_account_key(f"{gke.url}/token", registered=False)
         stranger = GCPProvider({"service_account.json": json.dumps(key), "project": PROJECT},
                                endpoint=gke.url)
-        observed = until_active(provider, running)
+        observed = until_active(gke, provider, running)
         # API calls carry self-signed JWTs (rejected by the API); kubeconfigs need a token from
         # the token endpoint (refused there).
         for attempt, refusal in ((lambda: stranger.describe(running), "invalid authentication"),
@@ -521,7 +606,7 @@ def test_fake_operations_run_pending_running_done(gke: FakeGKE) -> None:
     assert op.operation_type == container_v1.Operation.Type.CREATE_CLUSTER
     name = f"{parent}/operations/{op.name}"
     assert client.get_operation(name=name).status == container_v1.Operation.Status.RUNNING
-    time.sleep(0.25)
+    gke.fast_forward()
     assert client.get_operation(name=name).status == container_v1.Operation.Status.DONE
     cluster = client.get_cluster(name=f"{parent}/clusters/direct")
     assert cluster.status == container_v1.Cluster.Status.RUNNING

@@ -13,7 +13,7 @@ from hybridcloud.api.operations import describe, operation_id, parse
 from hybridcloud.api.ratelimit import RateLimiter
 from hybridcloud.api.schemas import ClusterCreate, ClusterPatch, cluster_spec, patched_cluster_spec
 from hybridcloud.api.settings import Tier
-from hybridcloud.api.views import application_summary
+from hybridcloud.api.views import application_summary, cluster_summary
 
 
 class Clock:
@@ -154,6 +154,16 @@ class TestClusterMapping:
         spec = cluster_spec(ClusterCreate.model_validate(CREATE))
         assert spec["nodeGroups"] == [{"name": "w", "size": 2, "role": "worker",
                                        "autoScaling": {"enabled": False}}]
+
+    def test_a_create_without_version_leaves_it_to_the_operator(self) -> None:
+        body = {k: v for k, v in CREATE.items() if k != "version"}
+        spec = cluster_spec(ClusterCreate.model_validate(body))
+        assert "version" not in spec  # the operator records the provider default in status
+        summary = cluster_summary({"metadata": {"name": "c1", "namespace": "t"}, "spec": spec})
+        assert summary.version == ""  # until the operator has recorded one; no 500
+        recorded = {"metadata": {"name": "c1", "namespace": "t"}, "spec": spec,
+                    "status": {"version": "v1.31"}}
+        assert cluster_summary(recorded).version == "v1.31"
 
     def test_autoscaling_true_without_bounds_names_the_field(self) -> None:
         body = {**CREATE, "configuration": {"node_pools": [

@@ -74,7 +74,8 @@ class ClusterCreate(Body):
                       description="Cluster name; also its ID.")
     provider: Provider
     region: str | None = Field(default=None, min_length=1, max_length=64)
-    version: str = Field(max_length=32)
+    version: str | None = Field(default=None, max_length=32, description="Kubernetes version; "
+                               "the provider's default for new clusters when omitted.")
     configuration: ClusterConfigurationIn
     labels: dict[str, str] | None = Field(
         default=None, description="Labels for placement policies' cluster selectors.")

@@ -151,7 +151,8 @@ def cluster_summary(obj: dict[str, Any]) -> ClusterSummary:
     return ClusterSummary(
         id=meta["name"], name=meta["name"], namespace=meta.get("namespace", ""),
         provider=spec["provider"], region=spec.get("region"), status=cluster_status(obj),
-        version=status.get("version") or spec["version"],
+        # Without spec.version, the operator records the provider's default in status.
+        version=status.get("version") or spec.get("version") or "",
         nodes=NodeSummary(**(status.get("nodes") or {})),
         created_at=meta.get("creationTimestamp"), updated_at=_updated_at(obj),
     )

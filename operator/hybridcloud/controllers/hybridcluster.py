@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -152,6 +153,13 @@ class ClusterController:
         try:
             provider = await self._provider(view)
             observed = await self._call(provider.describe, desired)
+            if logic.needs_default_version(view):
+                # No version asked for: the provider's default for a new cluster (asked once:
+                # the decision records it in status.version), or what an existing one runs.
+                chosen = observed.version if observed is not None and observed.version \
+                    else await self._call(provider.default_version, desired)
+                view = dataclasses.replace(view, default_version=chosen)
+                desired = logic.cluster_spec(view)
             decision = logic.decide(view, observed, timing=self.timing)
         except ProviderError as exc:
             decision = logic.failed(view, exc, timing=self.timing)

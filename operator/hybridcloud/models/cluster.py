@@ -227,9 +227,12 @@ class HybridClusterSpec(KubeModel):
                                "or local (a control plane on the operator's host).")
     region: str | None = Field(default=None, min_length=1, max_length=64,
                                description="Provider region, e.g. us-west-2, RegionOne.")
-    version: str = Field(
-        pattern=r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$",
-        description="Kubernetes version, e.g. v1.28.0. Raising it upgrades the cluster.",
+    version: str | None = Field(
+        default=None, pattern=r"^v?[0-9]+\.[0-9]+(\.[0-9]+)?$",
+        description="Kubernetes version, e.g. v1.28.0. Raising it upgrades the cluster, one "
+        "minor version at a time. When omitted, the provider's default version for new "
+        "clusters is used (local: the version the binaries were built from), recorded in "
+        "status.version and never changed by the operator afterwards.",
     )
     node_groups: list[NodeGroup] = Field(
         min_length=1, max_length=100,

@@ -90,6 +90,9 @@ class ObservedNodeGroup:
     max_size: int | None = None
     provider_id: str | None = None
     role: str = "worker"
+    # Set when the provider cannot tell the current size (``size`` is then only a guess):
+    # why, in words the user can act on. The operator never resizes such a group.
+    size_unknown: str | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ class ObservedCluster:
     node_groups: tuple[ObservedNodeGroup, ...] = ()
     message: str | None = None  # provider's explanation, e.g. of a FAILED state
     master_count: int = 0  # control-plane nodes visible to the user (0 for managed planes)
+    # FAILED because the provider failed a deletion it had accepted (Magnum DELETE_FAILED), as
+    # opposed to a cluster that was failed before anyone deleted it.
+    delete_failed: bool = False
 
     def node_group(self, name: str) -> ObservedNodeGroup | None:
         return next((group for group in self.node_groups if group.name == name), None)
@@ -219,7 +225,12 @@ class CloudProvider(Protocol):
         """Remove a node group. Idempotent."""
 
     def upgrade(self, cluster: ClusterSpec, version: str) -> None:
-        """Start upgrading the control plane (and node groups where the cloud couples them)."""
+        """Start upgrading the control plane (and node groups where the cloud couples them).
+        ``version`` is at most one minor version above the running one."""
+
+    def default_version(self, cluster: ClusterSpec) -> str | None:
+        """The version a new cluster gets when the user names none, as the cloud's console
+        or CLI would pick it; None when the cloud picks it itself at creation."""
 
     def kubeconfig(self, cluster: ClusterSpec, observed: ObservedCluster) -> Kubeconfig:
         """A kubeconfig for the running cluster, with a fresh credential."""

@@ -86,8 +86,10 @@ class LocalProvider:
         have = self._version
         if have.split(".")[: len(wanted.split("."))] != wanted.split("."):
             raise InvalidConfigurationError(
-                f"local clusters run Kubernetes v{have} (the version built from "
-                f"tests/controlplane); v{wanted} is not available", reason="UnsupportedVersion")
+                f"local clusters run only Kubernetes v{have}, the version built from "
+                f"tests/controlplane, and cannot be upgraded in place: v{wanted} is not "
+                f"available; set spec.version to v{have} or leave it out",
+                reason="UnsupportedVersion")
         return have
 
     def _client(self, cluster: ClusterSpec) -> httpx.Client:
@@ -220,7 +222,16 @@ class LocalProvider:
             client.request("DELETE", "/api/v1/nodes",
                            params={"labelSelector": f"{GROUP_LABEL}={name}"}).raise_for_status()
 
+    def default_version(self, cluster: ClusterSpec) -> str:
+        """The only version local clusters can run: the one the binaries were built from."""
+        if self._version is None:
+            self._version = built_version(self._bin_dir)
+        return self._version
+
     def upgrade(self, cluster: ClusterSpec, version: str) -> None:
+        """Local clusters run the built version only, so there is nothing to upgrade to: a
+        different version stalls the cluster with ``UnsupportedVersion`` (never a silent
+        mismatch); rebuilding the binaries and recreating the cluster is the way up."""
         self._version_or_fail(version)
 
     def kubeconfig(self, cluster: ClusterSpec, observed: ObservedCluster) -> Kubeconfig:

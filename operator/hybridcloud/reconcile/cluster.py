@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from ..conditions import PAUSED, READY, RECONCILING, STALLED, Desired
 from ..conditions import apply as apply_conditions
+from ..conditions import get as get_condition
 from ..models import HybridClusterSpec, NodeRole
 from ..providers.base import (
     ClusterSpec,
@@ -30,6 +31,7 @@ from ..providers.base import (
     Taint,
     TransientError,
 )
+from .versions import minor_of, same_minor_or_patch, upgrade_step, version_tuple
 
 INFRASTRUCTURE_READY = "InfrastructureReady"
 CONTROL_PLANE_READY = "ControlPlaneReady"
@@ -53,11 +55,15 @@ class Action:
     node_group: NodeGroupSpec | None = None
     node_group_name: str | None = None
     version: str | None = None
+    final_version: str | None = None  # where an upgrade stepping one minor at a time ends
 
     def describe(self) -> str:
         target = self.node_group.name if self.node_group else self.node_group_name
         detail = f" {target}" if target else ""
-        return f"{self.kind.value}{detail}" + (f" to {self.version}" if self.version else "")
+        text = f"{self.kind.value}{detail}" + (f" to {self.version}" if self.version else "")
+        if self.final_version and self.final_version != self.version:
+            text += f" (one minor version at a time, on the way to {self.final_version})"
+        return text
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ class ClusterView:
     status: Mapping[str, Any]
     deleting: bool = False
     paused: bool = False
+    # The provider's default version, asked for only while spec.version is unset and no
+    # version has been recorded in status yet (see :func:`desired_version`).
+    default_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +133,21 @@ def _node_group(group: Any) -> NodeGroupSpec:
     )
 
 
+def needs_default_version(view: ClusterView) -> bool:
+    """True when the controller must ask the provider for its default version: the user named
+    none and none was recorded yet (once recorded, it is never asked again)."""
+    return view.spec.version is None and not view.status.get("version") and not view.deleting
+
+
+def desired_version(view: ClusterView) -> str:
+    """``spec.version``; without one, the minor version recorded in status (the provider's
+    default chosen at creation, or what runs now), so the operator never upgrades behind the
+    user's back — not even a patch release — when the provider's default moves on."""
+    if view.spec.version is not None:
+        return view.spec.version.removeprefix("v")
+    return minor_of(str(view.status.get("version") or view.default_version or ""))
+
+
 def cluster_spec(view: ClusterView) -> ClusterSpec:
     spec = view.spec
     options_model = getattr(spec, str(spec.provider), None)
@@ -131,7 +155,7 @@ def cluster_spec(view: ClusterView) -> ClusterSpec:
     return ClusterSpec(
         name=str(view.status.get("providerName") or provider_name(view.name, view.uid)),
         region=spec.region or "local",
-        version=spec.version.removeprefix("v"),
+        version=desired_version(view),
         node_groups=tuple(_node_group(group) for group in spec.node_groups),
         cluster_cidr=networking.cluster_cidr if networking else None,
         service_cidr=networking.service_cidr if networking else None,
@@ -144,24 +168,15 @@ def cluster_spec(view: ClusterView) -> ClusterSpec:
 
 # -- decisions ---------------------------------------------------------------------------------
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.removeprefix("v").split(".") if part.isdigit())
-
-
-def _same_minor_or_patch(desired: str, observed: str) -> bool:
-    """A desired "1.28" is satisfied by an observed "1.28.5"."""
-    want, have = _version_tuple(desired), _version_tuple(observed)
-    return have[: len(want)] == want
-
-
 def next_action(desired: ClusterSpec, observed: ObservedCluster) -> Action | None:
     """The single next step that brings an ACTIVE cluster closer to the spec, or None."""
-    if observed.version and not _same_minor_or_patch(desired.version, observed.version):
-        if _version_tuple(desired.version) < _version_tuple(observed.version):
+    if observed.version and not same_minor_or_patch(desired.version, observed.version):
+        if version_tuple(desired.version) < version_tuple(observed.version):
             raise PermanentError(
                 f"downgrade from {observed.version} to {desired.version} is not supported",
                 reason="DowngradeNotSupported")
-        return Action(ActionKind.UPGRADE, version=desired.version)
+        step = upgrade_step(desired.version, observed.version)
+        return Action(ActionKind.UPGRADE, version=step, final_version=desired.version)
     workers = [g for g in desired.node_groups if g.role != NodeRole.CONTROL_PLANE]
     for group in workers:
         if observed.node_group(group.name) is None:
@@ -176,6 +191,10 @@ def next_action(desired: ClusterSpec, observed: ObservedCluster) -> Action | Non
         if group.autoscaling:
             # The autoscaler owns the size inside the bounds; only the bounds are ours.
             drifted = (current.min_size, current.max_size) != (group.min_size, group.max_size)
+        elif current.size_unknown:
+            # Resizing on a guess would resize on every pass; say what is missing instead.
+            raise PermanentError(f"node group {group.name}: {current.size_unknown}",
+                                 reason="NodeCountUnknown")
         else:
             drifted = current.size != group.size
         if drifted:
@@ -230,6 +249,9 @@ def _status(view: ClusterView, phase: str, desired: list[Desired], remove: list[
     status = {key: value for key, value in view.status.items()
               if key not in ("phase", "observedGeneration", "conditions")}
     status.update(extra)
+    if "version" not in status and view.spec.version is None and view.default_version:
+        # Recorded before the create, like providerName: later passes keep this version.
+        status["version"] = f"v{view.default_version.removeprefix('v')}"
     status["providerName"] = view.status.get("providerName") or provider_name(view.name, view.uid)
     status["phase"] = phase
     status["observedGeneration"] = view.generation
@@ -284,6 +306,9 @@ def decide(view: ClusterView, observed: ObservedCluster | None, *, timing: Timin
         return failed(view, PermanentError(message, reason="ProviderFailed"), observed,
                       timing=timing, now=now)
 
+    if view.spec.version is None and observed.version:
+        # No version asked for: whatever runs is right (even after the cloud auto-upgraded).
+        desired = replace(desired, version=minor_of(observed.version) or desired.version)
     ready, pools_message = _node_pools_ready(desired, observed)
     try:
         action = None if observed.state != ClusterState.ACTIVE or view.paused \
@@ -354,6 +379,15 @@ def _decide_deletion(view: ClusterView, observed: ObservedCluster | None, timing
         status = _status(view, "Deleting", [Desired(READY, False, "Deleted", message)],
                          [RECONCILING, STALLED], {}, now)
         return Decision(status, None, None, release_finalizer=True, transition="cluster.deleted")
+    reported = (get_condition(view.status.get("conditions"), STALLED) or {}).get("reason")
+    if observed.delete_failed and reported != "DeleteFailed":
+        # The provider accepted the deletion and then failed it (Magnum DELETE_FAILED): say so
+        # with its message, and retry on the next pass after the stalled interval.
+        failure = observed.message or "the provider reports the deletion as failed"
+        status = _status(view, "Deleting", [Desired(READY, False, "DeleteFailed", failure),
+                                            Desired(STALLED, True, "DeleteFailed", failure)],
+                         [RECONCILING], _observed_fields(observed), now)
+        return Decision(status, None, timing.stalled, transition="cluster.failed")
     message = "deleting the cluster at the provider"
     # Repeated until the provider reports nothing: some deletions take several steps (EKS node
     # groups before the cluster, Magnum templates after it); adapters make repeats no-ops.

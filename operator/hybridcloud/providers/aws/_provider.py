@@ -211,6 +211,18 @@ class AWSProvider:
         if not groups and info.get("status") in ("ACTIVE", "FAILED"):
             self._call(region, "delete_cluster", absent_ok=True, name=cluster.name)
 
+    def default_version(self, cluster: ClusterSpec) -> str:
+        """EKS's default for new clusters (DescribeClusterVersions, ``defaultOnly``), the one
+        ``eksctl`` and the console pick."""
+        found = self._call(self._region(cluster), "describe_cluster_versions",
+                           defaultOnly=True) or {}
+        versions = [v.get("clusterVersion") for v in found.get("clusterVersions", [])
+                    if v.get("defaultVersion")]
+        if not versions or not versions[0]:
+            raise InvalidConfigurationError("EKS names no default Kubernetes version in region "
+                                            f"{self._region(cluster)}: set spec.version")
+        return str(versions[0])
+
     def upgrade(self, cluster: ClusterSpec, version: str) -> None:
         region, target = self._region(cluster), specs.minor(version)
         info = self._existing_cluster(region, cluster.name)

@@ -226,6 +226,20 @@ class AzureProvider:
         self._call_or_none(f"delete node group {name}", client.agent_pools.begin_delete, group,
                            cluster_name, specs.pool_name(name), polling=False)
 
+    def default_version(self, cluster: ClusterSpec) -> str:
+        """The minor AKS marks ``isDefault`` for the region (``az aks get-versions``), which
+        new clusters get when they name none."""
+        client, _, _ = self._where(cluster)
+        listed = self._call("list Kubernetes versions",
+                            client.managed_clusters.list_kubernetes_versions, cluster.region)
+        default = next((v.version for v in listed.values_property or []
+                        if v.is_default and v.version),
+                       None)
+        if default is None:
+            raise InvalidConfigurationError(f"AKS names no default Kubernetes version in "
+                                            f"{cluster.region}: set spec.version")
+        return str(default)
+
     def upgrade(self, cluster: ClusterSpec, version: str) -> None:
         found, target = self._get_cluster(cluster), specs.aks_version(version)
         if found is None or found.properties is None:

@@ -22,17 +22,22 @@ from hybridcloud.providers.base import (
 )
 
 
-def error_class(code: int, status: str, message: str) -> type[ProviderError]:
-    """The operator's error class for an HTTP code, google.rpc status and message."""
+def error_class(code: int, status: str, message: str,
+                reasons: Sequence[str] = ()) -> type[ProviderError]:
+    """The operator's error class for an HTTP code, google.rpc status, message and the
+    ``ErrorInfo`` reasons from the error's ``details``."""
     lowered = message.lower()
     if code in (408, 429) or code >= 500 \
             or status in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "ABORTED") \
             or (status == "FAILED_PRECONDITION" and "operation" in lowered):
-        return TransientError  # throttled, down, or another operation holds the cluster
+        return TransientError  # throttled (429s say "quota" too), down, or busy
+    # Before authentication: GKE reports "Insufficient regional quota" as 403
+    # PERMISSION_DENIED, which is not a credentials problem.
+    if status == "RESOURCE_EXHAUSTED" or "quota" in lowered \
+            or any("QUOTA" in reason.upper() for reason in reasons):
+        return QuotaExceededError
     if code == 401 or status in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
         return AuthenticationError
-    if status == "RESOURCE_EXHAUSTED" or "quota" in lowered:
-        return QuotaExceededError
     if code == 400 and status != "FAILED_PRECONDITION":
         return InvalidConfigurationError
     return PermanentError
@@ -48,12 +53,21 @@ def from_http(action: str, response: requests.Response,
         error = {"message": str(error)}
     message = str(error.get("message") or response.reason or "unknown error")
     status = str(error.get("status") or "")
+    reasons = error_reasons(error.get("details"))
     text = redact(f"GKE {action} failed: {message} "
                   f"({f'{response.status_code} {status}'.strip()})", secrets)
-    kind = error_class(response.status_code, status, message)
+    kind = error_class(response.status_code, status, message, reasons)
     if issubclass(kind, TransientError):
         return kind(text, retry_after=retry_after_header(response.headers))
     return kind(text)
+
+
+def error_reasons(details: object) -> list[str]:
+    """The ``reason`` of every ``google.rpc.ErrorInfo`` in a status's ``details``."""
+    if not isinstance(details, list):
+        return []
+    return [str(d["reason"]) for d in details if isinstance(d, dict)
+            and str(d.get("@type", "")).endswith("google.rpc.ErrorInfo") and d.get("reason")]
 
 
 @contextmanager

@@ -80,7 +80,7 @@ class GCPProvider:
             return None
         names = {gke_name(group.name): group.name for group in cluster.node_groups}
         path = self._cluster_path(cluster)
-        groups = tuple(self._observe_pool(pool, names.get(pool.name, pool.name), path)
+        groups = tuple(self._observe_pool(found, pool, names.get(pool.name, pool.name), path)
                        for pool in found.node_pools)
         state = specs.CLUSTER_STATES.get(specs.enum_name(found.status), ClusterState.UPDATING)
         if state is ClusterState.ACTIVE and any(g.state in specs.TRANSITIONS for g in groups):
@@ -138,7 +138,13 @@ class GCPProvider:
                 max_node_count=group.max_size or 0)
             self._call("set node pool autoscaling", "set_node_pool_autoscaling",
                        request={"name": name, "autoscaling": autoscaling})
-        elif not group.autoscaling and self._pool_sizes(pool)[0] != group.size:
+        elif not group.autoscaling:
+            sizes = self._pool_sizes(pool)
+            if sizes is None:
+                sizes = self._sizes_from_cluster(self._get_cluster(cluster), pool)
+            if sizes is not None and sizes[0] == group.size:
+                return
+            # (An unknown size resizes: the operator only asks when it knows it differs.)
             self._call("resize node pool", "set_node_pool_size",
                        request={"name": name, "node_count": group.size})
 
@@ -148,6 +154,13 @@ class GCPProvider:
             self._call("delete node pool", "delete_node_pool",
                        tolerated=(api_exceptions.NotFound,),
                        name=f"{self._cluster_path(cluster)}/nodePools/{pool.name}")
+
+    def default_version(self, cluster: ClusterSpec) -> str | None:
+        """GKE's default for new clusters in the location (``serverConfig``), which is
+        what the console and ``gcloud container clusters create`` use."""
+        config = self._call("read server config", "get_server_config",
+                            name=self._location_path(cluster))
+        return str(config.default_cluster_version) or None
 
     def upgrade(self, cluster: ClusterSpec, version: str) -> None:
         """The control plane first, then node pools up to it, one operation per call."""
@@ -212,22 +225,41 @@ class GCPProvider:
                           tolerated=(api_exceptions.NotFound,),
                           name=f"{self._cluster_path(cluster)}/nodePools/{gke_name(group_name)}")
 
-    def _observe_pool(self, pool: Any, name: str, cluster_path: str) -> ObservedNodeGroup:
-        size, ready = self._pool_sizes(pool)
+    def _observe_pool(self, found: Any, pool: Any, name: str,
+                      cluster_path: str) -> ObservedNodeGroup:
+        state = specs.POOL_STATES.get(specs.enum_name(pool.status), ClusterState.UPDATING)
+        unknown: str | None = None
+        sizes = self._pool_sizes(pool)
+        if sizes is None:
+            sizes = self._sizes_from_cluster(found, pool)
+        if sizes is None:
+            sizes = int(pool.initial_node_count), 0
+            unknown = ("its size cannot be read: GKE reports node pool sizes only through "
+                       "Compute Engine; grant compute.instanceGroupManagers.get (e.g. "
+                       "roles/compute.viewer) to the GKE credentials")
         autoscaling = pool.autoscaling
         return ObservedNodeGroup(
-            name=name, size=size, ready=ready,
-            state=specs.POOL_STATES.get(specs.enum_name(pool.status), ClusterState.UPDATING),
+            name=name, size=sizes[0], ready=sizes[1], state=state,
             min_size=autoscaling.min_node_count if autoscaling.enabled else None,
             max_size=autoscaling.max_node_count if autoscaling.enabled else None,
-            provider_id=f"{cluster_path}/nodePools/{pool.name}")
+            provider_id=f"{cluster_path}/nodePools/{pool.name}", size_unknown=unknown)
 
-    def _pool_sizes(self, pool: Any) -> tuple[int, int]:
-        """(size, ready) per zone, from the pool's managed instance groups."""
+    @staticmethod
+    def _sizes_from_cluster(found: Any, pool: Any) -> tuple[int, int] | None:
+        """Without Compute Engine access: the cluster's node count is its only pool's, across
+        the pool's zones (``initial_node_count`` never follows a resize, so it is no answer);
+        with several pools the split is unknown (None)."""
+        if found is None or len(found.node_pools) != 1:
+            return None
+        per_zone = int(found.current_node_count) // max(1, len(pool.locations))
+        return per_zone, per_zone if specs.enum_name(pool.status) == "RUNNING" else 0
+
+    def _pool_sizes(self, pool: Any) -> tuple[int, int] | None:
+        """(size, ready) per zone, from the pool's managed instance groups; None without
+        Compute Engine read access."""
         groups = self._instance_groups(list(pool.instance_group_urls))
-        if groups is None:  # no Compute Engine access: GKE itself knows only the initial size
-            size = int(pool.initial_node_count)
-            return size, size if specs.enum_name(pool.status) == "RUNNING" else 0
+        if groups is None:
+            return None
         if not groups:
             return int(pool.initial_node_count), 0
         return (max(int(g.get("targetSize", 0)) for g in groups),

@@ -194,7 +194,8 @@ class OpenStackProvider:
             version=min(versions, key=specs.version_key).lstrip("v") if versions else None,
             endpoint=cluster.api_address or None, ca_data=ca_data,
             node_groups=tuple(observed), master_count=int(cluster.master_count or 0),
-            message=cluster.status_reason if state is ClusterState.FAILED else None)
+            message=cluster.status_reason if state is ClusterState.FAILED else None,
+            delete_failed=cluster.status == "DELETE_FAILED")
 
     def create(self, cluster: ClusterSpec) -> None:
         with self._errors(f"create Magnum cluster {cluster.name}"):
@@ -282,6 +283,21 @@ class OpenStackProvider:
                     "cannot be deleted; resize it instead")
             self._require_idle(found, f"delete node group {name}")
             self._call(cluster, "DELETE", f"/clusters/{found.uuid}/nodegroups/{group['uuid']}")
+
+    def default_version(self, cluster: ClusterSpec) -> str:
+        """Magnum has no default Kubernetes version of its own: a named cluster template's
+        ``kube_tag`` label is the one its clusters get; without one, the user must choose."""
+        template_name = cluster.options.get("clusterTemplate")
+        with self._errors(f"read the default version of Magnum cluster {cluster.name}"):
+            template = self._get(self._magnum(cluster).get_cluster_template,
+                                 str(template_name)) if template_name else None
+        tag = str((template.labels or {}).get("kube_tag") or "") if template is not None else ""
+        if not tag:
+            raise InvalidConfigurationError(
+                "spec.version is required for openstack unless spec.openstack.clusterTemplate "
+                "names a template with a kube_tag label: Magnum has no default version",
+                reason="VersionRequired")
+        return tag.removeprefix("v")
 
     def upgrade(self, cluster: ClusterSpec, version: str) -> None:
         with self._errors(f"upgrade Magnum cluster {cluster.name} to {version}"):
