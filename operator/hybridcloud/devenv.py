@@ -67,6 +67,9 @@ class Supervisor:
                "HYBRIDCLOUD_API_KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.run_dir / "local"),
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "2",
+               # A development environment deploys from local folders (file://, paths).
+               "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
+               "HYBRIDCLOUD_API_ALLOW_LOCAL_SOURCES": "true",
                "PYTHONUNBUFFERED": "1"}
         python = Path(sys.executable)
         self.children["operator"] = spawn(

@@ -55,3 +55,7 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Startup wait for the first LIST of each cache.")
     member_timeout: float = Field(default=10.0, gt=0,
                                   description="Timeout of calls to member clusters.")
+    allow_local_sources: bool = Field(
+        default=False, description="Accept file:// and path repositories in application "
+        "sources (development only; the operator's HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES "
+        "must agree). Off: such a source is a 400 naming source.repository.")

@@ -55,7 +55,8 @@ async def deploy_application(cluster_id: ClusterId, body: ApplicationDeploy, req
     await auth.require(caller, "create", PLURAL, namespace)
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace)
     cluster_or_404(caches.clusters, namespace, cluster_id)
-    spec = application_spec(body, [{"cluster": cluster_id}])
+    spec = application_spec(body, [{"cluster": cluster_id}], allow_local_sources=request.app
+                            .state.settings.allow_local_sources)
     return await _create(request, caches, namespace, body.name, spec)
 
 
@@ -95,5 +96,6 @@ async def deploy_multi_cluster(body: MultiClusterDeploy, request: Request, calle
                        {"field": "clusters"})
     placement = [{"cluster": c.cluster_id, "components": c.components, "values": c.values}
                  for c in body.clusters]
-    spec = application_spec(body, placement, body.placement_policy)
+    spec = application_spec(body, placement, body.placement_policy, allow_local_sources=request
+                            .app.state.settings.allow_local_sources)
     return await _create(request, caches, namespace, body.name, spec)
