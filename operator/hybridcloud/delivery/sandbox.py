@@ -16,12 +16,14 @@ reference they can see, and this module removes the means for what they cannot s
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 # Port 9 (discard) on loopback: nothing listens there, so a proxied connection fails at once.
 _CLOSED_PROXY = "http://127.0.0.1:9"
 _CANDIDATES = (("unshare", "--net", "--"),
@@ -31,16 +33,17 @@ _CANDIDATES = (("unshare", "--net", "--"),
 @functools.cache
 def isolation() -> tuple[str, ...]:
     """The command prefix giving a process no network, or ``()`` when none works here."""
-    if shutil.which("unshare") is None:
-        return ()
-    for prefix in _CANDIDATES:
+    for prefix in _CANDIDATES if shutil.which("unshare") else ():
         try:
             done = subprocess.run([*prefix, "true"], stdin=subprocess.DEVNULL,
                                   capture_output=True, timeout=10, check=False)
         except (OSError, subprocess.SubprocessError):
             continue
         if done.returncode == 0:
+            log.info("renderers run without network: %s", " ".join(prefix[:-1]))
             return prefix
+    log.warning("no network namespace available (unshare refused): renderers run with "
+                "proxies pointing at a closed port, behind the static source checks")
     return ()
 
 
