@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,12 @@ def tenant(kube: Client) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def operator(management: ControlPlane, tenant: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    """Production settings for sources (no local repositories), quick low-speed abort."""
+    """Production settings for sources (no local repositories); a quick low-speed abort and
+    one fetch slot per namespace, to make the exhaustion tests quick."""
     with delivery_operator(management.kubeconfig, tenant, tmp_path_factory.mktemp("operator"),
                            HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES="false",
                            HYBRIDCLOUD_OPERATOR_GIT_LOW_SPEED_SECONDS="2",
+                           HYBRIDCLOUD_OPERATOR_GIT_FETCHES_PER_NAMESPACE="1",
                            HYBRIDCLOUD_OPERATOR_GIT_TIMEOUT="60") as process:
         yield process
 
@@ -214,14 +217,31 @@ def test_ssh_without_known_host_keys_is_refused_before_connecting(
 
 # -- slow servers ------------------------------------------------------------------------------
 
+@dataclass
+class Dripping:
+    """A server that never finishes; ``peak`` is the most connections it had open at once."""
+
+    url: str
+    connections: int = 0
+    open: int = 0
+    peak: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 @pytest.fixture
-def dripping_server() -> Iterator[tuple[str, list[float]]]:
+def dripping_server() -> Iterator[Dripping]:
     """Answers git's first request with a promise of 1 MB, then sends one byte a second for at
-    most 60 s. Yields (url, times the connections closed)."""
-    closed: list[float] = []
+    most 60 s."""
     stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.5)
+    server = Dripping(f"http://127.0.0.1:{listener.getsockname()[1]}/team/app.git")
 
     def drip(connection: socket.socket) -> None:
+        with server.lock:
+            server.connections += 1
+            server.open += 1
+            server.peak = max(server.peak, server.open)
         with connection:
             connection.recv(65536)
             connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/"
@@ -234,10 +254,8 @@ def dripping_server() -> Iterator[tuple[str, list[float]]]:
                     connection.sendall(b"0")
                 except OSError:
                     break
-        closed.append(time.monotonic())
-
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.5)
+        with server.lock:
+            server.open -= 1
 
     def accept() -> None:
         while not stop.is_set():
@@ -251,7 +269,7 @@ def dripping_server() -> Iterator[tuple[str, list[float]]]:
 
     threading.Thread(target=accept, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/team/app.git", closed
+        yield server
     finally:
         stop.set()
         listener.close()
@@ -259,16 +277,27 @@ def dripping_server() -> Iterator[tuple[str, list[float]]]:
 
 def test_a_server_dripping_bytes_is_aborted_naming_the_low_speed_limit(
         kube: Client, tenant: str, operator: OperatorProcess,
-        dripping_server: tuple[str, list[float]]) -> None:
-    url, _ = dripping_server
+        dripping_server: Dripping) -> None:
     started = time.monotonic()
-    name = create_app(kube, tenant, url)
+    name = create_app(kube, tenant, dripping_server.url)
     synced = stalled(kube, tenant, name, operator, timeout=45)
     assert synced["reason"] == "LimitExceeded"
     assert "HYBRIDCLOUD_OPERATOR_GIT_LOW_SPEED_BYTES=1000" in synced["message"]
     assert "HYBRIDCLOUD_OPERATOR_GIT_LOW_SPEED_SECONDS=2" in synced["message"]
     assert time.monotonic() - started < 45, "the fetch was not bounded by the low-speed limit"
     assert_not_fetched(operator)
+
+
+def test_slow_servers_hold_at_most_the_namespaces_fetch_slots(
+        kube: Client, tenant: str, operator: OperatorProcess,
+        dripping_server: Dripping) -> None:
+    """Three apps of one tenant on a server that never finishes: with one fetch slot per
+    namespace (this operator's setting) they take turns instead of holding three workers."""
+    names = [create_app(kube, tenant, dripping_server.url) for _ in range(3)]
+    for name in names:
+        assert stalled(kube, tenant, name, operator, timeout=60)["reason"] == "LimitExceeded"
+    assert dripping_server.connections >= 3
+    assert dripping_server.peak == 1, f"{dripping_server.peak} fetches of one namespace at once"
 
 
 # -- the REST API ------------------------------------------------------------------------------

@@ -274,3 +274,19 @@ def test_the_object_count_is_limited(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="RENDER_MAX_OBJECTS=4"):
         load_directory(root, RenderLimits(max_objects=4))
     assert len(load_directory(root, RenderLimits(max_objects=5)).manifests) == 5
+
+
+# -- the REST mapping -----------------------------------------------------------------------------
+
+
+def test_the_rest_mapping_refuses_a_local_repository_naming_source_repository() -> None:
+    from hybridcloud.api.errors import APIError
+    from hybridcloud.api.schemas import ApplicationDeploy, application_spec
+
+    body = ApplicationDeploy.model_validate({"name": "web", "source": {
+        "repository": "file:///srv/other.git", "secret_name": "t"}})
+    with pytest.raises(APIError) as error:
+        application_spec(body, [{"cluster": "c"}])
+    assert error.value.status == 400 and error.value.details == {"field": "source.repository"}
+    spec = application_spec(body, [{"cluster": "c"}], allow_local_sources=True)
+    assert spec["source"]["repository"] == "file:///srv/other.git"
