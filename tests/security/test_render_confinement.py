@@ -251,10 +251,11 @@ def test_renderers_run_without_network_or_inherited_credentials(
         attacker: RecordingServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What kubectl kustomize and helm template run under: a process trying to reach the
     attacker directly (ignoring proxies) gets nowhere, and sees no credentials of the operator."""
-    assert sandbox.isolation(), "no network isolation available here; see delivery/sandbox.py"
+    if not sandbox.isolation():
+        pytest.skip("no network namespace here (unshare refused); the fallback is tested below")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "operator-cloud-secret")
     monkeypatch.setenv("KUBECONFIG", "/operator/kubeconfig")
-    probe = ("import os, socket, sys\n"
+    probe = ("import os, socket\n"
              "print(sorted(os.environ))\n"
              f"socket.create_connection(('127.0.0.1', {attacker.url.rsplit(':', 1)[1]}), 3)\n")
     code, out, err = asyncio.run(run_tool(
@@ -263,4 +264,17 @@ def test_renderers_run_without_network_or_inherited_credentials(
     assert code != 0 and b"Network is unreachable" in err, err
     seen = out.decode()
     assert "AWS_SECRET_ACCESS_KEY" not in seen and "KUBECONFIG" not in seen
+    assert attacker.requests == []
+
+
+def test_without_a_network_namespace_http_clients_are_sent_to_a_closed_proxy(
+        attacker: RecordingServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented fallback: HTTP clients honouring proxy variables (Go's, as in helm and
+    kustomize; Python's here) reach nothing."""
+    monkeypatch.setattr(sandbox, "isolation", lambda: ())
+    probe = f"import urllib.request\nurllib.request.urlopen('{attacker.url}/loot', timeout=5)\n"
+    code, _, err = asyncio.run(run_tool(
+        ["python3", "-c", probe], env=sandbox.environment(tmp_path), limit=30,
+        origin="probe", what="probe"))
+    assert code != 0 and b"Connection refused" in err, err
     assert attacker.requests == []

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hybridcloud.api.errors import APIError
+from hybridcloud.api.schemas import ApplicationDeploy, application_spec
 from hybridcloud.delivery.chart import check_chart
 from hybridcloud.delivery.git import GitCache, GitCredentials, SourceError
 from hybridcloud.delivery.kustomize import check_references
@@ -280,9 +282,6 @@ def test_the_object_count_is_limited(tmp_path: Path) -> None:
 
 
 def test_the_rest_mapping_refuses_a_local_repository_naming_source_repository() -> None:
-    from hybridcloud.api.errors import APIError
-    from hybridcloud.api.schemas import ApplicationDeploy, application_spec
-
     body = ApplicationDeploy.model_validate({"name": "web", "source": {
         "repository": "file:///srv/other.git", "secret_name": "t"}})
     with pytest.raises(APIError) as error:
@@ -290,3 +289,10 @@ def test_the_rest_mapping_refuses_a_local_repository_naming_source_repository() 
     assert error.value.status == 400 and error.value.details == {"field": "source.repository"}
     spec = application_spec(body, [{"cluster": "c"}], allow_local_sources=True)
     assert spec["source"]["repository"] == "file:///srv/other.git"
+
+
+def test_labels_and_selectors_named_like_path_fields_are_not_paths(tmp_path: Path) -> None:
+    repo = write(tmp_path, {"kustomization.yaml": "commonLabels: {env: /prod}\n"
+                            "labels:\n  - pairs: {path: 'http://x'}\n"
+                            "patches:\n  - path: p.yaml\n    target: {name: /x}\n"})
+    check_references(repo, repo)

@@ -50,6 +50,10 @@ _BASE_FIELDS = frozenset({"resources", "components", "bases", "generators", "tra
 # Fields whose entries may be inline YAML (a plugin config, a patch) instead of a path.
 _INLINE_FIELDS = frozenset({"generators", "transformers", "validators", "patchesStrategicMerge"})
 _PLUGIN_FIELDS = frozenset({"generators", "transformers", "validators"})
+# Fields holding labels, names and selectors, never paths ("env: prod" is a label there).
+_NOT_PATHS = frozenset({"commonLabels", "commonAnnotations", "labels", "annotations", "images",
+                        "replicas", "vars", "metadata", "target", "literals", "options",
+                        "buildMetadata", "sortOptions", "select", "reject", "fieldSpecs"})
 _HELM = frozenset({"helmCharts", "helmChartInflationGenerator", "helmGlobals"})
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:")
@@ -173,6 +177,8 @@ def _path_entries(node: yaml.Node | None, name: str) -> list[tuple[str, str, int
                 raise RenderError(f"{name}:{key_node.start_mark.line + 1}",
                                   f"{key} is not supported in kustomizations; point "
                                   "source.path at the chart instead")
+            if key in _NOT_PATHS:
+                continue
             if key in PATH_FIELDS and isinstance(value, yaml.ScalarNode):
                 entries.append((key, str(value.value), value.start_mark.line + 1))
             elif key in PATH_FIELDS and isinstance(value, yaml.SequenceNode):
