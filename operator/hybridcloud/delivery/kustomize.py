@@ -86,8 +86,8 @@ def check_entry(entry: str, key: str, directory: Path, repository: Path, origin:
         raise RenderError(origin, f"{key}: remote reference {value!r} is not allowed; "
                           "vendor it into the repository")
     if value.startswith("/"):
-        raise RenderError(origin, f"{key}: absolute path {value!r} is not allowed; use a path "
-                          "relative to the kustomization")
+        raise RenderError(origin, f"{key}: absolute path {value!r} is not allowed (it leaves "
+                          "the repository); use a path relative to the kustomization")
     target = (directory / value).resolve()
     if not target.is_relative_to(repository):
         raise RenderError(origin, f"{key}: {value!r} leaves the repository")
