@@ -7,6 +7,7 @@ secret (or nothing at all).
 
 from __future__ import annotations
 
+import select
 import socket
 import subprocess
 import threading
@@ -25,6 +26,7 @@ from lightkube.resources.core_v1 import Secret
 
 from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
+from hybridcloud.delivery.git import GitCache
 from hybridcloud.kube.resources import MultiClusterApplicationResource
 
 from ..integration.api_support import bearer, identity, serve
@@ -96,11 +98,12 @@ def stalled(kube: Client, namespace: str, name: str, operator: OperatorProcess,
         f"\n{operator.tail(30)}"))
 
 
-def assert_not_fetched(operator: OperatorProcess) -> None:
-    """Nothing reached git: no mirror and no exported tree in the operator's cache."""
+def assert_not_fetched(operator: OperatorProcess, repository: str) -> None:
+    """Nothing reached git for ``repository``: no mirror, no exported tree in the cache."""
     cache = operator.workdir / "delivery" / "git"
-    assert not any(cache.glob("repos/*.git")), "a mirror was created"
-    assert not any(cache.glob("trees/*/*")), "a tree was exported"
+    trees = GitCache(cache).tree(repository, "0" * 40).parent  # trees/<repository key>
+    assert not (cache / "repos" / f"{trees.name}.git").exists(), "a mirror was created"
+    assert not trees.exists(), "a tree was exported"
 
 
 # -- local repositories ------------------------------------------------------------------------
@@ -118,13 +121,14 @@ def victim_mirror(operator: OperatorProcess) -> Path:
 def test_another_tenants_mirror_cannot_be_read_through_a_local_path(
         kube: Client, tenant: str, operator: OperatorProcess, form: str) -> None:
     bare = victim_mirror(operator)
-    name = create_app(kube, tenant, form.format(path=bare))
+    repository = form.format(path=bare)
+    name = create_app(kube, tenant, repository)
     synced = stalled(kube, tenant, name, operator)
     assert synced["reason"] == "InvalidSource"
     assert synced["message"].startswith("spec.source.repository: local repositories (file:// "
                                         "URLs and paths) are not allowed")
     assert str(bare) not in synced["message"]
-    assert_not_fetched(operator)
+    assert_not_fetched(operator, repository)
 
 
 # -- credentials in transit --------------------------------------------------------------------
@@ -134,13 +138,15 @@ def test_credentials_are_never_sent_over_clear_text_transports(
         kube: Client, tenant: str, operator: OperatorProcess, attacker: RecordingServer,
         scheme: str) -> None:
     port = attacker.url.rsplit(":", 1)[1]
-    name = create_app(kube, tenant, f"{scheme}://127.0.0.1:{port}/team/app.git", "git-token")
+    repository = f"{scheme}://127.0.0.1:{port}/team/app.git"
+    name = create_app(kube, tenant, repository, "git-token")
     synced = stalled(kube, tenant, name, operator)
     assert synced["reason"] == "InvalidSource"
     assert synced["message"] == (f"spec.source.repository: credentials are never sent over "
                                  f"{scheme}:// (clear text); use https:// or ssh://")
     assert attacker.requests == [], "the operator contacted the host at all"
     attacker.assert_received_none_of([TOKEN])
+    assert_not_fetched(operator, repository)
     assert TOKEN not in operator.log.read_text(errors="replace")
 
 
@@ -168,14 +174,15 @@ def test_url_forms_outside_the_allowed_transports_are_refused_naming_the_field(
         kube: Client, tenant: str, operator: OperatorProcess, attacker: RecordingServer,
         url: str, said: str) -> None:
     port = attacker.url.rsplit(":", 1)[1]
-    name = create_app(kube, tenant, url.format(token=TOKEN, port=port))
+    repository = url.format(token=TOKEN, port=port)
+    name = create_app(kube, tenant, repository)
     synced = stalled(kube, tenant, name, operator)
     assert synced["reason"] == "InvalidSource"
     assert synced["message"].startswith("spec.source.repository: ") and said in \
         synced["message"]
     assert TOKEN not in synced["message"]
     assert attacker.requests == []
-    assert_not_fetched(operator)
+    assert_not_fetched(operator, repository)
 
 
 # -- SSH host keys -----------------------------------------------------------------------------
@@ -230,8 +237,8 @@ class Dripping:
 
 @pytest.fixture
 def dripping_server() -> Iterator[Dripping]:
-    """Answers git's first request with a promise of 1 MB, then sends one byte a second for at
-    most 60 s."""
+    """Answers git's first request (any path) with a promise of 1 MB, then sends one byte a
+    second for at most 60 s."""
     stop = threading.Event()
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.5)
@@ -248,7 +255,9 @@ def dripping_server() -> Iterator[Dripping]:
                                b"x-git-upload-pack-advertisement\r\nContent-Length: 1000000\r\n"
                                b"\r\n")
             for _ in range(60):
-                if stop.wait(1.0):
+                # A second of waiting, unless the client hangs up (EOF) or the test ends.
+                readable, _, _ = select.select([connection], [], [], 1.0)
+                if stop.is_set() or (readable and not connection.recv(1)):
                     break
                 try:
                     connection.sendall(b"0")
@@ -285,7 +294,8 @@ def test_a_server_dripping_bytes_is_aborted_naming_the_low_speed_limit(
     assert "HYBRIDCLOUD_OPERATOR_GIT_LOW_SPEED_BYTES=1000" in synced["message"]
     assert "HYBRIDCLOUD_OPERATOR_GIT_LOW_SPEED_SECONDS=2" in synced["message"]
     assert time.monotonic() - started < 45, "the fetch was not bounded by the low-speed limit"
-    assert_not_fetched(operator)
+    mirror = GitCache(operator.workdir / "delivery" / "git").tree(dripping_server.url, "0" * 40)
+    assert not mirror.parent.exists(), "nothing was exported"
 
 
 def test_slow_servers_hold_at_most_the_namespaces_fetch_slots(
@@ -293,7 +303,9 @@ def test_slow_servers_hold_at_most_the_namespaces_fetch_slots(
         dripping_server: Dripping) -> None:
     """Three apps of one tenant on a server that never finishes: with one fetch slot per
     namespace (this operator's setting) they take turns instead of holding three workers."""
-    names = [create_app(kube, tenant, dripping_server.url) for _ in range(3)]
+    base = dripping_server.url.removesuffix("/team/app.git")
+    # Three repositories: fetches of one repository queue on its mirror anyway.
+    names = [create_app(kube, tenant, f"{base}/team/app-{i}.git") for i in range(3)]
     for name in names:
         assert stalled(kube, tenant, name, operator, timeout=60)["reason"] == "LimitExceeded"
     assert dripping_server.connections >= 3
