@@ -76,7 +76,9 @@ def member(kube: Client, tenant: str, operator: OperatorProcess) -> Client:
 def deploy(kube: Client, tenant: str, tmp_path: Path, files: dict[str, str | bytes],
            path: str = "app", links: dict[str, str] | None = None) -> tuple[str, str]:
     """A repository with ``files`` (and symlinks ``links``) deployed to "solo"; (name, uid)."""
-    repo = Repo(tmp_path / uuid.uuid4().hex[:6])
+    root = tmp_path / uuid.uuid4().hex[:6]
+    root.mkdir()
+    repo = Repo(root)
     for name, data in files.items():
         target = repo.work / name
         target.parent.mkdir(parents=True, exist_ok=True)

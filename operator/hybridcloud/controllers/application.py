@@ -188,9 +188,12 @@ class ApplicationController:
             rendered = {t.cluster: await self._render(key, spec, revision, t, i)
                         for i, t in enumerate(placement.targets)}
         except (RenderError, SourceError) as exc:
+            # Export failures keep their reason (LimitExceeded, InvalidSource, PathNotFound…).
+            source_error = (exc.reason, str(exc)) if isinstance(exc, SourceError) else None
             await self._conclude(key, body, logic.Observation(
                 generation, revision=revision, placement=placement,
-                render_error=str(exc), outcomes=logic.carried(previous), paused=paused))
+                source_error=source_error, render_error=None if source_error else str(exc),
+                outcomes=logic.carried(previous), paused=paused))
             return self.config.stalled_retry
         outcomes = await asyncio.gather(*(
             self._deliver(app, spec, target, rendered[target.cluster], revision, previous,
