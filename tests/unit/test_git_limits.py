@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hybridcloud.delivery.git import GitCache, GitLimits, SourceError
+from hybridcloud.delivery.git import GitCache, SourceError
+from hybridcloud.delivery.gitlimits import GitLimits
 
 from .test_render_git import git
 

@@ -36,7 +36,8 @@ from pydantic import ValidationError
 from .. import API_VERSION, FINALIZER, GROUP, VERSION
 from ..conditions import now_rfc3339
 from ..delivery.credentials import load_git_credentials
-from ..delivery.git import GitCache, GitLimits, SourceError
+from ..delivery.git import GitCache, SourceError
+from ..delivery.gitlimits import GitLimits
 from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError, SyncOutcome
 from ..delivery.render import RenderError, RenderLimits
 from ..delivery.source import SourceRenderer

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .gitlimits import SETTING as _SETTING
+from .gitlimits import GitLimits, discard, extract, folder_size, tree_over_limits
 from .urls import RepositoryRefusedError, Transport, check_repository
 
 NETWORK_PROTOCOLS = "git:http:https:ssh"
@@ -60,19 +62,6 @@ _AUTH_FAILURES = ("could not read Username", "could not read Password", "Authent
                   "Invalid username or password")
 _HOST_KEY_FAILURES = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED")
 _TOO_SLOW = ("Operation too slow", "transfer rate", "Timeout, server")
-_SETTING = "HYBRIDCLOUD_OPERATOR_"
-
-
-@dataclass(frozen=True)
-class GitLimits:
-    """Bounds on what one repository may cost the operator (see the operator settings)."""
-
-    timeout: float = 120.0  # seconds for one git command
-    low_speed_bytes: int = 1000  # abort a transfer slower than this many bytes/s …
-    low_speed_seconds: int = 30  # … for this long
-    max_fetch_bytes: int = 512 * 2**20  # size of one repository's mirror
-    max_tree_bytes: int = 256 * 2**20  # size of the files of one exported commit
-    max_tree_files: int = 20_000  # files (and symlinks) in one exported commit
 
 
 class SourceError(Exception):
@@ -225,20 +214,9 @@ class GitCache:
         becomes ``tree``; sizes are checked from the tree listing before anything is written."""
         mirror = self._mirror(repository)
         listing = await self._git(["ls-tree", "-r", "-l", "-z", sha], mirror, GitCredentials())
-        files, size = 0, 0
-        for entry in listing.split(b"\0"):
-            if entry:
-                files += 1
-                blob_size = entry.split(b"\t", 1)[0].split()[-1]
-                size += int(blob_size) if blob_size.isdigit() else 0
-        if files > self.limits.max_tree_files:
-            raise SourceError(f"commit {sha[:12]} has {files} files, more than the limit "
-                              f"{_SETTING}GIT_MAX_TREE_FILES={self.limits.max_tree_files}",
-                              reason="LimitExceeded")
-        if size > self.limits.max_tree_bytes:
-            raise SourceError(f"the files of commit {sha[:12]} take {size} bytes, more than the "
-                              f"limit {_SETTING}GIT_MAX_TREE_BYTES={self.limits.max_tree_bytes}",
-                              reason="LimitExceeded")
+        too_large = tree_over_limits(listing, sha, self.limits)
+        if too_large:
+            raise SourceError(too_large, reason="LimitExceeded")
         staging = Path(tempfile.mkdtemp(prefix=f"{sha[:12]}.", dir=_ensure(tree.parent)))
         archive_path = staging.parent / f"{staging.name}.tar"
         try:
@@ -246,7 +224,7 @@ class GitCache:
                 await self._git(["archive", "--format=tar", sha], mirror, GitCredentials(),
                                 stdout=sink)
             # Off the event loop: a large tree must not stall every other reconcile.
-            await asyncio.to_thread(_extract, archive_path, staging, tree)
+            await asyncio.to_thread(extract, archive_path, staging, tree)
         except tarfile.FilterError as exc:
             member = exc.tarinfo.name if exc.tarinfo else "?"
             raise SourceError(f"{member} (commit {sha[:12]}) points outside the repository: "
@@ -254,7 +232,7 @@ class GitCache:
         except tarfile.TarError as exc:
             raise SourceError(f"cannot export commit {sha[:12]}: {exc}") from None
         finally:
-            await asyncio.to_thread(_discard, archive_path, staging)
+            await asyncio.to_thread(discard, archive_path, staging)
 
     # -- git ---------------------------------------------------------------------------------
 
@@ -298,7 +276,7 @@ class GitCache:
                 stderr=asyncio.subprocess.PIPE)
             outcome = asyncio.ensure_future(process.communicate())
             waiters: set[asyncio.Future[Any]] = {outcome}
-            guard = asyncio.ensure_future(self._watch_size(watch)) if watch else None
+            guard = asyncio.ensure_future(self._watchfolder_size(watch)) if watch else None
             if guard:
                 waiters.add(guard)
             done, _ = await asyncio.wait(waiters, timeout=self.limits.timeout,
@@ -317,7 +295,7 @@ class GitCache:
             if guard is not None:
                 guard.cancel()
             out, err = outcome.result()
-        if watch is not None and _size(watch) > self.limits.max_fetch_bytes:
+        if watch is not None and folder_size(watch) > self.limits.max_fetch_bytes:
             raise SourceError(f"the repository is larger than the limit {_SETTING}"
                               f"GIT_MAX_FETCH_BYTES={self.limits.max_fetch_bytes}",
                               reason="LimitExceeded")
@@ -333,10 +311,10 @@ class GitCache:
             raise SourceError(f"git {args[0]} failed: {detail}")
         return out or b""
 
-    async def _watch_size(self, folder: Path) -> None:
+    async def _watchfolder_size(self, folder: Path) -> None:
         """Returns once ``folder`` holds more than ``max_fetch_bytes``."""
         while True:  # polling: a folder's size has no event to wait for
-            if await asyncio.to_thread(_size, folder) > self.limits.max_fetch_bytes:
+            if await asyncio.to_thread(folder_size, folder) > self.limits.max_fetch_bytes:
                 return
             await asyncio.sleep(0.2)
 
@@ -405,31 +383,6 @@ def _explain_refusal(error: SourceError, repository: str,
     return SourceError(f"{where} refused the credentials in the Secret of "
                        f"spec.source.secretRef ({detail.removeprefix('git fetch failed: ')})",
                        reason="AuthenticationFailed")
-
-
-def _extract(archive_path: Path, staging: Path, tree: Path) -> None:
-    """Unpack with tarfile's ``data`` filter (no absolute paths, no links leaving ``staging``,
-    no devices), then move into place."""
-    with tarfile.open(archive_path) as archive:
-        archive.extractall(staging, filter="data")
-    staging.rename(tree)
-
-
-def _discard(archive_path: Path, staging: Path) -> None:
-    """What a failed (or finished) export leaves behind."""
-    archive_path.unlink(missing_ok=True)
-    if staging.exists():
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _size(folder: Path) -> int:
-    """Bytes of the files under ``folder`` (0 when it is gone)."""
-    total = 0
-    for path, _, names in os.walk(folder):
-        for name in names:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(path, name)).st_size
-    return total
 
 
 def _ensure(directory: Path) -> Path:
