@@ -121,6 +121,9 @@ class Supervisor:
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "2",
                "HYBRIDCLOUD_API_TIERS": api_tiers(os.environ, tier),
                "HYBRIDCLOUD_API_DOCS_ENABLED": "true",  # /docs and /redoc for development
+               # A development environment deploys from local folders (file://, paths).
+               "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
+               "HYBRIDCLOUD_API_ALLOW_LOCAL_SOURCES": "true",
                "PYTHONUNBUFFERED": "1"}
         self._supervise("operator", ["operator", "--health-port", str(health_port)], env)
         self._supervise("api", ["api", "--host", "127.0.0.1", "--port", str(api_port)], env)

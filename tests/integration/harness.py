@@ -44,6 +44,8 @@ class OperatorProcess:
                "HYBRIDCLOUD_OPERATOR_STALLED_RETRY": "5",
                "HYBRIDCLOUD_OPERATOR_CREDENTIALS_NAMESPACE": self.namespace,
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.workdir / "local"),
+               # Tests serve repositories from local folders (file://); production refuses them.
+               "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
                **self.extra_env}
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:

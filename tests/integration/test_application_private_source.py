@@ -1,5 +1,7 @@
-"""Private git repositories end to end: HTTP with a token (git http-backend behind Basic auth)
-and SSH with a key (a throw-away sshd), both on 127.0.0.1, read by the real operator.
+"""Private git repositories end to end: HTTPS with a token (git http-backend behind Basic auth and
+TLS from a test CA the operator trusts) and SSH with a key (a throw-away sshd), both on
+127.0.0.1, read by the real operator. (Tokens never travel over plain http://; that refusal is
+in ``tests/security/test_git_sources.py``.)
 
 Besides "deploys with the Secret, refused without it", every test checks that no secret shows
 up anywhere a user or an operator could read it: application objects, Events, the operator's
@@ -13,6 +15,7 @@ import getpass
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -30,6 +33,7 @@ from lightkube.resources.core_v1 import Event, Secret
 from lightkube.types import PatchType
 
 from hybridcloud.controlplane import ControlPlane
+from hybridcloud.controlplane._pki import issue_serving_cert, new_ca
 from hybridcloud.kube.references import CREDENTIAL_TYPE_LABEL
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
@@ -55,9 +59,11 @@ NEEDS_SECRET = ("requires authentication: set spec.source.secretRef to a Secret 
 # -- servers ---------------------------------------------------------------------------------
 
 class GitHttpServer:
-    """Smart HTTP git (``git http-backend`` as CGI) that requires ``Authorization: Basic``."""
+    """Smart HTTP git (``git http-backend`` as CGI) that requires ``Authorization: Basic``;
+    over TLS with ``tls`` = (certificate file, key file)."""
 
-    def __init__(self, root: Path, accounts: dict[str, str]) -> None:
+    def __init__(self, root: Path, accounts: dict[str, str],
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.root = root
         self.accepted = {"Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
                          for user, password in accounts.items()}
@@ -75,10 +81,17 @@ class GitHttpServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def url(self, bare: Path) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}/{bare.relative_to(self.root)}"
+        return (f"{self.scheme}://127.0.0.1:{self.httpd.server_port}/"
+                f"{bare.relative_to(self.root)}")
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         authorized = request.headers.get("Authorization") in self.accepted
@@ -169,10 +182,22 @@ def app_namespace(kube: Client) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def operator(management: ControlPlane, app_namespace: str,
+def git_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(CA bundle, server certificate, server key) for the HTTPS git server on 127.0.0.1."""
+    root = tmp_path_factory.mktemp("git-tls")
+    ca = new_ca("git test CA")
+    (root / "ca.crt").write_bytes(ca.cert_pem())
+    issue_serving_cert(ca, "git", ["localhost"], ["127.0.0.1"]).write(root / "tls.crt",
+                                                                       root / "tls.key")
+    return root / "ca.crt", root / "tls.crt", root / "tls.key"
+
+
+@pytest.fixture(scope="module")
+def operator(management: ControlPlane, app_namespace: str, git_tls: tuple[Path, Path, Path],
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     with delivery_operator(management.kubeconfig, app_namespace,
-                           tmp_path_factory.mktemp("operator")) as process:
+                           tmp_path_factory.mktemp("operator"),
+                           HYBRIDCLOUD_OPERATOR_GIT_CA_BUNDLE=str(git_tls[0])) as process:
         yield process
 
 
@@ -191,9 +216,11 @@ def member(kube: Client, app_namespace: str, operator: OperatorProcess) -> Clien
 
 
 @pytest.fixture(scope="module")
-def git_http(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitHttpServer]:
+def git_http(tmp_path_factory: pytest.TempPathFactory,
+             git_tls: tuple[Path, Path, Path]) -> Iterator[GitHttpServer]:
     server = GitHttpServer(tmp_path_factory.mktemp("git-http"),
-                           {"x-access-token": TOKEN, "deployer": DEPLOYER_TOKEN})
+                           {"x-access-token": TOKEN, "deployer": DEPLOYER_TOKEN},
+                           tls=(git_tls[1], git_tls[2]))
     yield server
     server.close()
 

@@ -41,7 +41,7 @@ def origin(tmp_path: Path) -> Path:
 
 def test_a_fresh_mirror_is_reused_only_with_the_same_credentials(origin: Path,
                                                                  tmp_path: Path) -> None:
-    cache = GitCache(tmp_path / "cache")
+    cache = GitCache(tmp_path / "cache", allow_local=True)
     url = f"file://{origin}"
     with_token = GitCredentials(token=TOKEN)
     sha = asyncio.run(cache.resolve(url, "main", with_token, max_age=600))
@@ -106,9 +106,11 @@ def test_other_failures_are_left_as_they_are() -> None:
 
 
 def test_ssh_never_waits_for_a_prompt_even_without_a_key(tmp_path: Path) -> None:
-    with GitCache(tmp_path / "cache")._environment(GitCredentials()) as env:
-        assert env["GIT_SSH_COMMAND"] == "ssh -o BatchMode=yes"
-    with GitCache(tmp_path / "cache")._environment(GitCredentials(ssh_private_key=KEY)) as env:
+    with GitCache(tmp_path / "cache", allow_local=True)._environment(GitCredentials()) as env:
+        assert "BatchMode=yes" in env["GIT_SSH_COMMAND"]
+        assert "StrictHostKeyChecking=yes" in env["GIT_SSH_COMMAND"]
+    cache = GitCache(tmp_path / "cache", allow_local=True)
+    with cache._environment(GitCredentials(ssh_private_key=KEY)) as env:
         assert "BatchMode=yes" in env["GIT_SSH_COMMAND"]
 
 

@@ -46,7 +46,7 @@ def test_branches_tags_head_and_shas_resolve_to_commits(repo: tuple[Path, str],
                                                         tmp_path: Path) -> None:
     work, url = repo
     first = git(work, "rev-parse", "HEAD")
-    cache = GitCache(tmp_path / "cache")
+    cache = GitCache(tmp_path / "cache", allow_local=True)
 
     async def run() -> None:
         assert await cache.resolve(url, "main") == first
@@ -63,7 +63,7 @@ def test_branches_tags_head_and_shas_resolve_to_commits(repo: tuple[Path, str],
 
 def test_export_returns_the_path_at_that_commit(repo: tuple[Path, str], tmp_path: Path) -> None:
     work, url = repo
-    cache = GitCache(tmp_path / "cache")
+    cache = GitCache(tmp_path / "cache", allow_local=True)
 
     async def run() -> None:
         first = await cache.resolve(url, "main")
@@ -83,32 +83,34 @@ def test_export_returns_the_path_at_that_commit(repo: tuple[Path, str], tmp_path
 def test_a_missing_revision_is_a_clear_error(repo: tuple[Path, str], tmp_path: Path) -> None:
     _, url = repo
     with pytest.raises(SourceError, match="revision 'release-9' not found") as error:
-        asyncio.run(GitCache(tmp_path / "cache").resolve(url, "release-9"))
+        asyncio.run(GitCache(tmp_path / "cache", allow_local=True).resolve(url, "release-9"))
     assert error.value.reason == "RevisionNotFound"
 
 
 def test_an_unreachable_repository_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="git fetch failed"):
-        asyncio.run(GitCache(tmp_path / "cache").resolve(f"file://{tmp_path}/none.git", "main"))
+        asyncio.run(GitCache(tmp_path / "cache", allow_local=True).resolve(
+            f"file://{tmp_path}/none.git", "main"))
 
 
 @pytest.mark.parametrize(("url", "revision"), [("--upload-pack=evil", "main"),
                                                ("file:///x.git", "--output=/tmp/x")])
 def test_option_like_arguments_are_refused(tmp_path: Path, url: str, revision: str) -> None:
     with pytest.raises(SourceError) as error:
-        asyncio.run(GitCache(tmp_path / "cache").resolve(url, revision))
+        asyncio.run(GitCache(tmp_path / "cache", allow_local=True).resolve(url, revision))
     assert error.value.reason == "InvalidSource"
 
 
 def test_command_running_transports_are_refused(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     with pytest.raises(SourceError):
-        asyncio.run(GitCache(tmp_path / "cache").resolve(f"ext::sh -c touch% {marker}", "main"))
+        asyncio.run(GitCache(tmp_path / "cache", allow_local=True).resolve(
+            f"ext::sh -c touch% {marker}", "main"))
     assert not marker.exists()
 
 
 def test_the_token_reaches_git_through_askpass_only(tmp_path: Path) -> None:
-    cache = GitCache(tmp_path / "cache")
+    cache = GitCache(tmp_path / "cache", allow_local=True)
     credentials = GitCredentials(token="s3cr3t-token-value", username="robot")
     with cache._environment(credentials) as env:
         assert "s3cr3t-token-value" not in env["GIT_ASKPASS"]
@@ -122,7 +124,7 @@ def test_the_token_reaches_git_through_askpass_only(tmp_path: Path) -> None:
 
 
 def test_an_ssh_key_is_used_from_a_private_file(tmp_path: Path) -> None:
-    cache = GitCache(tmp_path / "cache")
+    cache = GitCache(tmp_path / "cache", allow_local=True)
     key = ("-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAkeymaterial123\n"
            "-----END OPENSSH PRIVATE KEY-----")
     with cache._environment(GitCredentials(ssh_private_key=key, known_hosts="h ssh-ed25519 AA"),

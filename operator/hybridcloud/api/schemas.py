@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..delivery.urls import RepositoryRefusedError, check_repository
 from ..models import HybridApplicationSpec, HybridClusterSpec, Provider
 from ..models.application import ComponentName, PlacementStrategy
 from ..models.cluster import NodeRole, TaintEffect
@@ -228,7 +229,16 @@ def patched_cluster_spec(current: dict[str, Any], body: ClusterPatch) -> dict[st
 
 
 def application_spec(body: ApplicationDeploy, placement: list[dict[str, Any]],
-                     policy: PlacementPolicyIn | None = None) -> dict[str, Any]:
+                     policy: PlacementPolicyIn | None = None, *,
+                     allow_local_sources: bool = False) -> dict[str, Any]:
+    """The CRD spec for ``body``; the repository URL is held to what the operator fetches
+    (:mod:`hybridcloud.delivery.urls`), so a refused one is a 400 here, not a Stalled app."""
+    try:
+        check_repository(body.source.repository, field="source.repository",
+                         allow_local=allow_local_sources,
+                         with_credentials=bool(body.source.secret_name))
+    except RepositoryRefusedError as exc:
+        raise APIError("INVALID_REQUEST", str(exc), {"field": "source.repository"}) from None
     source = body.source.model_dump(exclude_none=True, exclude={"secret_name"})
     if body.source.secret_name:
         source["secret_ref"] = {"name": body.source.secret_name}

@@ -84,3 +84,7 @@ class Settings(BaseSettings):
         default=0, ge=0, le=65535, description="Serve /metrics unauthenticated on this separate "
         "port (see `python -m hybridcloud api`); 0: /metrics on the main port, only to callers "
         "Kubernetes RBAC allows `get` on the non-resource URL /metrics.")
+    allow_local_sources: bool = Field(
+        default=False, description="Accept file:// and path repositories in application "
+        "sources (development only; the operator's HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES "
+        "must agree). Off: such a source is a 400 naming source.repository.")

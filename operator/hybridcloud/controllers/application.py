@@ -37,8 +37,9 @@ from .. import API_VERSION, FINALIZER, GROUP, VERSION
 from ..conditions import now_rfc3339
 from ..delivery.credentials import load_git_credentials
 from ..delivery.git import GitCache, SourceError
+from ..delivery.gitlimits import GitLimits
 from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError, SyncOutcome
-from ..delivery.render import RenderError
+from ..delivery.render import RenderError, RenderLimits
 from ..delivery.source import SourceRenderer
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
@@ -57,6 +58,10 @@ Key = tuple[str, str]
 REFRESH_ANNOTATION = f"{GROUP}/refresh"
 
 
+class _FetchSlotsBusyError(Exception):
+    """Every git fetch slot of the namespace is taken (``git_fetches_per_namespace``)."""
+
+
 class ApplicationController:
     def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig,
                  feed: Feed) -> None:
@@ -68,7 +73,19 @@ class ApplicationController:
         self.clusters: dict[str, dict[str, tuple[int, ClusterFacts]]] = {}
         self._primed: set[str] = set()
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers)
-        self.renderer = SourceRenderer(GitCache(config.delivery_dir / "git"))
+        self.renderer = SourceRenderer(GitCache(
+            config.delivery_dir / "git", allow_local=config.allow_local_sources,
+            known_hosts=config.ssh_known_hosts, ca_bundle=config.git_ca_bundle,
+            limits=GitLimits(timeout=config.git_timeout,
+                             low_speed_bytes=config.git_low_speed_bytes,
+                             low_speed_seconds=config.git_low_speed_seconds,
+                             max_fetch_bytes=config.git_max_fetch_bytes,
+                             max_tree_bytes=config.git_max_tree_bytes,
+                             max_tree_files=config.git_max_tree_files)),
+            limits=RenderLimits(max_objects=config.render_max_objects,
+                                max_yaml_nodes=config.render_max_yaml_nodes,
+                                max_output_bytes=config.render_max_output_bytes))
+        self._fetch_slots: dict[str, asyncio.Semaphore] = {}
         self._members: dict[tuple[str, str], tuple[str, MemberCluster]] = {}
         self._resolved: dict[Key, tuple[tuple[Any, ...], float, str]] = {}
         self._seen_tokens: dict[tuple[Key, str], str] = {}
@@ -155,6 +172,10 @@ class ApplicationController:
         placement = place(spec, facts, current)
         try:
             revision = await self._resolve(key, body, spec)
+        except _FetchSlotsBusyError:
+            # The namespace's other fetches are still running: come back soon rather than
+            # holding a worker while they finish.
+            return min(1.0, self.config.delivery_poll_interval)
         except SourceError as exc:
             await self._conclude(key, body, logic.Observation(
                 generation, source_error=(exc.reason, str(exc)), placement=placement,
@@ -169,9 +190,12 @@ class ApplicationController:
             rendered = {t.cluster: await self._render(key, spec, revision, t, i)
                         for i, t in enumerate(placement.targets)}
         except (RenderError, SourceError) as exc:
+            # Export failures keep their reason (LimitExceeded, InvalidSource, PathNotFound…).
+            source_error = (exc.reason, str(exc)) if isinstance(exc, SourceError) else None
             await self._conclude(key, body, logic.Observation(
                 generation, revision=revision, placement=placement,
-                render_error=str(exc), outcomes=logic.carried(previous), paused=paused))
+                source_error=source_error, render_error=None if source_error else str(exc),
+                outcomes=logic.carried(previous), paused=paused))
             return self.config.stalled_retry
         outcomes = await asyncio.gather(*(
             self._deliver(app, spec, target, rendered[target.cluster], revision, previous,
@@ -232,12 +256,19 @@ class ApplicationController:
                 time.monotonic() - cached[1] < self.config.git_interval:
             return cached[2]
         ref = source.secret_ref
-        credentials = None if ref is None else \
-            await load_git_credentials(self.client, key[0], ref.name, ref.key,
-                                       source.repository)
-        sha = await self.renderer.git.resolve(
-            source.repository, source.revision, credentials,
-            max_age=0.0 if forced else self.config.git_interval / 2)
+        # A refused URL is reported before any Secret is read or any slot taken.
+        self.renderer.git.check_url(source.repository, with_credentials=ref is not None)
+        slots = self._fetch_slots.setdefault(
+            key[0], asyncio.Semaphore(self.config.git_fetches_per_namespace))
+        if slots.locked():
+            raise _FetchSlotsBusyError
+        async with slots:
+            credentials = None if ref is None else \
+                await load_git_credentials(self.client, key[0], ref.name, ref.key,
+                                           source.repository)
+            sha = await self.renderer.git.resolve(
+                source.repository, source.revision, credentials,
+                max_age=0.0 if forced else self.config.git_interval / 2)
         self._resolved[key] = (identity, time.monotonic(), sha)
         return sha
 

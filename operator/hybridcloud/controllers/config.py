@@ -41,3 +41,37 @@ class OperatorConfig(BaseSettings):
         default=5.0, gt=0, description="Seconds between health checks while an app rolls out.")
     git_interval: float = Field(default=180.0, gt=0,
                                 description="Seconds between re-resolving an app's git revision.")
+    allow_local_sources: bool = Field(
+        default=False, description="Accept file:// and path repositories. Only for development "
+        "and tests: in production one tenant could read another's mirror from the cache.")
+    ssh_known_hosts: Path | None = Field(
+        default=None, description="known_hosts file trusted for every SSH repository, besides "
+        "`knownHosts` in an app's Secret. Unknown hosts are always refused.")
+    git_ca_bundle: Path | None = Field(
+        default=None, description="PEM bundle of the CAs trusted for https:// repositories "
+        "(for git servers behind a private CA); the system bundle when unset.")
+    git_timeout: float = Field(default=120.0, gt=0,
+                               description="Seconds one git command (fetch, archive) may take.")
+    git_low_speed_bytes: int = Field(
+        default=1000, ge=1, description="A git HTTP transfer slower than this many bytes/s for "
+        "git_low_speed_seconds is aborted.")
+    git_low_speed_seconds: int = Field(default=30, ge=1,
+                                       description="See git_low_speed_bytes.")
+    git_max_fetch_bytes: int = Field(default=512 * 2**20, ge=1,
+                                     description="Largest repository mirror, in bytes.")
+    git_max_tree_bytes: int = Field(
+        default=256 * 2**20, ge=1, description="Largest total size of the files of one "
+        "exported commit, in bytes.")
+    git_max_tree_files: int = Field(default=20_000, ge=1,
+                                    description="Most files in one exported commit.")
+    git_fetches_per_namespace: int = Field(
+        default=2, ge=1, description="Git fetches of one namespace running at the same time; "
+        "more wait (without holding a worker), so slow servers cannot hold every worker.")
+    render_max_objects: int = Field(default=5000, ge=1,
+                                    description="Most objects one source may render to.")
+    render_max_yaml_nodes: int = Field(
+        default=2_000_000, ge=1, description="Most YAML nodes one file or render output may "
+        "expand to, aliases counted each time they are used (stops alias bombs).")
+    render_max_output_bytes: int = Field(
+        default=64 * 2**20, ge=1, description="Largest output of helm template or kubectl "
+        "kustomize, in bytes.")

@@ -1,11 +1,21 @@
 """Git sources: one bare mirror per repository, revisions resolved to commit SHAs, trees exported.
 
-Real ``git`` does the work, so every URL git accepts for the allowed transports works (https://,
-ssh://, git://, file://). The ``ext::`` style remote helpers, which run commands, are refused via
-``GIT_ALLOW_PROTOCOL``. Credentials never appear on a command line or in a message: an HTTPS
-token is handed to git by an askpass script reading it from the environment, an SSH key is
-written to a private temporary file used through ``GIT_SSH_COMMAND`` and deleted afterwards, and
-every error text is scrubbed of secrets and of user:password parts in URLs.
+Real ``git`` does the work, for the URLs :mod:`hybridcloud.delivery.urls` allows (https://,
+ssh://, scp-like, http:// and git:// without credentials; local repositories only when the
+operator allows them). ``GIT_ALLOW_PROTOCOL`` refuses everything else again inside git, so the
+``ext::`` style remote helpers, which run commands, never run. SSH always checks host keys
+against ``knownHosts`` from the Secret or the operator's known_hosts file; an unknown host is
+refused, never trusted on first use.
+
+Every fetch and export is bounded (:class:`GitLimits`): time (with a low-speed abort), bytes a
+fetch may bring in, and the size and file count of an exported tree, checked before anything is
+extracted. Exports stream to disk, and a failed one leaves no staging folder behind. A limit hit
+is a ``LimitExceeded`` error naming the setting.
+
+Credentials never appear on a command line or in a message: an HTTPS token is handed to git by
+an askpass script reading it from the environment, an SSH key is written to a private temporary
+file used through ``GIT_SSH_COMMAND`` and deleted afterwards, and every error text is scrubbed
+of secrets and of user:password parts in URLs.
 
 A mirror fetched with one set of credentials is never reused for a caller with other (or no)
 credentials without a fetch of its own, so an application cannot read a private repository
@@ -30,8 +40,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
+from .gitlimits import SETTING as _SETTING
+from .gitlimits import GitLimits, discard, extract, folder_size, tree_over_limits
+from .urls import RepositoryRefusedError, Transport, check_repository
+
+NETWORK_PROTOCOLS = "git:http:https:ssh"
 _KEEP_TREES = 6  # exported commits kept per repository
 _ASKPASS = """#!/bin/sh
 case "$1" in
@@ -46,6 +61,7 @@ _AUTH_FAILURES = ("could not read Username", "could not read Password", "Authent
                   "The requested URL returned error: 403", "Permission denied (publickey",
                   "Invalid username or password")
 _HOST_KEY_FAILURES = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED")
+_TOO_SLOW = ("Operation too slow", "transfer rate", "Timeout, server")
 
 
 class SourceError(Exception):
@@ -102,9 +118,13 @@ def _check_argument(value: str, field: str) -> None:
 class GitCache:
     """Bare mirrors under ``root/repos``, exported trees under ``root/trees``."""
 
-    def __init__(self, root: Path, *, timeout: float = 120.0) -> None:
+    def __init__(self, root: Path, *, limits: GitLimits | None = None, allow_local: bool = False,
+                 known_hosts: Path | None = None, ca_bundle: Path | None = None) -> None:
         self.root = Path(root)
-        self.timeout = timeout
+        self.ca_bundle = ca_bundle
+        self.limits = limits or GitLimits()
+        self.allow_local = allow_local
+        self.known_hosts = known_hosts
         self._locks: dict[str, asyncio.Lock] = {}
         self._fetched: dict[tuple[str, str], float] = {}  # (repository, credentials identity)
 
@@ -127,6 +147,7 @@ class GitCache:
         _check_argument(repository, "source.repository")
         _check_argument(revision, "source.revision")
         credentials = credentials or GitCredentials()
+        self.check(repository, credentials)
         fetched_with = (repository, credentials.identity())
         async with self._lock(repository):
             mirror = self._mirror(repository)
@@ -146,6 +167,26 @@ class GitCache:
                                   reason="RevisionNotFound")
             return sha
 
+    def check_url(self, repository: str, *, with_credentials: bool) -> Transport:
+        """Refuse a URL the platform does not fetch (see :mod:`urls`) and credentials that
+        would travel in clear text; cheap, so callers check before reading any Secret."""
+        try:
+            return check_repository(repository, field="spec.source.repository",
+                                    allow_local=self.allow_local,
+                                    with_credentials=with_credentials)
+        except RepositoryRefusedError as exc:
+            raise SourceError(str(exc), reason="InvalidSource") from None
+
+    def check(self, repository: str, credentials: GitCredentials) -> Transport:
+        """:meth:`check_url`, and SSH only with known host keys."""
+        transport = self.check_url(repository, with_credentials=bool(credentials.secrets()))
+        if transport == Transport.SSH and not credentials.known_hosts and self.known_hosts is None:
+            raise SourceError("spec.source.secretRef: SSH repositories need the server's host "
+                              "keys: add key `knownHosts` (ssh-keyscan output you verified) to "
+                              "the Secret, or have the platform set "
+                              f"{_SETTING}SSH_KNOWN_HOSTS", reason="InvalidSource")
+        return transport
+
     def tree(self, repository: str, sha: str) -> Path:
         """Where commit ``sha`` of ``repository`` is exported: the repository's root."""
         return self.root / "trees" / self._key(repository) / sha
@@ -160,18 +201,38 @@ class GitCache:
             raise SourceError(f"source.path {path!r} leaves the repository", "InvalidSource")
         async with self._lock(repository):
             if not tree.exists():
-                data = await self._git(["archive", "--format=tar", sha], self._mirror(repository),
-                                       GitCredentials())
-                staging = Path(tempfile.mkdtemp(prefix=f"{sha[:12]}.", dir=_ensure(base)))
-                with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-                    archive.extractall(staging, filter="data")
-                staging.rename(tree)  # noqa: ASYNC240  (a local rename; never blocks long)
+                await self._export(repository, sha, tree)
                 self._forget_old_trees(base)
             tree.touch()  # mtime = last use, for the cleanup above
         if not target.is_dir():
             raise SourceError(f"source.path {path!r} does not exist at commit {sha[:12]}",
                               reason="PathNotFound")
         return target
+
+    async def _export(self, repository: str, sha: str, tree: Path) -> None:
+        """``git archive`` of ``sha`` streamed to a file and extracted into a staging folder that
+        becomes ``tree``; sizes are checked from the tree listing before anything is written."""
+        mirror = self._mirror(repository)
+        listing = await self._git(["ls-tree", "-r", "-l", "-z", sha], mirror, GitCredentials())
+        too_large = tree_over_limits(listing, sha, self.limits)
+        if too_large:
+            raise SourceError(too_large, reason="LimitExceeded")
+        staging = Path(tempfile.mkdtemp(prefix=f"{sha[:12]}.", dir=_ensure(tree.parent)))
+        archive_path = staging.parent / f"{staging.name}.tar"
+        try:
+            with archive_path.open("wb") as sink:
+                await self._git(["archive", "--format=tar", sha], mirror, GitCredentials(),
+                                stdout=sink)
+            # Off the event loop: a large tree must not stall every other reconcile.
+            await asyncio.to_thread(extract, archive_path, staging, tree)
+        except tarfile.FilterError as exc:
+            member = exc.tarinfo.name if exc.tarinfo else "?"
+            raise SourceError(f"{member} (commit {sha[:12]}) points outside the repository: "
+                              "symlinks must stay inside it", reason="InvalidSource") from None
+        except tarfile.TarError as exc:
+            raise SourceError(f"cannot export commit {sha[:12]}: {exc}") from None
+        finally:
+            await asyncio.to_thread(discard, archive_path, staging)
 
     # -- git ---------------------------------------------------------------------------------
 
@@ -183,8 +244,13 @@ class GitCache:
         try:
             await self._git(["fetch", "--quiet", "--prune", "--force", repository,
                              "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*",
-                             "+HEAD:refs/hybridcloud/remote-head"], mirror, credentials)
+                             "+HEAD:refs/hybridcloud/remote-head"], mirror, credentials,
+                            watch=mirror)
         except SourceError as exc:
+            if exc.reason == "LimitExceeded":
+                # What was fetched so far is useless and may be large: drop the mirror.
+                shutil.rmtree(mirror, ignore_errors=True)
+                self._fetched = {k: v for k, v in self._fetched.items() if k[0] != repository}
             raise _explain_refusal(exc, repository, credentials) from None
 
     async def _rev_parse(self, mirror: Path, revision: str) -> str | None:
@@ -199,29 +265,70 @@ class GitCache:
             return out.decode().strip()
         return None
 
-    async def _git(self, args: list[str], cwd: Path, credentials: GitCredentials) -> bytes:
+    async def _git(self, args: list[str], cwd: Path, credentials: GitCredentials, *,
+                   stdout: io.BufferedWriter | None = None, watch: Path | None = None) -> bytes:
+        """Run git; output goes to ``stdout`` when given (large exports never sit in memory).
+        With ``watch``, the folder's size is held to ``max_fetch_bytes`` while git runs."""
         with self._environment(credentials) as env:
             process = await asyncio.create_subprocess_exec(
                 "git", *args, cwd=str(_ensure(cwd)), env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-            try:
-                out, err = await asyncio.wait_for(process.communicate(), self.timeout)
-            except TimeoutError:
+                stdout=stdout if stdout is not None else asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE)
+            outcome = asyncio.ensure_future(process.communicate())
+            waiters: set[asyncio.Future[Any]] = {outcome}
+            guard = asyncio.ensure_future(self._watchfolder_size(watch)) if watch else None
+            if guard:
+                waiters.add(guard)
+            done, _ = await asyncio.wait(waiters, timeout=self.limits.timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if outcome not in done:
                 process.kill()
                 await process.wait()
-                raise SourceError(f"git {args[0]} timed out after {self.timeout:.0f}s") from None
+                outcome.cancel()
+                if guard is not None and guard in done:
+                    raise SourceError(
+                        f"the repository is larger than the limit {_SETTING}GIT_MAX_FETCH_BYTES"
+                        f"={self.limits.max_fetch_bytes}", reason="LimitExceeded")
+                raise SourceError(f"git {args[0]} took longer than the limit "
+                                  f"{_SETTING}GIT_TIMEOUT={self.limits.timeout:.0f}s",
+                                  reason="LimitExceeded")
+            if guard is not None:
+                guard.cancel()
+            out, err = outcome.result()
+        if watch is not None and folder_size(watch) > self.limits.max_fetch_bytes:
+            raise SourceError(f"the repository is larger than the limit {_SETTING}"
+                              f"GIT_MAX_FETCH_BYTES={self.limits.max_fetch_bytes}",
+                              reason="LimitExceeded")
         if process.returncode != 0:
             detail = redact(err.decode(errors="replace").strip(), credentials.secrets())
             detail = detail or f"exit {process.returncode}"
+            if any(m in detail for m in _TOO_SLOW):
+                raise SourceError(
+                    f"git {args[0]} aborted: the server sent less than the limit "
+                    f"{_SETTING}GIT_LOW_SPEED_BYTES={self.limits.low_speed_bytes} bytes/s for "
+                    f"{_SETTING}GIT_LOW_SPEED_SECONDS={self.limits.low_speed_seconds}s",
+                    reason="LimitExceeded")
             raise SourceError(f"git {args[0]} failed: {detail}")
-        return out
+        return out or b""
+
+    async def _watchfolder_size(self, folder: Path) -> None:
+        """Returns once ``folder`` holds more than ``max_fetch_bytes``."""
+        while True:  # polling: a folder's size has no event to wait for
+            if await asyncio.to_thread(folder_size, folder) > self.limits.max_fetch_bytes:
+                return
+            await asyncio.sleep(0.2)
 
     @contextlib.contextmanager
     def _environment(self, credentials: GitCredentials) -> Iterator[dict[str, str]]:
         env = {key: value for key, value in os.environ.items()
                if not key.startswith(("GIT_", "SSH_"))}
-        env.update(GIT_TERMINAL_PROMPT="0", GIT_ALLOW_PROTOCOL=ALLOWED_PROTOCOLS,
-                   GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C")
+        protocols = NETWORK_PROTOCOLS + (":file" if self.allow_local else "")
+        env.update(GIT_TERMINAL_PROMPT="0", GIT_ALLOW_PROTOCOL=protocols,
+                   GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull, LC_ALL="C",
+                   GIT_HTTP_LOW_SPEED_LIMIT=str(self.limits.low_speed_bytes),
+                   GIT_HTTP_LOW_SPEED_TIME=str(self.limits.low_speed_seconds))
+        if self.ca_bundle is not None:
+            env["GIT_SSL_CAINFO"] = str(self.ca_bundle)
         # A private (0700) directory outside the cache: credentials must never sit among the
         # cached repositories, not even while a fetch runs (the chart mounts /tmp writable).
         with tempfile.TemporaryDirectory(prefix="hybridcloud-git-auth-") as scratch:
@@ -232,22 +339,23 @@ class GitCache:
                 env.update(GIT_ASKPASS=str(askpass), HYBRIDCLOUD_GIT_TOKEN=credentials.token)
                 if credentials.username:
                     env["HYBRIDCLOUD_GIT_USERNAME"] = credentials.username
-            # Never wait for a password or a host-key prompt: there is nobody to answer.
-            env["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
+            # Never wait for a password or a host-key prompt: there is nobody to answer. Host
+            # keys come from the Secret and the operator's file only; unknown hosts are refused.
+            hosts = Path(scratch) / "known_hosts"
+            known = [credentials.known_hosts or ""]
+            if self.known_hosts is not None and self.known_hosts.is_file():
+                known.append(self.known_hosts.read_text())
+            hosts.write_text("\n".join(k.strip() for k in known if k.strip()) + "\n")
+            options = ["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+                       "-o", f"UserKnownHostsFile={hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+                       "-o", "ConnectTimeout=30", "-o", "ServerAliveInterval=15",
+                       "-o", "ServerAliveCountMax=2"]
             if credentials.ssh_private_key:
                 key = Path(scratch) / "id"
                 key.touch(mode=0o600)
                 key.write_text(credentials.ssh_private_key.strip() + "\n")
-                options = ["-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
-                if credentials.known_hosts:
-                    hosts = Path(scratch) / "known_hosts"
-                    hosts.write_text(credentials.known_hosts)
-                    options += ["-o", f"UserKnownHostsFile={hosts}",
-                                "-o", "StrictHostKeyChecking=yes"]
-                else:
-                    options += ["-o", "StrictHostKeyChecking=accept-new",
-                                "-o", f"UserKnownHostsFile={Path(scratch) / 'known_hosts'}"]
-                env["GIT_SSH_COMMAND"] = shlex.join(["ssh", *options])
+                options += ["-i", str(key), "-o", "IdentitiesOnly=yes"]
+            env["GIT_SSH_COMMAND"] = shlex.join(["ssh", *options])
             yield env
 
     @staticmethod

@@ -12,13 +12,14 @@ Three layouts:
 - **Kustomization** (``kustomization.yaml``): see :mod:`hybridcloud.delivery.kustomize`.
 
 Every failure is a :class:`RenderError` naming the file and line, so the condition tells the user
-exactly where to look; nothing is applied when rendering fails.
+exactly where to look; nothing is applied when rendering fails. Sources are bounded
+(:class:`RenderLimits`): YAML nodes with aliases counted every time they are used (an alias bomb
+is refused before it is expanded), objects per source, and renderer output size.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,7 +29,10 @@ from typing import Any
 
 import yaml
 
+from . import sandbox
+
 COMPONENT_LABEL = "app.kubernetes.io/component"
+_SETTING = "HYBRIDCLOUD_OPERATOR_"
 _SUFFIXES = (".yaml", ".yml", ".json")
 _HELM_SOURCE = re.compile(r"^# Source: (.+)$", re.MULTILINE)
 
@@ -40,6 +44,15 @@ class RenderError(Exception):
         super().__init__(f"{origin}: {message}")
         self.origin = origin
         self.message = message
+
+
+@dataclass(frozen=True)
+class RenderLimits:
+    """See the operator settings ``render_max_*``."""
+
+    max_objects: int = 5000
+    max_yaml_nodes: int = 2_000_000
+    max_output_bytes: int = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -64,10 +77,11 @@ class Rendered:
 
 # -- plain YAML ----------------------------------------------------------------------------------
 
-def load_directory(root: Path) -> Rendered:
+def load_directory(root: Path, limits: RenderLimits | None = None) -> Rendered:
     """All manifests under ``root`` (plain YAML layout)."""
     manifests: list[Manifest] = []
     folders: set[str] = set()
+    budget = ParseBudget(limits or RenderLimits())
     for path in sorted(root.rglob("*")):
         relative = path.relative_to(root)
         if not path.is_file() or path.suffix not in _SUFFIXES or \
@@ -76,15 +90,72 @@ def load_directory(root: Path) -> Rendered:
         folder = relative.parts[0] if len(relative.parts) > 1 else None
         if folder:
             folders.add(folder)
-        manifests.extend(parse_documents(path.read_text(errors="replace"), str(relative), folder))
+        manifests.extend(parse_documents(path.read_text(errors="replace"), str(relative), folder,
+                                         budget))
     check_unique(manifests)
     labelled = {m.component for m in manifests if m.component}
     return Rendered(tuple(manifests), frozenset(folders | labelled))
 
 
-def parse_documents(text: str, name: str, folder: str | None) -> list[Manifest]:
+class ParseBudget:
+    """What is left of a source's :class:`RenderLimits` while its files are parsed."""
+
+    def __init__(self, limits: RenderLimits) -> None:
+        self.limits = limits
+        self.nodes = 0
+        self.objects = 0
+
+    def charge_nodes(self, node: yaml.Node, origin: str) -> None:
+        self.nodes += expanded_size(node, self.limits.max_yaml_nodes - self.nodes)
+        if self.nodes > self.limits.max_yaml_nodes:
+            raise RenderError(origin, f"YAML expands to more than the limit {_SETTING}"
+                              f"RENDER_MAX_YAML_NODES={self.limits.max_yaml_nodes} nodes "
+                              "(aliases count every time they are used)")
+
+    def charge_objects(self, count: int, origin: str) -> None:
+        self.objects += count
+        if self.objects > self.limits.max_objects:
+            raise RenderError(origin, f"the source renders more objects than the limit "
+                              f"{_SETTING}RENDER_MAX_OBJECTS={self.limits.max_objects}")
+
+
+def expanded_size(node: yaml.Node, limit: int) -> int:
+    """Nodes ``node`` stands for once every alias is expanded, counting stops past ``limit``.
+    Shared nodes are measured once (memoised), so the count itself costs only the nodes
+    written, never the expansion."""
+    sizes: dict[int, int] = {}
+
+    def size(current: yaml.Node, depth: int) -> int:
+        known = sizes.get(id(current))
+        if known is not None:
+            return known
+        if depth > 500:
+            raise RecursionError
+        total = 1
+        if isinstance(current, yaml.SequenceNode):
+            for child in current.value:
+                total += size(child, depth + 1)
+                if total > limit:
+                    break
+        elif isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                total += size(key, depth + 1) + size(value, depth + 1)
+                if total > limit:
+                    break
+        sizes[id(current)] = total
+        return total
+
+    try:
+        return size(node, 0)
+    except RecursionError:
+        return limit + 1
+
+
+def parse_documents(text: str, name: str, folder: str | None,
+                    budget: ParseBudget | None = None) -> list[Manifest]:
     """Objects in one YAML stream; errors carry ``name:line``."""
     found: list[Manifest] = []
+    budget = budget or ParseBudget(RenderLimits())
     loader = yaml.SafeLoader(text)
     try:
         while loader.check_node():
@@ -92,8 +163,11 @@ def parse_documents(text: str, name: str, folder: str | None) -> list[Manifest]:
             if node is None:
                 continue
             line = node.start_mark.line + 1
+            budget.charge_nodes(node, f"{name}:{line}")
             data = loader.construct_document(node)
-            found.extend(_objects(data, f"{name}:{line}", folder))
+            objects = _objects(data, f"{name}:{line}", folder)
+            budget.charge_objects(len(objects), f"{name}:{line}")
+            found.extend(objects)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{name}:{mark.line + 1}" if mark else name
@@ -145,42 +219,72 @@ def is_chart(root: Path) -> bool:
 
 
 async def render_chart(root: Path, *, release: str, namespace: str,
-                       values: Mapping[str, Any], helm: Path, limit: float = 120.0) -> Rendered:
-    """``helm template`` the chart at ``root`` with ``values``; no repositories are contacted."""
+                       values: Mapping[str, Any], helm: Path, limit: float = 120.0,
+                       limits: RenderLimits | None = None) -> Rendered:
+    """``helm template`` the chart at ``root`` with ``values``, after :func:`chart.check_chart`;
+    no repositories are contacted (see :mod:`sandbox`)."""
+    from .chart import check_chart  # chart imports RenderError from here
+
+    check_chart(root)
+    limits = limits or RenderLimits()
     with tempfile.TemporaryDirectory(prefix="helm-") as scratch:
         values_file = Path(scratch) / "values.yaml"
         values_file.write_text(yaml.safe_dump(dict(values)))
-        env = {**os.environ, "HELM_CACHE_HOME": f"{scratch}/cache",
-               "HELM_CONFIG_HOME": f"{scratch}/config", "HELM_DATA_HOME": f"{scratch}/data"}
+        env = sandbox.environment(Path(scratch), {
+            "HELM_CACHE_HOME": f"{scratch}/cache", "HELM_CONFIG_HOME": f"{scratch}/config",
+            "HELM_DATA_HOME": f"{scratch}/data"})
         code, out, err = await run_tool(
             [str(helm), "template", release, str(root), "--namespace", namespace,
              "--values", str(values_file)], env=env, limit=limit, origin="Chart.yaml:1",
-            what="helm template")
+            what="helm template", max_output=limits.max_output_bytes)
     if code != 0:
         raise RenderError(*_helm_failure(err.decode(errors="replace")))
     manifests: list[Manifest] = []
-    for chunk in re.split(r"^---\s*$", out.decode(), flags=re.MULTILINE):
+    budget = ParseBudget(limits)
+    for chunk in re.split(r"^---\s*$", out.decode(errors="replace"), flags=re.MULTILINE):
         source = _HELM_SOURCE.search(chunk)
         name = _chart_relative(source.group(1)) if source else "Chart.yaml"
-        manifests.extend(parse_documents(chunk, name, None))
+        manifests.extend(parse_documents(chunk, name, None, budget))
     check_unique(manifests)
     return Rendered(tuple(manifests), frozenset(m.component for m in manifests if m.component))
 
 
 async def run_tool(args: Sequence[str], *, env: Mapping[str, str], limit: float, origin: str,
-                   what: str) -> tuple[int, bytes, bytes]:
-    """Run a renderer (helm, kubectl) without stdin; (exit code, stdout, stderr). Past
-    ``limit`` seconds it is killed and the render fails at ``origin``."""
+                   what: str, max_output: int = RenderLimits.max_output_bytes,
+                   ) -> tuple[int, bytes, bytes]:
+    """Run a renderer (helm, kubectl) without stdin or network (:mod:`sandbox`); (exit code,
+    stdout, stderr). Past ``limit`` seconds or ``max_output`` bytes of output it is killed and
+    the render fails at ``origin``."""
+    prefix = await asyncio.to_thread(sandbox.isolation)
     process = await asyncio.create_subprocess_exec(
-        *args, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
+        *prefix, *args, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+    async def read(stream: asyncio.StreamReader | None) -> bytes:
+        chunks, size = [], 0
+        while stream is not None and (chunk := await stream.read(65536)):
+            size += len(chunk)
+            if size > max_output:
+                raise _OutputTooLargeError
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     try:
-        out, err = await asyncio.wait_for(process.communicate(), limit)
-    except TimeoutError:
+        out, err = await asyncio.wait_for(
+            asyncio.gather(read(process.stdout), read(process.stderr)), limit)
+        await process.wait()
+    except (TimeoutError, _OutputTooLargeError) as exc:
         process.kill()
         await process.wait()
+        if isinstance(exc, _OutputTooLargeError):
+            raise RenderError(origin, f"{what} output is larger than the limit {_SETTING}"
+                              f"RENDER_MAX_OUTPUT_BYTES={max_output}") from None
         raise RenderError(origin, f"{what} timed out after {limit:.0f}s") from None
     return process.returncode or 0, out, err
+
+
+class _OutputTooLargeError(Exception):
+    pass
 
 
 def _chart_relative(path: str) -> str:

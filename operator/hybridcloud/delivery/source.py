@@ -16,7 +16,16 @@ from ..controlplane import find_binary, resolve_bin_dir
 from ..reconcile.placement import Target
 from .git import GitCache
 from .kustomize import is_kustomization, render_kustomization
-from .render import Manifest, Rendered, RenderError, is_chart, load_directory, render_chart, select
+from .render import (
+    Manifest,
+    Rendered,
+    RenderError,
+    RenderLimits,
+    is_chart,
+    load_directory,
+    render_chart,
+    select,
+)
 from .values import apply_values
 
 _CACHED = 64
@@ -24,8 +33,9 @@ _CACHED = 64
 
 class SourceRenderer:
     def __init__(self, git: GitCache, helm: Path | None = None,
-                 kubectl: Path | None = None) -> None:
+                 kubectl: Path | None = None, *, limits: RenderLimits | None = None) -> None:
         self.git = git
+        self.limits = limits or RenderLimits()
         self._tools: dict[str, Path] = {name: path for name, path in
                                         (("helm", helm), ("kubectl", kubectl)) if path}
         self._cache: OrderedDict[tuple[str, ...], Rendered] = OrderedDict()
@@ -51,16 +61,16 @@ class SourceRenderer:
                                     json.dumps(values, sort_keys=True))
             rendered = self._cached(key) or self._remember(key, await render_chart(
                 tree, release=release, namespace=namespace, values=values,
-                helm=self.tool("helm", "Chart.yaml:1")))
+                helm=self.tool("helm", "Chart.yaml:1"), limits=self.limits))
             return select(rendered, target.components, field=f"{field}.components")
         if is_kustomization(tree):
             key = (str(tree), "kustomize")
             rendered = self._cached(key) or self._remember(key, await render_kustomization(
                 tree, self.git.tree(repository, sha),
-                kubectl=self.tool("kubectl", "kustomization.yaml:1")))
+                kubectl=self.tool("kubectl", "kustomization.yaml:1"), limits=self.limits))
         else:
             key = (str(tree), "yaml")
-            rendered = self._cached(key) or self._remember(key, load_directory(tree))
+            rendered = self._cached(key) or self._remember(key, load_directory(tree, self.limits))
         chosen = select(rendered, target.components, field=f"{field}.components")
         return apply_values(chosen, target.values, field=f"{field}.values")
 

@@ -33,7 +33,7 @@ SYNC_ANNOTATION = f"{GROUP}/sync"  # a new value requests one sync
 # operator never repeats (or invents) a manual sync.
 SYNCED_ANNOTATION = f"{GROUP}/synced"
 # Source problems only the user can fix; anything else (network, server) is retried quietly.
-PERMANENT_SOURCE_REASONS = {"RevisionNotFound", "PathNotFound", "InvalidSource",
+PERMANENT_SOURCE_REASONS = {"RevisionNotFound", "PathNotFound", "InvalidSource", "LimitExceeded",
                             "AuthenticationFailed", "CredentialsNotFound", "InvalidCredentials",
                             "CredentialsNotAllowed", "InvalidReference"}
 PAUSED_MESSAGE = f"annotation {PAUSED_ANNOTATION} is set; nothing is written to member clusters"

@@ -72,7 +72,8 @@ async def deploy_application(cluster_id: ClusterId, body: ApplicationDeploy, req
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace)
     cluster_or_404(caches.clusters, namespace, cluster_id)
     await _may_use_secret(auth, caller, namespace, body)
-    spec = application_spec(body, [{"cluster": cluster_id}])
+    spec = application_spec(body, [{"cluster": cluster_id}], allow_local_sources=request.app
+                            .state.settings.allow_local_sources)
     return await _create(request, caches, namespace, body.name, spec)
 
 
@@ -113,5 +114,6 @@ async def deploy_multi_cluster(body: MultiClusterDeploy, request: Request, calle
     await _may_use_secret(auth, caller, namespace, body)
     placement = [{"cluster": c.cluster_id, "components": c.components, "values": c.values}
                  for c in body.clusters]
-    spec = application_spec(body, placement, body.placement_policy)
+    spec = application_spec(body, placement, body.placement_policy, allow_local_sources=request
+                            .app.state.settings.allow_local_sources)
     return await _create(request, caches, namespace, body.name, spec)
