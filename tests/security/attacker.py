@@ -9,11 +9,13 @@ server saw no credential, and no object outside the tenant changed.
 from __future__ import annotations
 
 import base64
+import ssl
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,14 @@ class RecordingServer:
 
 
 @contextmanager
-def recording_server(status: int = 401) -> Iterator[RecordingServer]:
+def recording_server(status: int = 401,
+                     tls: tuple[Path, Path] | None = None) -> Iterator[RecordingServer]:
     """An HTTP server that records every request and answers ``status`` (401 by default, which
-    makes git clients offer whatever credentials they hold — the worst case for a leak)."""
+    makes git clients offer whatever credentials they hold — the worst case for a leak).
+
+    With ``tls`` (certificate, key) it serves HTTPS: the platform refuses to send credentials
+    over plain HTTP, so a test of a *later* guard needs an attacker the operator would talk to
+    (the operator then trusts the attacker's CA, see ``attacker_ca``)."""
     recorded: list[Recorded] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -74,10 +81,16 @@ def recording_server(status: int = 401) -> Iterator[RecordingServer]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    scheme = "http"
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield RecordingServer(f"http://127.0.0.1:{server.server_address[1]}", recorded)
+        yield RecordingServer(f"{scheme}://127.0.0.1:{server.server_address[1]}", recorded)
     finally:
         server.shutdown()
         server.server_close()

@@ -27,6 +27,7 @@ from lightkube.resources.core_v1 import Secret
 from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
 from hybridcloud.delivery.git import GitCache
+from hybridcloud.kube.references import CREDENTIAL_TYPE_LABEL
 from hybridcloud.kube.resources import MultiClusterApplicationResource
 
 from ..integration.api_support import bearer, identity, serve
@@ -48,9 +49,11 @@ SSH_KEY = ("-----BEGIN OPENSSH PRIVATE KEY-----\n"
 @pytest.fixture(scope="module")
 def tenant(kube: Client) -> Iterator[str]:
     with fresh_namespace(kube, "git-attack") as name:
-        kube.create(Secret(metadata=ObjectMeta(name="git-token"), stringData={"token": TOKEN}),
-                    namespace=name)
-        kube.create(Secret(metadata=ObjectMeta(name="ssh-key"),
+        # Opted in as git credentials: these tests prove the guards that come after the label.
+        git = {CREDENTIAL_TYPE_LABEL: "git"}
+        kube.create(Secret(metadata=ObjectMeta(name="git-token", labels=git),
+                           stringData={"token": TOKEN}), namespace=name)
+        kube.create(Secret(metadata=ObjectMeta(name="ssh-key", labels=git),
                            stringData={"sshPrivateKey": SSH_KEY}), namespace=name)
         yield name
 

@@ -203,11 +203,13 @@ def test_git_credentials_are_never_read_from_another_namespace(
 
 
 @pytest.fixture(scope="module")
-def operator(management: ControlPlane, tenant: str,
+def operator(management: ControlPlane, tenant: str, attacker_ca: tuple[Path, Path, Path],
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     workdir: Path = tmp_path_factory.mktemp("operator-secret-refs")
     process = OperatorProcess(management.kubeconfig, tenant, workdir, env={
         "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
+        # The operator would complete TLS with the attacker: only the guard under test is left.
+        "HYBRIDCLOUD_OPERATOR_GIT_CA_BUNDLE": str(attacker_ca[0]),
         "HYBRIDCLOUD_OPERATOR_GIT_INTERVAL": "600"})
     process.start()
     try:
@@ -232,15 +234,16 @@ def _stalled_app(kube: Client, namespace: str, name: str, reason: str,
 
 def test_a_valid_name_of_another_namespaces_secret_is_never_read_nor_sent(
         kube: Client, tenant: str, victim: str, operator: OperatorProcess,
-        attacker: RecordingServer) -> None:
+        https_attacker: RecordingServer) -> None:
     kube.create(MultiClusterApplicationResource.from_dict(_app(
-        "borrow", f"{attacker.url}/repo.git", source={"secretRef": {"name": "deploy-token"}})),
+        "borrow", f"{https_attacker.url}/repo.git",
+        source={"secretRef": {"name": "deploy-token"}})),
         namespace=tenant)
     obj = _stalled_app(kube, tenant, "borrow", "CredentialsNotFound", operator)
     assert (condition(obj, "Synced") or {})["message"] == \
         "spec.source.secretRef: Secret deploy-token not found"
-    attacker.assert_received_none_of([VICTIM_TOKEN])
-    assert attacker.requests == [], "nothing should be fetched without the credentials"
+    https_attacker.assert_received_none_of([VICTIM_TOKEN])
+    assert https_attacker.requests == [], "nothing should be fetched without the credentials"
     readable = _readable(kube, tenant, operator)
     assert VICTIM_TOKEN not in readable and VICTIM_KEY not in readable
 
@@ -249,19 +252,19 @@ def test_a_valid_name_of_another_namespaces_secret_is_never_read_nor_sent(
 
 def test_a_git_secret_without_the_opt_in_label_is_refused_and_nothing_is_sent(
         kube: Client, tenant: str, operator: OperatorProcess,
-        attacker: RecordingServer) -> None:
+        https_attacker: RecordingServer) -> None:
     kube.create(Secret(metadata=ObjectMeta(name="unlabelled"),
                        stringData={"token": TENANT_TOKEN, "shared-db-password": TENANT_TOKEN}),
                 namespace=tenant)
     kube.create(MultiClusterApplicationResource.from_dict(_app(
-        "deputy", f"{attacker.url}/repo.git", source={"secretRef": {"name": "unlabelled"}})),
+        "deputy", f"{https_attacker.url}/repo.git", source={"secretRef": {"name": "unlabelled"}})),
         namespace=tenant)
     obj = _stalled_app(kube, tenant, "deputy", "CredentialsNotAllowed", operator)
     message = (condition(obj, "Synced") or {})["message"]
     assert message.startswith("spec.source.secretRef.name: Secret unlabelled "), message
     assert f"{CREDENTIAL_TYPE_LABEL}=git" in message
-    assert attacker.requests == []
-    attacker.assert_received_none_of([TENANT_TOKEN])
+    assert https_attacker.requests == []
+    https_attacker.assert_received_none_of([TENANT_TOKEN])
     readable = _readable(kube, tenant, operator)
     assert TENANT_TOKEN not in readable and "shared-db-password" not in readable
 

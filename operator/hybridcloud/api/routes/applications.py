@@ -71,9 +71,9 @@ async def deploy_application(cluster_id: ClusterId, body: ApplicationDeploy, req
     await auth.require(caller, "create", PLURAL, namespace)
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace)
     cluster_or_404(caches.clusters, namespace, cluster_id)
-    await _may_use_secret(auth, caller, namespace, body)
     spec = application_spec(body, [{"cluster": cluster_id}], allow_local_sources=request.app
                             .state.settings.allow_local_sources)
+    await _may_use_secret(auth, caller, namespace, body)
     return await _create(request, caches, namespace, body.name, spec)
 
 
@@ -111,9 +111,10 @@ async def deploy_multi_cluster(body: MultiClusterDeploy, request: Request, calle
     if not body.clusters and body.placement_policy is None:
         raise APIError("INVALID_REQUEST", "clusters: list clusters or give a placement_policy",
                        {"field": "clusters"})
-    await _may_use_secret(auth, caller, namespace, body)
     placement = [{"cluster": c.cluster_id, "components": c.components, "values": c.values}
                  for c in body.clusters]
     spec = application_spec(body, placement, body.placement_policy, allow_local_sources=request
                             .app.state.settings.allow_local_sources)
+    # The body is valid before we ask whether the caller may read the Secret it names.
+    await _may_use_secret(auth, caller, namespace, body)
     return await _create(request, caches, namespace, body.name, spec)
