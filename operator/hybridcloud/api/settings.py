@@ -53,5 +53,9 @@ class Settings(BaseSettings):
         "(read-your-writes) before answering from the write's own response.")
     cache_sync_timeout: float = Field(
         default=30.0, gt=0, description="Startup wait for the first LIST of each cache.")
+    member_credentials_namespace: str = Field(
+        default="hybridcloud-system", description="Namespace of the platform's own copies of "
+        "member credentials (Secrets `member-<cluster uid>`, written by the operator); tenants "
+        "must not be able to write there. Must match the operator's setting.")
     member_timeout: float = Field(default=10.0, gt=0,
                                   description="Timeout of calls to member clusters.")

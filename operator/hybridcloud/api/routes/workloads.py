@@ -151,7 +151,7 @@ async def _member(request: Request, caches: Any, namespace: str, cluster_id: str
                        " workloads are available once it is active",
                        {"cluster_id": cluster_id, "status": str(phase or "Pending").lower()})
     clients: MemberClients = request.app.state.members
-    return await clients.client(namespace, cluster_id)
+    return await clients.client(namespace, cluster_id, cluster["metadata"]["uid"])
 
 
 @router.get("", operation_id="getWorkloads", response_model=WorkloadsResponse,
