@@ -89,6 +89,9 @@ def management(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                          name="management", bin_dir=bin_dir)
     with plane:
         install_crds(plane.kubeconfig)
+        # Where the operator keeps (and the API reads) its own copies of member credentials.
+        admin = Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="tests")
+        admin.create(Namespace(metadata=ObjectMeta(name="hybridcloud-system")))
         yield plane
 
 

@@ -347,8 +347,14 @@ class ClusterController:
             except ApiError as exc:
                 if exc.status.code != 404:
                     raise
-            log.info("%s/%s: rewriting %s, which no longer matches the platform's copy", *key,
-                     tenant_secret_name(key[1]))
+            meta = body["metadata"]
+            self.feed.publish(DomainEvent(
+                type="cluster.kubeconfig_restored",
+                subject=ObjectRef(API_VERSION, HybridCluster.KIND, key[0], key[1], meta["uid"]),
+                message=f"Secret {tenant_secret_name(key[1])} (key {SECRET_KEY}) was changed "
+                "outside the operator and is rewritten from the platform's own copy; the "
+                "platform never uses that Secret to reach the cluster", warning=True,
+                data={"cluster_id": key[1], "name": key[1]}))
         secret = tenant_secret(key[0], key[1], stored.encoded, stored.expires_at,
                                objects.owner_reference(body))
         await self.client.apply(secret, field_manager=objects.FIELD_MANAGER, force=True)
