@@ -22,7 +22,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from hybridcloud.controlplane import ControlPlane, Profile
-from hybridcloud.kube.bootstrap import install_crds
+from hybridcloud.kube.bootstrap import create_platform_namespace, install_crds
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = ROOT / "tests" / "controlplane" / "build.sh"
@@ -89,9 +89,7 @@ def management(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                          name="management", bin_dir=bin_dir)
     with plane:
         install_crds(plane.kubeconfig)
-        # Where the operator keeps (and the API reads) its own copies of member credentials.
-        admin = Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="tests")
-        admin.create(Namespace(metadata=ObjectMeta(name="hybridcloud-system")))
+        create_platform_namespace(plane.kubeconfig)  # the operator's member credentials
         yield plane
 
 

@@ -17,8 +17,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
 import kopf
 import yaml
@@ -30,17 +30,7 @@ from pydantic import ValidationError
 from .. import API_VERSION, FINALIZER, GROUP, PAUSED_ANNOTATION, VERSION
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
-from ..kube.kubeconfig_policy import UnsafeKubeconfigError, checked_kubeconfig
-from ..kube.member_credentials import (
-    EXPIRES_ANNOTATION,
-    SECRET_KEY,
-    MemberCredentialError,
-    platform_secret,
-    platform_secret_name,
-    read_platform_copy,
-    tenant_secret,
-    tenant_secret_name,
-)
+from ..kube.member_credentials import tenant_secret_name
 from ..kube.resources import HybridClusterResource
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, HybridClusterSpec
@@ -56,20 +46,12 @@ from ..providers.base import (
 from ..providers.registry import ProviderRegistry
 from ..reconcile import cluster as logic
 from .config import OperatorConfig
+from .kubeconfigs import KubeconfigKeeper
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
 T = TypeVar("T")
-_NEVER = 10 * 365 * 86400.0  # refresh time of credentials that do not expire
-
-
-class _Stored(NamedTuple):
-    """The platform copy of a member credential as last written or read."""
-
-    due: float  # wall-clock time to refresh it
-    encoded: str  # base64 kubeconfig, as in Secret data
-    expires_at: str | None
 _CREDENTIALS_TTL = 30.0
 
 
@@ -86,9 +68,7 @@ class ClusterController:
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers)
         self._threads = ThreadPoolExecutor(config.provider_threads, "provider")
-        # What the platform copy of each member credential holds. Learnt from our own writes
-        # or, after a restart, from the platform copy (never from the tenant's).
-        self._kubeconfigs: dict[Key, _Stored] = {}
+        self.kubeconfigs = KubeconfigKeeper(client, config, feed)
         self._credentials: dict[tuple[str, str, str | None], tuple[float, dict[str, str]]] = {}
 
     # -- wiring --------------------------------------------------------------------------------
@@ -98,7 +78,7 @@ class ClusterController:
         key = (meta["namespace"], meta["name"])
         if event_type == "DELETED":
             self.bodies.pop(key, None)
-            self._kubeconfigs.pop(key, None)
+            self.kubeconfigs.forget(key)
             self.queue.forget(key)
             return
         released = meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or [])
@@ -175,8 +155,8 @@ class ClusterController:
         if provider and observed and observed.endpoint and not view.deleting \
                 and observed.state in (ClusterState.ACTIVE, ClusterState.UPDATING):
             try:
-                refresh_in = await self._ensure_kubeconfig(key, body, provider, desired,
-                                                           observed)
+                refresh_in = await self.kubeconfigs.ensure(
+                    key, body, partial(self._call, provider.kubeconfig, desired, observed))
             except PermanentError as exc:  # e.g. a kubeconfig the platform refuses to load
                 decision = logic.failed(view, exc, observed, timing=self.timing)
                 status, requeue = decision.status, decision.requeue_after
@@ -209,11 +189,11 @@ class ClusterController:
                 self._announce(view, failure.transition, failure.status)
                 return failure.requeue_after, False, None
         if decision.release_finalizer:
-            await self._delete_platform_copy(view.uid)
+            await self.kubeconfigs.delete(view.uid)
             await objects.remove_finalizer(self.wire, HybridClusterResource, body, FINALIZER)
             # Forget it now: watch events still in flight carry the old finalizer list.
             self.bodies.pop(key, None)
-            self._kubeconfigs.pop(key, None)
+            self.kubeconfigs.forget(key)
             return None, False, None
         unwritten = status if acting and (body.get("status") or {}) != status else None
         return requeue, acting, unwritten
@@ -282,90 +262,6 @@ class ClusterController:
             data = {str(k): str(v) for k, v in parsed.items()}
         self._credentials[cache_key] = (time.monotonic() + _CREDENTIALS_TTL, data)
         return data
-
-    async def _ensure_kubeconfig(self, key: Key, body: Mapping[str, Any],
-                                 provider: CloudProvider, desired: ClusterSpec,
-                                 observed: ObservedCluster) -> float:
-        """Keep the member credential valid — the platform copy first, then the tenant copy
-        ``<name>-kubeconfig`` (rewritten whenever it drifts); returns seconds until refresh.
-
-        Refresh timing comes from the platform copy only: a Secret the operator did not
-        write is never trusted to be fresh."""
-        now = time.time()
-        uid = body["metadata"]["uid"]
-        known = self._kubeconfigs.get(key) or await self._platform_kubeconfig(key, uid)
-        if known is not None and known.due > now:
-            self._kubeconfigs[key] = known
-            await self._restore_tenant_copy(key, body, known)
-            return known.due - now
-        config = await self._call(provider.kubeconfig, desired, observed)
-        try:
-            checked_kubeconfig(config.text)
-        except UnsafeKubeconfigError as exc:
-            raise PermanentError(f"the {body['spec'].get('provider')} provider returned a "
-                                 f"kubeconfig the platform refuses: {exc}",
-                                 reason="UnsafeKubeconfig") from None
-        secret = platform_secret(self.config.member_credentials_namespace, key[0], key[1], uid,
-                                 config.text, config.expires_at)
-        await self.client.apply(secret, field_manager=objects.FIELD_MANAGER, force=True)
-        expires = config.expires_at
-        due = expires.timestamp() - self.config.kubeconfig_refresh_margin if expires \
-            else now + _NEVER
-        stored = _Stored(due, (secret.data or {})[SECRET_KEY],
-                         expires.isoformat() if expires else None)
-        self._kubeconfigs[key] = stored
-        await self._restore_tenant_copy(key, body, stored, known=False)
-        return max(1.0, due - now)
-
-    async def _platform_kubeconfig(self, key: Key, uid: str) -> _Stored | None:
-        """What the platform copy holds; None when there is none to trust."""
-        try:
-            secret = await read_platform_copy(self.client, self.config.member_credentials_namespace,
-                                              key[0], key[1], uid)
-        except MemberCredentialError as exc:
-            log.warning("%s/%s: %s", *key, exc)
-            return None
-        encoded = (secret.data or {}).get(SECRET_KEY) if secret else None
-        if secret is None or not encoded:
-            return None
-        stamp = (secret.metadata.annotations or {}).get(EXPIRES_ANNOTATION) \
-            if secret.metadata else None
-        due = datetime.fromisoformat(stamp).timestamp() - self.config.kubeconfig_refresh_margin \
-            if stamp else time.time() + _NEVER
-        return _Stored(due, encoded, stamp)
-
-    async def _restore_tenant_copy(self, key: Key, body: Mapping[str, Any], stored: _Stored, *,
-                                   known: bool = True) -> None:
-        """Make ``<name>-kubeconfig`` hold the platform copy's value again if a tenant changed
-        or deleted it (``known``: it may already be right, so look before writing)."""
-        if known:
-            try:
-                current = await self.client.get(Secret, name=tenant_secret_name(key[1]),
-                                                namespace=key[0])
-                if (current.data or {}).get(SECRET_KEY) == stored.encoded:
-                    return
-            except ApiError as exc:
-                if exc.status.code != 404:
-                    raise
-            meta = body["metadata"]
-            self.feed.publish(DomainEvent(
-                type="cluster.kubeconfig_restored",
-                subject=ObjectRef(API_VERSION, HybridCluster.KIND, key[0], key[1], meta["uid"]),
-                message=f"Secret {tenant_secret_name(key[1])} (key {SECRET_KEY}) was changed "
-                "outside the operator and is rewritten from the platform's own copy; the "
-                "platform never uses that Secret to reach the cluster", warning=True,
-                data={"cluster_id": key[1], "name": key[1]}))
-        secret = tenant_secret(key[0], key[1], stored.encoded, stored.expires_at,
-                               objects.owner_reference(body))
-        await self.client.apply(secret, field_manager=objects.FIELD_MANAGER, force=True)
-
-    async def _delete_platform_copy(self, uid: str) -> None:
-        try:
-            await self.client.delete(Secret, platform_secret_name(uid),
-                                     namespace=self.config.member_credentials_namespace)
-        except ApiError as exc:
-            if exc.status.code != 404:
-                raise
 
     async def _write_status(self, key: Key, body: dict[str, Any],
                             status: dict[str, Any]) -> dict[str, Any]:
