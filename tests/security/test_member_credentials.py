@@ -35,11 +35,15 @@ from hybridcloud.kube.member_credentials import platform_secret_name
 from hybridcloud.kube.resources import HybridClusterResource
 
 from ..integration.api_support import PLATFORM_NAMESPACE, bearer, identity, serve
+from ..integration.clouds import AKSCloud
 from ..integration.harness import (
     OperatorProcess,
+    condition,
     delivery_operator,
     eventually,
     fresh_namespace,
+    get_cluster,
+    wait_gone,
     wait_phase,
 )
 from ..integration.test_application_delivery import Repo, create_app, is_ready, refresh, wait_app
@@ -270,3 +274,52 @@ def test_a_deleted_tenant_copy_is_recreated_and_delivery_continues(
     workloads_reach_the_victim(http)
     deliver_new_round(kube, tenant, operator, app, victim, f"gone-{uuid.uuid4().hex[:6]}")
     restored_with_a_warning(kube, tenant, operator, seen)
+
+
+def test_a_tenants_cloud_endpoint_handing_out_an_exec_kubeconfig_is_refused_naming_the_field(
+        management: ControlPlane, kube: Client, namespace: str, tmp_path: Path) -> None:
+    """The tenant's credentials may point at a cloud API it runs itself; whatever kubeconfig that
+    returns is checked before it is stored or loaded."""
+    cloud = AKSCloud()
+    cloud.start()
+    marker = tmp_path / "marker"
+    evil = kubeconfig("https://10.0.0.1:443", {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1", "command": "/bin/sh",
+        "args": ["-c", f"touch {marker}"]}})
+    cloud.fake.server.fail_next(1000, status=200, path=r"/listClusterUserCredential$", body={
+        "kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(
+            yaml.safe_dump(evil).encode()).decode()}]})
+    kube.create(Secret(metadata=ObjectMeta(name="hybridcloud-azure-credentials",
+                                           namespace=namespace),
+                       stringData=cloud.credentials()))
+    operator = OperatorProcess(management.kubeconfig, namespace, tmp_path / "operator")
+    operator.start()
+    try:
+        kube.create(HybridClusterResource.from_dict({
+            "apiVersion": "platform.example.com/v1", "kind": "HybridCluster",
+            "metadata": {"name": "cloudy"},
+            "spec": {"provider": "azure", "region": cloud.region, "version": cloud.version,
+                     "nodeGroups": [{"name": "workers", "size": 1,
+                                     "instanceType": cloud.instance_type}]}}),
+            namespace=namespace)
+
+        def refused() -> dict[str, Any] | None:
+            ready = condition(get_cluster(kube, namespace, "cloudy"), "Ready") or {}
+            return ready if ready.get("reason") == "UnsafeKubeconfig" else None
+
+        ready = eventually(refused, timeout=90, message=lambda: f"not refused:\n"
+                           f"{(get_cluster(kube, namespace, 'cloudy') or {}).get('status')}\n"
+                           f"{operator.tail()}")
+        assert ready["status"] == "False" and "users[0].user.exec" in ready["message"]
+        assert not marker.exists(), "the cloud's exec plugin ran in the operator"
+        uid = kube.get(HybridClusterResource, "cloudy", namespace=namespace)["metadata"]["uid"]
+        for name, where in ((platform_secret_name(uid), PLATFORM_NAMESPACE),
+                            ("cloudy-kubeconfig", namespace)):
+            with pytest.raises(ApiError) as missing:
+                kube.get(Secret, name, namespace=where)
+            assert missing.value.status.code == 404, f"{where}/{name} was written"
+        kube.delete(HybridClusterResource, "cloudy", namespace=namespace)
+        wait_gone(kube, namespace, "cloudy", operator)
+    finally:
+        operator.stop()
+        cloud.stop()
