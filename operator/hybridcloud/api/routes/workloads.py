@@ -1,8 +1,9 @@
 """/v1/clusters/{cluster_id}/workloads: live objects on the member cluster itself.
 
-Read and written on the member through its kubeconfig Secret (see ``member.py``). The scale
-path is the contract's ``…/{workload_type}/{namespace}/{name}/scale``; its namespace segment is
-named ``workload_namespace`` here only because ``namespace`` is the tenant query parameter.
+Read and written on the member through the platform's copy of its credential (see
+``member.py``; never the tenant's ``<cluster>-kubeconfig``). The scale path is the contract's
+``…/{workload_type}/{namespace}/{name}/scale``; its namespace segment is named
+``workload_namespace`` here only because ``namespace`` is the tenant query parameter.
 Access is Kubernetes RBAC on the management cluster, on the virtual subresource
 ``hybridclusters/workloads`` of the cluster in the tenant namespace: ``get`` to list,
 ``update`` to scale (a role granting ``hybridclusters`` alone does not reach into members).
