@@ -277,6 +277,39 @@ def test_a_deleted_tenant_copy_is_recreated_and_delivery_continues(
     restored_with_a_warning(kube, tenant, operator, seen)
 
 
+def test_a_kubeconfig_secret_planted_before_the_cluster_exists_is_never_trusted(
+        kube: Client, tenant: str, operator: OperatorProcess,
+        tenant_cluster: ControlPlane) -> None:
+    """Before, a ``<cluster>-kubeconfig`` without an expiry was trusted as fresh for ten years:
+    planted ahead of the cluster, it became the credential the platform used."""
+    planted = tenant_cluster.kubeconfig.read_text()
+    kube.create(Secret(metadata=ObjectMeta(name="planted-kubeconfig", namespace=tenant),
+                       stringData={"value": planted}))
+    kube.create(HybridClusterResource.from_dict({
+        "apiVersion": "platform.example.com/v1", "kind": "HybridCluster",
+        "metadata": {"name": "planted"},
+        "spec": {"provider": "local", "version": "v1.37.2", "region": "local-b",
+                 "nodeGroups": [{"name": "workers", "size": 1}]}}), namespace=tenant)
+    obj = wait_phase(kube, tenant, "planted", "Active", operator, timeout=180)
+    platform = kube.get(Secret, platform_secret_name(obj["metadata"]["uid"]),
+                        namespace=PLATFORM_NAMESPACE)
+    ours = base64.b64decode((platform.data or {})["value"]).decode()
+    server = yaml.safe_load(ours)["clusters"][0]["cluster"]["server"]
+    assert server != yaml.safe_load(planted)["clusters"][0]["cluster"]["server"]
+
+    def rewritten() -> bool:
+        secret = kube.get(Secret, "planted-kubeconfig", namespace=tenant)
+        return base64.b64decode((secret.data or {})["value"]).decode() == ours
+
+    eventually(rewritten, timeout=30, message=lambda: f"planted copy kept\n{operator.tail()}")
+    kube.delete(HybridClusterResource, "planted", namespace=tenant)
+    wait_gone(kube, tenant, "planted", operator, timeout=120)
+    with pytest.raises(ApiError) as gone:  # the platform copy goes with the cluster
+        kube.get(Secret, platform_secret_name(obj["metadata"]["uid"]),
+                 namespace=PLATFORM_NAMESPACE)
+    assert gone.value.status.code == 404
+
+
 def test_a_tenants_cloud_endpoint_handing_out_an_exec_kubeconfig_is_refused_naming_the_field(
         management: ControlPlane, kube: Client, namespace: str, tmp_path: Path) -> None:
     """The tenant's credentials may point at a cloud API it runs itself; whatever kubeconfig that
