@@ -22,7 +22,7 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace
 
 from hybridcloud.controlplane import ControlPlane, Profile
-from hybridcloud.kube.bootstrap import install_crds
+from hybridcloud.kube.bootstrap import create_platform_namespace, install_crds
 
 from .support import missing_tool
 
@@ -88,6 +88,7 @@ def management(bin_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                          name="management", bin_dir=bin_dir)
     with plane:
         install_crds(plane.kubeconfig)
+        create_platform_namespace(plane.kubeconfig)  # the operator's member credentials
         yield plane
 
 

@@ -44,7 +44,7 @@ from .controlplane._process import (
     spawn,
     terminate,
 )
-from .kube.bootstrap import install_crds, mint_dev_token
+from .kube.bootstrap import create_platform_namespace, install_crds, mint_dev_token
 from .providers.local import built_version
 from .supervision import Backoff, SupervisedChild
 
@@ -113,6 +113,7 @@ class Supervisor:
         tier = dev_tier(os.environ)
         self.control_plane.start()
         install_crds(self.control_plane.kubeconfig)
+        create_platform_namespace(self.control_plane.kubeconfig)
         token = mint_dev_token(self.control_plane.kubeconfig, DEV_NAMESPACE, DEV_ACCOUNT)
         api_port, health_port = free_ports(2)
         env = {**os.environ, "KUBECONFIG": str(self.control_plane.kubeconfig),

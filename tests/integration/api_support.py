@@ -16,7 +16,7 @@ import uvicorn
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
-from lightkube.resources.core_v1 import Namespace, ServiceAccount
+from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
 from lightkube.types import PatchType
 
@@ -26,9 +26,15 @@ from hybridcloud.api.app import server_config
 from hybridcloud.api.settings import Settings
 from hybridcloud.controlplane._net import free_ports
 from hybridcloud.kube.bootstrap import request_token
+from hybridcloud.kube.member_credentials import (
+    platform_secret,
+    platform_secret_name,
+    tenant_secret_name,
+)
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
 TENANT_ROLE = "hybridcloud-api-test-tenant"
+PLATFORM_NAMESPACE = "hybridcloud-system"  # the member-credentials default of API and operator
 
 
 @contextmanager
@@ -115,6 +121,25 @@ def set_cluster_status(kube: Client, namespace: str, name: str, phase: str, *,
               **(extra or {})}
     kube.patch(HybridClusterResource.Status, name, {"status": status}, namespace=namespace,
                patch_type=PatchType.MERGE)
+
+
+def register_member(kube: Client, namespace: str, cluster: str, kubeconfig: str, *,
+                    platform_namespace: str = PLATFORM_NAMESPACE) -> None:
+    """Store a member credential as the operator does after the provider handed it out: the
+    platform copy (the only one the API and operator read) plus the tenant's convenience copy."""
+    uid = kube.get(HybridClusterResource, cluster, namespace=namespace)["metadata"]["uid"]
+    ensure_namespace(kube, platform_namespace)
+    kube.apply(platform_secret(platform_namespace, namespace, cluster, uid, kubeconfig, None),
+               field_manager="hybridcloud-operator", force=True)
+    kube.apply(Secret(metadata=ObjectMeta(name=tenant_secret_name(cluster), namespace=namespace),
+                      stringData={"value": kubeconfig}), force=True)
+
+
+def unregister_member(kube: Client, namespace: str, cluster: str, *,
+                      platform_namespace: str = PLATFORM_NAMESPACE) -> None:
+    """Remove the platform copy, as the operator does when the cluster goes away."""
+    uid = kube.get(HybridClusterResource, cluster, namespace=namespace)["metadata"]["uid"]
+    kube.delete(Secret, platform_secret_name(uid), namespace=platform_namespace)
 
 
 def set_application_status(kube: Client, namespace: str, name: str,

@@ -1,5 +1,5 @@
-"""Workloads are read from and scaled on the member cluster itself, through the cluster's
-``<cluster>-kubeconfig`` Secret; a real member control plane with kwok nodes runs the pods."""
+"""Workloads are read from and scaled on the member cluster itself, through the platform's copy
+of the member credential; a real member control plane with kwok nodes runs the pods."""
 
 from __future__ import annotations
 
@@ -20,12 +20,20 @@ from lightkube.models.core_v1 import (
 )
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace, Secret, Service
+from lightkube.resources.core_v1 import Namespace, Service
 
 from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
 
-from .api_support import bearer, eventually, identity, serve, set_cluster_status
+from .api_support import (
+    bearer,
+    eventually,
+    identity,
+    register_member,
+    serve,
+    set_cluster_status,
+    unregister_member,
+)
 from .test_api_contract import CREATE_CLUSTER, assert_error
 
 pytestmark = pytest.mark.integration
@@ -65,8 +73,7 @@ def http(api: str, kube: Client, namespace: str, member: Client) -> Iterator[htt
     with httpx.Client(base_url=api, headers=bearer(token), timeout=30) as client:
         assert client.post("/v1/clusters", json={**CREATE_CLUSTER, "name": "edge"}).status_code \
             == 201
-        kube.create(Secret(metadata=ObjectMeta(name="edge-kubeconfig", namespace=namespace),
-                           stringData={"value": member.kubeconfig_text}))  # type: ignore
+        register_member(kube, namespace, "edge", member.kubeconfig_text)  # type: ignore
         set_cluster_status(kube, namespace, "edge", "Active", ready=True)
         eventually(lambda: client.get("/v1/clusters/edge").json()["status"] == "active")
         yield client
@@ -125,6 +132,6 @@ def test_scale_errors_name_the_problem(http: httpx.Client, kube: Client, namespa
     assert assert_error(http.get("/v1/clusters/edge/workloads"), 409, "CONFLICT")[
         "status"] == "creating"
     set_cluster_status(kube, namespace, "edge", "Active", ready=True)
-    kube.delete(Secret, "edge-kubeconfig", namespace=namespace)
+    unregister_member(kube, namespace, "edge")
     eventually(lambda: http.get("/v1/clusters/edge").json()["status"] == "active")
     assert_error(http.get("/v1/clusters/edge/workloads"), 503, "SERVICE_UNAVAILABLE")

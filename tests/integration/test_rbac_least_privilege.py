@@ -22,6 +22,7 @@ import httpx
 import pytest
 import yaml
 from lightkube import Client, KubeConfig
+from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
 from lightkube.resources.core_v1 import Event, Namespace, Secret, ServiceAccount
@@ -29,6 +30,7 @@ from lightkube.resources.rbac_authorization_v1 import RoleBinding
 
 from hybridcloud.controlplane import ControlPlane, Profile
 from hybridcloud.kube.bootstrap import client_for, request_token, wait_until_creatable
+from hybridcloud.kube.member_credentials import platform_secret_name
 from hybridcloud.kube.resources import HybridClusterResource
 
 from .harness import OperatorProcess, eventually, wait_gone, wait_phase
@@ -154,8 +156,10 @@ def operator_kubeconfig(cluster: ControlPlane, admin: Client,
 def test_operator_account_has_what_the_operator_needs_and_nothing_more(
     operator_kubeconfig: Path, bin_dir: Path, namespace: str,
 ) -> None:
-    assert_permissions(kubectl_as(bin_dir, operator_kubeconfig), namespace, OPERATOR_ALLOWED,
-                       OPERATOR_DENIED)
+    kubectl = kubectl_as(bin_dir, operator_kubeconfig)
+    assert_permissions(kubectl, namespace, OPERATOR_ALLOWED, OPERATOR_DENIED)
+    # The platform copies of member credentials: also deleted, in the platform namespace only.
+    assert can(kubectl, "delete", "secrets", SYSTEM)
 
 
 @pytest.fixture
@@ -177,12 +181,17 @@ def test_operator_under_its_service_account_creates_and_deletes_a_local_cluster(
                  "nodeGroups": [{"name": "workers", "size": 1}]}}), namespace=namespace)
     obj = wait_phase(admin, namespace, "rbac", "Active", operator, timeout=120)
     assert "platform.example.com/finalizer" in obj["metadata"]["finalizers"]
-    # Written with server-side apply under the operator's identity.
+    # Both copies of the member credential, written under the operator's identity.
     assert admin.get(Secret, "rbac-kubeconfig", namespace=namespace).data
+    platform_copy = platform_secret_name(obj["metadata"]["uid"])
+    assert admin.get(Secret, platform_copy, namespace=SYSTEM).data
     assert eventually(lambda: list(admin.list(Event, namespace=namespace)), timeout=30,
                       message="the operator posted no Events")
     admin.delete(HybridClusterResource, "rbac", namespace=namespace)
     wait_gone(admin, namespace, "rbac", operator, timeout=120)
+    with pytest.raises(ApiError) as gone:  # no ownerReference reaches across namespaces
+        admin.get(Secret, platform_copy, namespace=SYSTEM)
+    assert gone.value.status.code == 404
     log = operator.log.read_text(errors="replace")
     assert not [line for line in log.splitlines() if any(d in line for d in DENIED)], \
         operator.tail(60)
@@ -199,10 +208,10 @@ API_ALLOWED = [
     "list multiclusterapplications.platform.example.com *",
     "create multiclusterapplications.platform.example.com",
     "delete multiclusterapplications.platform.example.com",
-    "get secrets", "create serviceaccounts/token",
+    "create serviceaccounts/token",
 ]
 API_DENIED = [
-    "list secrets", "watch secrets", "create secrets", "delete secrets",
+    "get secrets", "list secrets", "watch secrets", "create secrets", "delete secrets",
     "patch hybridclusters.platform.example.com/status",
     "create serviceaccounts", "get configmaps", "create pods",
     "create clusterrolebindings.rbac.authorization.k8s.io *",
@@ -222,8 +231,10 @@ def test_api_account_has_what_the_api_needs_and_nothing_more(
 ) -> None:
     kubectl = kubectl_as(bin_dir, api_kubeconfig)
     assert_permissions(kubectl, namespace, API_ALLOWED, API_DENIED)
-    # OAuth client registrations: listed and watched in their own namespace only.
+    # OAuth client registrations: listed and watched in their own namespace only; member
+    # credentials (the operator's copies) are read there too, never in tenant namespaces.
     assert can(kubectl, "list", "secrets", SYSTEM) and can(kubectl, "watch", "secrets", SYSTEM)
+    assert can(kubectl, "get", "secrets", SYSTEM)
 
 
 def free_port() -> int:

@@ -17,6 +17,7 @@ from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice import models as aks_models
 from cryptography import x509
 
+from hybridcloud.kube.kubeconfig_policy import UnsafeKubeconfigError, checked_kubeconfig
 from hybridcloud.providers.azure import AzureProvider
 from hybridcloud.providers.base import (
     AuthenticationError,
@@ -415,6 +416,50 @@ def test_an_unusable_kubeconfig_fails_without_quoting_it(
     with pytest.raises(PermanentError) as caught:
         provider.kubeconfig(SPEC, active)
     assert "leaked-cluster-token" not in str(caught.value)
+
+
+def test_an_azure_ad_kubelogin_plugin_becomes_a_token_the_adapter_fetched_itself(
+        provider: AzureProvider, aks: FakeAKS, active: ObservedCluster) -> None:
+    """AAD-enabled clusters hand out an exec plugin; the platform runs no plugins, so the
+    adapter embeds the token kubelogin would have fetched, and the result passes the policy."""
+    server_id = "6dae42f8-4368-4678-94ff-3960e28e3630"
+    document = {
+        "apiVersion": "v1", "kind": "Config", "current-context": "aad",
+        "clusters": [{"name": "aad", "cluster": {"server": active.endpoint,
+                                                 "certificate-authority-data": "Y2E="}}],
+        "contexts": [{"name": "aad", "context": {"cluster": "aad", "user": "aad-user"}}],
+        "users": [{"name": "aad-user", "user": {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "kubelogin",
+            "args": ["get-token", "--environment", "AzurePublicCloud", "--server-id", server_id,
+                     "--client-id", CLIENT, "--tenant-id", TENANT, "--login", "devicecode"]}}}]}
+    aks.server.fail_next(status=200, path=r"/listClusterUserCredential$", body={
+        "kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(
+            yaml.safe_dump(document).encode()).decode()}]})
+    before = aks.directory.token_requests
+    config = provider.kubeconfig(SPEC, active)
+    checked = checked_kubeconfig(config.text)  # refuses any exec left behind
+    token = checked["users"][0]["user"]["token"]
+    assert aks.directory.reject(f"Bearer {token}") is None, "not a token Azure AD issued"
+    assert aks.directory.token_requests == before + 1
+    assert config.expires_at is not None
+    assert config.expires_at <= datetime.now(UTC) + timedelta(seconds=3600 + 5)
+
+
+def test_any_other_exec_plugin_is_left_for_the_policy_to_refuse(
+        provider: AzureProvider, aks: FakeAKS, active: ObservedCluster) -> None:
+    document = {"apiVersion": "v1", "kind": "Config", "current-context": "x",
+                "clusters": [{"name": "x", "cluster": {"server": active.endpoint}}],
+                "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+                "users": [{"name": "x", "user": {"exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1", "command": "sh",
+                    "args": ["-c", "touch /tmp/pwned"]}}}]}
+    aks.server.fail_next(status=200, path=r"/listClusterUserCredential$", body={
+        "kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(
+            yaml.safe_dump(document).encode()).decode()}]})
+    config = provider.kubeconfig(SPEC, active)
+    with pytest.raises(UnsafeKubeconfigError) as caught:
+        checked_kubeconfig(config.text)
+    assert caught.value.field == "users[0].user.exec"
 
 
 # -- the fake itself -------------------------------------------------------------------------

@@ -91,6 +91,10 @@ def test_defaults_render_the_complete_install(render: Render) -> None:
         ("ClusterRole", "hybridcloud-api"), ("ClusterRoleBinding", "hybridcloud-api"),
         ("Role", "hybridcloud-api-oauth-clients"),
         ("RoleBinding", "hybridcloud-api-oauth-clients"),
+        ("Role", "hybridcloud-api-member-credentials"),
+        ("RoleBinding", "hybridcloud-api-member-credentials"),
+        ("Role", "hybridcloud-operator-member-credentials"),
+        ("RoleBinding", "hybridcloud-operator-member-credentials"),
         *[("ClusterRole", f"hybridcloud-{kind}-{role}")
           for kind in ("hybridcluster", "multiclusterapplication")
           for role in ("admin", "editor", "viewer")],
@@ -319,6 +323,24 @@ def test_operator_state_volume_is_size_limited(render: Render) -> None:
     assert state(render())["emptyDir"] == {"sizeLimit": "5Gi"}
     assert state(render("--set", "operator.stateVolumeSizeLimit=20Gi"))["emptyDir"] == {
         "sizeLimit": "20Gi"}
+
+
+def test_member_credentials_are_readable_by_the_api_only_in_their_own_namespace(
+        render: Render) -> None:
+    objects = render("--set", "operator.config.memberCredentialsNamespace=platform-secrets")
+    api = rules(one(objects, "ClusterRole", "hybridcloud-api"))
+    assert not {v for g, r, v in api if r == "secrets"}, "the API reads no tenant Secrets"
+    for account, verbs in (("api", {"get"}), ("operator", {"get", "create", "patch", "delete"})):
+        role = one(objects, "Role", f"hybridcloud-{account}-member-credentials")
+        assert role["metadata"]["namespace"] == "platform-secrets"
+        assert rules(role) == {("", "secrets", verb) for verb in verbs}
+        binding = one(objects, "RoleBinding", f"hybridcloud-{account}-member-credentials")
+        assert binding["metadata"]["namespace"] == "platform-secrets"
+        assert binding["subjects"][0]["name"] == f"hybridcloud-{account}"
+    assert env_of(one(objects, "Deployment", "hybridcloud-api"))[
+        "HYBRIDCLOUD_API_MEMBER_CREDENTIALS_NAMESPACE"] == "platform-secrets"
+    assert env_of(one(objects, "Deployment", "hybridcloud-operator"))[
+        "HYBRIDCLOUD_OPERATOR_MEMBER_CREDENTIALS_NAMESPACE"] == "platform-secrets"
 
 
 def test_namespaced_operator_gets_role_bindings_only_where_it_works(render: Render) -> None:

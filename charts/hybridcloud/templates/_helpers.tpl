@@ -41,6 +41,12 @@
 {{- end -}}
 {{- end -}}
 
+{{/* Where the operator keeps its own copy of each member credential (tenants must not be able
+    to write there); the API reads the same namespace, so one value configures both. */}}
+{{- define "hybridcloud.memberCredentialsNamespace" -}}
+{{- .Values.operator.config.memberCredentialsNamespace | default .Release.Namespace -}}
+{{- end -}}
+
 {{/* Recommended app.kubernetes.io labels; pass (list $ "component"). */}}
 {{- define "hybridcloud.labels" -}}
 {{- $root := index . 0 -}}

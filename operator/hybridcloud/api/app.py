@@ -152,7 +152,8 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         app.state.kube = kube
         app.state.authenticator = Authenticator(kube, settings)
         app.state.caches = caches = _caches(kube, settings)
-        app.state.members = MemberClients(kube, settings.member_timeout)
+        app.state.members = MemberClients(kube, settings.member_timeout,
+                                           settings.member_credentials_namespace)
         await start_all(caches.all(), settings.cache_sync_timeout)
         try:
             yield

@@ -1,73 +1,53 @@
-"""Clients for member clusters, built from their ``<cluster>-kubeconfig`` Secrets (key ``value``).
+"""Clients for member clusters, built from the platform's own copy of their credentials.
 
-The API reads the Secret with its own identity after the caller's access to the cluster was
-checked; the kubeconfig never leaves the process. Every member call has a deadline
-(``HYBRIDCLOUD_API_MEMBER_TIMEOUT``) for the whole call, not only per network read: a member that
-answers a byte at a time must not hold a request (and a worker) forever. Clients are reused
-while the Secret's resourceVersion is unchanged (the operator rotates it before credentials
-expire).
+The API reads that copy (``kube.member_credentials``: a Secret in the platform namespace that
+only the operator writes) with its own identity, after the caller's access to the cluster was
+checked; the tenant-facing ``<cluster>-kubeconfig`` is never read, so a tenant cannot point the
+API elsewhere or make it run code. The kubeconfig never leaves the process.
+
+Every member call has a deadline (``HYBRIDCLOUD_API_MEMBER_TIMEOUT``) for the whole call, not
+only per network read: a member that answers a byte at a time must not hold a request (and a
+worker) forever.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from typing import Any
 
 import httpx2
-import yaml
 from lightkube import AsyncClient, KubeConfig
-from lightkube.core.exceptions import ApiError, ConfigError
-from lightkube.resources.core_v1 import Secret
+from lightkube.core.exceptions import ApiError
 
-from ..kube.references import InvalidReferenceError, read_named
+from ..kube.member_credentials import MemberClients as CredentialClients
+from ..kube.member_credentials import MemberCredentialError
 from .deps import kube_call
 from .errors import APIError
 
-SECRET_KEY = "value"  # noqa: S105  (the data key, not a secret)
-
-
-def secret_name(cluster: str) -> str:
-    return f"{cluster}-kubeconfig"
-
 
 class MemberClients:
-    def __init__(self, management: AsyncClient, timeout: float) -> None:
-        self.management = management
-        self.timeout = timeout
-        self._clients: dict[tuple[str, str], tuple[str, AsyncClient]] = {}
+    def __init__(self, management: AsyncClient, timeout: float, platform_namespace: str) -> None:
+        def build(_: str, config: KubeConfig) -> AsyncClient:
+            return AsyncClient(config=config, timeout=httpx2.Timeout(timeout),
+                               field_manager="hybridcloud-api")
 
-    async def client(self, namespace: str, cluster: str) -> AsyncClient:
-        unavailable = APIError("SERVICE_UNAVAILABLE",
-                               f"cluster {cluster!r} has no usable kubeconfig yet; retry later",
-                               {"cluster_id": cluster}, headers={"Retry-After": "10"})
+        async def close(client: AsyncClient) -> None:
+            await client.close()
+
+        self._clients = CredentialClients(management, platform_namespace, build, close)
+
+    async def client(self, namespace: str, cluster: str, cluster_uid: str) -> AsyncClient:
         try:
-            secret = await kube_call(read_named(self.management, Secret, namespace,
-                                                secret_name(cluster), field="cluster_id"))
-        except (ApiError, InvalidReferenceError) as exc:
-            raise unavailable from exc
-        version = secret.metadata.resourceVersion or ""
-        cached = self._clients.get((namespace, cluster))
-        if cached and cached[0] == version:
-            return cached[1]
-        try:
-            text = base64.b64decode((secret.data or {})[SECRET_KEY]).decode()
-            config = KubeConfig.from_dict(yaml.safe_load(text))
-        except (KeyError, binascii.Error, UnicodeDecodeError, yaml.YAMLError, ConfigError,
-                TypeError, AttributeError) as exc:
-            raise unavailable from exc
-        client = AsyncClient(config=config, timeout=httpx2.Timeout(self.timeout),
-                             field_manager="hybridcloud-api")
-        if cached:
-            await cached[1].close()
-        self._clients[(namespace, cluster)] = (version, client)
-        return client
+            client: AsyncClient = await kube_call(
+                self._clients.get(namespace, cluster, cluster_uid))
+            return client
+        except (ApiError, MemberCredentialError) as exc:
+            raise APIError("SERVICE_UNAVAILABLE",
+                           f"cluster {cluster!r} has no usable kubeconfig yet; retry later",
+                           {"cluster_id": cluster}, headers={"Retry-After": "10"}) from exc
 
     async def close(self) -> None:
-        for _, client in self._clients.values():
-            await client.close()
-        self._clients.clear()
+        await self._clients.close()
 
 
 async def member_call(call: Any, cluster: str, within: float) -> Any:

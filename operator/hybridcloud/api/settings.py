@@ -88,3 +88,7 @@ class Settings(BaseSettings):
         default=False, description="Accept file:// and path repositories in application "
         "sources (development only; the operator's HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES "
         "must agree). Off: such a source is a 400 naming source.repository.")
+    member_credentials_namespace: str = Field(
+        default="hybridcloud-system", description="Namespace of the platform's own copies of "
+        "member credentials (Secrets `member-<cluster uid>`, written by the operator); tenants "
+        "must not be able to write there. Must match the operator's setting.")

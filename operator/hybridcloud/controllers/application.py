@@ -19,8 +19,6 @@ removal, and deletion waits — and reports what differs. A requested sync is re
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -29,7 +27,6 @@ from typing import Any
 import kopf
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
@@ -43,7 +40,7 @@ from ..delivery.render import RenderError, RenderLimits
 from ..delivery.source import SourceRenderer
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
-from ..kube.references import InvalidReferenceError, read_named
+from ..kube.member_credentials import MemberClients
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, MultiClusterApplication
@@ -86,7 +83,9 @@ class ApplicationController:
                                 max_yaml_nodes=config.render_max_yaml_nodes,
                                 max_output_bytes=config.render_max_output_bytes))
         self._fetch_slots: dict[str, asyncio.Semaphore] = {}
-        self._members: dict[tuple[str, str], tuple[str, MemberCluster]] = {}
+        self.cluster_uids: dict[Key, str] = {}  # (namespace, name) → HybridCluster uid
+        self.members: MemberClients[MemberCluster] = MemberClients(
+            client, config.member_credentials_namespace, MemberCluster, _close_member)
         self._resolved: dict[Key, tuple[tuple[Any, ...], float, str]] = {}
         self._seen_tokens: dict[tuple[Key, str], str] = {}
 
@@ -111,11 +110,13 @@ class ApplicationController:
         before = known.get(name)
         if event_type == "DELETED":
             known.pop(name, None)
+            self.cluster_uids.pop((namespace, name), None)
         else:
             revision = int(meta.get("resourceVersion") or 0)
             if before is not None and before[0] > revision:
                 return
             known[name] = (revision, _facts(body))
+            self.cluster_uids[(namespace, name)] = meta["uid"]
         after = known.get(name)
         if (before and before[1]) != (after and after[1]):
             for key in self.bodies:
@@ -127,9 +128,7 @@ class ApplicationController:
 
     async def stop(self) -> None:
         await self.queue.stop()
-        for _, member in self._members.values():
-            await member.close()
-        self._members.clear()
+        await self.members.close()
 
     def _forget(self, key: Key) -> None:
         self.bodies.pop(key, None)
@@ -328,27 +327,12 @@ class ApplicationController:
         self._primed.add(namespace)
 
     async def _member(self, namespace: str, cluster: str) -> MemberCluster:
-        try:
-            secret = await read_named(self.client, Secret, namespace, f"{cluster}-kubeconfig",
-                                      field="spec.placement[].cluster")
-        except InvalidReferenceError as exc:
-            raise LookupError(exc.message) from None
-        except ApiError as exc:
-            if exc.status.code == 404:
-                raise LookupError(f"kubeconfig Secret {cluster}-kubeconfig not found") from exc
-            raise
-        encoded = (secret.data or {}).get("value")
-        if not encoded:
-            raise LookupError(f"kubeconfig Secret {cluster}-kubeconfig has no key 'value'")
-        digest = hashlib.sha256(encoded.encode()).hexdigest()
-        cached = self._members.get((namespace, cluster))
-        if cached and cached[0] == digest:
-            return cached[1]
-        member = MemberCluster(cluster, base64.b64decode(encoded).decode())
-        self._members[(namespace, cluster)] = (digest, member)
-        if cached:
-            await cached[1].close()
-        return member
+        """The member's client, from the platform's copy of its credential only (never the
+        tenant-writable ``<cluster>-kubeconfig``)."""
+        uid = self.cluster_uids.get((namespace, cluster))
+        if uid is None:
+            raise LookupError(f"cluster {cluster} not found")
+        return await self.members.get(namespace, cluster, uid)
 
     def _token_changed(self, key: Key, body: Mapping[str, Any], annotation: str) -> bool:
         """Whether ``annotation`` holds a value this process has not acted on yet."""
@@ -417,6 +401,10 @@ def _outcome(target: Target, result: SyncOutcome, revision: str,
     return logic.ClusterOutcome(
         target.cluster, state, result.health, target.components, applied_revision,
         result.resources, message, synced_now=bool(result.applied or result.pruned))
+
+
+async def _close_member(member: MemberCluster) -> None:
+    await member.close()
 
 
 def _facts(body: Mapping[str, Any]) -> ClusterFacts:

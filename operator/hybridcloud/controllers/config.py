@@ -30,6 +30,11 @@ class OperatorConfig(BaseSettings):
         default="hybridcloud-system",
         description="Namespace of the default credentials Secrets "
         "`hybridcloud-<provider>-credentials`, used when spec.credentialsRef is absent.")
+    member_credentials_namespace: str = Field(
+        default="hybridcloud-system",
+        description="Namespace where the operator keeps its own copy of each member cluster's "
+        "credential (Secrets `member-<cluster uid>`); tenants must not be able to write there. "
+        "The API reads the same namespace.")
     local_dir: Path = Field(default=Path.home() / ".local/share/hybridcloud/local",
                             description="Where `local` provider clusters keep their state.")
     provider_overrides: dict[str, str] = Field(

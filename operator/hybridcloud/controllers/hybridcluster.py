@@ -18,8 +18,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
-from typing import Any, TypeVar, cast
+from functools import partial
+from typing import Any, TypeVar
 
 import kopf
 import yaml
@@ -31,6 +31,7 @@ from pydantic import ValidationError
 from .. import API_VERSION, FINALIZER, GROUP, PAUSED_ANNOTATION, VERSION
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
+from ..kube.member_credentials import tenant_secret_name
 from ..kube.references import (
     CLOUD_CREDENTIALS,
     InvalidReferenceError,
@@ -52,12 +53,12 @@ from ..providers.base import (
 from ..providers.registry import ProviderRegistry
 from ..reconcile import cluster as logic
 from .config import OperatorConfig
+from .kubeconfigs import KubeconfigKeeper
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
 T = TypeVar("T")
-EXPIRES_ANNOTATION = f"{GROUP}/expires-at"
 _CREDENTIALS_TTL = 30.0
 
 
@@ -74,7 +75,7 @@ class ClusterController:
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers)
         self._threads = ThreadPoolExecutor(config.provider_threads, "provider")
-        self._kubeconfig_due: dict[Key, float] = {}  # wall-clock refresh time
+        self.kubeconfigs = KubeconfigKeeper(client, config, feed)
         self._credentials: dict[tuple[str, str, str | None], tuple[float, dict[str, str]]] = {}
 
     # -- wiring --------------------------------------------------------------------------------
@@ -84,7 +85,7 @@ class ClusterController:
         key = (meta["namespace"], meta["name"])
         if event_type == "DELETED":
             self.bodies.pop(key, None)
-            self._kubeconfig_due.pop(key, None)
+            self.kubeconfigs.forget(key)
             self.queue.forget(key)
             return
         released = meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or [])
@@ -167,9 +168,15 @@ class ClusterController:
         requeue = decision.requeue_after
         if provider and observed and observed.endpoint and not view.deleting \
                 and observed.state in (ClusterState.ACTIVE, ClusterState.UPDATING):
-            refresh_in = await self._ensure_kubeconfig(key, body, provider, desired, observed)
-            status = {**status, "kubeconfigSecret": _secret_name(view.name)}
-            requeue = min(requeue or refresh_in, refresh_in)
+            try:
+                refresh_in = await self.kubeconfigs.ensure(
+                    key, body, partial(self._call, provider.kubeconfig, desired, observed))
+            except PermanentError as exc:  # e.g. a kubeconfig the platform refuses to load
+                decision = logic.failed(view, exc, observed, timing=self.timing)
+                status, requeue = decision.status, decision.requeue_after
+            else:
+                status = {**status, "kubeconfigSecret": tenant_secret_name(view.name)}
+                requeue = min(requeue or refresh_in, refresh_in)
         self._announce(view, decision.transition, status)
         acting = act and decision.action is not None and provider is not None
         if not acting:
@@ -196,10 +203,11 @@ class ClusterController:
                 self._announce(view, failure.transition, failure.status)
                 return failure.requeue_after, False, None
         if decision.release_finalizer:
+            await self.kubeconfigs.delete(view.uid)
             await objects.remove_finalizer(self.wire, HybridClusterResource, body, FINALIZER)
             # Forget it now: watch events still in flight carry the old finalizer list.
             self.bodies.pop(key, None)
-            self._kubeconfig_due.pop(key, None)
+            self.kubeconfigs.forget(key)
             return None, False, None
         unwritten = status if acting and (body.get("status") or {}) != status else None
         return requeue, acting, unwritten
@@ -277,50 +285,6 @@ class ClusterController:
         self._credentials[cache_key] = (time.monotonic() + _CREDENTIALS_TTL, data)
         return data
 
-    async def _ensure_kubeconfig(self, key: Key, body: Mapping[str, Any],
-                                 provider: CloudProvider, desired: ClusterSpec,
-                                 observed: ObservedCluster) -> float:
-        """Keep ``<name>-kubeconfig`` valid; returns seconds until it needs refreshing."""
-        now = time.time()
-        due = self._kubeconfig_due.get(key)
-        if due is None:  # after a restart: trust a Secret that is still fresh, write nothing
-            due = await self._existing_kubeconfig_due(key)
-        if due is not None and due > now:
-            self._kubeconfig_due[key] = due
-            return due - now
-        config = await self._call(provider.kubeconfig, desired, observed)
-        expires = config.expires_at
-        annotations = {EXPIRES_ANNOTATION: expires.isoformat()} if expires else {}
-        secret = cast(Secret, Secret.from_dict({
-            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": _secret_name(key[1]), "namespace": key[0],
-                         "annotations": annotations,
-                         "labels": {"app.kubernetes.io/managed-by": "hybridcloud",
-                                    f"{GROUP}/cluster": key[1]},
-                         "ownerReferences": [objects.owner_reference(body)]},
-            "stringData": {"value": config.text},
-        }))
-        await self.client.apply(secret, field_manager=objects.FIELD_MANAGER, force=True)
-        due = expires.timestamp() - self.config.kubeconfig_refresh_margin if expires \
-            else now + 10 * 365 * 86400
-        self._kubeconfig_due[key] = due
-        return max(1.0, due - now)
-
-    async def _existing_kubeconfig_due(self, key: Key) -> float | None:
-        try:
-            secret = await self.client.get(Secret, name=_secret_name(key[1]), namespace=key[0])
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return None
-            raise
-        if not (secret.data or {}).get("value"):
-            return None
-        stamp = (secret.metadata.annotations or {}).get(EXPIRES_ANNOTATION) \
-            if secret.metadata else None
-        if not stamp:
-            return time.time() + 10 * 365 * 86400
-        return datetime.fromisoformat(stamp).timestamp() - self.config.kubeconfig_refresh_margin
-
     async def _write_status(self, key: Key, body: dict[str, Any],
                             status: dict[str, Any]) -> dict[str, Any]:
         current = body.get("status") or {}
@@ -360,10 +324,6 @@ def _user_intent(body: Mapping[str, Any]) -> tuple[Any, ...]:
     meta = body["metadata"]
     return (meta.get("generation"), meta.get("deletionTimestamp"), meta.get("annotations"),
             meta.get("labels"))
-
-
-def _secret_name(cluster: str) -> str:
-    return f"{cluster}-kubeconfig"
 
 
 def _view(body: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> logic.ClusterView:

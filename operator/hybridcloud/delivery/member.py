@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
-import yaml
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError, LoadResourceError
 from lightkube.core.resource import NamespacedResource
@@ -77,9 +76,9 @@ class _Desired:
 
 
 class MemberCluster:
-    def __init__(self, name: str, kubeconfig: str) -> None:
+    def __init__(self, name: str, config: KubeConfig) -> None:
+        """``config`` must come from ``kube.kubeconfig_policy.safe_kube_config``."""
         self.name = name
-        config = KubeConfig.from_dict(yaml.safe_load(kubeconfig))
         self.client = AsyncClient(config=config, field_manager=o.FIELD_MANAGER, timeout=_TIMEOUT)
         self._crds_loaded = False
 

@@ -17,7 +17,7 @@ from lightkube.resources.admissionregistration_v1 import (
     MutatingAdmissionPolicyBinding,
 )
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-from lightkube.resources.core_v1 import ServiceAccount, ServiceAccountToken
+from lightkube.resources.core_v1 import Namespace, ServiceAccount, ServiceAccountToken
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
 
 from .. import API_VERSION, FINALIZER, GROUP, admission, crdgen
@@ -53,6 +53,12 @@ def install_crds(kubeconfig: Path, timeout: float = 30.0) -> None:
     load_in_cluster_generic_resources(client)
     wait_until_creatable(client, deadline)
     install_admission_policy(client, deadline)
+
+
+def create_platform_namespace(kubeconfig: Path, name: str = "hybridcloud-system") -> None:
+    """The namespace where the operator keeps its own copy of member credentials (the chart
+    installs it; a bare development or test cluster needs it created)."""
+    client_for(kubeconfig).apply(Namespace(metadata=ObjectMeta(name=name)), force=True)
 
 
 def _probe() -> Any:

@@ -1,8 +1,9 @@
 """/v1/clusters/{cluster_id}/workloads: live objects on the member cluster itself.
 
-Read and written on the member through its kubeconfig Secret (see ``member.py``). The scale
-path is the contract's ``…/{workload_type}/{namespace}/{name}/scale``; its namespace segment is
-named ``workload_namespace`` here only because ``namespace`` is the tenant query parameter.
+Read and written on the member through the platform's copy of its credential (see
+``member.py``; never the tenant's ``<cluster>-kubeconfig``). The scale path is the contract's
+``…/{workload_type}/{namespace}/{name}/scale``; its namespace segment is named
+``workload_namespace`` here only because ``namespace`` is the tenant query parameter.
 Access is Kubernetes RBAC on the management cluster, on the virtual subresource
 ``hybridclusters/workloads`` of the cluster in the tenant namespace: ``get`` to list,
 ``update`` to scale (a role granting ``hybridclusters`` alone does not reach into members).
@@ -149,7 +150,7 @@ async def _member(request: Request, caches: Any, namespace: str, cluster_id: str
                        " workloads are available once it is active",
                        {"cluster_id": cluster_id, "status": str(phase or "Pending").lower()})
     clients: MemberClients = request.app.state.members
-    return await clients.client(namespace, cluster_id)
+    return await clients.client(namespace, cluster_id, cluster["metadata"]["uid"])
 
 
 @router.get("", operation_id="getWorkloads", response_model=WorkloadsResponse,

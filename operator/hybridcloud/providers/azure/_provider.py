@@ -259,4 +259,4 @@ class AzureProvider:
         client, group, name = self._where(cluster)
         result = self._call("get kubeconfig", client.managed_clusters.list_cluster_user_credentials,
                             group, name)
-        return user_kubeconfig(result, cluster.name)
+        return user_kubeconfig(result, cluster.name, self._credential)
