@@ -130,6 +130,7 @@ OPERATOR_ALLOWED = [
     "list namespaces *", "watch namespaces *",
     "list customresourcedefinitions.apiextensions.k8s.io *",
     "watch customresourcedefinitions.apiextensions.k8s.io *",
+    "list tenantpolicies.platform.example.com *", "watch tenantpolicies.platform.example.com *",
 ]
 OPERATOR_DENIED = [
     "create hybridclusters.platform.example.com", "delete hybridclusters.platform.example.com",
@@ -141,6 +142,8 @@ OPERATOR_DENIED = [
     "get configmaps", "list pods", "create deployments.apps",
     "create serviceaccounts/token", "create clusterroles.rbac.authorization.k8s.io *",
     "create tokenreviews.authentication.k8s.io *",
+    "create tenantpolicies.platform.example.com *", "patch tenantpolicies.platform.example.com *",
+    "delete tenantpolicies.platform.example.com *",
 ]
 
 
@@ -207,6 +210,7 @@ API_DENIED = [
     "create serviceaccounts", "get configmaps", "create pods",
     "create clusterrolebindings.rbac.authorization.k8s.io *",
     "delete customresourcedefinitions.apiextensions.k8s.io *",
+    "create tenantpolicies.platform.example.com *",
 ]
 
 

@@ -68,7 +68,7 @@ def recording_server(status: int = 401) -> Iterator[RecordingServer]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _record
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _record  # noqa: N815
 
         def log_message(self, *_: object) -> None:  # keep the test output clean
             pass

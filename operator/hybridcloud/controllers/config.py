@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..models import TenantRules
+
 
 class OperatorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HYBRIDCLOUD_OPERATOR_")
@@ -41,3 +43,8 @@ class OperatorConfig(BaseSettings):
         default=5.0, gt=0, description="Seconds between health checks while an app rolls out.")
     git_interval: float = Field(default=180.0, gt=0,
                                 description="Seconds between re-resolving an app's git revision.")
+    tenant_defaults: TenantRules = Field(
+        default_factory=TenantRules,
+        description="JSON rules (the spec of a TenantPolicy without its selectors) for tenant "
+        "namespaces no TenantPolicy selects. Unset: applications write no cluster-scoped "
+        "objects, CRDs or kube-* namespaces; clusters need spec.credentialsRef; no quotas.")

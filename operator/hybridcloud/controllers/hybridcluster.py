@@ -44,8 +44,10 @@ from ..providers.base import (
 )
 from ..providers.registry import ProviderRegistry
 from ..reconcile import cluster as logic
+from ..reconcile import tenancy
 from .config import OperatorConfig
 from .queue import WorkQueue
+from .tenants import TenantBook
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
@@ -56,8 +58,9 @@ _CREDENTIALS_TTL = 30.0
 
 class ClusterController:
     def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig, feed: Feed,
-                 registry: ProviderRegistry) -> None:
+                 registry: ProviderRegistry, tenants: TenantBook) -> None:
         self.client = client
+        self.tenants = tenants
         self.wire = wire
         self.config = config
         self.feed = feed
@@ -79,6 +82,7 @@ class ClusterController:
             self.bodies.pop(key, None)
             self._kubeconfig_due.pop(key, None)
             self.queue.forget(key)
+            self._retry_quota_stalled(key[0])
             return
         released = meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or [])
         if released:
@@ -93,6 +97,18 @@ class ClusterController:
 
     def start(self) -> None:
         self.queue.start()
+
+    def recheck_all(self) -> None:
+        """A tenant policy changed: every cluster's limits may have."""
+        for key in list(self.bodies):
+            self.queue.add(key)
+
+    def _retry_quota_stalled(self, namespace: str) -> None:
+        """A deleted cluster frees quota: clusters waiting for it try again now."""
+        for key, body in list(self.bodies.items()):
+            usage = tenancy.usage_of(body) if key[0] == namespace else None
+            if usage is not None and usage.quota_stalled:
+                self.queue.add(key)
 
     async def stop(self) -> None:
         await self.queue.stop()
@@ -143,10 +159,23 @@ class ClusterController:
         desired = logic.cluster_spec(view)
         provider: CloudProvider | None = None
         observed: ObservedCluster | None = None
+        refusal = self._tenant_refusal(view, body)
+        if refusal is not None and not view.deleting:
+            # Before any cloud call: the tenant's rules refuse this credential, account or size.
+            failure = logic.failed(view, PermanentError(refusal.message, reason=refusal.reason),
+                                   timing=self.timing)
+            await self._write_status(key, body, failure.status)
+            self._announce(view, failure.transition, failure.status)
+            return failure.requeue_after, False, None
         try:
-            provider = await self._provider(view)
-            observed = await self._call(provider.describe, desired)
-            decision = logic.decide(view, observed, timing=self.timing)
+            if refusal is not None and not view.status.get("providerID"):
+                # Deleting a cluster whose credentials were refused before it reached a cloud:
+                # there is nothing to clean up there, and no reason to call one now.
+                decision = logic.decide(view, None, timing=self.timing)
+            else:
+                provider = await self._provider(view)
+                observed = await self._call(provider.describe, desired)
+                decision = logic.decide(view, observed, timing=self.timing)
         except ProviderError as exc:
             decision = logic.failed(view, exc, timing=self.timing)
         status = decision.status
@@ -189,6 +218,21 @@ class ClusterController:
             return None, False, None
         unwritten = status if acting and (body.get("status") or {}) != status else None
         return requeue, acting, unwritten
+
+    def _tenant_refusal(self, view: logic.ClusterView,
+                        body: Mapping[str, Any]) -> tenancy.Refusal | None:
+        """What the namespace's TenantPolicy (or the defaults) refuses of this cluster."""
+        rules = self.tenants.rules_for(view.namespace)
+        refusal = tenancy.credentials_refusal(rules, view.spec)
+        limits = rules.rules.clusters
+        if refusal is not None or (limits.max_clusters is None and limits.max_nodes is None):
+            return refusal
+        this = tenancy.usage_of({**body, "status": view.status})
+        if this is None:
+            return None
+        others = [usage for (namespace, _), other in list(self.bodies.items())
+                  if namespace == view.namespace and (usage := tenancy.usage_of(other))]
+        return tenancy.quota_refusal(rules, this, others)
 
     # -- edges ---------------------------------------------------------------------------------
 
