@@ -15,11 +15,11 @@ from lightkube import AsyncClient
 from ..feed import Feed
 from ..kube.events import KubernetesEventSink
 from ..kube.objects import FIELD_MANAGER
+from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
 from . import application, hybridcluster, settings
 from .config import OperatorConfig
-from .tenants import TenantBook
 
 
 def _clusters(memo: kopf.Memo) -> hybridcluster.ClusterController:

@@ -44,6 +44,7 @@ from ..delivery.source import SourceRenderer
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
+from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, MultiClusterApplication
 from ..models.application import DeploymentState, Health, HybridApplicationSpec
@@ -52,7 +53,6 @@ from ..reconcile import tenancy
 from ..reconcile.placement import ClusterFacts, Target, place
 from .config import OperatorConfig
 from .queue import WorkQueue
-from .tenants import TenantBook
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]

@@ -31,6 +31,7 @@ from .. import API_VERSION, FINALIZER, GROUP, PAUSED_ANNOTATION, VERSION
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
 from ..kube.resources import HybridClusterResource
+from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, HybridClusterSpec
 from ..providers.base import (
@@ -47,7 +48,6 @@ from ..reconcile import cluster as logic
 from ..reconcile import tenancy
 from .config import OperatorConfig
 from .queue import WorkQueue
-from .tenants import TenantBook
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from lightkube import AsyncClient
 from lightkube.resources.core_v1 import Namespace
 
-from ..kube.cache import WatchCache, start_all
-from ..kube.resources import TenantPolicyResource
 from ..models import TenantRules
 from ..reconcile import tenancy
+from .cache import WatchCache, start_all
+from .resources import TenantPolicyResource
 
 log = logging.getLogger(__name__)
 _SYNC_TIMEOUT = 60.0
