@@ -203,6 +203,8 @@ API_ALLOWED = [
     "create multiclusterapplications.platform.example.com",
     "delete multiclusterapplications.platform.example.com",
     "get secrets", "create serviceaccounts/token",
+    "list tenantpolicies.platform.example.com *", "watch tenantpolicies.platform.example.com *",
+    "list namespaces *", "watch namespaces *",
 ]
 API_DENIED = [
     "list secrets", "watch secrets", "create secrets", "delete secrets",

@@ -14,14 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Event, Secret
 from lightkube.types import PatchType
 
+from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
 from hybridcloud.kube.resources import HybridClusterResource
+from hybridcloud.models import TenantRules
+from tests.integration.api_support import bearer, identity, serve
 from tests.integration.clouds import EKSCloud, GKECloud
 from tests.integration.harness import (
     TENANT_DEFAULTS,
@@ -194,3 +198,58 @@ def test_cluster_and_node_quotas_stop_new_and_scaled_clusters_before_any_cloud_c
         for name in ("first", "second"):
             eventually(lambda n=name: get_cluster(kube, namespace, n) is None,  # type: ignore[misc]
                        timeout=90, message=lambda: operator.tail(30))
+
+
+# -- the REST API tells up front -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def api(management: ControlPlane) -> Iterator[str]:
+    settings = Settings(kubeconfig=str(management.kubeconfig), auth_cache_seconds=0,
+                        default_tier=Tier.ENTERPRISE, oauth_namespace="sec-cloud-oauth",
+                        tenant_defaults=TenantRules())  # the operator's production defaults
+    with serve(settings) as base:
+        yield base
+
+
+def rest_cluster(name: str, size: int = 1) -> dict[str, Any]:
+    return {"name": name, "provider": "gcp", "region": "europe-west1", "version": "v1.29",
+            "configuration": {"node_pools": [{"name": "workers", "size": size}]}}
+
+
+def rest_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code and error["request_id"] == response.headers["X-Request-ID"]
+    return dict(error)
+
+
+def test_rest_refuses_default_credentials_and_quotas_up_front_with_the_contract_error(
+        api: str, kube: Client, namespace: str) -> None:
+    token = identity(kube, namespace, "tenant")
+    with httpx.Client(base_url=api, headers=bearer(token), timeout=30) as http:
+        # No policy selects the namespace: the operator's defaults (no default credentials).
+        error = rest_error(http.post("/v1/clusters", json=rest_cluster("freeride")), 403,
+                           "FORBIDDEN")
+        assert error["message"].startswith("spec.credentialsRef is required")
+        assert error["details"] == {"reason": "CredentialsRequired",
+                                    "policy": "the operator's default tenant rules"}
+        with tenant_policy(kube, namespace, clusters={
+                "allowDefaultCredentials": True, "maxClusters": 1, "maxNodes": 3}) as policy:
+            def accepted() -> bool:  # the API's policy cache follows the write
+                answer = http.post("/v1/clusters", json=rest_cluster("first", size=2))
+                return answer.status_code == 201
+            eventually(accepted, timeout=20, message="the opted-in namespace was refused")
+            error = rest_error(http.post("/v1/clusters", json=rest_cluster("second")), 403,
+                               "QUOTA_EXCEEDED")
+            assert "spec.clusters.maxClusters is 1" in error["message"]
+            assert error["details"] == {"reason": "QuotaExceeded",
+                                        "policy": f"TenantPolicy {policy}"}
+            grown = {"configuration": {"node_pools": [{"name": "workers", "size": 4}]}}
+            error = rest_error(http.patch("/v1/clusters/first", json=grown), 403,
+                               "QUOTA_EXCEEDED")
+            assert "ask for 4 node(s)" in error["message"] and "maxNodes is 3" in \
+                error["message"]
+        names = {c.metadata.name for c in kube.list(HybridClusterResource, namespace=namespace)}
+        assert names == {"first"}, "a refused request wrote a cluster"
+        spec = kube.get(HybridClusterResource, "first", namespace=namespace)["spec"]
+        assert spec["nodeGroups"][0]["size"] == 2, "a refused PATCH changed the cluster"

@@ -27,6 +27,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 
 from ..kube.cache import WatchCache, start_all
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
+from ..kube.tenants import TenantBook
+from ..models import TenantRules
 from . import errors
 from .deps import Authenticator, Caches
 from .member import MemberClients
@@ -80,7 +82,8 @@ def _caches(kube: AsyncClient, settings: Settings) -> Caches:
         clusters=WatchCache(kube, HybridClusterResource),
         applications=WatchCache(kube, MultiClusterApplicationResource),
         oauth_clients=WatchCache(kube, Secret, namespace=settings.oauth_namespace,
-                                 label_selector=f"{CLIENT_LABEL}=true"))
+                                 label_selector=f"{CLIENT_LABEL}=true"),
+        tenants=TenantBook(kube, settings.tenant_defaults or TenantRules()))
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:

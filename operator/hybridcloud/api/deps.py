@@ -37,6 +37,7 @@ from lightkube.resources.authorization_v1 import SubjectAccessReview
 
 from .. import GROUP
 from ..kube.cache import WatchCache
+from ..kube.tenants import TenantBook
 from .errors import APIError
 from .ratelimit import RateLimiter, Verdict
 from .settings import Settings, Tier
@@ -161,9 +162,11 @@ class Caches:
     clusters: WatchCache
     applications: WatchCache
     oauth_clients: WatchCache
+    tenants: TenantBook  # TenantPolicies + namespace labels: limits checked up front
 
     def all(self) -> list[WatchCache]:
-        return [self.clusters, self.applications, self.oauth_clients]
+        return [self.clusters, self.applications, self.oauth_clients, self.tenants.policies,
+                self.tenants.namespaces]
 
 
 def tier_for(request: Request, caller: Caller) -> Tier:

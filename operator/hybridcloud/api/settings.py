@@ -7,6 +7,8 @@ from enum import StrEnum
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..models import TenantRules
+
 
 class Tier(StrEnum):
     BASIC = "basic"
@@ -55,3 +57,7 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Startup wait for the first LIST of each cache.")
     member_timeout: float = Field(default=10.0, gt=0,
                                   description="Timeout of calls to member clusters.")
+    tenant_defaults: TenantRules | None = Field(
+        default=None, description="The operator's HYBRIDCLOUD_OPERATOR_TENANT_DEFAULTS (JSON), "
+        "so cluster writes in namespaces no TenantPolicy selects are refused up front too; unset: "
+        "only namespaces a TenantPolicy selects are checked before writing.")
