@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 
 from hybridcloud.models import HybridClusterSpec, TenantRules
+from hybridcloud.models.application import DeploymentState, Health
 from hybridcloud.reconcile import tenancy
+from hybridcloud.reconcile.application import ClusterOutcome, Observation, derive_status
+from hybridcloud.reconcile.placement import Placement, Target
 from hybridcloud.reconcile.tenancy import ClusterUsage, Governing, PlannedObject
 
 DEFAULTS = Governing(TenantRules(), tenancy.DEFAULTS_SOURCE)
@@ -261,3 +264,23 @@ def test_node_demand_counts_autoscaling_maximum() -> None:
                               {"name": "b", "size": 1, "autoScaling": {
                                   "enabled": True, "minSize": 1, "maxSize": 7}}])
     assert tenancy.node_demand(scaled) == 9
+
+
+# -- an application refused by the rules -------------------------------------------------------
+
+def test_a_policy_violation_stalls_the_application_and_keeps_what_runs() -> None:
+    placed = Placement((Target("east", None, {}),), True, "Placed", "placed on east")
+    running = ClusterOutcome("east", DeploymentState.SYNCED, Health.HEALTHY, revision="a" * 40,
+                             synced_now=True)
+    before = derive_status(None, Observation(1, revision="a" * 40, placement=placed,
+                                             outcomes=[running]), now="2026-01-01T00:00:00Z")
+    why = "cluster east: rbac.yaml:1: ClusterRoleBinding x: cluster-scoped kind ..."
+    after = derive_status(before.status, Observation(
+        2, revision="b" * 40, placement=placed, policy_error=why,
+        outcomes=[ClusterOutcome("east", DeploymentState.SYNCED, Health.HEALTHY,
+                                 revision="a" * 40)]), now="2026-01-01T00:05:00Z").status
+    found = {c["type"]: (c["status"], c["reason"], c["message"]) for c in after["conditions"]}
+    assert found["Synced"] == ("False", "PolicyViolation", why)
+    assert found["Stalled"] == ("True", "PolicyViolation", why)
+    assert after["phase"] == "Failed"
+    assert after["deployments"][0]["revision"] == "a" * 40, "what runs is recorded unchanged"
