@@ -254,7 +254,10 @@ def test_manifests_targeting_system_namespaces_are_refused(
 def test_another_applications_inventory_and_objects_are_untouched(
         kube: Client, tenant: str, operator: OperatorProcess, member: Client,
         tmp_path: Any) -> None:
-    victim_repo, attacker_repo = Repo(tmp_path / "victim"), Repo(tmp_path / "attacker")
+    for folder in ("victim", "forger", "claimer"):
+        (tmp_path / folder).mkdir()
+    victim_repo, forger_repo = Repo(tmp_path / "victim"), Repo(tmp_path / "forger")
+    claimer_repo = Repo(tmp_path / "claimer")
     victim = deploy(kube, tenant, "victim", victim_repo,
                     {"manifests/settings.yaml": config_map("settings", "shared", mode="safe")},
                     target="shared")
@@ -264,7 +267,7 @@ def test_another_applications_inventory_and_objects_are_untouched(
     # 1. Empty the victim's inventory so its objects are forgotten (or pruned by mistake).
     forged = config_map(f"app-{victim}", "hybridcloud-system", objects="[]",
                         application=f"{tenant}/victim")
-    deploy(kube, tenant, "forger", attacker_repo, {"manifests/forged.yaml": forged})
+    deploy(kube, tenant, "forger", forger_repo, {"manifests/forged.yaml": forged})
     obj = wait_app(kube, tenant, "forger", operator, stalled_by_policy,
                    "Stalled/PolicyViolation")
     assert f"ConfigMap hybridcloud-system/app-{victim}: namespace hybridcloud-system is " \
@@ -272,10 +275,9 @@ def test_another_applications_inventory_and_objects_are_untouched(
     assert inventory(member, victim) == victim_inventory
     delete_app(kube, tenant, "forger", operator)
     # 2. Claim the victim's object by name, then get deleted (and pruned): it stays the victim's.
-    attacker_repo.commit({"manifests/forged.yaml": None,
-                          "manifests/claim.yaml": config_map("settings", "shared",
-                                                             mode="attacker")})
-    create_app(kube, tenant, "claimer", attacker_repo, "manifests", targetNamespace="shared",
+    claimer_repo.commit({"manifests/claim.yaml": config_map("settings", "shared",
+                                                            mode="attacker")})
+    create_app(kube, tenant, "claimer", claimer_repo, "manifests", targetNamespace="shared",
                placement=[{"cluster": MEMBER}], syncPolicy={"automated": True, "prune": True})
     obj = wait_app(kube, tenant, "claimer", operator, lambda o: "exists and is not managed"
                    in synced_message(o), "conflict reported")
