@@ -284,3 +284,17 @@ def test_a_policy_violation_stalls_the_application_and_keeps_what_runs() -> None
     assert found["Stalled"] == ("True", "PolicyViolation", why)
     assert after["phase"] == "Failed"
     assert after["deployments"][0]["revision"] == "a" * 40, "what runs is recorded unchanged"
+
+
+def test_cluster_refusal_checks_credentials_then_quotas_over_the_namespace_objects() -> None:
+    def body(name: str, created: str, size: int) -> dict[str, Any]:
+        return {"metadata": {"name": name, "creationTimestamp": created},
+                "spec": {"provider": "gcp", "region": "r1", "version": "v1.29",
+                         "nodeGroups": [{"name": "workers", "size": size}]}}
+    old, new = body("old", "2026-01-01T00:00:00Z", 3), body("new", "2026-01-02T00:00:00Z", 3)
+    limited = rules(clusters={"allowDefaultCredentials": True, "maxNodes": 5})
+    refusal = tenancy.cluster_refusal(limited, spec(), new, [old, new])
+    assert refusal is not None and refusal.reason == "QuotaExceeded"
+    assert tenancy.cluster_refusal(limited, spec(), old, [old, new]) is None
+    closed = tenancy.cluster_refusal(rules(clusters={"maxNodes": 5}), spec(), new, [old, new])
+    assert closed is not None and closed.reason == "CredentialsRequired"

@@ -222,17 +222,9 @@ class ClusterController:
     def _tenant_refusal(self, view: logic.ClusterView,
                         body: Mapping[str, Any]) -> tenancy.Refusal | None:
         """What the namespace's TenantPolicy (or the defaults) refuses of this cluster."""
-        rules = self.tenants.rules_for(view.namespace)
-        refusal = tenancy.credentials_refusal(rules, view.spec)
-        limits = rules.rules.clusters
-        if refusal is not None or (limits.max_clusters is None and limits.max_nodes is None):
-            return refusal
-        this = tenancy.usage_of({**body, "status": view.status})
-        if this is None:
-            return None
-        others = [usage for (namespace, _), other in list(self.bodies.items())
-                  if namespace == view.namespace and (usage := tenancy.usage_of(other))]
-        return tenancy.quota_refusal(rules, this, others)
+        namespace_clusters = [b for (ns, _), b in list(self.bodies.items()) if ns == view.namespace]
+        return tenancy.cluster_refusal(self.tenants.rules_for(view.namespace), view.spec,
+                                       {**body, "status": view.status}, namespace_clusters)
 
     # -- edges ---------------------------------------------------------------------------------
 

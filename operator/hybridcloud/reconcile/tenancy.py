@@ -257,3 +257,18 @@ def quota_refusal(governing: Governing, this: ClusterUsage,
                 f"namespace's other clusters use {used}, and spec.clusters.maxNodes is "
                 f"{rules.max_nodes} ({governing.source})"))
     return None
+
+
+def cluster_refusal(governing: Governing, spec: HybridClusterSpec, this: Mapping[str, Any],
+                    namespace_clusters: Iterable[Mapping[str, Any]]) -> Refusal | None:
+    """Everything the rules refuse of the HybridCluster object ``this``: its credentials and
+    accounts first, then the quotas (counted over the namespace's cluster objects)."""
+    refusal = credentials_refusal(governing, spec)
+    limits = governing.rules.clusters
+    if refusal is not None or (limits.max_clusters is None and limits.max_nodes is None):
+        return refusal
+    usage = usage_of(this)
+    if usage is None:
+        return None
+    others = [found for body in namespace_clusters if (found := usage_of(body)) is not None]
+    return quota_refusal(governing, usage, others)
