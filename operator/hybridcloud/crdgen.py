@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel
 
 from . import GROUP, VERSION
-from .models import HybridCluster, MultiClusterApplication
+from .models import HybridCluster, MultiClusterApplication, TenantPolicy
 from .models.common import DNS_LABEL, cel
 
 JSON = dict[str, Any]
@@ -86,25 +86,36 @@ def _object_schema(model: type[BaseModel]) -> JSON:
     return structural(schema, schema.get("$defs", {}))
 
 
-def _root_schema(kind: type[HybridCluster] | type[MultiClusterApplication]) -> JSON:
-    spec_model = kind.model_fields["spec"].annotation
+Kind = type[HybridCluster] | type[MultiClusterApplication] | type[TenantPolicy]
+
+
+def _status_model(kind: Kind) -> type[BaseModel] | None:
+    """The kind's status model; None for kinds without status (policies the operator reads)."""
     status_model = kind.model_fields["status"].annotation
+    found = [arg for arg in getattr(status_model, "__args__", ())
+             if isinstance(arg, type) and issubclass(arg, BaseModel)]
+    return found[0] if found else None
+
+
+def _root_schema(kind: Kind) -> JSON:
+    spec_model = kind.model_fields["spec"].annotation
     assert isinstance(spec_model, type) and issubclass(spec_model, BaseModel)
-    status_cls = next(arg for arg in getattr(status_model, "__args__", ()) if arg is not None)
-    status = _object_schema(status_cls)
-    status["description"] = "Observed state, written by the hybridcloud operator."
-    spec = _object_schema(spec_model)
+    properties: JSON = {
+        "apiVersion": {"type": "string", "description": "APIVersion of this object."},
+        "kind": {"type": "string", "description": "Kind of this object."},
+        "metadata": {"type": "object"},
+        "spec": _object_schema(spec_model),
+    }
+    status_cls = _status_model(kind)
+    if status_cls is not None:
+        status = _object_schema(status_cls)
+        status["description"] = "Observed state, written by the hybridcloud operator."
+        properties["status"] = status
     return {
         "type": "object",
         "description": (kind.__doc__ or "").replace("\n    ", " ").strip(),
         "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string", "description": "APIVersion of this object."},
-            "kind": {"type": "string", "description": "Kind of this object."},
-            "metadata": {"type": "object"},
-            "spec": spec,
-            "status": status,
-        },
+        "properties": properties,
         "x-kubernetes-validations": [
             cel(f"self.metadata.name.matches('{DNS_LABEL}') && size(self.metadata.name) <= 63",
                 "metadata.name must be a DNS label: lowercase letters, digits and '-', "
@@ -145,11 +156,30 @@ _PRINTER_COLUMNS: dict[str, list[JSON]] = {
          "priority": 1},
         _AGE,
     ],
+    TenantPolicy.KIND: [
+        {"name": "Namespaces", "type": "string", "jsonPath": ".spec.namespaces"},
+        {"name": "Default-Credentials", "type": "boolean",
+         "jsonPath": ".spec.clusters.allowDefaultCredentials"},
+        {"name": "Max-Clusters", "type": "integer", "jsonPath": ".spec.clusters.maxClusters"},
+        {"name": "Max-Nodes", "type": "integer", "jsonPath": ".spec.clusters.maxNodes"},
+        _AGE,
+    ],
 }
 
 
-def crd(kind: type[HybridCluster] | type[MultiClusterApplication]) -> JSON:
+def crd(kind: Kind) -> JSON:
     """The full CustomResourceDefinition object for one kind."""
+    cluster_scoped = getattr(kind, "CLUSTER_SCOPED", False)
+    version: JSON = {
+        "name": VERSION,
+        "served": True,
+        "storage": True,
+        "subresources": {"status": {}},
+        "additionalPrinterColumns": _PRINTER_COLUMNS[kind.KIND],
+        "schema": {"openAPIV3Schema": _root_schema(kind)},
+    }
+    if _status_model(kind) is None:
+        del version["subresources"]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -160,7 +190,7 @@ def crd(kind: type[HybridCluster] | type[MultiClusterApplication]) -> JSON:
         },
         "spec": {
             "group": GROUP,
-            "scope": "Namespaced",
+            "scope": "Cluster" if cluster_scoped else "Namespaced",
             "names": {
                 "kind": kind.KIND,
                 "listKind": f"{kind.KIND}List",
@@ -169,20 +199,12 @@ def crd(kind: type[HybridCluster] | type[MultiClusterApplication]) -> JSON:
                 "shortNames": list(kind.SHORT_NAMES),
                 "categories": ["hybridcloud"],
             },
-            "versions": [{
-                "name": VERSION,
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": _PRINTER_COLUMNS[kind.KIND],
-                "schema": {"openAPIV3Schema": _root_schema(kind)},
-            }],
+            "versions": [version],
         },
     }
 
 
-KINDS: tuple[type[HybridCluster] | type[MultiClusterApplication], ...] = (
-    HybridCluster, MultiClusterApplication)
+KINDS: tuple[Kind, ...] = (HybridCluster, MultiClusterApplication, TenantPolicy)
 
 
 def rendered() -> dict[str, str]:

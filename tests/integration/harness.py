@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,16 @@ from hybridcloud.devenv import stop_local_clusters
 from hybridcloud.kube.resources import HybridClusterResource
 
 T = TypeVar("T")
+
+
+# The cloud lifecycle tests create clusters with the platform's default credentials and pick
+# their projects freely; production defaults forbid both (tests/security runs with those, by
+# passing ``env={TENANT_DEFAULTS: "{}"}`` or a TenantPolicy selecting its namespace).
+TENANT_DEFAULTS = "HYBRIDCLOUD_OPERATOR_TENANT_DEFAULTS"
+PERMISSIVE_CLOUD_DEFAULTS = json.dumps({"clusters": {
+    "allowDefaultCredentials": True,
+    "accounts": {"awsRoleARNs": ["*"], "gcpProjects": ["*"], "azureSubscriptionIDs": ["*"],
+                 "azureResourceGroups": ["*"]}}})
 
 
 class OperatorProcess:
@@ -46,6 +57,7 @@ class OperatorProcess:
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.workdir / "local"),
                # Tests serve repositories from local folders (file://); production refuses them.
                "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
+               TENANT_DEFAULTS: PERMISSIVE_CLOUD_DEFAULTS,
                **self.extra_env}
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:

@@ -132,6 +132,7 @@ OPERATOR_ALLOWED = [
     "list namespaces *", "watch namespaces *",
     "list customresourcedefinitions.apiextensions.k8s.io *",
     "watch customresourcedefinitions.apiextensions.k8s.io *",
+    "list tenantpolicies.platform.example.com *", "watch tenantpolicies.platform.example.com *",
 ]
 OPERATOR_DENIED = [
     "create hybridclusters.platform.example.com", "delete hybridclusters.platform.example.com",
@@ -143,6 +144,8 @@ OPERATOR_DENIED = [
     "get configmaps", "list pods", "create deployments.apps",
     "create serviceaccounts/token", "create clusterroles.rbac.authorization.k8s.io *",
     "create tokenreviews.authentication.k8s.io *",
+    "create tenantpolicies.platform.example.com *", "patch tenantpolicies.platform.example.com *",
+    "delete tenantpolicies.platform.example.com *",
 ]
 
 
@@ -209,6 +212,8 @@ API_ALLOWED = [
     "create multiclusterapplications.platform.example.com",
     "delete multiclusterapplications.platform.example.com",
     "create serviceaccounts/token",
+    "list tenantpolicies.platform.example.com *", "watch tenantpolicies.platform.example.com *",
+    "list namespaces *", "watch namespaces *",
 ]
 API_DENIED = [
     "get secrets", "list secrets", "watch secrets", "create secrets", "delete secrets",
@@ -216,6 +221,7 @@ API_DENIED = [
     "create serviceaccounts", "get configmaps", "create pods",
     "create clusterrolebindings.rbac.authorization.k8s.io *",
     "delete customresourcedefinitions.apiextensions.k8s.io *",
+    "create tenantpolicies.platform.example.com *",
 ]
 
 

@@ -81,6 +81,7 @@ def test_defaults_render_the_complete_install(render: Render) -> None:
     assert kinds == sorted([
         ("CustomResourceDefinition", "hybridclusters.platform.example.com"),
         ("CustomResourceDefinition", "multiclusterapplications.platform.example.com"),
+        ("CustomResourceDefinition", "tenantpolicies.platform.example.com"),
         ("ServiceAccount", "hybridcloud-operator"), ("ServiceAccount", "hybridcloud-api"),
         ("Deployment", "hybridcloud-operator"), ("Deployment", "hybridcloud-api"),
         ("Service", "hybridcloud-api"), ("PodDisruptionBudget", "hybridcloud-api"),

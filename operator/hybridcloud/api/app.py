@@ -36,6 +36,8 @@ from starlette.routing import Route
 
 from ..kube.cache import WatchCache, start_all
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
+from ..kube.tenants import TenantBook
+from ..models import TenantRules
 from . import errors
 from .bodylimit import BodyLimit
 from .deps import Authenticator, Caches, CallerDep
@@ -90,7 +92,8 @@ def _caches(kube: AsyncClient, settings: Settings) -> Caches:
         clusters=WatchCache(kube, HybridClusterResource),
         applications=WatchCache(kube, MultiClusterApplicationResource),
         oauth_clients=WatchCache(kube, Secret, namespace=settings.oauth_namespace,
-                                 label_selector=f"{CLIENT_LABEL}=true"))
+                                 label_selector=f"{CLIENT_LABEL}=true"),
+        tenants=TenantBook(kube, settings.tenant_defaults or TenantRules()))
 
 
 def render_metrics(app: Starlette) -> PlainTextResponse:

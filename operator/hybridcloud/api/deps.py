@@ -48,6 +48,7 @@ from prometheus_client import Counter
 
 from .. import GROUP
 from ..kube.cache import WatchCache
+from ..kube.tenants import TenantBook
 from .errors import APIError
 from .proxies import client_address as resolve_client_address
 from .ratelimit import RateLimiter, Verdict
@@ -205,9 +206,11 @@ class Caches:
     clusters: WatchCache
     applications: WatchCache
     oauth_clients: WatchCache
+    tenants: TenantBook  # TenantPolicies + namespace labels: limits checked up front
 
     def all(self) -> list[WatchCache]:
-        return [self.clusters, self.applications, self.oauth_clients]
+        return [self.clusters, self.applications, self.oauth_clients, self.tenants.policies,
+                self.tenants.namespaces]
 
 
 def tier_for(request: Request, caller: Caller) -> Tier:

@@ -8,6 +8,8 @@ from ipaddress import IPv4Network, IPv6Network
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..models import TenantRules
+
 
 class Tier(StrEnum):
     BASIC = "basic"
@@ -92,3 +94,7 @@ class Settings(BaseSettings):
         default="hybridcloud-system", description="Namespace of the platform's own copies of "
         "member credentials (Secrets `member-<cluster uid>`, written by the operator); tenants "
         "must not be able to write there. Must match the operator's setting.")
+    tenant_defaults: TenantRules | None = Field(
+        default=None, description="The operator's HYBRIDCLOUD_OPERATOR_TENANT_DEFAULTS (JSON), "
+        "so cluster writes in namespaces no TenantPolicy selects are refused up front too; unset: "
+        "only namespaces a TenantPolicy selects are checked before writing.")

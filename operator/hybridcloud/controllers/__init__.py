@@ -15,6 +15,7 @@ from lightkube import AsyncClient
 from ..feed import Feed
 from ..kube.events import KubernetesEventSink
 from ..kube.objects import FIELD_MANAGER
+from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
 from . import application, hybridcluster, settings
@@ -44,18 +45,25 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     feed.subscribe(KubernetesEventSink(wire), concurrency=KubernetesEventSink.CONCURRENCY)
     overrides = {name: load_factory(spec) for name, spec in config.provider_overrides.items()}
     registry = ProviderRegistry(local_dir=config.local_dir, overrides=overrides)
-    controller = hybridcluster.ClusterController(client, wire, config, feed, registry)
+    tenants = TenantBook(client, config.tenant_defaults)
+    await tenants.start()  # limits known before the first pass judges anything
+    controller = hybridcluster.ClusterController(client, wire, config, feed, registry, tenants)
     controller.start()
     memo["config"], memo["client"], memo["wire"], memo["feed"], memo["clusters"] = (
         config, client, wire, feed, controller)
-    memo["applications"] = application.ApplicationController(client, wire, config, feed)
+    memo["tenants"] = tenants
+    memo["applications"] = application.ApplicationController(client, wire, config, feed,
+                                                             tenants)
     memo["applications"].start()
+    tenants.on_change(controller.recheck_all)
+    tenants.on_change(memo["applications"].recheck_all)
 
 
 @kopf.on.cleanup()
 async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["clusters"].stop()
     await memo["applications"].stop()
+    await memo["tenants"].stop()
     await memo["feed"].drain()
     await memo["client"].close()
     await memo["wire"].close()

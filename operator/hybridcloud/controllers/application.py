@@ -7,8 +7,9 @@ the namespace's apps when those facts change, so a failed or removed cluster tri
 A pass: finalizer → placement (pure) → resolve the git revision (cached for ``git_interval``,
 forced by the ``platform.example.com/refresh`` annotation) → render per target → server-side
 apply to every target cluster in parallel → remove the app from clusters it left → status (pure)
-→ domain event. Any problem before applying (spec, source, render, placement) applies nothing,
-so what runs stays untouched. A periodic resync gives drift detection and self-heal.
+→ domain event. Any problem before applying (spec, source, render, placement, objects the
+tenant's rules refuse on any target) applies nothing, so what runs stays untouched. A periodic
+resync gives drift detection and self-heal.
 
 What a pass may write to members comes from :func:`logic.delivery_mode`: while paused (or with
 automated sync off and no sync requested) it only observes — no apply, prune, self-heal or
@@ -21,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -42,10 +43,12 @@ from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
 from ..kube.member_credentials import MemberClients
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
+from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, MultiClusterApplication
 from ..models.application import DeploymentState, Health, HybridApplicationSpec
 from ..reconcile import application as logic
+from ..reconcile import tenancy
 from ..reconcile.placement import ClusterFacts, Target, place
 from .config import OperatorConfig
 from .queue import WorkQueue
@@ -61,11 +64,12 @@ class _FetchSlotsBusyError(Exception):
 
 class ApplicationController:
     def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig,
-                 feed: Feed) -> None:
+                 feed: Feed, tenants: TenantBook) -> None:
         self.client = client
         self.wire = wire
         self.config = config
         self.feed = feed
+        self.tenants = tenants
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.clusters: dict[str, dict[str, tuple[int, ClusterFacts]]] = {}
         self._primed: set[str] = set()
@@ -125,6 +129,11 @@ class ApplicationController:
 
     def start(self) -> None:
         self.queue.start()
+
+    def recheck_all(self) -> None:
+        """A tenant policy changed: what every application may write may have."""
+        for key in list(self.bodies):
+            self.queue.add(key)
 
     async def stop(self) -> None:
         await self.queue.stop()
@@ -196,9 +205,17 @@ class ApplicationController:
                 source_error=source_error, render_error=None if source_error else str(exc),
                 outcomes=logic.carried(previous), paused=paused))
             return self.config.stalled_retry
+        rules = self.tenants.rules_for(key[0])
+        refused = await self._refusals(app, spec, placement.targets, rendered, rules)
+        if refused:
+            await self._conclude(key, body, logic.Observation(
+                generation, revision=revision, placement=placement,
+                policy_error="; ".join(refused), outcomes=logic.carried(previous),
+                paused=paused))
+            return self.config.stalled_retry
         outcomes = await asyncio.gather(*(
             self._deliver(app, spec, target, rendered[target.cluster], revision, previous,
-                          mode) for target in placement.targets))
+                          mode, rules) for target in placement.targets))
         leaving = [c for c in current if c not in placement.clusters]
         notes: dict[str, str] = {}
         if mode.writes != logic.Writes.NONE:
@@ -281,9 +298,27 @@ class ApplicationController:
             spec.source.repository, revision, spec.source.path, release=key[1],
             namespace=spec.target_namespace or key[0], target=target, field=field)
 
+    async def _refusals(self, app: AppIdentity, spec: HybridApplicationSpec,
+                        targets: Sequence[Target], rendered: Mapping[str, list[Any]],
+                        rules: tenancy.Governing) -> list[str]:
+        """What the tenant's rules refuse on any target: checked on all of them before anything
+        is written anywhere. An unreachable member is skipped here; its sync checks again."""
+        refused: list[str] = []
+        for target in targets:
+            try:
+                member = await self._member(app.namespace, target.cluster)
+                found = await member.refusals(
+                    app, rendered[target.cluster],
+                    target_namespace=spec.target_namespace or app.namespace, rules=rules)
+            except (MemberUnreachableError, ApiError, LookupError):
+                continue
+            refused += [f"cluster {target.cluster}: {why}" for why in found]
+        return refused
+
     async def _deliver(self, app: AppIdentity, spec: HybridApplicationSpec, target: Target,
                        manifests: list[Any], revision: str, previous: Mapping[str, Any],
-                       mode: logic.DeliveryMode) -> logic.ClusterOutcome:
+                       mode: logic.DeliveryMode, rules: tenancy.Governing,
+                       ) -> logic.ClusterOutcome:
         old: Mapping[str, Any] = next((d for d in previous.get("deployments") or []
                     if d.get("cluster") == target.cluster), {})
         try:
@@ -291,7 +326,7 @@ class ApplicationController:
             result = await member.sync(
                 app, manifests, target_namespace=spec.target_namespace or app.namespace,
                 prune=spec.sync_policy.prune, self_heal=spec.sync_policy.self_heal,
-                writes=mode.writes)
+                rules=rules, writes=mode.writes)
         except (MemberUnreachableError, ApiError, LookupError) as exc:
             message = exc.status.message if isinstance(exc, ApiError) else str(exc)
             return logic.ClusterOutcome(target.cluster, DeploymentState.FAILED, Health.UNKNOWN,
@@ -387,8 +422,9 @@ class ApplicationController:
 
 def _outcome(target: Target, result: SyncOutcome, revision: str,
              old_revision: str | None, hold: str | None) -> logic.ClusterOutcome:
-    if result.errors:
-        state, message = DeploymentState.FAILED, "; ".join(result.errors[:5])
+    if result.refused or result.errors:
+        state = DeploymentState.FAILED
+        message = "; ".join([*result.refused, *result.errors][:5])
     elif result.out_of_sync:
         state = DeploymentState.OUT_OF_SYNC
         message = f"{len(result.out_of_sync)} object(s) differ from git: " + \

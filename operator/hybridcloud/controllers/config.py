@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..models import TenantRules
+
 
 class OperatorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HYBRIDCLOUD_OPERATOR_")
@@ -80,3 +82,8 @@ class OperatorConfig(BaseSettings):
     render_max_output_bytes: int = Field(
         default=64 * 2**20, ge=1, description="Largest output of helm template or kubectl "
         "kustomize, in bytes.")
+    tenant_defaults: TenantRules = Field(
+        default_factory=TenantRules,
+        description="JSON rules (the spec of a TenantPolicy without its selectors) for tenant "
+        "namespaces no TenantPolicy selects. Unset: applications write no cluster-scoped "
+        "objects, CRDs or kube-* namespaces; clusters need spec.credentialsRef; no quotas.")

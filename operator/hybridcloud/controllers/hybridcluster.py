@@ -39,6 +39,7 @@ from ..kube.references import (
     read_named,
 )
 from ..kube.resources import HybridClusterResource
+from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, HybridClusterSpec
 from ..providers.base import (
@@ -52,6 +53,7 @@ from ..providers.base import (
 )
 from ..providers.registry import ProviderRegistry
 from ..reconcile import cluster as logic
+from ..reconcile import tenancy
 from .config import OperatorConfig
 from .kubeconfigs import KubeconfigKeeper
 from .queue import WorkQueue
@@ -64,8 +66,9 @@ _CREDENTIALS_TTL = 30.0
 
 class ClusterController:
     def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig, feed: Feed,
-                 registry: ProviderRegistry) -> None:
+                 registry: ProviderRegistry, tenants: TenantBook) -> None:
         self.client = client
+        self.tenants = tenants
         self.wire = wire
         self.config = config
         self.feed = feed
@@ -87,6 +90,7 @@ class ClusterController:
             self.bodies.pop(key, None)
             self.kubeconfigs.forget(key)
             self.queue.forget(key)
+            self._retry_quota_stalled(key[0])
             return
         released = meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or [])
         if released:
@@ -101,6 +105,18 @@ class ClusterController:
 
     def start(self) -> None:
         self.queue.start()
+
+    def recheck_all(self) -> None:
+        """A tenant policy changed: every cluster's limits may have."""
+        for key in list(self.bodies):
+            self.queue.add(key)
+
+    def _retry_quota_stalled(self, namespace: str) -> None:
+        """A deleted cluster frees quota: clusters waiting for it try again now."""
+        for key, body in list(self.bodies.items()):
+            usage = tenancy.usage_of(body) if key[0] == namespace else None
+            if usage is not None and usage.quota_stalled:
+                self.queue.add(key)
 
     async def stop(self) -> None:
         await self.queue.stop()
@@ -151,17 +167,31 @@ class ClusterController:
         desired = logic.cluster_spec(view)
         provider: CloudProvider | None = None
         observed: ObservedCluster | None = None
+        refusal = self._tenant_refusal(view, body)
+        if refusal is not None and not view.deleting:
+            # Before any cloud call: the tenant's rules refuse this credential, account or size.
+            failure = logic.failed(view, PermanentError(refusal.message, reason=refusal.reason),
+                                   timing=self.timing)
+            await self._write_status(key, body, failure.status)
+            self._announce(view, failure.transition, failure.status)
+            return failure.requeue_after, False, None
         try:
-            provider = await self._provider(view)
-            observed = await self._call(provider.describe, desired)
-            if logic.needs_default_version(view):
-                # No version asked for: the provider's default for a new cluster (asked once:
-                # the decision records it in status.version), or what an existing one runs.
-                chosen = observed.version if observed is not None and observed.version \
-                    else await self._call(provider.default_version, desired)
-                view = dataclasses.replace(view, default_version=chosen)
-                desired = logic.cluster_spec(view)
-            decision = logic.decide(view, observed, timing=self.timing)
+            if refusal is not None and not view.status.get("providerID"):
+                # Deleting a cluster whose credentials were refused before it reached a cloud:
+                # there is nothing to clean up there, and no reason to call one now.
+                decision = logic.decide(view, None, timing=self.timing)
+            else:
+                provider = await self._provider(view)
+                observed = await self._call(provider.describe, desired)
+                if logic.needs_default_version(view):
+                    # No version asked for: the provider's default for a new cluster (asked
+                    # once: the decision records it in status.version), or what an existing
+                    # one runs.
+                    chosen = observed.version if observed is not None and observed.version \
+                        else await self._call(provider.default_version, desired)
+                    view = dataclasses.replace(view, default_version=chosen)
+                    desired = logic.cluster_spec(view)
+                decision = logic.decide(view, observed, timing=self.timing)
         except ProviderError as exc:
             decision = logic.failed(view, exc, timing=self.timing)
         status = decision.status
@@ -211,6 +241,13 @@ class ClusterController:
             return None, False, None
         unwritten = status if acting and (body.get("status") or {}) != status else None
         return requeue, acting, unwritten
+
+    def _tenant_refusal(self, view: logic.ClusterView,
+                        body: Mapping[str, Any]) -> tenancy.Refusal | None:
+        """What the namespace's TenantPolicy (or the defaults) refuses of this cluster."""
+        namespace_clusters = [b for (ns, _), b in list(self.bodies.items()) if ns == view.namespace]
+        return tenancy.cluster_refusal(self.tenants.rules_for(view.namespace), view.spec,
+                                       {**body, "status": view.status}, namespace_clusters)
 
     # -- edges ---------------------------------------------------------------------------------
 

@@ -9,6 +9,12 @@ Objects are applied only when what we would apply changed (fingerprint in the in
 self-heal, when a live object drifted from it. Otherwise a pass is read-only: GETs for drift and
 health, no writes. With ``Writes.NONE`` (paused, or automated sync off) nothing is written at all
 — not even the inventory — and pending changes are reported like drift.
+
+Members are shared ground. Before anything is written, every object is checked against the
+tenant's rules (:mod:`hybridcloud.reconcile.tenancy`): one refused object refuses the whole set.
+An object that already exists without this application's label is never adopted (forced
+server-side apply would take it over, and removing the app would delete it): it is reported as a
+conflict, left out of the inventory, and never written or deleted.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 from lightkube.types import CascadeType, PatchType
 
 from ..models.application import Health
+from ..reconcile import tenancy
 from ..reconcile.application import Writes
 from . import objects as o
 from .render import Manifest
@@ -63,6 +70,7 @@ class SyncOutcome:
     held: bool = False  # the source changed but writes were not allowed
     healed: list[str] = field(default_factory=list)  # drift reverted
     errors: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # tenant rules refused these: nothing written
     health: Health = Health.UNKNOWN
     resources: dict[str, int] = field(default_factory=dict)
 
@@ -73,6 +81,13 @@ class _Desired:
     obj: dict[str, Any]
     origin: str
     resource: Any
+
+    def planned(self) -> tenancy.PlannedObject:
+        spec = self.obj.get("spec")
+        group = spec.get("group") if isinstance(spec, dict) else None
+        return tenancy.PlannedObject(self.key.api_version, self.key.kind, self.key.namespace,
+                                     self.key.name, self.origin,
+                                     str(group) if group is not None else None)
 
 
 class MemberCluster:
@@ -89,11 +104,21 @@ class MemberCluster:
 
     async def sync(self, app: AppIdentity, manifests: Sequence[Manifest], *,
                    target_namespace: str, prune: bool, self_heal: bool,
-                   writes: Writes = Writes.CHANGES) -> SyncOutcome:
+                   rules: tenancy.Governing, writes: Writes = Writes.CHANGES) -> SyncOutcome:
         try:
-            return await self._sync(app, manifests, target_namespace, prune, self_heal, writes)
+            return await self._sync(app, manifests, target_namespace, prune, self_heal, writes,
+                                    rules)
         except httpx2.HTTPError as exc:
             raise MemberUnreachableError(f"cannot reach cluster {self.name}: {exc}") from exc
+
+    async def refusals(self, app: AppIdentity, manifests: Sequence[Manifest], *,
+                       target_namespace: str, rules: tenancy.Governing) -> list[str]:
+        """What the tenant's rules refuse of ``manifests`` here (read-only: discovery only)."""
+        try:
+            desired = await self._prepare(app, manifests, target_namespace, SyncOutcome())
+        except httpx2.HTTPError as exc:
+            raise MemberUnreachableError(f"cannot reach cluster {self.name}: {exc}") from exc
+        return tenancy.delivery_refusals(rules, (d.planned() for d in desired))
 
     async def remove(self, app: AppIdentity) -> int:
         """Delete everything the application put on this cluster; returns objects deleted."""
@@ -111,21 +136,31 @@ class MemberCluster:
     # -- sync ----------------------------------------------------------------------------------
 
     async def _sync(self, app: AppIdentity, manifests: Sequence[Manifest], target_namespace: str,
-                    prune: bool, self_heal: bool, writes: Writes) -> SyncOutcome:
+                    prune: bool, self_heal: bool, writes: Writes,
+                    rules: tenancy.Governing) -> SyncOutcome:
         outcome = SyncOutcome()
         desired = await self._prepare(app, manifests, target_namespace, outcome)
+        outcome.refused = tenancy.delivery_refusals(rules, (d.planned() for d in desired))
+        if outcome.refused:
+            return outcome  # one refused object refuses them all, before any read or write
+        fingerprint = o.fingerprint(d.obj for d in desired)
+        live: dict[o.ObjectKey, dict[str, Any] | None] = {
+            d.key: await self._get(d.resource, d.key) for d in desired}
+        foreign = {d.key for d in desired
+                   if (current := live[d.key]) is not None and not o.owned_by(current, app.uid)}
+        outcome.errors += [f"{d.origin}: {d.key}: exists and is not managed by this application"
+                           for d in desired if d.key in foreign]
+        desired = [d for d in desired if d.key not in foreign]
         inventory = await self._read_inventory(app)
         old_keys: set[o.ObjectKey] = set(inventory.get("keys", []))
         new_keys = {d.key for d in desired}
-        fingerprint = o.fingerprint(d.obj for d in desired)
         changed = inventory.get("fingerprint") != fingerprint
-        live: dict[o.ObjectKey, dict[str, Any] | None] = {}
         apply_all = changed and writes != Writes.NONE
         to_apply: list[_Desired] = list(desired) if apply_all else []
         outcome.held = changed and writes == Writes.NONE
         heal = writes == Writes.ALL or (writes == Writes.CHANGES and self_heal)
-        for item in [] if apply_all else desired:  # when everything is applied, skip the GETs
-            live[item.key] = current = await self._get(item.resource, item.key)
+        for item in [] if apply_all else desired:
+            current = live[item.key]
             difference = "missing" if current is None else o.drift(item.obj, current)
             if difference is None:
                 continue
@@ -143,7 +178,10 @@ class MemberCluster:
             return outcome
         if to_apply:
             await self._write_inventory(app, old_keys | new_keys, inventory.get("fingerprint"))
-            await self._ensure_namespaces(d.key.namespace for d in to_apply)
+            # Namespaces the app declares itself are applied (and owned) like its other objects.
+            declared = {d.key.name for d in to_apply if d.key.kind == "Namespace"}
+            await self._ensure_namespaces(d.key.namespace for d in to_apply
+                                          if d.key.namespace not in declared)
             for item in sorted(to_apply, key=lambda d: (o.order_key(d.key.kind), d.key)):
                 try:
                     response = await self.client.patch(

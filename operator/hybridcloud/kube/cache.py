@@ -47,9 +47,10 @@ def revision(value: str | None) -> int:
 
 
 class WatchCache:
-    """List+watch mirror of ``resource`` in ``namespace`` ("*" = all), optionally label-filtered."""
+    """List+watch mirror of ``resource`` in ``namespace`` ("*" = all; None for cluster-scoped
+    resources, stored under namespace ""), optionally label-filtered."""
 
-    def __init__(self, client: AsyncClient, resource: Any, *, namespace: str = "*",
+    def __init__(self, client: AsyncClient, resource: Any, *, namespace: str | None = "*",
                  label_selector: str | None = None, server_timeout: int = 300,
                  backoff: float = 1.0) -> None:
         self.client = client
@@ -95,6 +96,11 @@ class WatchCache:
             self._ordered.clear()
         self._ordered[namespace] = (self._generation, chosen)
         return chosen
+
+    @property
+    def generation(self) -> int:
+        """Grows with every change of the contents: lets a reader notice changes cheaply."""
+        return self._generation
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(list(self._objects.values()))

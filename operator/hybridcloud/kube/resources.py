@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from lightkube.generic_resource import create_namespaced_resource
+from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
 from .. import GROUP, VERSION
-from ..models import HybridCluster, MultiClusterApplication
+from ..models import HybridCluster, MultiClusterApplication, TenantPolicy
 
 HybridClusterResource = create_namespaced_resource(
     GROUP, VERSION, HybridCluster.KIND, HybridCluster.PLURAL)
 MultiClusterApplicationResource = create_namespaced_resource(
     GROUP, VERSION, MultiClusterApplication.KIND, MultiClusterApplication.PLURAL)
 
-__all__ = ["HybridClusterResource", "MultiClusterApplicationResource"]
+TenantPolicyResource = create_global_resource(
+    GROUP, VERSION, TenantPolicy.KIND, TenantPolicy.PLURAL)
+
+__all__ = ["HybridClusterResource", "MultiClusterApplicationResource", "TenantPolicyResource"]

@@ -5,7 +5,8 @@ the placement, per-cluster outcomes) and :func:`derive_status` turns it into the
 write. Conditions follow kstatus: ``Ready`` summarises ``PlacementReady`` and ``Synced`` plus
 live health; ``Reconciling`` is present while objects roll out or clusters are being cleaned
 up; ``Stalled`` while the app cannot progress without a change from the user (invalid spec, a
-broken manifest, a revision or path that does not exist, impossible placement).
+broken manifest, a revision or path that does not exist, impossible placement, objects the
+tenant's rules refuse: ``PolicyViolation``).
 
 :func:`delivery_mode` decides from the annotations and ``syncPolicy.automated`` what a pass may
 write to member clusters: nothing while paused (``Paused`` condition) or while automated sync is
@@ -25,6 +26,7 @@ from ..conditions import apply as apply_conditions
 from ..conditions import get as get_condition
 from ..models.application import ApplicationPhase, DeploymentState, Health
 from .placement import Placement
+from .tenancy import POLICY_VIOLATION
 
 SYNCED = "Synced"
 PLACEMENT_READY = "PlacementReady"
@@ -94,6 +96,7 @@ class Observation:
     source_error: tuple[str, str] | None = None  # (reason, message)
     revision: str | None = None
     render_error: str | None = None
+    policy_error: str | None = None  # the tenant's rules refuse objects of the render
     placement: Placement | None = None
     outcomes: Sequence[ClusterOutcome] = ()
     removing: Sequence[str] = ()  # clusters the app is being removed from
@@ -161,6 +164,8 @@ def _synced(obs: Observation) -> Desired:
         return Desired(SYNCED, False, obs.source_error[0], obs.source_error[1])
     if obs.render_error:
         return Desired(SYNCED, False, "RenderFailed", obs.render_error)
+    if obs.policy_error:
+        return Desired(SYNCED, False, POLICY_VIOLATION, obs.policy_error)
     if obs.placement is not None and not obs.placement.ready:
         return Desired(SYNCED, False, "PlacementNotReady",
                        "nothing is applied until the placement can be satisfied")
@@ -193,7 +198,7 @@ def _placement(obs: Observation) -> Desired | None:
 
 
 def _stalled(obs: Observation, synced: Desired, placement: Desired | None) -> Desired | None:
-    if obs.spec_error or obs.render_error:
+    if obs.spec_error or obs.render_error or obs.policy_error:
         return Desired(STALLED, True, synced.reason, synced.message)
     if obs.source_error and obs.source_error[0] in PERMANENT_SOURCE_REASONS:
         return Desired(STALLED, True, synced.reason, synced.message)

@@ -26,6 +26,7 @@ from ...kube.resources import HybridClusterResource
 from ...models import HybridCluster, Provider
 from ..deps import AuthDep, CachesDep, CallerDep, TenantDep, kube_call
 from ..errors import APIError, from_kube
+from ..limits import check_cluster
 from ..operations import operation_id
 from ..schemas import (
     CLUSTER_RENAMES,
@@ -79,6 +80,8 @@ async def create_cluster(body: ClusterCreate, request: Request, caller: CallerDe
         metadata["labels"] = body.labels
     manifest = {"apiVersion": API_VERSION, "kind": HybridCluster.KIND, "metadata": metadata,
                 "spec": spec}
+    check_cluster(caches, request.app.state.settings.tenant_defaults, namespace, body.name,
+                  spec)
     try:
         created = await kube_call(request.app.state.kube.create(
             HybridClusterResource.from_dict(manifest), namespace=namespace))
@@ -145,6 +148,8 @@ async def update_cluster(
         patch: dict[str, Any] = {
             "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
             "spec": patched_cluster_spec(current["spec"], body)}
+        check_cluster(caches, request.app.state.settings.tenant_defaults, namespace,
+                      cluster_id, patch["spec"], current)
         if body.labels is not None:
             old = current["metadata"].get("labels") or {}
             patch["metadata"]["labels"] = {**{k: None for k in old}, **body.labels}
