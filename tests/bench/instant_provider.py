@@ -104,6 +104,10 @@ class InstantProvider:
             assert isinstance(groups, dict)
             self._save(cluster, groups, version)
 
+    def default_version(self, cluster: ClusterSpec) -> str | None:
+        # The benchmark names every version; an unnamed one gets what `local` would build.
+        return "v1.37.2"
+
     def kubeconfig(self, cluster: ClusterSpec, observed: ObservedCluster) -> Kubeconfig:
         raise NotImplementedError("instant clusters have no endpoint")
 
