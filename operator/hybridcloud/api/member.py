@@ -27,6 +27,7 @@ from .errors import APIError
 
 class MemberClients:
     def __init__(self, management: AsyncClient, timeout: float, platform_namespace: str) -> None:
+        self.timeout = timeout  # the deadline of each whole member call (see member_call)
         def build(_: str, config: KubeConfig) -> AsyncClient:
             return AsyncClient(config=config, timeout=httpx2.Timeout(timeout),
                                field_manager="hybridcloud-api")
