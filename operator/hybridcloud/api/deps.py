@@ -148,31 +148,29 @@ class Authenticator:
     async def allowed(self, caller: Caller, verb: str, resource: str, namespace: str | None,
                       *, name: str | None = None, group: str = GROUP,
                       subresource: str | None = None) -> bool:
-        key = (caller, verb, resource, namespace, name, group, subresource)
-        cached = self._decisions.get(key)
-        if cached is not None:
-            return bool(cached)
-        review = SubjectAccessReview(spec=SubjectAccessReviewSpec(
-            user=caller.username, uid=caller.uid or None, groups=list(caller.groups),
-            extra={k: list(v) for k, v in caller.extra} or None,
-            resourceAttributes=ResourceAttributes(
-                verb=verb, group=group, resource=resource, namespace=namespace, name=name,
-                subresource=subresource)))
-        answer = await kube_call(self.client.create(review))
-        allowed = bool(answer.status and answer.status.allowed)
-        self._decisions.put(key, allowed)
-        return allowed
+        return await self._review(
+            caller, (verb, resource, namespace, name, group, subresource),
+            resource=ResourceAttributes(verb=verb, group=group, resource=resource,
+                                        namespace=namespace, name=name,
+                                        subresource=subresource))
 
     async def allowed_path(self, caller: Caller, verb: str, path: str) -> bool:
         """SubjectAccessReview for a non-resource URL (e.g. ``get /metrics``)."""
-        key = (caller, verb, "nonResource", path)
+        return await self._review(caller, (verb, "nonResource", path),
+                                  path=NonResourceAttributes(verb=verb, path=path))
+
+    async def _review(self, caller: Caller, what: tuple[object, ...], *,
+                      resource: ResourceAttributes | None = None,
+                      path: NonResourceAttributes | None = None) -> bool:
+        """One SubjectAccessReview per (caller, question), remembered for the cache's TTL."""
+        key = (caller, *what)
         cached = self._decisions.get(key)
         if cached is not None:
             return bool(cached)
         review = SubjectAccessReview(spec=SubjectAccessReviewSpec(
             user=caller.username, uid=caller.uid or None, groups=list(caller.groups),
             extra={k: list(v) for k, v in caller.extra} or None,
-            nonResourceAttributes=NonResourceAttributes(verb=verb, path=path)))
+            resourceAttributes=resource, nonResourceAttributes=path))
         answer = await kube_call(self.client.create(review))
         allowed = bool(answer.status and answer.status.allowed)
         self._decisions.put(key, allowed)
