@@ -105,8 +105,13 @@ class ApplicationController:
             return
         if meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or []):
             return
-        if objects.newer(body, self.bodies.get(key)):
-            self.bodies[key] = dict(body)
+        cached = self.bodies.get(key)
+        if cached is not None and not objects.newer(body, cached, strictly=True):
+            # The echo of our own write (its response is already cached) or a re-list: a pass
+            # would find nothing new and only repeat its GETs on every member. The resync the
+            # last pass scheduled still catches drift.
+            return
+        self.bodies[key] = dict(body)
         self.queue.add(key)
 
     def observe_cluster(self, event_type: str | None, body: Mapping[str, Any]) -> None:
