@@ -18,14 +18,14 @@ from hybridcloud.controllers.application import ApplicationController
 from hybridcloud.controllers.config import OperatorConfig
 from hybridcloud.delivery.credentials import load_git_credentials
 from hybridcloud.delivery.errors import PermanentDeliveryError, TransientDeliveryError
-from hybridcloud.delivery.git import InvalidSourceError, SourceUnavailableError
+from hybridcloud.delivery.git import InvalidSourceError, SourceError, SourceUnavailableError
 from hybridcloud.delivery.member import AppIdentity, MemberUnreachableError
 from hybridcloud.feed import Feed
 from hybridcloud.kube.tenants import TenantBook
 from hybridcloud.kube.wire import KubeWire
-from hybridcloud.models.application import DeploymentState, HybridApplicationSpec
+from hybridcloud.models.application import DeploymentState, Health, HybridApplicationSpec
 from hybridcloud.reconcile import application as logic
-from hybridcloud.reconcile.placement import Target
+from hybridcloud.reconcile.placement import ClusterFacts, Target
 
 SPEC = {"source": {"type": "git", "repository": "https://git.example.com/team/app.git",
                    "path": "k8s", "revision": "main", "secretRef": {"name": "deploy-token"}},
@@ -48,9 +48,9 @@ def api_error(code: int) -> ApiError:
     return ApiError(status=Status(code=code, message=f"the server said {code}"))
 
 
-async def read_with(failure: Exception) -> BaseException:
+async def read_with(failure: Exception) -> SourceError:
     client = FailingReads(failure)
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(SourceError) as raised:
         await load_git_credentials(client, "team", "deploy-token")  # type: ignore[arg-type]
     assert client.calls == 1
     return raised.value
@@ -68,7 +68,7 @@ async def test_a_server_error_reading_the_git_secret_is_transient(code: int) -> 
 async def test_a_timeout_reading_the_git_secret_is_transient() -> None:
     error = await read_with(httpx2.ReadTimeout("timed out"))
     assert isinstance(error, TransientDeliveryError)
-    assert error.reason == "CredentialsUnavailable"  # type: ignore[attr-defined]
+    assert error.reason == "CredentialsUnavailable"
 
 
 async def test_a_missing_git_secret_is_permanent() -> None:
@@ -169,6 +169,43 @@ async def test_a_transient_source_error_is_retried_with_growing_backoff_not_stal
         assert observation.source_transient
         assert observation.source_error == ("CredentialsUnavailable", str(failure))
     assert delays == [1, 2, 4, 8, 16, 30, 30]  # capped at the resync interval
+
+
+async def test_a_transient_export_error_backs_off_too_and_a_good_pass_starts_over(
+        controller: ApplicationController, monkeypatch: pytest.MonkeyPatch) -> None:
+    controller.clusters["team"] = {"east": (1, ClusterFacts(
+        name="east", phase="Active", provider="local", region="local-a", labels={},
+        deleting=False))}
+    exported: list[bool] = []  # whether each export works
+
+    async def resolve(*_: Any) -> str:
+        return "0" * 40
+
+    async def render(*_: Any) -> list[Any]:
+        if exported.pop(0):
+            return []
+        raise SourceUnavailableError("cannot export commit 000000000000: truncated")
+
+    async def nothing(*_: Any) -> Any:
+        return []
+
+    monkeypatch.setattr(controller, "_resolve", resolve)
+    monkeypatch.setattr(controller, "_render", render)
+    monkeypatch.setattr(controller, "_prime", nothing)
+    monkeypatch.setattr(controller, "_conclude", nothing)
+    monkeypatch.setattr(controller, "_refusals", nothing)
+    async def deliver(*_: Any) -> logic.ClusterOutcome:
+        return logic.ClusterOutcome("east", DeploymentState.SYNCED, Health.HEALTHY)
+
+    monkeypatch.setattr(controller, "_deliver", deliver)
+    controller.bodies[("team", "app")] = {
+        "metadata": {"namespace": "team", "name": "app", "uid": "uid-app", "generation": 1,
+                     "finalizers": [FINALIZER]}, "spec": SPEC}
+    delays = []
+    for works in (False, False, False, True, False):
+        exported.append(works)
+        delays.append(await controller.reconcile(("team", "app")))
+    assert delays[:3] == [1, 2, 4] and delays[4] == 1
 
 
 async def test_a_permanent_source_error_waits_for_the_user(

@@ -198,10 +198,10 @@ class ApplicationController:
                 generation, source_error=(exc.reason, str(exc)), source_transient=transient,
                 placement=placement, outcomes=logic.carried(previous), paused=paused))
             return self._retry_source(key) if transient else self.config.stalled_retry
-        self._source_retries.pop(key, None)
         observation = logic.Observation(generation, revision=revision, placement=placement,
                                         outcomes=logic.carried(previous), paused=paused)
         if not placement.ready:
+            self._source_retries.pop(key, None)
             await self._conclude(key, body, observation)
             return self.config.resync_interval
         try:
@@ -217,6 +217,7 @@ class ApplicationController:
                 render_error=None if source_error else str(exc),
                 outcomes=logic.carried(previous), paused=paused))
             return self._retry_source(key) if transient else self.config.stalled_retry
+        self._source_retries.pop(key, None)  # fetched and rendered: the backoff starts over
         rules = self.tenants.rules_for(key[0])
         refused = await self._refusals(app, spec, placement.targets, rendered, rules)
         if refused:
