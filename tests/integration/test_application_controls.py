@@ -297,3 +297,63 @@ def test_with_self_heal_off_drift_is_reported_by_field_and_left_until_a_sync(
     annotate(kube, ns, "drifting", sync="revert")
     wait_app(kube, ns, "drifting", operator, is_ready, "Ready after the sync")
     assert east.get(Deployment, "sample-app", namespace="drifting").spec.replicas == 1
+
+
+# -- drift as the apiserver stores it -------------------------------------------------------
+
+# Quantities written the way people write them; the apiserver stores 1, 1Gi, 500m and 1Gi.
+CANONICALISED = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: sample-app, labels: {app: sample-app}}
+spec:
+  selector: {matchLabels: {app: sample-app}}
+  template:
+    metadata: {labels: {app: sample-app}}
+    spec:
+      containers:
+        - name: sample-app
+          image: registry.example.com/sample-app:v1.0.0
+          resources:
+            limits: {cpu: 1000m, memory: 1Gi}
+            requests: {cpu: 0.5, memory: 1024Mi}
+"""
+
+
+def heals(operator: OperatorProcess, namespace: str) -> int:
+    """How many times the operator re-applied a drifted object of ``namespace``."""
+    return sum(1 for line in operator.log.read_text(errors="replace").splitlines()
+               if "reverted drift on" in line and f" {namespace}/" in line)
+
+
+def test_canonicalised_quantities_are_synced_and_never_reapplied_but_real_drift_is_healed(
+        kube: Client, app_namespace: str, operator: OperatorProcess,
+        members: dict[str, Client], repo: Repo) -> None:
+    ns, east = app_namespace, members["east"]
+    repo.commit({"k8s/manifests/deployment.yaml": CANONICALISED})
+    create_app(kube, ns, "quantities", repo, "k8s/manifests", targetNamespace="quantities",
+               placement=[{"cluster": "east"}], syncPolicy={"selfHeal": True})
+    obj = wait_app(kube, ns, "quantities", operator,
+                   lambda o: record(o, "east").get("status") == "Synced", "Synced")
+    stored = east.get(Deployment, "sample-app", namespace="quantities").spec.template.spec \
+        .containers[0].resources
+    # The apiserver did rewrite what git says: text comparison would see drift on every pass.
+    assert stored.limits == {"cpu": "1", "memory": "1Gi"}
+    assert stored.requests == {"cpu": "500m", "memory": "1Gi"}
+    last_sync = record(obj, "east")["lastSync"]
+    time.sleep(11)  # two resyncs (5s each): neither may re-apply nor report a difference
+    obj = get_app(kube, ns, "quantities") or {}
+    assert record(obj, "east")["status"] == "Synced"
+    assert record(obj, "east")["lastSync"] == last_sync
+    assert (condition(obj, "Synced") or {}).get("status") == "True"
+    assert heals(operator, "quantities") == 0, operator.tail()
+
+    # Someone changes a field the app manages: still drift, and self-heal reverts it.
+    east.patch(Deployment, "sample-app", {"spec": {"template": {"spec": {"containers": [
+        {"name": "sample-app", "resources": {"limits": {"cpu": "2"}}}]}}}},
+        namespace="quantities")
+    eventually(lambda: east.get(Deployment, "sample-app", namespace="quantities").spec
+               .template.spec.containers[0].resources.limits["cpu"] == "1",
+               timeout=30, message=operator.tail)
+    # The pass logs what it reverted once it has finished (after the member already shows it).
+    eventually(lambda: heals(operator, "quantities") >= 1, timeout=10, message=operator.tail)

@@ -76,11 +76,13 @@ def test_a_render_error_keeps_the_clusters_as_recorded_and_names_the_file() -> N
     assert conditions(broken.status)["Stalled"] == ("True", "RenderFailed")
 
 
-def test_a_transient_source_error_is_not_stalled_but_a_missing_revision_is() -> None:
+def test_a_transient_source_error_is_reconciling_not_stalled_but_a_missing_revision_is() -> None:
     flaky = derive_status(None, Observation(1, source_error=("SourceUnavailable", "timeout"),
-                                            placement=PLACED), now=NOW).status
+                                            source_transient=True, placement=PLACED),
+                          now=NOW).status
     assert "Stalled" not in conditions(flaky)
     assert conditions(flaky)["Synced"] == ("False", "SourceUnavailable")
+    assert conditions(flaky)["Reconciling"] == ("True", "SourceUnavailable")
     missing = derive_status(None, Observation(1, source_error=("RevisionNotFound", "no v9"),
                                               placement=PLACED), now=NOW).status
     assert conditions(missing)["Stalled"] == ("True", "RevisionNotFound")

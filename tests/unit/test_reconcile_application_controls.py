@@ -97,7 +97,8 @@ def test_a_held_removal_stays_recorded_and_is_not_progress() -> None:
     assert found["Synced"] == ("False", "OutOfSync") and "Reconciling" not in found
     # A pass that applies nothing carries the record on, so the removal is never forgotten.
     again = derive_status(status, Observation(2, source_error=("SourceUnavailable", "timeout"),
-                                              placement=PLACED, outcomes=carried(status)),
+                                              source_transient=True, placement=PLACED,
+                                              outcomes=carried(status)),
                           now=NOW).status
     assert [d["cluster"] for d in again["deployments"]] == ["east", "west"]
     assert again["placedClusters"] == ["east"]

@@ -48,6 +48,28 @@ def test_drift_compares_only_fields_we_set() -> None:
     assert o.drift({"x": True}, {"x": "True"}) == ".x"
 
 
+def test_stored_drift_compares_what_the_apiserver_stores_on_the_fields_we_set() -> None:
+    desired = {"spec": {"containers": [{"name": "app", "resources": {
+        "limits": {"cpu": 0.5, "memory": "1024Mi"}}}]}}
+    # A server-side-apply dry run of ``desired``: canonical quantities, defaults filled in.
+    would_store = {"spec": {"containers": [{"name": "app", "imagePullPolicy": "Always",
+                                            "resources": {"limits": {"cpu": "500m",
+                                                                     "memory": "1Gi"}}}]}}
+    assert o.drift(desired, would_store) is not None  # text comparison sees a difference
+    assert o.stored_drift(desired, would_store, would_store) is None
+    edited = {"spec": {"containers": [{"name": "app", "imagePullPolicy": "Always",
+                                       "resources": {"limits": {"cpu": "2",
+                                                                "memory": "1Gi"}}}]}}
+    assert o.stored_drift(desired, would_store, edited) == ".spec.containers[0].resources" \
+        ".limits.cpu"
+    # A field that only the dry run's defaults differ on is not one we set: not drift.
+    other_default = {"spec": {"containers": [{**would_store["spec"]["containers"][0],
+                                              "imagePullPolicy": "IfNotPresent"}]}}
+    assert o.stored_drift(desired, would_store, other_default) is None
+    removed = {"spec": {"containers": []}}
+    assert o.stored_drift(desired, would_store, removed) == ".spec.containers"
+
+
 def deployment(replicas: int, available: int, updated: int | None = None,
                observed: int = 2, **extra: Any) -> dict[str, Any]:
     return {"kind": "Deployment", "metadata": {"generation": 2}, "spec": {"replicas": replicas},

@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from .. import API_VERSION, FINALIZER, GROUP, VERSION
 from ..conditions import now_rfc3339
 from ..delivery.credentials import load_git_credentials
+from ..delivery.errors import ClusterNotKnownError, DeliveryError, TransientDeliveryError
 from ..delivery.git import GitCache, SourceError
 from ..delivery.gitlimits import GitLimits
 from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError, SyncOutcome
@@ -41,7 +42,7 @@ from ..delivery.render import RenderError, RenderLimits
 from ..delivery.source import SourceRenderer
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
-from ..kube.member_credentials import MemberClients
+from ..kube.member_credentials import MemberClients, MemberCredentialError
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
@@ -92,6 +93,7 @@ class ApplicationController:
             client, config.member_credentials_namespace, MemberCluster, _close_member)
         self._resolved: dict[Key, tuple[tuple[Any, ...], float, str]] = {}
         self._seen_tokens: dict[tuple[Key, str], str] = {}
+        self._source_retries: dict[Key, int] = {}  # consecutive transient source failures
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -103,8 +105,13 @@ class ApplicationController:
             return
         if meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or []):
             return
-        if objects.newer(body, self.bodies.get(key)):
-            self.bodies[key] = dict(body)
+        cached = self.bodies.get(key)
+        if cached is not None and not objects.newer(body, cached, strictly=True):
+            # The echo of our own write (its response is already cached) or a re-list: a pass
+            # would find nothing new and only repeat its GETs on every member. The resync the
+            # last pass scheduled still catches drift.
+            return
+        self.bodies[key] = dict(body)
         self.queue.add(key)
 
     def observe_cluster(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -142,6 +149,7 @@ class ApplicationController:
     def _forget(self, key: Key) -> None:
         self.bodies.pop(key, None)
         self._resolved.pop(key, None)
+        self._source_retries.pop(key, None)
         self.queue.forget(key)
 
     # -- one pass ------------------------------------------------------------------------------
@@ -185,13 +193,15 @@ class ApplicationController:
             # holding a worker while they finish.
             return min(1.0, self.config.delivery_poll_interval)
         except SourceError as exc:
+            transient = isinstance(exc, TransientDeliveryError)
             await self._conclude(key, body, logic.Observation(
-                generation, source_error=(exc.reason, str(exc)), placement=placement,
-                outcomes=logic.carried(previous), paused=paused))
-            return self.config.stalled_retry
+                generation, source_error=(exc.reason, str(exc)), source_transient=transient,
+                placement=placement, outcomes=logic.carried(previous), paused=paused))
+            return self._retry_source(key) if transient else self.config.stalled_retry
         observation = logic.Observation(generation, revision=revision, placement=placement,
                                         outcomes=logic.carried(previous), paused=paused)
         if not placement.ready:
+            self._source_retries.pop(key, None)
             await self._conclude(key, body, observation)
             return self.config.resync_interval
         try:
@@ -200,11 +210,14 @@ class ApplicationController:
         except (RenderError, SourceError) as exc:
             # Export failures keep their reason (LimitExceeded, InvalidSource, PathNotFound…).
             source_error = (exc.reason, str(exc)) if isinstance(exc, SourceError) else None
+            transient = isinstance(exc, TransientDeliveryError)
             await self._conclude(key, body, logic.Observation(
                 generation, revision=revision, placement=placement,
-                source_error=source_error, render_error=None if source_error else str(exc),
+                source_error=source_error, source_transient=transient,
+                render_error=None if source_error else str(exc),
                 outcomes=logic.carried(previous), paused=paused))
-            return self.config.stalled_retry
+            return self._retry_source(key) if transient else self.config.stalled_retry
+        self._source_retries.pop(key, None)  # fetched and rendered: the backoff starts over
         rules = self.tenants.rules_for(key[0])
         refused = await self._refusals(app, spec, placement.targets, rendered, rules)
         if refused:
@@ -310,7 +323,7 @@ class ApplicationController:
                 found = await member.refusals(
                     app, rendered[target.cluster],
                     target_namespace=spec.target_namespace or app.namespace, rules=rules)
-            except (MemberUnreachableError, ApiError, LookupError):
+            except _MEMBER_TROUBLE:
                 continue
             refused += [f"cluster {target.cluster}: {why}" for why in found]
         return refused
@@ -327,7 +340,7 @@ class ApplicationController:
                 app, manifests, target_namespace=spec.target_namespace or app.namespace,
                 prune=spec.sync_policy.prune, self_heal=spec.sync_policy.self_heal,
                 rules=rules, writes=mode.writes)
-        except (MemberUnreachableError, ApiError, LookupError) as exc:
+        except _MEMBER_TROUBLE as exc:
             message = exc.status.message if isinstance(exc, ApiError) else str(exc)
             return logic.ClusterOutcome(target.cluster, DeploymentState.FAILED, Health.UNKNOWN,
                                         target.components, old.get("revision"),
@@ -342,7 +355,7 @@ class ApplicationController:
             removed = await member.remove(app)
             log.info("removed %s (%d objects) from cluster %s", app.display, removed, cluster)
             return None
-        except (MemberUnreachableError, ApiError, LookupError) as exc:
+        except _MEMBER_TROUBLE as exc:
             if facts is None or facts[1].deleting or facts[1].phase not in ("Active", "Updating"):
                 # The cluster is gone or broken: nothing can be (or needs to be) cleaned up.
                 log.warning("cannot remove %s from unavailable cluster %s: %s", app.display,
@@ -366,8 +379,14 @@ class ApplicationController:
         tenant-writable ``<cluster>-kubeconfig``)."""
         uid = self.cluster_uids.get((namespace, cluster))
         if uid is None:
-            raise LookupError(f"cluster {cluster} not found")
+            raise ClusterNotKnownError(f"cluster {cluster} not found")
         return await self.members.get(namespace, cluster, uid)
+
+    def _retry_source(self, key: Key) -> float:
+        """Backoff for a transient source error: 1s, 2s, 4s… up to the resync interval."""
+        failures = self._source_retries.get(key, 0)
+        self._source_retries[key] = failures + 1
+        return float(min(self.config.resync_interval, 2 ** failures))
 
     def _token_changed(self, key: Key, body: Mapping[str, Any], annotation: str) -> bool:
         """Whether ``annotation`` holds a value this process has not acted on yet."""
@@ -418,6 +437,11 @@ class ApplicationController:
                   "cluster_id": clusters[0] if clusters else None, "clusters": clusters,
                   "version": status.get("sourceRevision"),
                   "status": str(status.get("phase", "")).lower()}))
+
+
+# What a member (or reaching it) can go wrong with and is reported per cluster; anything else
+# is a bug and reaches the work queue (logged with its traceback, retried with backoff).
+_MEMBER_TROUBLE = (MemberUnreachableError, ApiError, MemberCredentialError, DeliveryError)
 
 
 def _outcome(target: Target, result: SyncOutcome, revision: str,

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from .gitlimits import SETTING as _SETTING
 from .gitlimits import GitLimits, discard, extract, folder_size, tree_over_limits
 from .urls import RepositoryRefusedError, Transport, check_repository
@@ -64,13 +65,25 @@ _HOST_KEY_FAILURES = ("Host key verification failed", "REMOTE HOST IDENTIFICATIO
 _TOO_SLOW = ("Operation too slow", "transfer rate", "Timeout, server")
 
 
-class SourceError(Exception):
+class SourceError(DeliveryError):
     """The source cannot be fetched or the revision/path does not exist. ``str()`` is safe to
-    show users (no secrets)."""
+    show users (no secrets). Raised as one of the two classes below, which say whether
+    retrying can help."""
 
-    def __init__(self, message: str, reason: str = "SourceUnavailable") -> None:
-        super().__init__(message)
-        self.reason = reason
+    default_reason = "SourceUnavailable"
+
+
+class InvalidSourceError(SourceError, PermanentDeliveryError):
+    """Only the user can fix it: a revision or path that does not exist, a refused URL or
+    credential, a repository over the limits."""
+
+    default_reason = "InvalidSource"
+
+
+class SourceUnavailableError(SourceError, TransientDeliveryError):
+    """The git server or the API did not answer as expected this time: retried."""
+
+    default_reason = "SourceUnavailable"
 
 
 @dataclass(frozen=True)
@@ -111,8 +124,8 @@ def redact(text: str, secrets: Sequence[str] = ()) -> str:
 
 def _check_argument(value: str, field: str) -> None:
     if not value or value.startswith("-") or "\n" in value or "\x00" in value:
-        raise SourceError(f"{field} {value!r} is not a valid git {field.split('.')[-1]}",
-                          reason="InvalidSource")
+        raise InvalidSourceError(f"{field} {value!r} is not a valid git {field.split('.')[-1]}",
+                                 reason="InvalidSource")
 
 
 class GitCache:
@@ -163,8 +176,8 @@ class GitCache:
                                     credentials)
                 sha = await self._rev_parse(mirror, revision)
             if sha is None:
-                raise SourceError(f"revision {revision!r} not found in {redact(repository)}",
-                                  reason="RevisionNotFound")
+                raise InvalidSourceError(f"revision {revision!r} not found in {redact(repository)}",
+                                         reason="RevisionNotFound")
             return sha
 
     def check_url(self, repository: str, *, with_credentials: bool) -> Transport:
@@ -175,16 +188,16 @@ class GitCache:
                                     allow_local=self.allow_local,
                                     with_credentials=with_credentials)
         except RepositoryRefusedError as exc:
-            raise SourceError(str(exc), reason="InvalidSource") from None
+            raise InvalidSourceError(str(exc), reason="InvalidSource") from None
 
     def check(self, repository: str, credentials: GitCredentials) -> Transport:
         """:meth:`check_url`, and SSH only with known host keys."""
         transport = self.check_url(repository, with_credentials=bool(credentials.secrets()))
         if transport == Transport.SSH and not credentials.known_hosts and self.known_hosts is None:
-            raise SourceError("spec.source.secretRef: SSH repositories need the server's host "
-                              "keys: add key `knownHosts` (ssh-keyscan output you verified) to "
-                              "the Secret, or have the platform set "
-                              f"{_SETTING}SSH_KNOWN_HOSTS", reason="InvalidSource")
+            raise InvalidSourceError(
+                "spec.source.secretRef: SSH repositories need the server's host keys: add key "
+                "`knownHosts` (ssh-keyscan output you verified) to the Secret, or have the "
+                f"platform set {_SETTING}SSH_KNOWN_HOSTS", reason="InvalidSource")
         return transport
 
     def tree(self, repository: str, sha: str) -> Path:
@@ -198,15 +211,15 @@ class GitCache:
         base = tree.parent
         target = (tree / path).resolve()
         if not target.is_relative_to(tree.resolve()):
-            raise SourceError(f"source.path {path!r} leaves the repository", "InvalidSource")
+            raise InvalidSourceError(f"source.path {path!r} leaves the repository", "InvalidSource")
         async with self._lock(repository):
             if not tree.exists():
                 await self._export(repository, sha, tree)
                 self._forget_old_trees(base)
             tree.touch()  # mtime = last use, for the cleanup above
         if not target.is_dir():
-            raise SourceError(f"source.path {path!r} does not exist at commit {sha[:12]}",
-                              reason="PathNotFound")
+            raise InvalidSourceError(f"source.path {path!r} does not exist at commit {sha[:12]}",
+                                     reason="PathNotFound")
         return target
 
     async def _export(self, repository: str, sha: str, tree: Path) -> None:
@@ -216,7 +229,7 @@ class GitCache:
         listing = await self._git(["ls-tree", "-r", "-l", "-z", sha], mirror, GitCredentials())
         too_large = tree_over_limits(listing, sha, self.limits)
         if too_large:
-            raise SourceError(too_large, reason="LimitExceeded")
+            raise InvalidSourceError(too_large, reason="LimitExceeded")
         staging = Path(tempfile.mkdtemp(prefix=f"{sha[:12]}.", dir=_ensure(tree.parent)))
         archive_path = staging.parent / f"{staging.name}.tar"
         try:
@@ -227,10 +240,11 @@ class GitCache:
             await asyncio.to_thread(extract, archive_path, staging, tree)
         except tarfile.FilterError as exc:
             member = exc.tarinfo.name if exc.tarinfo else "?"
-            raise SourceError(f"{member} (commit {sha[:12]}) points outside the repository: "
-                              "symlinks must stay inside it", reason="InvalidSource") from None
+            raise InvalidSourceError(f"{member} (commit {sha[:12]}) points outside the "
+                                     "repository: symlinks must stay inside it",
+                                     reason="InvalidSource") from None
         except tarfile.TarError as exc:
-            raise SourceError(f"cannot export commit {sha[:12]}: {exc}") from None
+            raise SourceUnavailableError(f"cannot export commit {sha[:12]}: {exc}") from None
         finally:
             await asyncio.to_thread(discard, archive_path, staging)
 
@@ -286,29 +300,29 @@ class GitCache:
                 await process.wait()
                 outcome.cancel()
                 if guard is not None and guard in done:
-                    raise SourceError(
+                    raise InvalidSourceError(
                         f"the repository is larger than the limit {_SETTING}GIT_MAX_FETCH_BYTES"
                         f"={self.limits.max_fetch_bytes}", reason="LimitExceeded")
-                raise SourceError(f"git {args[0]} took longer than the limit "
-                                  f"{_SETTING}GIT_TIMEOUT={self.limits.timeout:.0f}s",
-                                  reason="LimitExceeded")
+                raise InvalidSourceError(f"git {args[0]} took longer than the limit "
+                                         f"{_SETTING}GIT_TIMEOUT={self.limits.timeout:.0f}s",
+                                         reason="LimitExceeded")
             if guard is not None:
                 guard.cancel()
             out, err = outcome.result()
         if watch is not None and folder_size(watch) > self.limits.max_fetch_bytes:
-            raise SourceError(f"the repository is larger than the limit {_SETTING}"
-                              f"GIT_MAX_FETCH_BYTES={self.limits.max_fetch_bytes}",
-                              reason="LimitExceeded")
+            raise InvalidSourceError(f"the repository is larger than the limit {_SETTING}"
+                                     f"GIT_MAX_FETCH_BYTES={self.limits.max_fetch_bytes}",
+                                     reason="LimitExceeded")
         if process.returncode != 0:
             detail = redact(err.decode(errors="replace").strip(), credentials.secrets())
             detail = detail or f"exit {process.returncode}"
             if any(m in detail for m in _TOO_SLOW):
-                raise SourceError(
+                raise InvalidSourceError(
                     f"git {args[0]} aborted: the server sent less than the limit "
                     f"{_SETTING}GIT_LOW_SPEED_BYTES={self.limits.low_speed_bytes} bytes/s for "
                     f"{_SETTING}GIT_LOW_SPEED_SECONDS={self.limits.low_speed_seconds}s",
                     reason="LimitExceeded")
-            raise SourceError(f"git {args[0]} failed: {detail}")
+            raise SourceUnavailableError(f"git {args[0]} failed: {detail}")
         return out or b""
 
     async def _watchfolder_size(self, folder: Path) -> None:
@@ -374,15 +388,17 @@ def _explain_refusal(error: SourceError, repository: str,
     if not any(m in detail for m in (*_AUTH_FAILURES, *_HOST_KEY_FAILURES)):
         return error
     if not credentials.secrets():
-        return SourceError(f"{where} requires authentication: set spec.source.secretRef to a "
-                           "Secret with key `token` (HTTPS) or `sshPrivateKey` (SSH)",
-                           reason="AuthenticationFailed")
+        return InvalidSourceError(f"{where} requires authentication: set "
+                                  "spec.source.secretRef to a Secret with key `token` (HTTPS) "
+                                  "or `sshPrivateKey` (SSH)",
+                                  reason="AuthenticationFailed")
     if any(m in detail for m in _HOST_KEY_FAILURES):
-        return SourceError(f"the SSH host key of {where} does not match `knownHosts` in the "
-                           "Secret of spec.source.secretRef", reason="AuthenticationFailed")
-    return SourceError(f"{where} refused the credentials in the Secret of "
-                       f"spec.source.secretRef ({detail.removeprefix('git fetch failed: ')})",
-                       reason="AuthenticationFailed")
+        return InvalidSourceError(f"the SSH host key of {where} does not match `knownHosts` in "
+                                  "the Secret of spec.source.secretRef",
+                                  reason="AuthenticationFailed")
+    refusal = detail.removeprefix("git fetch failed: ")
+    return InvalidSourceError(f"{where} refused the credentials in the Secret of "
+                              f"spec.source.secretRef ({refusal})", reason="AuthenticationFailed")
 
 
 def _ensure(directory: Path) -> Path:

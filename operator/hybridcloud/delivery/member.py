@@ -161,7 +161,7 @@ class MemberCluster:
         heal = writes == Writes.ALL or (writes == Writes.CHANGES and self_heal)
         for item in [] if apply_all else desired:
             current = live[item.key]
-            difference = "missing" if current is None else o.drift(item.obj, current)
+            difference = "missing" if current is None else await self._drift(item, current)
             if difference is None:
                 continue
             where = f"{item.key} ({difference})"
@@ -201,6 +201,26 @@ class MemberCluster:
             await self._write_inventory(app, keep, done)
         await self._observe(desired, live, outcome)
         return outcome
+
+    async def _drift(self, item: _Desired, current: dict[str, Any]) -> str | None:
+        """Where ``current`` differs from ``item`` as the apiserver would store it, or None.
+
+        Text comparison first (no request when everything matches); a difference there is
+        confirmed with a server-side-apply dry run, as Flux does, so canonicalised quantities
+        and defaulted fields never count as drift. If the dry run is refused, the textual
+        difference stands (a real apply will report why).
+        """
+        textual = o.drift(item.obj, current)
+        if textual is None:
+            return None
+        try:
+            response = await self.client.patch(
+                item.resource, item.key.name, item.obj, namespace=item.key.namespace,
+                patch_type=PatchType.APPLY, field_manager=o.FIELD_MANAGER, force=True,
+                dry_run=True)
+        except ApiError:
+            return textual
+        return o.stored_drift(item.obj, dict(response.to_dict()), current)
 
     async def _prepare(self, app: AppIdentity, manifests: Sequence[Manifest],
                        target_namespace: str, outcome: SyncOutcome) -> list[_Desired]:

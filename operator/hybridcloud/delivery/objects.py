@@ -129,6 +129,33 @@ def drift(desired: Any, live: Any, path: str = "") -> str | None:
     return None if str(desired) == str(live) else path
 
 
+def stored_drift(desired: Any, would_store: Any, live: Any, path: str = "") -> str | None:
+    """The first field path ``desired`` sets where the live object differs from what the
+    apiserver would store for it, or None.
+
+    ``would_store`` is the answer of a server-side-apply dry run of ``desired``: the apiserver
+    canonicalises quantities (``0.5`` → ``500m``, ``1Gi`` stays, ``1024Mi`` → ``1Gi``) and fills
+    defaults, so text comparison of ``desired`` with ``live`` reports differences that an apply
+    would not change. Comparing the two stored forms on the fields we set does not.
+    """
+    if isinstance(desired, Mapping):
+        if not isinstance(would_store, Mapping) or not isinstance(live, Mapping):
+            return None if would_store == live else (path or ".")
+        for key, value in desired.items():
+            found = stored_drift(value, would_store.get(key), live.get(key), f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(desired, list) and isinstance(would_store, list) and isinstance(live, list) \
+            and len(would_store) == len(live) and len(desired) <= len(live):
+        for index, want in enumerate(desired):
+            found = stored_drift(want, would_store[index], live[index], f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return None if would_store == live else (path or ".")
+
+
 def workload_health(obj: Mapping[str, Any] | None) -> Health:
     """kstatus-like health of one live object (non-workloads are healthy when present)."""
     if obj is None:

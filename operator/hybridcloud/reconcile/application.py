@@ -6,7 +6,9 @@ write. Conditions follow kstatus: ``Ready`` summarises ``PlacementReady`` and ``
 live health; ``Reconciling`` is present while objects roll out or clusters are being cleaned
 up; ``Stalled`` while the app cannot progress without a change from the user (invalid spec, a
 broken manifest, a revision or path that does not exist, impossible placement, objects the
-tenant's rules refuse: ``PolicyViolation``).
+tenant's rules refuse: ``PolicyViolation``). A transient source error (the API or git server
+in trouble, :class:`~hybridcloud.delivery.errors.TransientDeliveryError`) is ``Reconciling``
+with its reason while it is retried.
 
 :func:`delivery_mode` decides from the annotations and ``syncPolicy.automated`` what a pass may
 write to member clusters: nothing while paused (``Paused`` condition) or while automated sync is
@@ -34,10 +36,6 @@ SYNC_ANNOTATION = f"{GROUP}/sync"  # a new value requests one sync
 # The sync annotation value already carried out; kept on the object so a restart of the
 # operator never repeats (or invents) a manual sync.
 SYNCED_ANNOTATION = f"{GROUP}/synced"
-# Source problems only the user can fix; anything else (network, server) is retried quietly.
-PERMANENT_SOURCE_REASONS = {"RevisionNotFound", "PathNotFound", "InvalidSource", "LimitExceeded",
-                            "AuthenticationFailed", "CredentialsNotFound", "InvalidCredentials",
-                            "CredentialsNotAllowed", "InvalidReference"}
 PAUSED_MESSAGE = f"annotation {PAUSED_ANNOTATION} is set; nothing is written to member clusters"
 MANUAL_MESSAGE = f"automated sync is off; set annotation {SYNC_ANNOTATION} to a new value to sync"
 
@@ -94,6 +92,8 @@ class Observation:
     deleting: bool = False
     spec_error: str | None = None
     source_error: tuple[str, str] | None = None  # (reason, message)
+    # The source error may go away by itself (server trouble): Reconciling, not Stalled.
+    source_transient: bool = False
     revision: str | None = None
     render_error: str | None = None
     policy_error: str | None = None  # the tenant's rules refuse objects of the render
@@ -200,7 +200,7 @@ def _placement(obs: Observation) -> Desired | None:
 def _stalled(obs: Observation, synced: Desired, placement: Desired | None) -> Desired | None:
     if obs.spec_error or obs.render_error or obs.policy_error:
         return Desired(STALLED, True, synced.reason, synced.message)
-    if obs.source_error and obs.source_error[0] in PERMANENT_SOURCE_REASONS:
+    if obs.source_error and not obs.source_transient:
         return Desired(STALLED, True, synced.reason, synced.message)
     if placement is not None and placement.status is False:
         return Desired(STALLED, True, placement.reason, placement.message)
@@ -248,8 +248,12 @@ def derive_status(previous: Mapping[str, Any] | None, obs: Observation, *,
     # manual sync), not objects missing because they were never applied, nothing while paused.
     rolling = [o for o in progressing if o.state != DeploymentState.OUT_OF_SYNC]
     removing = bool(obs.removing) and not obs.hold
-    busy = stalled is None and not obs.paused and (bool(rolling) or removing or obs.deleting)
-    if busy:
+    retrying = obs.source_error if obs.source_transient else None
+    busy = stalled is None and not obs.paused and (
+        bool(rolling) or removing or obs.deleting or retrying is not None)
+    if busy and retrying is not None and not obs.deleting:
+        wanted.append(Desired(RECONCILING, True, retrying[0], retrying[1]))
+    elif busy:
         wanted.append(Desired(RECONCILING, True, "Deleting" if obs.deleting else "Progressing",
                               ready.message if not obs.deleting else "removing from clusters"))
     if stalled is not None:
