@@ -24,7 +24,7 @@ from hybridcloud import GROUP
 from hybridcloud.api import create_app
 from hybridcloud.api.app import server_config
 from hybridcloud.api.settings import Settings
-from hybridcloud.controlplane._net import free_ports
+from hybridcloud.controlplane._net import bound_socket
 from hybridcloud.kube.bootstrap import request_token
 from hybridcloud.kube.member_credentials import (
     platform_secret,
@@ -48,10 +48,14 @@ def serve(settings: Settings) -> Iterator[str]:
 def serve_app(app: Any) -> Iterator[str]:
     """Run ``app`` (an ASGI app, e.g. from ``create_app``, kept by the caller to look at its
     state) with uvicorn on a free loopback port; yields the base URL."""
-    port = free_ports(1)[0]
+    # Bound here and handed to uvicorn: a port only chosen here and bound later by uvicorn
+    # could meanwhile be taken by a parallel worker, whose API would then answer our requests.
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
     config = server_config(app, "127.0.0.1", port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
+                              daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -69,6 +73,7 @@ def serve_app(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        sock.close()
 
 
 def ensure_tenant_role(kube: Client) -> None:
