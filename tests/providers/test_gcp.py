@@ -413,6 +413,11 @@ class TestErrors:
             provider.describe(make_spec())
         assert caught.value.retry_after == 7.0
         assert "Quota exceeded for quota metric 'Requests'" in caught.value.message
+        # One 429 went out and the SDK did not hide it by retrying: the operator owns the retry,
+        # which then goes through.
+        assert gke.server.faults_served(429) == 1
+        provider.describe(make_spec())
+        assert gke.server.retried_after_faults(429)
 
     def test_retry_after_may_be_an_http_date(self, provider: GCPProvider, gke: FakeGKE) -> None:
         later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
