@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -40,9 +41,10 @@ def _bin_dir() -> Path | None:
 
 
 def _processes_under(directory: Path) -> list[tuple[int, str]]:
-    """Live processes (zombies excluded) whose command line mentions ``directory``."""
+    """Live processes (zombies excluded) whose command line mentions ``directory`` or a path
+    inside it; a sibling sharing its prefix (/tmp/run vs /tmp/run-2) is another run's."""
     found = []
-    needle = str(directory).encode()
+    needle = re.compile(re.escape(str(directory).encode()) + rb"(/|\0)")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -51,7 +53,7 @@ def _processes_under(directory: Path) -> list[tuple[int, str]]:
             state = (entry / "stat").read_text().rsplit(")", 1)[-1].split()[0]
         except OSError:
             continue
-        if needle in cmdline and state not in ("Z", "X"):
+        if needle.search(cmdline) and state not in ("Z", "X"):
             found.append((int(entry.name), cmdline.replace(b"\0", b" ").decode()[:160]))
     return found
 

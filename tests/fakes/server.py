@@ -8,6 +8,7 @@ assert that exactly one create call reached the cloud.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -51,6 +52,57 @@ class Fault:
     remaining: int
 
 
+class Gate:
+    """Holds matching requests before the fake handles them, until :meth:`open`.
+
+    A test can then act (e.g. SIGKILL the client) while the request is provably in flight:
+    sent by the client, not yet answered, and not yet acted on by the cloud.
+    """
+
+    def __init__(self, method: str, pattern: str) -> None:
+        self.method, self.path = method.upper(), re.compile(pattern)
+        self._open = threading.Event()
+        self._arrived = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self.held = 0  # requests that reached the gate
+        self._in_handler = 0
+
+    def matches(self, request: Request) -> bool:
+        return request.method == self.method and bool(self.path.search(request.path))
+
+    def pass_through(self, request: Request, handle: Callable[[], Response]) -> Response:
+        with self._lock:
+            self.held += 1
+            self._in_handler += 1
+        self._arrived.release()
+        try:
+            self._open.wait()
+            return handle()
+        finally:
+            with self._lock:
+                self._in_handler -= 1
+
+    def wait_arrival(self, timeout: float) -> bool:
+        """Block until one more request reached the gate (False on timeout)."""
+        return self._arrived.acquire(timeout=timeout)
+
+    def forget_arrivals(self) -> None:
+        """Let :meth:`wait_arrival` wait for requests that arrive from now on only."""
+        while self._arrived.acquire(blocking=False):
+            pass
+
+    def open(self) -> None:
+        self._open.set()
+
+    def close(self) -> None:
+        self._open.clear()
+
+    def drained(self) -> bool:
+        """No request is held or being handled behind the gate."""
+        with self._lock:
+            return self._in_handler == 0
+
+
 class FakeServer:
     """Threaded HTTP server on a free loopback port."""
 
@@ -59,6 +111,10 @@ class FakeServer:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self.requests: list[Request] = []
+        # Requests answered with an injected fault, each with the number of handled requests
+        # before it, so a test can prove the fault was served and the client came back after.
+        self.faulted: list[tuple[int, Request, int]] = []
+        self._gates: list[Gate] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -84,6 +140,27 @@ class FakeServer:
         with self._lock:
             return sum(1 for r in self.requests
                        if r.method == method.upper() and regex.search(r.path))
+
+    def gate(self, method: str, pattern: str) -> Gate:
+        """Hold matching requests (method + path regex) until the returned gate opens."""
+        gate = Gate(method, pattern)
+        with self._lock:
+            self._gates.append(gate)
+        return gate
+
+    def faults_served(self, status: int) -> int:
+        """How many requests were answered with an injected fault of this HTTP status."""
+        with self._lock:
+            return sum(1 for _, _, served in self.faulted if served == status)
+
+    def retried_after_faults(self, status: int) -> bool:
+        """Whether every request answered with an injected ``status`` was sent again later
+        (same method and path) and then handled: the client retried instead of giving up."""
+        with self._lock:
+            faulted = [(at, r) for at, r, served in self.faulted if served == status]
+            return bool(faulted) and all(
+                any(later.method == r.method and later.path == r.path
+                    for later in self.requests[at:]) for at, r in faulted)
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -146,6 +223,8 @@ class FakeServer:
                           {k.lower(): v for k, v in http.headers.items()}, body)
         fault = self._take_fault(request.method, request.path)
         if fault is not None:
+            with self._lock:
+                self.faulted.append((len(self.requests), request, fault.status))
             self._send(http, Response(fault.status, fault.body, fault.headers))
             return
         for method, pattern, handler in self._routes:
@@ -154,8 +233,11 @@ class FakeServer:
                 request.params = {k: v for k, v in match.groupdict().items() if v is not None}
                 with self._lock:
                     self.requests.append(request)
+                with self._lock:
+                    gate = next((g for g in self._gates if g.matches(request)), None)
                 try:
-                    response = handler(request)
+                    response = gate.pass_through(request, functools.partial(handler, request)) \
+                        if gate else handler(request)
                 except Exception as exc:  # a bug in the fake must be visible, not a hang
                     response = Response(500, {"error": f"fake crashed: {exc!r}"})
                 self._send(http, response)
@@ -176,10 +258,15 @@ class FakeServer:
         else:
             payload = json.dumps(response.body).encode()
             headers.setdefault("Content-Type", "application/json")
-        http.send_response(response.status)
-        for key, value in headers.items():
-            http.send_header(key, value)
-        http.send_header("Content-Length", str(len(payload)))
-        http.end_headers()
-        if http.command != "HEAD":
-            http.wfile.write(payload)
+        try:
+            http.send_response(response.status)
+            for key, value in headers.items():
+                http.send_header(key, value)
+            http.send_header("Content-Length", str(len(payload)))
+            http.end_headers()
+            if http.command != "HEAD":
+                http.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client is gone (a test SIGKILLed it mid-request): the cloud still acted on
+            # the request, as a real one would; there is just nobody left to answer.
+            http.close_connection = True

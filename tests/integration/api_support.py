@@ -4,11 +4,15 @@ plus identities with chosen RBAC and helpers to write object status like the ope
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +28,7 @@ from hybridcloud import GROUP
 from hybridcloud.api import create_app
 from hybridcloud.api.app import server_config
 from hybridcloud.api.settings import Settings
-from hybridcloud.controlplane._net import free_ports
+from hybridcloud.controlplane._net import bound_socket, free_ports
 from hybridcloud.kube.bootstrap import request_token
 from hybridcloud.kube.member_credentials import (
     platform_secret,
@@ -48,10 +52,14 @@ def serve(settings: Settings) -> Iterator[str]:
 def serve_app(app: Any) -> Iterator[str]:
     """Run ``app`` (an ASGI app, e.g. from ``create_app``, kept by the caller to look at its
     state) with uvicorn on a free loopback port; yields the base URL."""
-    port = free_ports(1)[0]
+    # Bound here and handed to uvicorn: a port only chosen here and bound later by uvicorn
+    # could meanwhile be taken by a parallel worker, whose API would then answer our requests.
+    sock = bound_socket()
+    port = int(sock.getsockname()[1])
     config = server_config(app, "127.0.0.1", port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
+                              daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -69,6 +77,64 @@ def serve_app(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=15)
+        sock.close()
+
+
+API_START_ATTEMPTS = 3
+
+
+@contextmanager
+def api_process(log: Path, env: Callable[[list[int]], dict[str, str]], *,
+                extra_ports: int = 0, log_level: str | None = "warning",
+                ) -> Iterator[tuple[str, list[int]]]:
+    """``python -m hybridcloud api`` on a free port (plus ``extra_ports`` more, handed to
+    ``env`` to build its environment); yields (base URL, extra ports) once /readyz answers.
+
+    The process binds ports chosen just before, which a parallel test may take in between:
+    when it exits because a port is in use, it is started again on new ports."""
+    for attempt in range(1, API_START_ATTEMPTS + 1):
+        port, *extra = free_ports(1 + extra_ports)
+        with log.open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "hybridcloud", "api", "--host", "127.0.0.1", "--port",
+                 str(port), *(["--log-level", log_level] if log_level else [])],
+                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env(extra)})
+        base = f"http://127.0.0.1:{port}"
+        try:
+            if _wait_ready(process, base, log, last=attempt == API_START_ATTEMPTS):
+                yield base, extra
+                return
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path, *, last: bool) -> bool:
+    """True once ``process`` serves /readyz; False when it exited because a port was taken
+    (and another attempt is allowed); any other exit or a timeout fails with its log."""
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            text = log.read_text(errors="replace")
+            if "address already in use" in text and not last:
+                log.write_text(text + "\n--- a port was taken; retrying on new ports ---\n")
+                return False
+            raise AssertionError(f"the API process exited:\n{text[-3000:]}")
+        try:
+            # Asked only while our process runs: it answers unless another server holds it.
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200 \
+                    and process.poll() is None:
+                return True
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError("the API process did not become ready:\n"
+                                 + log.read_text(errors="replace")[-3000:])
+        time.sleep(0.2)
 
 
 def ensure_tenant_role(kube: Client) -> None:

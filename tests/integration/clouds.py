@@ -14,6 +14,7 @@ from tests.fakes.eks import FakeEKS
 from tests.fakes.gke import FakeGKE
 from tests.fakes.keystone import Account, FakeKeystone
 from tests.fakes.magnum import FakeMagnum
+from tests.fakes.server import FakeServer
 
 
 class Cloud(Protocol):
@@ -35,6 +36,8 @@ class Cloud(Protocol):
     def cluster_version(self, name: str) -> str | None: ...
     def empty(self) -> bool: ...
     def throttle(self, count: int, retry_after: int = 1) -> None: ...
+    @property
+    def server(self) -> FakeServer: ...
     # The version a cluster gets without spec.version (major.minor), None: the cloud has none.
     default_version: str | None
     def fail_after_acceptance(self, message: str) -> None:
@@ -55,6 +58,10 @@ class GKECloud:
         # One fake serves the whole module and clusters that tests orphan or leave failed stay
         # there: quota for 40 of them (each takes 24 vCPUs: 2 x e2-standard-4 in 3 zones).
         self.fake = FakeGKE(delay=0.3, cpu_quota=960)
+
+    @property
+    def server(self) -> FakeServer:
+        return self.fake.server
 
     def start(self) -> None:
         self.fake.start()
@@ -121,6 +128,10 @@ class AKSCloud:
                             client_secret=self.secret, subscription_id=self.subscription,
                             operation_delay=0.3)
 
+    @property
+    def server(self) -> FakeServer:
+        return self.fake.server
+
     def start(self) -> None:
         self.fake.start()
 
@@ -186,6 +197,10 @@ class MagnumCloud:
         self.keystone = FakeKeystone(Account(password=self.password))
         self.fake = FakeMagnum(self.keystone, delay=0.3)
 
+    @property
+    def server(self) -> FakeServer:
+        return self.fake.server
+
     def start(self) -> None:
         self.keystone.start()
         self.fake.start()
@@ -249,6 +264,10 @@ class EKSCloud:
     def __init__(self) -> None:
         self.fake = FakeEKS(credentials={self.access_key: self.secret_key}, delay=0.3)
 
+    @property
+    def server(self) -> FakeServer:
+        return self.fake.server
+
     def start(self) -> None:
         self.fake.start()
 
@@ -287,6 +306,11 @@ class EKSCloud:
 
     def fail_after_acceptance(self, message: str) -> None:
         self.fake.fail_next_create("Ec2SubnetInvalidConfiguration", message)
+
+
+def reads(cloud: Cloud) -> int:
+    """GET requests the cloud's API handled so far: each operator pass reads the cluster."""
+    return sum(1 for r in list(cloud.server.requests) if r.method == "GET")
 
 
 CLOUDS: dict[str, type[Any]] = {"aws": EKSCloud, "gcp": GKECloud, "azure": AKSCloud,

@@ -8,11 +8,15 @@ and the inventory ConfigMap keeps its resourceVersion.
 from __future__ import annotations
 
 import base64
+import json
+import re
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from lightkube import Client, KubeConfig
@@ -128,6 +132,27 @@ def exists(member: Client, resource: Any, name: str, namespace: str | None = Non
     return True
 
 
+# A member-side request count: apiserver_request_total for the objects the delivery engine
+# reads (any verb); the member's own controllers only watch these, so growth is the operator.
+_REQUESTS = re.compile(r'^apiserver_request_total\{(?P<labels>[^}]*)\} (?P<count>\S+)$', re.M)
+_DELIVERED = ('resource="configmaps"', 'resource="deployments"', 'resource="services"')
+
+
+def member_requests(operator: OperatorProcess, cluster: str) -> int:
+    """How many requests about ConfigMaps, Deployments and Services the `local` member
+    ``cluster`` served so far, read from its apiserver's /metrics with its admin identity."""
+    homes = sorted((operator.workdir / "local").glob(f"hc-{cluster}-*"))
+    assert len(homes) == 1, homes
+    plane = homes[0] / "cp"
+    server = json.loads((plane / "state.json").read_text())["server"]
+    tls = ssl.create_default_context(cafile=str(plane / "pki" / "ca.crt"))
+    tls.load_cert_chain(str(plane / "pki" / "admin.crt"), str(plane / "pki" / "admin.key"))
+    answer = httpx.get(f"{server}/metrics", verify=tls, timeout=10)
+    answer.raise_for_status()
+    return sum(int(float(m["count"])) for m in _REQUESTS.finditer(answer.text)
+               if any(r in m["labels"] for r in _DELIVERED))
+
+
 def paused_condition(obj: dict[str, Any]) -> bool:
     return (condition(obj, "Paused") or {}).get("status") == "True"
 
@@ -167,7 +192,10 @@ def test_a_paused_app_writes_nothing_reports_what_differs_and_resumes_when_unpau
                             "member clusters"), message
     assert (condition(obj, "Synced") or {}).get("reason") == "OutOfSync"
     assert SYNCED not in obj["metadata"]["annotations"], "the sync request waits for resume"
+    before = member_requests(operator, "east")
     time.sleep(6)  # one more resync (5s) must not write either
+    # ...and it ran: the operator looked at the member again during the wait.
+    assert member_requests(operator, "east") > before, "no resync reached the member in 6 s"
     assert east.get(ConfigMap, "settings", namespace="halted").data == {"mode": "green"}
     assert greeting(east, "halted") == "hello"
     assert east.get(Service, "sample-app", namespace="halted").metadata.resourceVersion == \
@@ -289,7 +317,9 @@ def test_with_self_heal_off_drift_is_reported_by_field_and_left_until_a_sync(
     assert synced["message"] == ("east: 1 object(s) differ from git: "
                                  "Deployment drifting/sample-app (.spec.replicas)")
     assert record(obj, "east")["status"] == "OutOfSync"
+    before = member_requests(operator, "east")
     time.sleep(6)  # another resync: still reported, still not reverted
+    assert member_requests(operator, "east") > before, "no resync reached the member in 6 s"
     assert east.get(Deployment, "sample-app", namespace="drifting").spec.replicas == 3
     obj = get_app(kube, ns, "drifting") or {}
     assert record(obj, "east")["status"] == "OutOfSync"

@@ -209,11 +209,10 @@ def refresh(kube: Client, namespace: str, name: str) -> None:
 
 
 def deployments(member: Client, namespace: str, uid: str) -> dict[str, Any]:
-    try:
-        return {d.metadata.name: d for d in member.list(
-            Deployment, namespace=namespace, labels={APP_LABEL: uid})}
-    except ApiError:
-        return {}
+    # Listing a namespace that does not exist answers an empty list, so any ApiError here
+    # (403, 500, ...) is a real failure and must not read as "nothing deployed".
+    return {d.metadata.name: d for d in member.list(
+        Deployment, namespace=namespace, labels={APP_LABEL: uid})}
 
 
 def owned_anything(member: Client, uid: str) -> list[str]:

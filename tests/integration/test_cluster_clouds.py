@@ -23,7 +23,7 @@ from hybridcloud.controlplane import ControlPlane
 from hybridcloud.kube.references import CREDENTIAL_TYPE_LABEL
 from hybridcloud.kube.resources import HybridClusterResource
 
-from .clouds import CLOUDS, Cloud
+from .clouds import CLOUDS, Cloud, reads
 from .harness import OperatorProcess, condition, eventually, get_cluster, wait_gone, wait_phase
 
 pytestmark = pytest.mark.integration
@@ -118,10 +118,14 @@ def test_orphan_policy_leaves_the_provider_cluster(
 def test_throttling_is_retried_until_the_cluster_is_active(
     kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
 ) -> None:
+    served_before = cloud.server.faults_served(429)
     cloud.throttle(4, retry_after=1)
     create(kube, namespace, manifest(cloud, "throttled"))
     obj = wait_phase(kube, namespace, "throttled", "Active", operator, timeout=120)
     assert condition(obj, "Stalled") is None
+    # The throttling really happened (all four 429s went out) and each throttled call came back.
+    assert cloud.server.faults_served(429) - served_before == 4
+    assert cloud.server.retried_after_faults(429)
 
 
 def test_an_invalid_instance_type_fails_with_the_providers_message_until_fixed(
@@ -165,12 +169,13 @@ def test_missing_credentials_stall_with_a_message_naming_the_secret(
     kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
 ) -> None:
     obj = manifest(cloud, "nocreds", credentialsRef={"name": "does-not-exist"})
+    creates_before = cloud.creates()
     create(kube, namespace, obj)
     failed = wait_phase(kube, namespace, "nocreds", "Failed", operator)
     stalled = condition(failed, "Stalled") or {}
     assert stalled.get("reason") == "CredentialsNotFound"
     assert f"{namespace}/does-not-exist" in stalled.get("message", "")
-    assert eventually(lambda: get_cluster(kube, namespace, "nocreds"))
+    assert cloud.creates() == creates_before  # nothing was asked of the cloud without them
 
 
 def test_a_failure_after_the_cloud_accepted_the_create_stalls_with_the_clouds_message(
@@ -210,12 +215,15 @@ def test_a_cluster_without_version_gets_the_clouds_default_and_keeps_it(
     assert (cloud.cluster_version(name) or "").startswith(cloud.default_version)
     assert "version" not in obj["spec"]
     # Later passes (resyncs every 5 s here) leave the recorded version and the cluster alone.
+    # The cloud's read count proves those passes ran: otherwise "nothing changed" proves nothing.
+    reads_before = reads(cloud)
     deadline = time.monotonic() + 12
     while time.monotonic() < deadline:
         current = get_cluster(kube, namespace, "defaulted") or {}
         assert current["status"]["version"] == version
         assert current["status"]["phase"] == "Active"
         time.sleep(1)
+    assert reads(cloud) - reads_before >= 2, "no resync read the cluster in 12 s"
     assert (cloud.cluster_version(name) or "").startswith(cloud.default_version)
 
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from hybridcloud.controlplane import ControlPlane, ControlPlaneError, Profile
+from hybridcloud.controlplane import ControlPlane, ControlPlaneError, Profile, _cluster, _net
 from hybridcloud.controlplane._api import tls_context
 from hybridcloud.controlplane._process import pid_alive
 
@@ -310,6 +311,40 @@ def test_start_failure_names_the_component_and_includes_its_log(tmp_path: Path) 
     assert "etcd" in message
     assert "exited with status 3" in message
     assert "disk on fire" in message
+    assert plane.pids() == []
+
+
+def test_a_port_taken_between_choosing_and_binding_it_is_retried_on_new_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process grabs etcd's client port after it was chosen: the start goes on with
+    fresh ports instead of failing (the race parallel test workers hit)."""
+    thief = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    thief.bind(("127.0.0.1", 0))
+    thief.listen()
+    stolen = int(thief.getsockname()[1])
+    picks: list[list[int]] = []
+
+    def choose(count: int) -> list[int]:
+        ports = _net.free_ports(count)
+        if not picks:  # the first choice collides, as if the port were taken meanwhile
+            ports[0] = stolen
+        picks.append(ports)
+        return ports
+
+    monkeypatch.setattr(_cluster, "free_ports", choose)
+    plane = ControlPlane(tmp_path / "work")
+    try:
+        plane.start()
+        assert len(picks) == 2, picks  # the first attempt failed to bind, the second did not
+        assert plane.server == f"https://127.0.0.1:{picks[1][2]}"
+        with _client(plane.kubeconfig, tmp_path / "admin") as api:
+            assert api.get("/readyz").status_code == 200
+        log = (tmp_path / "work" / "logs" / "etcd.log").read_text(errors="replace")
+        assert str(stolen) not in log  # the log was started afresh for the new attempt
+    finally:
+        plane.stop()
+        thief.close()
     assert plane.pids() == []
 
 

@@ -144,5 +144,7 @@ def _gone(kube: Client, namespace: str, name: str) -> bool:
     try:
         kube.get(HybridClusterResource, name, namespace=namespace)
     except ApiError as exc:
-        return exc.status.code == 404
+        if exc.status.code == 404:
+            return True
+        raise
     return False

@@ -408,6 +408,11 @@ class TestErrors:
         with pytest.raises(TransientError, match="Rate exceeded") as caught:
             provider.describe(SPEC)
         assert caught.value.retry_after == 7
+        # One 429 went out and botocore did not hide it by retrying: the operator owns the
+        # retry, which then goes through.
+        assert eks.server.faults_served(429) == 1
+        provider.describe(SPEC)
+        assert eks.server.retried_after_faults(429)
 
     @pytest.mark.parametrize("status", [500, 503])
     def test_server_errors_are_transient(self, provider: AWSProvider, eks: FakeEKS,

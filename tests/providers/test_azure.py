@@ -279,6 +279,11 @@ def test_throttling_is_transient_with_retry_after(provider: AzureProvider, aks: 
     with pytest.raises(TransientError, match="TooManyRequests") as caught:
         provider.describe(SPEC)
     assert caught.value.retry_after == 7
+    # One 429 went out and the SDK did not hide it by retrying: the operator owns the retry,
+    # which then goes through.
+    assert aks.server.faults_served(429) == 1
+    provider.describe(SPEC)
+    assert aks.server.retried_after_faults(429)
 
 
 def test_server_errors_are_transient(provider: AzureProvider, aks: FakeAKS) -> None:

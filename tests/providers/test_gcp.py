@@ -180,9 +180,13 @@ class TestCreate:
         long_name = "hc-Team_Namespace-a-really-long-application-name-1a2b3c4d"
         spec = make_spec(name=long_name, node_groups=(NodeGroupSpec("GPU_Workers", 1),))
         provider.create(spec)
-        name = gke_name(long_name)
-        assert name == gke_name(long_name) and len(name) <= 40 and name.islower()
-        assert gke.cluster(name) is not None
+        # Written out by hand, not recomputed with gke_name: lower-cased, runs of invalid
+        # characters turned into "-", cut to 31 characters, then 8 hex digits of sha256(name).
+        expected = "hc-team-namespace-a-really-long-c2ca8442"
+        assert gke_name(long_name) == expected and len(expected) <= 40
+        assert [c.name for c in gke.state.clusters.values()] == [expected]
+        # Same first 31 characters, different name: the hash keeps the two apart.
+        assert gke_name(long_name[:-1] + "e") != expected
         observed = until_active(gke, provider, spec)
         assert [g.name for g in observed.node_groups] == ["GPU_Workers"]
 
@@ -409,6 +413,11 @@ class TestErrors:
             provider.describe(make_spec())
         assert caught.value.retry_after == 7.0
         assert "Quota exceeded for quota metric 'Requests'" in caught.value.message
+        # One 429 went out and the SDK did not hide it by retrying: the operator owns the retry,
+        # which then goes through.
+        assert gke.server.faults_served(429) == 1
+        provider.describe(make_spec())
+        assert gke.server.retried_after_faults(429)
 
     def test_retry_after_may_be_an_http_date(self, provider: GCPProvider, gke: FakeGKE) -> None:
         later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)

@@ -403,6 +403,11 @@ class TestErrors:
         with pytest.raises(TransientError) as caught:
             provider.describe(spec)
         assert caught.value.retry_after == 7
+        # One 429 went out and was not retried inside the client: the operator owns the retry,
+        # which then goes through.
+        assert magnum.server.faults_served(429) == 1
+        provider.describe(spec)
+        assert magnum.server.retried_after_faults(429)
 
     def test_a_server_error_is_transient_and_honours_an_http_date_retry_after(
             self, provider: OpenStackProvider, magnum: FakeMagnum, spec: ClusterSpec) -> None:

@@ -5,17 +5,14 @@ tests attack."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from hybridcloud.controlplane import ControlPlane
-from hybridcloud.controlplane._net import free_ports
+from tests.integration.api_support import api_process as start_api_process
 
 from ..integration.test_api_contract import assert_error
 
@@ -25,35 +22,15 @@ BURST = 3
 
 
 @pytest.fixture
-def api_process(management: ControlPlane) -> Iterator[tuple[str, str]]:
+def api_process(management: ControlPlane, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """The API process with a metrics port; yields (API URL, metrics URL)."""
-    port, metrics_port = free_ports(2)
-    env = {**os.environ, "HYBRIDCLOUD_API_KUBECONFIG": str(management.kubeconfig),
-           "HYBRIDCLOUD_API_METRICS_PORT": str(metrics_port),
-           "HYBRIDCLOUD_API_AUTH_FAILURE_BURST": str(BURST)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hybridcloud", "api", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, "the API process exited"
-            assert time.monotonic() < deadline, "the API process did not become ready"
-            time.sleep(0.2)
-        yield base, f"http://127.0.0.1:{metrics_port}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    def env(extra: list[int]) -> dict[str, str]:
+        return {"HYBRIDCLOUD_API_KUBECONFIG": str(management.kubeconfig),
+                "HYBRIDCLOUD_API_METRICS_PORT": str(extra[0]),
+                "HYBRIDCLOUD_API_AUTH_FAILURE_BURST": str(BURST)}
+
+    with start_api_process(tmp_path / "api.log", env, extra_ports=1) as (base, extra):
+        yield base, f"http://127.0.0.1:{extra[0]}"
 
 
 def test_the_api_process_serves_metrics_only_on_the_metrics_port_and_no_docs(

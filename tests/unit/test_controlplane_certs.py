@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import ipaddress
 import socket
 import stat
@@ -15,7 +16,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from hybridcloud.controlplane._kubeconfig import write_kubeconfig
-from hybridcloud.controlplane._net import free_ports
+from hybridcloud.controlplane._net import bound_socket, free_ports
 from hybridcloud.controlplane._pki import (
     create_cluster_pki,
     issue_apiserver_cert,
@@ -135,6 +136,15 @@ def test_free_ports_are_distinct_loopback_ports_that_can_be_bound() -> None:
         assert 0 < port < 65536
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", port))
+
+
+def test_a_bound_socket_holds_its_port_so_no_one_else_can_take_it() -> None:
+    with bound_socket() as held:
+        host, port = held.getsockname()[:2]
+        assert host == "127.0.0.1" and 0 < port < 65536
+        with socket.socket() as other, pytest.raises(OSError, match="in use") as taken:
+            other.bind(("127.0.0.1", port))
+        assert taken.value.errno == errno.EADDRINUSE
 
 
 def test_free_ports_of_zero_is_empty_and_negative_is_rejected() -> None:

@@ -68,16 +68,23 @@ async def test_a_failing_sink_is_logged_and_neither_stops_itself_nor_the_others(
 
 
 async def test_publishing_returns_at_once_even_when_a_sink_is_slow() -> None:
-    feed, release = Feed(), asyncio.Event()
+    feed, release, started, delivered = Feed(), asyncio.Event(), [], []
 
     async def slow(item: DomainEvent) -> None:
+        started.append(item.subject.name)
         await release.wait()
+        delivered.append(item.subject.name)
 
     feed.subscribe(slow)
     for i in range(1000):
         feed.publish(event(f"c{i}"))  # never awaits: a reconcile is never held up
+    # publish() is synchronous, so all 1000 calls returned without the sink having run once.
+    assert (started, delivered) == ([], [])
+    await asyncio.sleep(0.05)  # the worker now takes the first event and is held by the sink
+    assert (started, delivered) == (["c0"], [])
     release.set()
     await asyncio.wait_for(feed.drain(), 5)
+    assert delivered == [f"c{i}" for i in range(1000)]
 
 
 async def test_draining_gives_up_on_an_unreachable_sink_after_its_timeout(

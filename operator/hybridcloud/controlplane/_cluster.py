@@ -34,11 +34,18 @@ log = logging.getLogger(__name__)
 
 _STOP_GRACE = 10.0
 _NODE_TIMEOUT = 60.0
+_START_ATTEMPTS = 3
 # Inherited variables these programs would silently read as configuration.
 _ENV_PREFIXES_TO_DROP = ("ETCD_", "KWOK_")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?")
 # Package data; read through importlib so it also works from an installed wheel.
 _KWOK_STAGES = resources.files(__name__.rpartition(".")[0]).joinpath("kwok-stages.yaml")
+
+
+def lost_a_port(error: ControlPlaneError) -> bool:
+    """Whether a start failed because a component could not bind its port (the error ends
+    with the component's log, where etcd and the Kubernetes binaries report it this way)."""
+    return "address already in use" in str(error)
 
 
 class Profile(StrEnum):
@@ -156,18 +163,22 @@ class ControlPlane:
             deadline = began + timeout
             names = comp.MEMBER_COMPONENTS if self._member else comp.MANAGEMENT_COMPONENTS
             binaries = find_binaries(names, resolve_bin_dir(self._bin_dir))
-            self._prepare_workdir()
-            self._ports = comp.Ports(*free_ports(5))
-            self._pki = create_cluster_pki(self._workdir / "pki")
-            self._write_admin_kubeconfig(self._pki)
-            self._launcher = Launcher(self._name)
-            # Safety net for callers that forget stop(); harmless when they don't.
-            atexit.register(self.stop)
-            try:
-                self._boot(binaries, deadline)
-            except BaseException:
-                self.stop()
-                raise
+            # The components bind ports chosen a moment earlier, so under parallel tests another
+            # process can take one in between; such a start is retried on fresh ports.
+            for attempt in range(1, _START_ATTEMPTS + 1):
+                try:
+                    self._start_once(binaries, deadline)
+                    break
+                except ControlPlaneError as exc:
+                    self.stop()
+                    if attempt == _START_ATTEMPTS or not lost_a_port(exc):
+                        raise
+                    log.warning("%s: a port was taken before it was bound; retrying on new "
+                                "ports (attempt %d of %d)", self._name, attempt + 1,
+                                _START_ATTEMPTS)
+                except BaseException:
+                    self.stop()
+                    raise
             log.info(
                 "%s control plane %r ready at %s in %.1fs",
                 self._profile.value,
@@ -175,6 +186,16 @@ class ControlPlane:
                 self.server,
                 time.monotonic() - began,
             )
+
+    def _start_once(self, binaries: dict[str, Path], deadline: float) -> None:
+        self._prepare_workdir()
+        self._ports = comp.Ports(*free_ports(5))
+        self._pki = create_cluster_pki(self._workdir / "pki")
+        self._write_admin_kubeconfig(self._pki)
+        self._launcher = Launcher(self._name)
+        # Safety net for callers that forget stop(); harmless when they don't.
+        atexit.register(self.stop)
+        self._boot(binaries, deadline)
 
     def stop(self) -> None:
         """Stop all components, newest first (SIGTERM, then SIGKILL after 10s). Idempotent."""

@@ -29,6 +29,21 @@ def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
             sock.close()
 
 
+def bound_socket(host: str = LOOPBACK) -> socket.socket:
+    """A TCP socket already bound to a free port on ``host``, for a server in this process.
+
+    Handing the bound socket to the server (``uvicorn.Server.serve(sockets=[...])``) leaves no
+    window between choosing the port and binding it, unlike :func:`free_ports`.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.bind((host, 0))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def port_accepts(port: int, host: str = LOOPBACK, timeout: float = 0.2) -> bool:
     """True when something accepts TCP connections on ``host:port``."""
     try:
