@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BIN_DIR      = $(shell tests/controlplane/build.sh --print-dir)
 export HYBRIDCLOUD_BIN_DIR = $(BIN_DIR)
 
-.PHONY: help venv controlplane crds manifests lint test test-unit test-integration up down run bench clean
+.PHONY: help venv controlplane tools crds manifests lint test test-unit test-integration up down run bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,9 @@ venv: $(STAMP) ## Create .venv with the package and all Python dependencies
 
 controlplane: ## Build etcd, kube-apiserver, kcm, scheduler, kubectl, kwok, helm (cached by go.sum)
 	@tests/controlplane/build.sh >/dev/null
+
+tools: ## Build the add-on components under tests/tools (each cached by its own go.sum)
+	@tests/tools/build.sh --all
 
 crds: venv ## Regenerate crds/*.yaml from the pydantic models
 	$(PY) -m hybridcloud.crdgen --out crds
@@ -53,19 +56,19 @@ test-unit: venv ## Unit tests only (no control plane)
 test-integration: venv controlplane ## Integration tests against a real kube-apiserver + etcd
 	@$(call pytest,tests/integration -q)
 
-test: venv controlplane lint ## Everything CI runs: lint, unit and integration tests
+test: venv controlplane tools lint ## Everything CI runs: lint, unit and integration tests
 	@$(call pytest,tests -q -n 2 --dist loadfile)
 
-up: venv controlplane ## Start control plane + CRDs + operator + API in the background (.run/env)
+up: venv controlplane tools ## Start control plane + CRDs + operator + API in the background (.run/env)
 	@$(PY) -m hybridcloud.devenv up --dir $(RUN_DIR)
 
 down: ## Stop everything `make up` started
 	@if [ -x $(PY) ]; then $(PY) -m hybridcloud.devenv down --dir $(RUN_DIR); fi
 
-run: venv controlplane ## `make up`, follow the logs, `make down` on Ctrl-C
+run: venv controlplane tools ## `make up`, follow the logs, `make down` on Ctrl-C
 	@$(PY) -m hybridcloud.devenv run --dir $(RUN_DIR)
 
-bench: venv controlplane ## Benchmarks: ratios against baselines measured in the same run
+bench: venv controlplane tools ## Benchmarks: ratios against baselines measured in the same run
 	$(PY) -m bench
 
 clean: down ## Remove the virtualenv and run state (the binary cache is kept)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -14,3 +16,16 @@ def missing_tool(message: str) -> NoReturn:
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI must provide it)")
     pytest.skip(message)
+
+
+def tool_binary(component: str, name: str) -> Path:
+    """The path of an add-on binary built by ``tests/tools/build.sh COMPONENT`` (``make tools``).
+
+    Absent binary: skip on a developer's machine, fail in CI (see :func:`missing_tool`)."""
+    script = Path(__file__).parent / "tools" / "build.sh"
+    bin_dir = subprocess.run([str(script), "--print-dir", component], check=True,
+                             capture_output=True, text=True).stdout.strip()
+    path = Path(bin_dir) / name
+    if not os.access(path, os.X_OK):
+        missing_tool(f"{component}/{name} is not built (run `make tools`): {path}")
+    return path
