@@ -53,11 +53,11 @@ endef
 test-unit: venv ## Unit tests only (no control plane)
 	@$(call pytest,tests/unit tests/providers -q)
 
-test-integration: venv controlplane ## Integration tests against a real kube-apiserver + etcd
-	@$(call pytest,tests/integration -q)
+test-integration: venv controlplane tools ## Integration and attacker tests against a real kube-apiserver + etcd
+	@$(call pytest,tests -q --ignore=tests/unit --ignore=tests/providers)
 
-test: venv controlplane tools lint ## Everything CI runs: lint, unit and integration tests
-	@$(call pytest,tests -q -n 2 --dist loadfile)
+test: venv controlplane ## Everything CI runs: lint and unit tests (while add-ons build), then integration
+	@PY=$(PY) hack/test.sh
 
 up: venv controlplane tools ## Start control plane + CRDs + operator + API in the background (.run/env)
 	@$(PY) -m hybridcloud.devenv up --dir $(RUN_DIR)
