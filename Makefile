@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 BIN_DIR      = $(shell tests/controlplane/build.sh --print-dir)
 export HYBRIDCLOUD_BIN_DIR = $(BIN_DIR)
 
-.PHONY: help venv controlplane tools crds manifests lint test test-unit test-integration up down run bench clean
+.PHONY: help venv controlplane tools sdk crds manifests lint test test-unit test-integration up down run bench clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,10 @@ controlplane: ## Build etcd, kube-apiserver, kcm, scheduler, kubectl, kwok, helm
 
 tools: ## Build the add-on components under tests/tools (each cached by its own go.sum)
 	@tests/tools/build.sh --all
+
+sdk: venv ## Regenerate sdk/openapi.json from the API, then each SDK (sdk/*/generate.sh)
+	$(PY) hack/openapi_dump.py --out sdk/openapi.json
+	@for g in sdk/*/generate.sh; do if [[ -x "$$g" ]]; then echo ">> $$g"; "$$g"; fi; done
 
 crds: venv ## Regenerate crds/*.yaml from the pydantic models
 	$(PY) -m hybridcloud.crdgen --out crds
