@@ -340,7 +340,7 @@ def test_an_application_denied_by_a_policy_shows_the_admission_message(
                placement=[{"cluster": "first"}], targetNamespace=GUARDED)
 
     def failed(obj: dict[str, Any]) -> bool:
-        return any(d.get("state") == "Failed" and "denied request" in (d.get("message") or "")
+        return any(d.get("status") == "Failed" and "denied request" in (d.get("message") or "")
                    for d in (obj.get("status") or {}).get("deployments") or [])
 
     obj = wait_app(kube, tenant, "denied-app", operator, failed, "admission denial")
@@ -385,7 +385,7 @@ def test_disabling_lifts_the_policy_on_every_cluster_and_enabling_restores_it(
     for member, _ in (first, second):
         assert not [p for p in member.list(AdmissionPolicy)
                     if p.metadata.name == f"hybridcloud.{tenant}.all-rules"]
-        eventually(lambda m=member: refusal(m, bad_pod()) is None, timeout=30,  # type: ignore[misc]
+        eventually(lambda m=member: refusal(m, bad_pod()) is None, timeout=30,
                    message=lambda: "still denied after disabling")
     set_enabled(True)
     wait_ready(kube, tenant, "all-rules", operator, {"first", "second"})
@@ -402,5 +402,5 @@ def test_deleting_a_policy_removes_it_from_every_cluster(
     for member, _ in (first, second):
         names = {p.metadata.name for p in member.list(AdmissionPolicy)}
         assert f"hybridcloud.{tenant}.all-rules" not in names
-        eventually(lambda m=member: refusal(m, bad_pod()) is None, timeout=30,  # type: ignore[misc]
+        eventually(lambda m=member: refusal(m, bad_pod()) is None, timeout=30,
                    message=lambda: "still denied after deletion")
