@@ -96,12 +96,13 @@ def derive_status(previous: Mapping[str, Any] | None, *, generation: int, policy
                     conditions.Desired(conditions.STALLED, True, stalled[0], stalled[1])]
         remove.append(conditions.RECONCILING)
     elif failed:
-        message = "; ".join(f"cluster {o.cluster}: {o.message}" for o in failed)
+        # Bounded: the condition's message field holds at most 32768 characters.
+        message = "; ".join(f"cluster {o.cluster}: {o.message}" for o in failed)[:8192]
         desired.append(conditions.Desired(conditions.READY, False, APPLY_FAILED, message))
         desired.append(conditions.Desired(conditions.RECONCILING, True, APPLY_FAILED, message))
         remove.append(conditions.STALLED)
     elif pending:
-        message = "; ".join(o.message or o.cluster for o in pending)
+        message = "; ".join(o.message or o.cluster for o in pending)[:8192]
         desired.append(conditions.Desired(conditions.READY, False, CLUSTER_NOT_READY, message))
         desired.append(conditions.Desired(conditions.RECONCILING, True, CLUSTER_NOT_READY,
                                           message))

@@ -37,7 +37,6 @@ _DESCRIPTIONS = {
     413: "PAYLOAD_TOO_LARGE: the body exceeds HYBRIDCLOUD_API_MAX_BODY_BYTES.",
     429: "RATE_LIMITED: retry after Retry-After seconds.",
     500: "INTERNAL_ERROR.",
-    501: "NOT_IMPLEMENTED: the feature is not available on this server.",
     503: "SERVICE_UNAVAILABLE: the Kubernetes API (or member cluster) is unreachable.",
 }
 

@@ -6,7 +6,8 @@
   its ``ValidatingAdmissionPolicy`` is created with ``dryRun=All`` on the management cluster:
   the kube-apiserver's own CEL compiler judges raw CEL (400 naming ``rules.cel[i]``).
 * ``POST /v1/security/scan`` and ``GET /v1/security/vulnerabilities`` answer 501
-  ``NOT_IMPLEMENTED`` until scanning is built (a clear error for SDKs rather than a 404).
+  ``NOT_IMPLEMENTED`` until scanning is built (a clear error for SDKs rather than a 404); they
+  stay out of ``/openapi.json`` until then.
 """
 
 from __future__ import annotations
@@ -187,13 +188,13 @@ def _not_available(what: str) -> APIError:
                     "scanning is not installed", {"feature": "security_scanning"})
 
 
-@router.post("/v1/security/scan", operation_id="triggerSecurityScan", status_code=202,
-             responses=errors(501))
+# Left out of /openapi.json: the schema describes what this server offers (and fuzzers rightly
+# treat any 5xx as a server fault); callers of the contract still get a clear error, not a 404.
+@router.post("/v1/security/scan", include_in_schema=False)
 async def trigger_scan(caller: CallerDep) -> None:
     raise _not_available("POST /v1/security/scan")
 
 
-@router.get("/v1/security/vulnerabilities", operation_id="getVulnerabilityReport",
-            responses=errors(501))
+@router.get("/v1/security/vulnerabilities", include_in_schema=False)
 async def vulnerabilities(caller: CallerDep) -> None:
     raise _not_available("GET /v1/security/vulnerabilities")
