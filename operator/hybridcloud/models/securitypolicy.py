@@ -75,7 +75,7 @@ class PolicyTargets(KubeModel):
         "tenant's applications may write to are accepted (see TenantPolicy "
         "spec.delivery.allowedNamespaces); kube-* and hybridcloud-system never are by default.")
     kinds: list[TargetKind] = Field(
-        default_factory=lambda: [TargetKind.POD], min_length=1, max_length=7,
+        default=[TargetKind.POD], min_length=1, max_length=7,
         json_schema_extra=_SET,
         description="Kinds checked. Pod also covers the pod templates of Deployments, "
         "StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs. Default: [Pod].")
