@@ -161,9 +161,9 @@ class SecurityPolicyController:
         await self._conclude(key, body, decisions.derive_status(
             previous, generation=generation, policy_name=name, outcomes=outcomes,
             enabled=spec.enabled, now=now_rfc3339()))
-        busy = any(o.state != ClusterPolicyState.APPLIED and o.state != ClusterPolicyState.REMOVED
-                   for o in outcomes)
-        return self.config.delivery_poll_interval if busy else self.config.resync_interval
+        # A failed write is retried soon; a cluster that is not ready yet brings its own event.
+        failed = any(o.state == ClusterPolicyState.FAILED for o in outcomes)
+        return self.config.delivery_poll_interval if failed else self.config.resync_interval
 
     async def _stall(self, key: Key, body: dict[str, Any], generation: int,
                      why: tuple[str, str], known: set[str]) -> float:
