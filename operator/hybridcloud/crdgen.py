@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel
 
 from . import GROUP, VERSION
-from .models import HybridCluster, MultiClusterApplication, TenantPolicy
+from .models import HybridCluster, MultiClusterApplication, SecurityPolicy, TenantPolicy
 from .models.common import DNS_LABEL, cel
 
 JSON = dict[str, Any]
@@ -86,7 +86,8 @@ def _object_schema(model: type[BaseModel]) -> JSON:
     return structural(schema, schema.get("$defs", {}))
 
 
-Kind = type[HybridCluster] | type[MultiClusterApplication] | type[TenantPolicy]
+Kind = (type[HybridCluster] | type[MultiClusterApplication] | type[TenantPolicy]
+        | type[SecurityPolicy])
 
 
 def _status_model(kind: Kind) -> type[BaseModel] | None:
@@ -164,6 +165,14 @@ _PRINTER_COLUMNS: dict[str, list[JSON]] = {
         {"name": "Max-Nodes", "type": "integer", "jsonPath": ".spec.clusters.maxNodes"},
         _AGE,
     ],
+    SecurityPolicy.KIND: [
+        {"name": "Enforcement", "type": "string", "jsonPath": ".spec.enforcement"},
+        {"name": "Enabled", "type": "boolean", "jsonPath": ".spec.enabled"},
+        {"name": "Namespaces", "type": "string", "jsonPath": ".spec.targets.namespaces"},
+        _condition_column("Ready", "Ready"),
+        {"name": "Policy", "type": "string", "jsonPath": ".status.policyName", "priority": 1},
+        _AGE,
+    ],
 }
 
 
@@ -204,7 +213,7 @@ def crd(kind: Kind) -> JSON:
     }
 
 
-KINDS: tuple[Kind, ...] = (HybridCluster, MultiClusterApplication, TenantPolicy)
+KINDS: tuple[Kind, ...] = (HybridCluster, MultiClusterApplication, TenantPolicy, SecurityPolicy)
 
 
 def rendered() -> dict[str, str]:

@@ -53,8 +53,8 @@ def test_every_sample_is_accepted_by_the_apiserver(kubectl: Kubectl, namespace: 
     doc = yaml.safe_load(path.read_text())
     stored = kubectl("get", doc["kind"].lower(), doc["metadata"]["name"], "-n", namespace,
                      "-o", "json")
-    assert json.loads(stored.stdout)["spec"]["source" if doc["kind"] != "HybridCluster"
-                                            else "provider"] is not None
+    key = {"HybridCluster": "provider", "SecurityPolicy": "rules"}.get(doc["kind"], "source")
+    assert json.loads(stored.stdout)["spec"][key] is not None
 
 
 def test_a_cluster_like_the_contracts_crd_example_without_version_is_accepted(

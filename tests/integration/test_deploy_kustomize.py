@@ -116,8 +116,8 @@ def test_samples_are_accepted_by_the_installed_crds(applied: str, kubectl: Kubec
     answer = kubectl("apply", "--server-side", "-n", namespace, "-k",
                      str(ROOT / "deploy" / "samples"))
     assert answer.returncode == 0, answer.stderr
-    listed = json.loads(kubectl("get", "hybridclusters,multiclusterapplications", "-n", namespace,
-                                "-o", "json").stdout)["items"]
+    listed = json.loads(kubectl("get", "hybridclusters,multiclusterapplications,securitypolicies",
+                                "-n", namespace, "-o", "json").stdout)["items"]
     assert len(listed) == len(yaml.safe_load(
         (ROOT / "deploy" / "samples" / "kustomization.yaml").read_text())["resources"])
 

@@ -131,6 +131,10 @@ OPERATOR_ALLOWED = [
     "list customresourcedefinitions.apiextensions.k8s.io *",
     "watch customresourcedefinitions.apiextensions.k8s.io *",
     "list tenantpolicies.platform.example.com *", "watch tenantpolicies.platform.example.com *",
+    # SecurityPolicy controller (issue 16)
+    "list securitypolicies.platform.example.com *", "watch securitypolicies.platform.example.com *",
+    "patch securitypolicies.platform.example.com",
+    "patch securitypolicies.platform.example.com/status",
 ]
 OPERATOR_DENIED = [
     "create hybridclusters.platform.example.com", "delete hybridclusters.platform.example.com",
@@ -144,6 +148,9 @@ OPERATOR_DENIED = [
     "create tokenreviews.authentication.k8s.io *",
     "create tenantpolicies.platform.example.com *", "patch tenantpolicies.platform.example.com *",
     "delete tenantpolicies.platform.example.com *",
+    "create securitypolicies.platform.example.com",
+    "delete securitypolicies.platform.example.com",
+    "create validatingadmissionpolicies.admissionregistration.k8s.io *",
 ]
 
 
@@ -216,6 +223,10 @@ API_ALLOWED = [
     "create serviceaccounts/token",
     "list tenantpolicies.platform.example.com *", "watch tenantpolicies.platform.example.com *",
     "list namespaces *", "watch namespaces *",
+    # Security API (issue 16): its resource, and dry-run creates of compiled admission policies
+    "list securitypolicies.platform.example.com *", "create securitypolicies.platform.example.com",
+    "patch securitypolicies.platform.example.com", "delete securitypolicies.platform.example.com",
+    "create validatingadmissionpolicies.admissionregistration.k8s.io *",
 ]
 API_DENIED = [
     "get secrets", "list secrets", "watch secrets", "create secrets", "delete secrets",
@@ -224,6 +235,10 @@ API_DENIED = [
     "create clusterrolebindings.rbac.authorization.k8s.io *",
     "delete customresourcedefinitions.apiextensions.k8s.io *",
     "create tenantpolicies.platform.example.com *",
+    "patch securitypolicies.platform.example.com/status",
+    "delete validatingadmissionpolicies.admissionregistration.k8s.io *",
+    "patch validatingadmissionpolicies.admissionregistration.k8s.io *",
+    "create validatingadmissionpolicybindings.admissionregistration.k8s.io *",
 ]
 
 

@@ -82,6 +82,7 @@ def test_defaults_render_the_complete_install(render: Render) -> None:
         ("CustomResourceDefinition", "hybridclusters.platform.example.com"),
         ("CustomResourceDefinition", "multiclusterapplications.platform.example.com"),
         ("CustomResourceDefinition", "tenantpolicies.platform.example.com"),
+        ("CustomResourceDefinition", "securitypolicies.platform.example.com"),
         ("ServiceAccount", "hybridcloud-operator"), ("ServiceAccount", "hybridcloud-api"),
         ("Deployment", "hybridcloud-operator"), ("Deployment", "hybridcloud-api"),
         ("Service", "hybridcloud-api"), ("PodDisruptionBudget", "hybridcloud-api"),
@@ -97,7 +98,7 @@ def test_defaults_render_the_complete_install(render: Render) -> None:
         ("Role", "hybridcloud-operator-member-credentials"),
         ("RoleBinding", "hybridcloud-operator-member-credentials"),
         *[("ClusterRole", f"hybridcloud-{kind}-{role}")
-          for kind in ("hybridcluster", "multiclusterapplication")
+          for kind in ("hybridcluster", "multiclusterapplication", "securitypolicy")
           for role in ("admin", "editor", "viewer")],
     ])
 

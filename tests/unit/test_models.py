@@ -9,10 +9,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from hybridcloud.models import HybridCluster, MultiClusterApplication
+from hybridcloud.models import HybridCluster, MultiClusterApplication, SecurityPolicy
 
 SAMPLES = Path(__file__).resolve().parents[2] / "deploy" / "samples"
-KINDS = {"HybridCluster": HybridCluster, "MultiClusterApplication": MultiClusterApplication}
+KINDS = {"HybridCluster": HybridCluster, "MultiClusterApplication": MultiClusterApplication,
+         "SecurityPolicy": SecurityPolicy}
 
 
 def sample_documents() -> list[dict[str, Any]]:

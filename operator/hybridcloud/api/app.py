@@ -35,7 +35,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from ..kube.cache import WatchCache, start_all
-from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
+from ..kube.resources import (
+    HybridClusterResource,
+    MultiClusterApplicationResource,
+    SecurityPolicyResource,
+)
 from ..kube.tenants import TenantBook
 from ..models import TenantRules
 from . import errors
@@ -44,7 +48,7 @@ from .deps import Authenticator, Caches, CallerDep
 from .member import MemberClients
 from .oauth import CLIENT_LABEL
 from .ratelimit import RateLimiter
-from .routes import applications, clusters, multicluster, oauth, operations, workloads
+from .routes import applications, clusters, multicluster, oauth, operations, security, workloads
 from .settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -157,10 +161,14 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         app.state.caches = caches = _caches(kube, settings)
         app.state.members = MemberClients(kube, settings.member_timeout,
                                            settings.member_credentials_namespace)
-        await start_all(caches.all(), settings.cache_sync_timeout)
+        # Security API (issue 16): SecurityPolicies, read like the other kinds from a watch.
+        app.state.security_policies = WatchCache(kube, SecurityPolicyResource)
+        await start_all([*caches.all(), app.state.security_policies],
+                        settings.cache_sync_timeout)
         try:
             yield
         finally:
+            await app.state.security_policies.stop()
             for cache in caches.all():
                 await cache.stop()
             await app.state.members.close()
@@ -226,6 +234,6 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
                                       {"verb": "get", "path": "/metrics"})
             return render_metrics(request.app)
 
-    for module in (clusters, applications, workloads, multicluster, operations, oauth):
+    for module in (clusters, applications, workloads, multicluster, operations, oauth, security):
         app.include_router(module.router)
     return app

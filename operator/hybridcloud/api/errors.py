@@ -35,6 +35,7 @@ _STATUS_CODES = {
     "PAYLOAD_TOO_LARGE": 413,
     "RATE_LIMITED": 429,
     "INTERNAL_ERROR": 500,
+    "NOT_IMPLEMENTED": 501,  # a contract endpoint this server does not offer (yet)
     "SERVICE_UNAVAILABLE": 503,
 }
 

@@ -18,7 +18,7 @@ from ..kube.objects import FIELD_MANAGER
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
-from . import application, hybridcluster, settings
+from . import application, hybridcluster, securitypolicy, settings
 from .config import OperatorConfig
 
 
@@ -32,8 +32,14 @@ def _applications(memo: kopf.Memo) -> application.ApplicationController:
     return controller
 
 
+def _security_policies(memo: kopf.Memo) -> securitypolicy.SecurityPolicyController:
+    controller: securitypolicy.SecurityPolicyController = memo["security_policies"]
+    return controller
+
+
 hybridcluster.register(_clusters)
 application.register(_applications)
+securitypolicy.register(_security_policies)
 
 
 @kopf.on.startup()
@@ -57,12 +63,18 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     memo["applications"].start()
     tenants.on_change(controller.recheck_all)
     tenants.on_change(memo["applications"].recheck_all)
+    # Security policies (issue 16): compiled to admission policies on members.
+    memo["security_policies"] = securitypolicy.SecurityPolicyController(client, wire, config,
+                                                                        tenants)
+    memo["security_policies"].start()
+    tenants.on_change(memo["security_policies"].recheck_all)
 
 
 @kopf.on.cleanup()
 async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["clusters"].stop()
     await memo["applications"].stop()
+    await memo["security_policies"].stop()
     await memo["tenants"].stop()
     await memo["feed"].drain()
     await memo["client"].close()

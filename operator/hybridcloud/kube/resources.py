@@ -5,14 +5,17 @@ from __future__ import annotations
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
 from .. import GROUP, VERSION
-from ..models import HybridCluster, MultiClusterApplication, TenantPolicy
+from ..models import HybridCluster, MultiClusterApplication, SecurityPolicy, TenantPolicy
 
 HybridClusterResource = create_namespaced_resource(
     GROUP, VERSION, HybridCluster.KIND, HybridCluster.PLURAL)
 MultiClusterApplicationResource = create_namespaced_resource(
     GROUP, VERSION, MultiClusterApplication.KIND, MultiClusterApplication.PLURAL)
+SecurityPolicyResource = create_namespaced_resource(
+    GROUP, VERSION, SecurityPolicy.KIND, SecurityPolicy.PLURAL)
 
 TenantPolicyResource = create_global_resource(
     GROUP, VERSION, TenantPolicy.KIND, TenantPolicy.PLURAL)
 
-__all__ = ["HybridClusterResource", "MultiClusterApplicationResource", "TenantPolicyResource"]
+__all__ = ["HybridClusterResource", "MultiClusterApplicationResource", "SecurityPolicyResource",
+           "TenantPolicyResource"]

@@ -31,6 +31,14 @@ from .cluster import (
     Taint,
 )
 from .common import Condition, ConditionStatus, KubeModel, LabelSelector, SecretKeyRef
+from .securitypolicy import (
+    Enforcement,
+    PolicyRules,
+    PolicyTargets,
+    SecurityPolicy,
+    SecurityPolicySpec,
+    SecurityPolicyStatus,
+)
 from .tenantpolicy import (
     AccountRules,
     ClusterRules,
@@ -52,6 +60,7 @@ __all__ = [
     "DeletionPolicy",
     "DeliveryRules",
     "DeploymentState",
+    "Enforcement",
     "GitSource",
     "Health",
     "HybridApplicationSpec",
@@ -71,8 +80,13 @@ __all__ = [
     "PlacementEntry",
     "PlacementPolicy",
     "PlacementStrategy",
+    "PolicyRules",
+    "PolicyTargets",
     "Provider",
     "SecretKeyRef",
+    "SecurityPolicy",
+    "SecurityPolicySpec",
+    "SecurityPolicyStatus",
     "SyncPolicy",
     "Taint",
     "TenantPolicy",
