@@ -4,6 +4,8 @@ queue, the provider boundary, git fetches and member syncs; gauges computed from
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -154,7 +156,7 @@ def test_calls_that_are_not_a_provider_adapter_pass_through_untouched() -> None:
     assert m.timed_provider_call(len) is len
 
 
-class SourceFailure(Exception):
+class SourceFailedError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -167,10 +169,10 @@ async def test_git_fetches_are_timed_and_failures_counted_by_reason() -> None:
     @m.timed_git_fetch
     async def fetch(fail: bool) -> None:
         if fail:
-            raise SourceFailure(reason)
+            raise SourceFailedError(reason)
 
     await fetch(False)
-    with pytest.raises(SourceFailure):
+    with pytest.raises(SourceFailedError):
         await fetch(True)
     assert sample("hybridcloud_git_fetch_duration_seconds_count") == before + 2
     assert sample("hybridcloud_git_fetch_failures_total", reason=reason) == 1
@@ -273,7 +275,10 @@ def test_metric_names_are_found_in_promql_without_functions_labels_or_keywords()
 
 
 def defined_names() -> set[str]:
-    """Every series name the operator's metrics can expose."""
+    """Every series name the operator's metrics can expose (as the running operator has them:
+    with a work queue and the object caches registered)."""
+    WorkQueue(lambda key: asyncio.sleep(0, None), name=unique("registered"))
+    m.track_objects(clusters=list, applications=list)
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"),
                 "gauge": ("",)}
     return {family.name + suffix for family in REGISTRY.collect()
@@ -294,3 +299,13 @@ def test_every_default_alert_rule_reads_metrics_the_operator_defines(bin_dir: Pa
                                                         metric_names(rule["expr"]) - defined)
         assert rule["labels"]["severity"] in ("warning", "critical"), rule["alert"]
         assert rule["annotations"]["summary"], rule["alert"]
+
+
+def test_a_process_without_controllers_serves_none_of_the_scrape_time_families() -> None:
+    # The REST API imports this module (through kube.wire) but runs no queue or controller.
+    code = ("import hybridcloud.api.app; from prometheus_client import REGISTRY; "
+            "print(sorted(f.name for f in REGISTRY.collect()))")
+    answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120)
+    for family in ("workqueue_depth", "hybridcloud_clusters", "hybridcloud_applications"):
+        assert f"'{family}'" not in answer.stdout, family

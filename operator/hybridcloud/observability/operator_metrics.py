@@ -122,6 +122,7 @@ class QueueMetrics:
         MAX_CONCURRENT.labels(name).set(workers)
         self.running: dict[Hashable, float] = {}  # key → when its pass started
         _QUEUES.add(self)
+        _register_once(_QueueCollector)
 
     def added(self) -> None:
         self.adds.inc()
@@ -259,14 +260,14 @@ class _SyncOutcome(Protocol):
     refused: list[str]
 
 
-O = TypeVar("O", bound=_SyncOutcome)
+Outcome = TypeVar("Outcome", bound=_SyncOutcome)
 
 
-def counted_sync(sync: Callable[P, Awaitable[O]]) -> Callable[P, Awaitable[O]]:
+def counted_sync(sync: Callable[P, Awaitable[Outcome]]) -> Callable[P, Awaitable[Outcome]]:
     """Decorates a member cluster's sync: objects applied/pruned/healed and the result."""
 
     @functools.wraps(sync)
-    async def counted(*args: P.args, **kwargs: P.kwargs) -> O:
+    async def counted(*args: P.args, **kwargs: P.kwargs) -> Outcome:
         try:
             outcome = await sync(*args, **kwargs)
         except Exception:
@@ -291,6 +292,7 @@ _SOURCES: dict[str, Bodies] = {}
 def track_objects(*, clusters: Bodies, applications: Bodies) -> None:
     """Where the scrape reads the cached HybridCluster and MultiClusterApplication bodies."""
     _SOURCES["clusters"], _SOURCES["applications"] = clusters, applications
+    _register_once(_ObjectCollector)
 
 
 def _parse_time(value: Any) -> float | None:
@@ -366,5 +368,12 @@ class _ObjectCollector(Collector):
         yield from application_families(list(applications()))
 
 
-REGISTRY.register(_QueueCollector())
-REGISTRY.register(_ObjectCollector())
+_REGISTERED: set[type[Collector]] = set()
+
+
+def _register_once(collector: type[Collector]) -> None:
+    """Scrape-time collectors join the registry when first needed: a process that imports
+    this module without running controllers (the REST API) serves none of their families."""
+    if collector not in _REGISTERED:
+        _REGISTERED.add(collector)
+        REGISTRY.register(collector())
