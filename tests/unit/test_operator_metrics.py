@@ -4,6 +4,7 @@ queue, the provider boundary, git fetches and member syncs; gauges computed from
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import uuid
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import REGISTRY
 from prometheus_client.core import Metric
 
@@ -21,7 +23,7 @@ from hybridcloud.controllers.queue import WorkQueue
 from hybridcloud.observability import operator_metrics as m
 from hybridcloud.providers.base import PermanentError, TransientError
 
-from ..alert_rules import EXTERNAL, balanced, metric_names, rendered_rules
+from ..alert_rules import CHART, EXTERNAL, balanced, metric_names, rendered_rules
 
 
 def sample(metric: str, /, **labels: str) -> float:
@@ -309,3 +311,30 @@ def test_a_process_without_controllers_serves_none_of_the_scrape_time_families()
                             check=True, timeout=120)
     for family in ("workqueue_depth", "hybridcloud_clusters", "hybridcloud_applications"):
         assert f"'{family}'" not in answer.stdout, family
+
+
+def test_the_chart_serves_operator_metrics_on_the_pod_network_to_listed_scrapers_only(
+        bin_dir: Path) -> None:
+    def render(*values: str) -> list[dict[str, Any]]:
+        answer = subprocess.run(
+            [str(bin_dir / "helm"), "template", "hybridcloud", str(CHART), "-n", "hc-system",
+             *values], capture_output=True, text=True, timeout=60, check=False)
+        assert answer.returncode == 0, answer.stderr
+        return [doc for doc in yaml.safe_load_all(answer.stdout) if doc]
+
+    def operator(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+        [found] = [o for o in objects
+                   if o["kind"] == kind and o["metadata"]["name"] == "hybridcloud-operator"]
+        return found
+
+    objects = render()
+    container = operator(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert (env["HYBRIDCLOUD_OPERATOR_METRICS_PORT"], env["HYBRIDCLOUD_OPERATOR_METRICS_HOST"]) \
+        == ("8081", "0.0.0.0")  # noqa: S104  (the pod network; the NetworkPolicy admits)
+    assert {"name": "metrics", "containerPort": 8081, "protocol": "TCP"} in container["ports"]
+    assert "ingress" not in operator(objects, "NetworkPolicy")["spec"]  # no scrapers listed
+    scraper = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    scraped = render("--set-json", f"networkPolicy.metricsFrom=[{json.dumps(scraper)}]")
+    assert operator(scraped, "NetworkPolicy")["spec"]["ingress"] == [
+        {"ports": [{"port": "metrics", "protocol": "TCP"}], "from": [scraper]}]
