@@ -266,3 +266,10 @@ def test_every_metric_the_alert_rules_read_is_served_after_a_real_reconcile(
     read = {name for rule in rendered_rules(bin_dir / "helm")
             for name in metric_names(rule["expr"])}
     assert read - set(EXTERNAL) <= served, sorted(read - set(EXTERNAL) - served)
+
+
+def test_no_series_names_a_tenant_namespace_object_or_repository(scenario: Scenario) -> None:
+    text = httpx.get(scenario.url, timeout=10).text
+    for tenant_data in (scenario.namespace, "metered", REFUSED, "unfetchable",
+                        "no-such-repository", "file://"):
+        assert tenant_data not in text, tenant_data

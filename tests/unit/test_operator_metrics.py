@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from prometheus_client import REGISTRY
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY
 from prometheus_client.core import Metric
 
 from hybridcloud.controllers.queue import WorkQueue
@@ -338,3 +338,38 @@ def test_the_chart_serves_operator_metrics_on_the_pod_network_to_listed_scrapers
     scraped = render("--set-json", f"networkPolicy.metricsFrom=[{json.dumps(scraper)}]")
     assert operator(scraped, "NetworkPolicy")["spec"]["ingress"] == [
         {"ports": [{"port": "metrics", "protocol": "TCP"}], "from": [scraper]}]
+
+
+async def test_metrics_are_served_over_http_and_a_taken_port_leaves_the_operator_running(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+
+    import httpx
+    import kopf
+
+    from hybridcloud.controllers import metrics as server
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    taken = holder.getsockname()[1]
+    try:
+        monkeypatch.setenv("HYBRIDCLOUD_OPERATOR_METRICS_PORT", str(taken))
+        memo = kopf.Memo()
+        await server.start_metrics(memo=memo)  # must not raise: reconciling goes on
+        assert "metrics_server" not in memo
+        assert f"cannot serve metrics on 127.0.0.1:{taken}" in caplog.text
+    finally:
+        holder.close()
+    monkeypatch.setenv("HYBRIDCLOUD_OPERATOR_METRICS_PORT", str(taken))  # free again now
+    memo = kopf.Memo()
+    await server.start_metrics(memo=memo)
+    try:
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(f"http://127.0.0.1:{taken}/metrics")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == CONTENT_TYPE_LATEST  # as the API serves it
+        assert "# TYPE controller_runtime_reconcile_total counter" in answer.text
+        assert "# TYPE hybridcloud_clusters gauge" in answer.text
+    finally:
+        await server.stop_metrics(memo=memo)

@@ -47,9 +47,17 @@ async def start_metrics(memo: kopf.Memo, **_: Any) -> None:
     operator_metrics.track_objects(clusters=lambda: _cached(memo, "clusters"),
                                    applications=lambda: _cached(memo, "applications"))
     config = OperatorConfig()
-    if config.metrics_port:
+    if not config.metrics_port:
+        return
+    try:
         memo["metrics_server"] = await serve(config.metrics_host, config.metrics_port)
-        log.info("serving metrics on %s:%d/metrics", config.metrics_host, config.metrics_port)
+    except OSError as exc:
+        # Reconciling matters more than being observed: go on without /metrics (the
+        # operator-down alert fires, since nothing can be scraped) rather than retry forever.
+        log.error("cannot serve metrics on %s:%d: %s", config.metrics_host, config.metrics_port,
+                  exc)
+        return
+    log.info("serving metrics on %s:%d/metrics", config.metrics_host, config.metrics_port)
 
 
 @kopf.on.cleanup()
