@@ -187,9 +187,9 @@ def _host(url: str) -> str:
     return urlsplit(url).netloc
 
 
-def rest_request(method: str, base_url: str, code: int | str) -> None:
-    """One request of the operator's client to the apiserver at ``base_url`` answered ``code``
-    (``"<error>"`` when no answer came, as client-go labels it)."""
+def rest_request(method: str, base_url: str, code: int) -> None:
+    """One request of the operator's client to the apiserver at ``base_url`` answered ``code``.
+    (A request that got no answer raises before it is counted: its error is logged.)"""
     REST_REQUESTS.labels(str(code), method, _host(base_url)).inc()
 
 
