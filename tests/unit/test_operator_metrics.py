@@ -373,3 +373,26 @@ async def test_metrics_are_served_over_http_and_a_taken_port_leaves_the_operator
         assert "# TYPE hybridcloud_clusters gauge" in answer.text
     finally:
         await server.stop_metrics(memo=memo)
+
+
+async def test_adds_while_a_key_is_processed_count_once_as_client_go_dedupes_them() -> None:
+    name = unique("dirty")
+    release = asyncio.Event()
+    passes: list[str] = []
+
+    async def reconcile(key: str) -> float | None:
+        passes.append(key)
+        if len(passes) == 1:
+            await release.wait()
+        return None
+
+    queue: WorkQueue[str] = WorkQueue(reconcile, workers=1, name=name)
+    queue.add("a")
+    queue.start()
+    await until(lambda: bool(passes))
+    for _ in range(5):
+        queue.add("a")  # watch events while the first pass runs
+    release.set()
+    await until(lambda: len(passes) == 2)
+    await queue.stop()
+    assert sample("workqueue_adds_total", name=name) == 2  # the first add and one rerun

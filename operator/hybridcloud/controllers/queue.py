@@ -46,8 +46,7 @@ class WorkQueue(Generic[K]):
     def add(self, key: K, delay: float = 0.0) -> None:
         """Schedule ``key``; an earlier schedule for the same key wins."""
         if key in self._processing and delay <= 0:
-            self._dirty.add(key)
-            self.metrics.added()
+            self._dirty.add(key)  # counted as an add when it is queued again after the pass
             return
         when = time.monotonic() + max(0.0, delay)
         current = self._due.get(key)
