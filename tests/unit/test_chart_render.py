@@ -429,15 +429,22 @@ def test_api_defaults_keep_docs_off_and_protect_the_platform_namespace(render: R
 
 
 def test_monitoring_objects_are_opt_in(render: Render) -> None:
-    assert not [o for o in render() if o["kind"] in ("ServiceMonitor", "PrometheusRule")]
+    assert not [o for o in render() if o["kind"] in ("ServiceMonitor", "PodMonitor",
+                                                      "PrometheusRule")]
     objects = render("--set", "metrics.serviceMonitor.enabled=true",
                      "--set", "metrics.prometheusRule.enabled=true")
     monitor = one(objects, "ServiceMonitor", "hybridcloud-api")
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics",
                                              "interval": "30s"}]
+    pods = one(objects, "PodMonitor", "hybridcloud-operator")  # the operator's own /metrics
+    assert pods["spec"]["podMetricsEndpoints"] == [{"port": "metrics", "path": "/metrics",
+                                                    "interval": "30s"}]
     rule = one(objects, "PrometheusRule", "hybridcloud")
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
-    assert alerts == {"HybridcloudAPIDown", "HybridcloudOperatorUnavailable"}
+    assert alerts == {"HybridcloudAPIDown", "HybridcloudOperatorUnavailable",
+                      "HybridcloudOperatorDown", "HybridcloudReconcileErrors",
+                      "HybridcloudClusterStuck", "HybridcloudDeliveriesFailing",
+                      "HybridcloudGitFetchesFailing"}
 
 
 

@@ -103,6 +103,12 @@ JSON (pydantic-settings parses JSON for numbers, booleans, maps and lists).
 {{- .Values.api.config.metricsPort | default 9090 -}}
 {{- end -}}
 
+{{- /* The operator's /metrics port (operator metrics section): operator.config.metricsPort,
+       else 8081; the chart always serves it, on the pod network. */}}
+{{- define "hybridcloud.operatorMetricsPort" -}}
+{{- .Values.operator.config.metricsPort | default 8081 -}}
+{{- end -}}
+
 {{- /* Egress of both workloads: anywhere (the apiserver, cloud APIs, git and Helm hosts, member
        clusters, in-cluster DNS) except egressDeniedCIDRs — the instance-metadata endpoints, whose
        node credentials a tenant could reach by naming them as a git, chart or cluster URL. */}}

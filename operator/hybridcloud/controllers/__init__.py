@@ -18,7 +18,7 @@ from ..kube.objects import FIELD_MANAGER
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
-from . import application, hybridcluster, securitypolicy, settings
+from . import application, hybridcluster, metrics, securitypolicy, settings
 from .config import OperatorConfig
 
 
@@ -81,4 +81,4 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["wire"].close()
 
 
-__all__ = ["settings"]
+__all__ = ["metrics", "settings"]

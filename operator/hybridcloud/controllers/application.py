@@ -74,7 +74,8 @@ class ApplicationController:
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.clusters: dict[str, dict[str, tuple[int, ClusterFacts]]] = {}
         self._primed: set[str] = set()
-        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers)
+        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers,
+                                               name="multiclusterapplication")
         self.renderer = SourceRenderer(GitCache(
             config.delivery_dir / "git", allow_local=config.allow_local_sources,
             known_hosts=config.ssh_known_hosts, ca_bundle=config.git_ca_bundle,

@@ -87,3 +87,10 @@ class OperatorConfig(BaseSettings):
         description="JSON rules (the spec of a TenantPolicy without its selectors) for tenant "
         "namespaces no TenantPolicy selects. Unset: applications write no cluster-scoped "
         "objects, CRDs or kube-* namespaces; clusters need spec.credentialsRef; no quotas.")
+    # -- the operator's own metrics (observability/operator_metrics.py) --
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Serve Prometheus metrics on /metrics at this "
+        "port; 0: not served.")
+    metrics_host: str = Field(
+        default="127.0.0.1", description="Address the metrics port listens on: loopback unless "
+        "set (the chart sets 0.0.0.0 and admits scrapers through its NetworkPolicy).")

@@ -42,6 +42,7 @@ from ..kube.resources import HybridClusterResource
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, HybridClusterSpec
+from ..observability.operator_metrics import timed_provider_call
 from ..providers.base import (
     CloudProvider,
     ClusterSpec,
@@ -76,7 +77,8 @@ class ClusterController:
         self.timing = logic.Timing(config.poll_interval, config.resync_interval,
                                    config.stalled_retry)
         self.bodies: dict[Key, dict[str, Any]] = {}
-        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers)
+        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers,
+                                               name="hybridcluster")
         self._threads = ThreadPoolExecutor(config.provider_threads, "provider")
         self.kubeconfigs = KubeconfigKeeper(client, config, feed)
         self._credentials: dict[tuple[str, str, str | None], tuple[float, dict[str, str]]] = {}
@@ -254,7 +256,7 @@ class ClusterController:
     async def _call(self, func: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._threads, func, *args)
+            return await loop.run_in_executor(self._threads, timed_provider_call(func), *args)
         except ProviderError:
             raise
         except Exception as exc:  # an SDK surprise: retry, but say what happened

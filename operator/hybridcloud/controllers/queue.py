@@ -17,6 +17,8 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from ..observability.operator_metrics import QueueMetrics
+
 K = TypeVar("K", bound=Hashable)
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,8 @@ Reconciler = Callable[[K], Awaitable[float | None]]
 
 class WorkQueue(Generic[K]):
     def __init__(self, reconcile: Reconciler[K], *, workers: int = 16,
-                 base_backoff: float = 0.5, max_backoff: float = 300.0) -> None:
+                 base_backoff: float = 0.5, max_backoff: float = 300.0,
+                 name: str = "default") -> None:
         self._reconcile = reconcile
         self._workers = workers
         self._base = base_backoff
@@ -38,11 +41,12 @@ class WorkQueue(Generic[K]):
         self._failures: dict[K, int] = {}
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self.metrics = QueueMetrics(name, workers, self._due.values)  # controller-runtime's
 
     def add(self, key: K, delay: float = 0.0) -> None:
         """Schedule ``key``; an earlier schedule for the same key wins."""
         if key in self._processing and delay <= 0:
-            self._dirty.add(key)
+            self._dirty.add(key)  # counted as an add when it is queued again after the pass
             return
         when = time.monotonic() + max(0.0, delay)
         current = self._due.get(key)
@@ -50,6 +54,7 @@ class WorkQueue(Generic[K]):
             return
         self._due[key] = when
         heapq.heappush(self._heap, (when, next(self._tie), key))
+        self.metrics.added()
         self._wakeup.set()
 
     def forget(self, key: K) -> None:
@@ -93,6 +98,7 @@ class WorkQueue(Generic[K]):
                 if key in self._processing:
                     self._dirty.add(key)  # run again as soon as the current pass ends
                     continue
+                self.metrics.picked(key, when)
                 return key
             timeout = self._heap[0][0] - now if self._heap else None
             with contextlib.suppress(TimeoutError):
@@ -111,8 +117,10 @@ class WorkQueue(Generic[K]):
                 self._failures[key] = self._failures.get(key, 0) + 1
                 log.exception("reconcile of %s failed; retrying in %.1fs", key, delay)
                 requeue = delay
+                self.metrics.finished(key, requeue, failed=True)
             else:
                 self._failures.pop(key, None)
+                self.metrics.finished(key, requeue, failed=False)
             finally:
                 self._processing.discard(key)
             if key in self._dirty:

@@ -67,7 +67,8 @@ class SecurityPolicyController:
         self.clusters: dict[str, dict[str, ClusterFacts]] = {}
         self.cluster_uids: dict[Key, str] = {}
         self._primed: set[str] = set()
-        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers)
+        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers,
+                                            name="securitypolicy")
         self.members: MemberClients[AsyncClient] = MemberClients(
             client, config.member_credentials_namespace, _member_client, _close)
 

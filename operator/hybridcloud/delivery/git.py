@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..observability.operator_metrics import timed_git_fetch
 from .errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from .gitlimits import SETTING as _SETTING
 from .gitlimits import GitLimits, discard, extract, folder_size, tree_over_limits
@@ -250,6 +251,7 @@ class GitCache:
 
     # -- git ---------------------------------------------------------------------------------
 
+    @timed_git_fetch
     async def _fetch(self, repository: str, mirror: Path, credentials: GitCredentials) -> None:
         if not (mirror / "HEAD").exists():
             _ensure(mirror.parent)

@@ -38,6 +38,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 from lightkube.types import CascadeType, PatchType
 
 from ..models.application import Health
+from ..observability.operator_metrics import counted_sync
 from ..reconcile import tenancy
 from ..reconcile.application import Writes
 from . import objects as o
@@ -102,6 +103,7 @@ class MemberCluster:
 
     # -- public ------------------------------------------------------------------------------
 
+    @counted_sync
     async def sync(self, app: AppIdentity, manifests: Sequence[Manifest], *,
                    target_namespace: str, prune: bool, self_heal: bool,
                    rules: tenancy.Governing, writes: Writes = Writes.CHANGES) -> SyncOutcome:

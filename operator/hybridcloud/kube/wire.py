@@ -26,6 +26,8 @@ from lightkube.config.client_adapter import user_auth, verify_cluster
 from lightkube.config.kubeconfig import SingleConfig
 from lightkube.core.exceptions import ApiError
 
+from ..observability.operator_metrics import rest_request
+
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -92,6 +94,7 @@ class KubeWire:
         async with self._open().request(method, url, params=params, data=data,
                                         headers=headers, proxy=self._proxy) as response:
             payload = await response.read()
+            rest_request(method, self._base, response.status)
             if response.status >= 400:
                 raise _api_error(method, url, response.status, payload)
             answer: dict[str, Any] = json.loads(payload) if payload else {}
