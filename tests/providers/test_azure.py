@@ -161,7 +161,7 @@ def test_describe_of_an_unknown_cluster_is_none(provider: AzureProvider) -> None
 def test_options_choose_subscription_resource_group_and_dns_prefix(aks: FakeAKS) -> None:
     creds = credentials(aks)
     del creds["subscription_id"]
-    provider = AzureProvider(creds, base_url=aks.url, polling_interval=POLL)
+    provider = AzureProvider(creds, base_url=aks.url)
     aks.add_resource_group("team-a", "westeurope")
     spec = dataclasses.replace(SPEC, options={"subscriptionId": SUBSCRIPTION,
                                               "resourceGroup": "team-a", "dnsPrefix": "teama"})
@@ -315,7 +315,7 @@ def test_unreachable_endpoint_is_transient(aks: FakeAKS) -> None:
 def test_wrong_client_secret_is_an_authentication_error_without_the_secret(
         aks: FakeAKS) -> None:
     wrong = "Wr0ng~but-still-s3cret"
-    provider = AzureProvider(credentials(aks, client_secret=wrong), base_url=aks.url, polling_interval=POLL)
+    provider = AzureProvider(credentials(aks, client_secret=wrong), base_url=aks.url)
     with pytest.raises(AuthenticationError, match="AADSTS7000215") as caught:
         provider.describe(SPEC)
     assert wrong not in str(caught.value) and SECRET not in str(caught.value)
@@ -339,7 +339,7 @@ def test_a_revoked_token_is_replaced_once_without_an_error(
 
 def test_quota_exhaustion_is_a_quota_error_with_the_provider_message(aks: FakeAKS) -> None:
     aks.vcpu_quota = 8
-    provider = AzureProvider(credentials(aks), base_url=aks.url, polling_interval=POLL)
+    provider = AzureProvider(credentials(aks), base_url=aks.url)
     with pytest.raises(QuotaExceededError, match="Total Regional Cores quota") as caught:
         provider.create(SPEC)
     assert "Current Limit: 8" in caught.value.message
