@@ -55,6 +55,11 @@ DEV_TIER_VARIABLE = "HYBRIDCLOUD_DEV_TIER"
 DEFAULT_DEV_TIER = Tier.ENTERPRISE
 SAMPLE_CLUSTER = "dev"
 READY_TIMEOUT = 180.0
+PORT_ATTEMPTS = 5  # start operator and API on new ports when a chosen one was taken
+
+
+class PortTakenError(Exception):
+    """A child exited because another process bound its port first."""
 
 
 def dev_tier(environ: Mapping[str, str]) -> Tier:
@@ -115,7 +120,6 @@ class Supervisor:
         install_crds(self.control_plane.kubeconfig)
         create_platform_namespace(self.control_plane.kubeconfig)
         token = mint_dev_token(self.control_plane.kubeconfig, DEV_NAMESPACE, DEV_ACCOUNT)
-        api_port, health_port = free_ports(2)
         env = {**os.environ, "KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_API_KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.run_dir / "local"),
@@ -126,11 +130,8 @@ class Supervisor:
                "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
                "HYBRIDCLOUD_API_ALLOW_LOCAL_SOURCES": "true",
                "PYTHONUNBUFFERED": "1"}
-        self._supervise("operator", ["operator", "--health-port", str(health_port)], env)
-        self._supervise("api", ["api", "--host", "127.0.0.1", "--port", str(api_port)], env)
+        api_port, health_port = self.serve(env)
         api_url = f"http://127.0.0.1:{api_port}"
-        self._wait_http("api", f"{api_url}/readyz")
-        self._wait_http("operator", f"http://127.0.0.1:{health_port}/healthz")
         if self.sample:
             create_sample_cluster(self.control_plane.kubeconfig)
         self.state = {"supervisor": os.getpid(), "api_url": api_url,
@@ -144,6 +145,31 @@ class Supervisor:
                     f"{DEV_TIER_VARIABLE}={tier.value}\n"
                     + (f"PATH={bin_dir}:{os.environ.get('PATH', '')}\n" if bin_dir else ""))
         (self.run_dir / "env").write_text(env_file)
+
+    def serve(self, env: Mapping[str, str],
+              operator_args: Sequence[str] = ()) -> tuple[int, int]:
+        """Start the operator and the API on free ports; returns (API port, health port).
+
+        The ports are free when chosen, but the children bind them only after starting up,
+        and another process (a parallel test, a second environment) may take one in between:
+        then the child exits with EADDRINUSE and both start again on newly chosen ports."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            api_port, health_port = free_ports(2)
+            self._supervise("operator", ["operator", "--health-port", str(health_port),
+                                         *operator_args], env)
+            self._supervise("api", ["api", "--host", "127.0.0.1", "--port", str(api_port)], env)
+            try:
+                self._wait_http("api", f"http://127.0.0.1:{api_port}/readyz")
+                self._wait_http("operator", f"http://127.0.0.1:{health_port}/healthz")
+            except PortTakenError as exc:
+                if attempt == PORT_ATTEMPTS:
+                    raise RuntimeError(f"{exc} on {PORT_ATTEMPTS} attempts") from exc
+                say(f"{exc}; starting operator and API again on new ports")
+                for child in self.children.values():
+                    terminate(child, grace=10)
+                continue
+            return api_port, health_port
+        raise AssertionError("unreachable")
 
     def _supervise(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> None:
         log = self.logs / f"{name}.log"
@@ -168,9 +194,14 @@ class Supervisor:
         while time.monotonic() < deadline:
             child = self.children[name]
             if not child.alive():
-                raise RuntimeError(f"{child.describe_exit()}; last log lines:\n{child.tail()}")
+                tail = child.tail()
+                if "address already in use" in tail.lower():
+                    raise PortTakenError(f"{name}: a port was taken before it could bind it")
+                raise RuntimeError(f"{child.describe_exit()}; last log lines:\n{tail}")
             try:
-                if httpx.get(url, timeout=2).status_code == 200:
+                # Counted only while our child runs. (A server squatting the port could
+                # answer before our child fails to bind; `watch` then reports the exit.)
+                if httpx.get(url, timeout=2).status_code == 200 and child.alive():
                     return
             except httpx.TransportError:
                 pass

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 from tests.fakes import aks_rules as rules
-from tests.fakes.aks_identity import ClusterCredentials, FakeDirectory
+from tests.fakes.aks_identity import ClusterCredentials, FakeDirectory, HostedPlane
 from tests.fakes.aks_state import ArmState, Cluster, ClusterKey
 from tests.fakes.server import FakeServer, Request, Response
 
@@ -47,6 +49,7 @@ class FakeAKS(ArmState):
         self.credentials = ClusterCredentials()
         self.server = FakeServer()
         self.resource_groups: dict[str, dict[str, Any]] = {}
+        self._hosted: list[tuple[re.Pattern[str], HostedPlane]] = []
         self._register_routes()
 
     # -- lifecycle and inspection ------------------------------------------------------------
@@ -79,6 +82,18 @@ class FakeAKS(ArmState):
             self._advance()
             return not self._clusters
 
+    def host(self, pattern: str, plane: HostedPlane) -> None:
+        """Run managed clusters whose name matches ``pattern`` (regex search) on ``plane``: a
+        real control plane, so delivery to them can be tested end to end."""
+        with self._lock:
+            self._hosted.append((re.compile(pattern), plane))
+
+    def create_requests(self) -> Counter[str]:
+        """Managed-cluster PUTs that reached the fake, per cluster name. ARM creates and
+        updates with the same PUT: without upgrades or cluster edits, each is a create."""
+        return self.server.tally("PUT", CLUSTER + "$",
+                                 lambda r: r.path.rsplit("/", 1)[-1].lower())
+
     def add_resource_group(self, name: str, location: str) -> None:
         self.resource_groups[name.lower()] = {
             "id": f"/subscriptions/{self.subscription_id}/resourceGroups/{name}", "name": name,
@@ -92,10 +107,12 @@ class FakeAKS(ArmState):
                                               "been reached for operation type - Write."}},
                               **match)
 
-    def fail_next_operation(self, code: str, message: str) -> None:
-        """Let the next long-running operation end Failed with this provisioning error."""
+    def fail_next_operation(self, code: str, message: str, *, on_resource: bool = True) -> None:
+        """Let the next long-running operation end Failed with this provisioning error; with
+        ``on_resource=False`` only the operation status (``Azure-AsyncOperation``) says why,
+        the resource shows ``provisioningState: Failed`` alone."""
         with self._lock:
-            self._failures.append({"code": code, "message": message})
+            self._failures.append(({"code": code, "message": message}, on_resource))
 
     # -- plumbing ----------------------------------------------------------------------------
     def _register_routes(self) -> None:
@@ -278,8 +295,10 @@ class FakeAKS(ArmState):
             return rules.operation_in_progress(cluster.name, cluster.props["provisioningState"])
         role = request.params["role"].lower()
         user = f"cluster{request.params['role']}_{request.params['rg']}_{cluster.name}"
+        hosted = next((plane for pattern, plane in self._hosted
+                       if pattern.search(cluster.name)), None)
         text = self.credentials.kubeconfig(cluster.name, user,
-                                           f"https://{cluster.props['fqdn']}:443")
+                                           f"https://{cluster.props['fqdn']}:443", hosted)
         return Response(200, {"kubeconfigs": [{"name": f"cluster{role.title()}",
                                                "value": base64.b64encode(text.encode()).decode()}]})
 

@@ -12,6 +12,7 @@ import base64
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs
 
@@ -97,6 +98,17 @@ def _aad_error(status: int, error: str, code: int, description: str) -> Response
                              "trace_id": secrets.token_hex(8)})
 
 
+@dataclass(frozen=True)
+class HostedPlane:
+    """A real Kubernetes control plane that the fake says runs a managed cluster: the
+    credentials it hands out for that cluster reach and authenticate to this plane."""
+
+    server: str  # https URL of its kube-apiserver
+    ca_pem: bytes  # the CA that signed the apiserver's serving certificate
+    client_ca_pem: bytes  # the CA the apiserver trusts for client certificates, and its key
+    client_ca_key_pem: bytes
+
+
 def _pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
 
@@ -117,23 +129,35 @@ class ClusterCredentials:
                    .sign(self._key, hashes.SHA256()))
         self.issued_tokens: list[str] = []
 
-    def _client_certificate(self) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    def _client_certificate(self, hosted: HostedPlane | None = None,
+                            ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+        issuer, signer = self.ca, self._key
+        if hosted is not None:  # the real control plane's client CA signs, so it trusts it
+            issuer = x509.load_pem_x509_certificate(hosted.client_ca_pem)
+            loaded = serialization.load_pem_private_key(hosted.client_ca_key_pem, None)
+            assert isinstance(loaded, ec.EllipticCurvePrivateKey), "an EC client CA key"
+            signer = loaded
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
                              x509.NameAttribute(NameOID.COMMON_NAME, "masterclient")])
         certificate = (x509.CertificateBuilder().subject_name(subject)
-                       .issuer_name(self.ca.subject).public_key(key.public_key())
+                       .issuer_name(issuer.subject).public_key(key.public_key())
                        .serial_number(x509.random_serial_number())
                        .not_valid_before(now - timedelta(minutes=5))
                        .not_valid_after(now + self.client_cert_validity)
                        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
                                       critical=False)
-                       .sign(self._key, hashes.SHA256()))
+                       .sign(signer, hashes.SHA256()))
         return certificate, key
 
-    def kubeconfig(self, cluster: str, user: str, server: str) -> str:
-        certificate, key = self._client_certificate()
+    def kubeconfig(self, cluster: str, user: str, server: str,
+                   hosted: HostedPlane | None = None) -> str:
+        """``listClusterUserCredential``'s kubeconfig; for a cluster ``hosted`` on a real
+        control plane, its endpoint, its CA and a client certificate it accepts."""
+        certificate, key = self._client_certificate(hosted)
+        ca_pem = hosted.ca_pem if hosted is not None else _pem(self.ca)
+        server = hosted.server if hosted is not None else server
         key_pem = key.private_bytes(serialization.Encoding.PEM,
                                     serialization.PrivateFormat.TraditionalOpenSSL,
                                     serialization.NoEncryption())
@@ -142,7 +166,7 @@ class ClusterCredentials:
         document = {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
             "clusters": [{"name": cluster, "cluster": {
-                "certificate-authority-data": base64.b64encode(_pem(self.ca)).decode(),
+                "certificate-authority-data": base64.b64encode(ca_pem).decode(),
                 "server": server}}],
             "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
             "current-context": cluster,

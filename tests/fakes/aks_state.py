@@ -36,6 +36,9 @@ class Operation:
     done_at: float
     failure: dict[str, str] | None = None
     status: str = "InProgress"
+    # Whether the failure also shows on the resource (``properties.status.provisioningError``,
+    # newer API versions) or only in the operation status, as ARM reports it for most.
+    failure_on_resource: bool = True
 
 
 @dataclass
@@ -64,7 +67,7 @@ class ArmState:
         self.vcpu_quota = vcpu_quota
         self._clusters: dict[ClusterKey, Cluster] = {}
         self._operations: dict[str, Operation] = {}
-        self._failures: list[dict[str, str]] = []
+        self._failures: list[tuple[dict[str, str], bool]] = []
         self._lock = threading.RLock()
         self._paused = False
 
@@ -94,10 +97,11 @@ class ArmState:
     def _start(self, cluster: Cluster, pool: str | None, action: str,
                state: str) -> dict[str, str]:
         """Begin an operation on the cluster (or one pool); answer with its polling headers."""
-        failure = self._failures.pop(0) if self._failures else None
+        failure, on_resource = self._failures.pop(0) if self._failures else (None, True)
         operation = Operation(str(uuid.uuid4()), (cluster.group.lower(), cluster.name.lower()),
                               pool, action, state, cluster.location,
-                              time.monotonic() + self.operation_delay, failure)
+                              time.monotonic() + self.operation_delay, failure, "InProgress",
+                              on_resource)
         self._operations[operation.id] = operation
         if cluster.busy and cluster.operation is not None:
             cluster.operation.status = "Canceled"  # only a DELETE may overtake an operation
@@ -138,7 +142,8 @@ class ArmState:
         if operation.failure:
             for target in targets:
                 target["provisioningState"] = "Failed"
-            cluster.props["status"] = {"provisioningError": operation.failure}
+            if operation.failure_on_resource:
+                cluster.props["status"] = {"provisioningError": operation.failure}
         elif operation.action == "delete" and operation.pool is None:
             del self._clusters[operation.key]
         elif operation.action == "delete":

@@ -27,6 +27,7 @@ import re
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,6 +132,10 @@ class FakeEKS:
     def count(self, method: str, pattern: str) -> int:
         """Requests that reached the fake (faulted ones excluded), e.g. ("POST", "^/clusters$")."""
         return self.server.count(method, pattern)
+
+    def create_requests(self) -> Counter[str]:
+        """CreateCluster calls that reached the fake, per cluster name (refused ones too)."""
+        return self.server.tally("POST", r"^/clusters$", lambda r: str(r.json()["name"]))
 
     def throttle_next(self, count: int = 1, *, retry_after: int = 7, method: str | None = None,
                       path: str | None = None) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -111,6 +112,10 @@ class FakeGKE:
 
     def count(self, method: str, pattern: str) -> int:
         return self.server.count(method, pattern)
+
+    def create_requests(self) -> Counter[str]:
+        """clusters.create calls that reached the fake, per cluster name (refused ones too)."""
+        return self.server.tally("POST", r"/clusters$", _created_name)
 
     # -- plumbing ------------------------------------------------------------------------
     def _api(self, method: str, pattern: str,
@@ -358,3 +363,11 @@ class FakeGKE:
         raise RpcError(404, "NOT_FOUND", f"The resource 'projects/{p['project']}/zones/"
                                          f"{p['zone']}/instanceGroupManagers/{p['name']}' "
                                          f"was not found")
+
+
+def _created_name(request: Request) -> str:
+    """The cluster name a clusters.create request asks for (the body may name it in
+    ``cluster.name``; a body without one is counted under "?")."""
+    body = request.json()
+    cluster = body.get("cluster") if isinstance(body, dict) else None
+    return str(cluster.get("name")) if isinstance(cluster, dict) else "?"

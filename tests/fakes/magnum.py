@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -96,6 +97,10 @@ class FakeMagnum:
 
     def creates(self) -> int:
         return self.server.count("POST", r"^/v1/clusters$")
+
+    def create_requests(self) -> Counter[str]:
+        """Cluster create calls that reached the fake, per cluster name (refused ones too)."""
+        return self.server.tally("POST", r"^/v1/clusters$", lambda r: str(r.json()["name"]))
 
     # -- plumbing shared with the nodegroup routes ------------------------------------------
     def api(self, method: str, pattern: str, *, min_version: tuple[int, int] = MIN_VERSION,

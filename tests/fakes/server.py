@@ -12,6 +12,8 @@ import functools
 import json
 import re
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,6 +117,8 @@ class FakeServer:
         # before it, so a test can prove the fault was served and the client came back after.
         self.faulted: list[tuple[int, Request, int]] = []
         self._gates: list[Gate] = []
+        self._connections = 0  # accepted and not yet closed
+        self._last_activity = 0.0  # when a connection last opened or closed (monotonic)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -141,6 +145,15 @@ class FakeServer:
             return sum(1 for r in self.requests
                        if r.method == method.upper() and regex.search(r.path))
 
+    def tally(self, method: str, pattern: str, key: Callable[[Request], str]) -> Counter[str]:
+        """Handled (not faulted) requests matching ``method`` and path regex, counted per
+        ``key(request)`` — e.g. create calls per cluster name."""
+        regex = re.compile(pattern)
+        with self._lock:
+            matching = [r for r in self.requests
+                        if r.method == method.upper() and regex.search(r.path)]
+        return Counter(key(r) for r in matching)
+
     def gate(self, method: str, pattern: str) -> Gate:
         """Hold matching requests (method + path regex) until the returned gate opens."""
         gate = Gate(method, pattern)
@@ -162,6 +175,15 @@ class FakeServer:
                 any(later.method == r.method and later.path == r.path
                     for later in self.requests[at:]) for at, r in faulted)
 
+    def idle(self, quiet: float = 0.5) -> bool:
+        """No client connection is open, nor was one opened or closed for ``quiet`` seconds:
+        every request a client sent has been read and handled. After SIGKILLing a client,
+        this is the moment the cloud has acted on all it will ever receive from it (requests
+        still in socket buffers, or in the listen backlog, included)."""
+        with self._lock:
+            return self._connections == 0 and \
+                time.monotonic() - self._last_activity >= quiet
+
     # -- lifecycle -----------------------------------------------------------------------
     @property
     def url(self) -> str:
@@ -178,6 +200,20 @@ class FakeServer:
 
             def log_message(self, format: str, *args: Any) -> None:
                 return  # keep test output quiet
+
+            def setup(self) -> None:
+                with server._lock:
+                    server._connections += 1
+                    server._last_activity = time.monotonic()
+                super().setup()
+
+            def finish(self) -> None:
+                try:
+                    super().finish()
+                finally:
+                    with server._lock:
+                        server._connections -= 1
+                        server._last_activity = time.monotonic()
 
             def _serve(self) -> None:
                 server._dispatch(self)
@@ -219,6 +255,11 @@ class FakeServer:
         parts = urlsplit(http.path)
         length = int(http.headers.get("Content-Length") or 0)
         body = http.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The client died while sending (a test SIGKILLed it between the headers and the
+            # body): like any HTTP server, drop the incomplete request unhandled and unlogged.
+            http.close_connection = True
+            return
         request = Request(http.command, parts.path, parse_qs(parts.query),
                           {k.lower(): v for k, v in http.headers.items()}, body)
         fault = self._take_fault(request.method, request.path)

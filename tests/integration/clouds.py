@@ -7,6 +7,7 @@ Each ``Cloud`` starts its fake, hands out the credentials Secret data the operat
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any, Protocol
 
 from tests.fakes.aks import FakeAKS
@@ -31,6 +32,8 @@ class Cloud(Protocol):
     def credentials(self) -> dict[str, str]: ...
     def options(self) -> dict[str, Any]: ...
     def creates(self) -> int: ...
+    def create_requests(self) -> Counter[str]:
+        """Create calls that reached the cloud, per provider-side cluster name."""
     def exists(self, name: str) -> bool: ...
     def group_size(self, name: str, group: str) -> int | None: ...
     def cluster_version(self, name: str) -> str | None: ...
@@ -81,6 +84,9 @@ class GKECloud:
 
     def _cluster(self, name: str) -> Any:
         return self.fake.cluster(name)
+
+    def create_requests(self) -> Counter[str]:
+        return self.fake.create_requests()
 
     def exists(self, name: str) -> bool:
         return self._cluster(name) is not None
@@ -156,6 +162,9 @@ class AKSCloud:
                 seen.add(request.path)
         return count
 
+    def create_requests(self) -> Counter[str]:
+        return self.fake.create_requests()
+
     def exists(self, name: str) -> bool:
         return self.fake.cluster(self.group, name) is not None
 
@@ -220,6 +229,9 @@ class MagnumCloud:
     def creates(self) -> int:
         return self.fake.creates()
 
+    def create_requests(self) -> Counter[str]:
+        return self.fake.create_requests()
+
     def exists(self, name: str) -> bool:
         return self.fake.cluster_named(name) is not None
 
@@ -283,6 +295,9 @@ class EKSCloud:
 
     def creates(self) -> int:
         return self.fake.count("POST", r"^/clusters$")
+
+    def create_requests(self) -> Counter[str]:
+        return self.fake.create_requests()
 
     def exists(self, name: str) -> bool:
         return self.fake.cluster(name, self.region) is not None

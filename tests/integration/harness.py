@@ -55,6 +55,9 @@ class OperatorProcess:
                "HYBRIDCLOUD_OPERATOR_STALLED_RETRY": "5",
                "HYBRIDCLOUD_OPERATOR_CREDENTIALS_NAMESPACE": self.namespace,
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.workdir / "local"),
+               # The AKS adapter follows ARM operations with the SDK's pollers; the fake sends
+               # no Retry-After, so without this they would look every 30 s (the SDK default).
+               "HYBRIDCLOUD_OPERATOR_AZURE_POLLING_INTERVAL": "0.1",
                # Tests serve repositories from local folders (file://); production refuses them.
                "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
                TENANT_DEFAULTS: PERMISSIVE_CLOUD_DEFAULTS,

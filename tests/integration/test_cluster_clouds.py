@@ -195,6 +195,26 @@ def test_a_failure_after_the_cloud_accepted_the_create_stalls_with_the_clouds_me
     assert cloud.exists(obj["status"]["providerName"])
 
 
+@pytest.mark.parametrize("cloud", ["azure"], indirect=True)
+def test_an_aks_operation_that_only_its_operation_status_explains_stalls_with_arms_error(
+    kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
+) -> None:
+    """ARM reports why a long-running operation failed in its Azure-AsyncOperation status, the
+    resource only says provisioningState Failed: the operator's poller carries the error."""
+    aks = cloud.fake  # type: ignore[attr-defined]
+    aks.fail_next_operation("VMExtensionProvisioningError", "VM has reported a failure when "
+                            "processing extension 'vmssCSE' (injected)", on_resource=False)
+    create(kube, namespace, manifest(cloud, "lro-doomed"))
+    obj = wait_phase(kube, namespace, "lro-doomed", "Failed", operator, timeout=120)
+    stalled = condition(obj, "Stalled") or {}
+    assert (stalled.get("status"), stalled.get("reason")) == ("True", "ProviderFailed")
+    assert "(VMExtensionProvisioningError)" in stalled.get("message", "")
+    assert "processing extension 'vmssCSE' (injected)" in stalled.get("message", "")
+    name = obj["status"]["providerName"]
+    assert "provisioningError" not in str(aks.cluster(cloud.group, name))  # type: ignore[attr-defined]
+    assert aks.server.count("GET", r"/locations/[^/]+/operations/[^/]+$") >= 1
+
+
 def test_a_cluster_without_version_gets_the_clouds_default_and_keeps_it(
     kube: Client, namespace: str, operator: OperatorProcess, cloud: Cloud
 ) -> None:

@@ -1,5 +1,5 @@
 """SIGKILL the operator while a create or delete call is in flight at the cloud: every cluster
-converges, the cloud saw exactly one create per cluster, and nothing leaks.
+converges, the cloud saw exactly one create call per cluster, and nothing leaks.
 
 A kill on a fixed timetable mostly lands before the operator calls the cloud at all, proving
 little. Here the fake holds the create (or delete) request at a gate: the operator has sent it
@@ -21,7 +21,7 @@ from lightkube.resources.core_v1 import Secret
 
 from hybridcloud.controlplane import ControlPlane
 from hybridcloud.kube.resources import HybridClusterResource
-from tests.fakes.server import Gate
+from tests.fakes.server import FakeServer, Gate
 
 from .clouds import CLOUDS, Cloud
 from .harness import OperatorProcess, eventually, get_cluster
@@ -48,7 +48,7 @@ def cloud(request: pytest.FixtureRequest) -> Iterator[Cloud]:
     fake.stop()
 
 
-def kill_during_calls(operator: OperatorProcess, gate: Gate) -> int:
+def kill_during_calls(operator: OperatorProcess, gate: Gate, server: FakeServer) -> int:
     """SIGKILL the operator KILLS times, each while a call is held at ``gate``; returns how
     many kills interrupted a call in flight. The gate stays open afterwards."""
     interrupted = 0
@@ -60,6 +60,11 @@ def kill_during_calls(operator: OperatorProcess, gate: Gate) -> int:
         interrupted += 1
         gate.open()  # the cloud now acts on the request nobody will read the answer to
         eventually(gate.drained, timeout=30, message="the held request was not handled")
+        # Other requests the dead operator had sent may still sit in socket buffers: the cloud
+        # acts on those too before the restarted operator looks, as it would on a request that
+        # reached it before the crash. (Started earlier, the new operator would race them and
+        # send a second create the cloud has to refuse: a create the test forbids.)
+        eventually(server.idle, timeout=30, message="the killed operator's calls were not read")
         gate.forget_arrivals()  # calls held together with this one are not the next kill's
         operator.start()
     gate.open()
@@ -78,7 +83,7 @@ def test_sigkills_while_cloud_calls_are_in_flight_never_duplicate_or_leak(
     operator = OperatorProcess(management.kubeconfig, namespace, tmp_path)
     operator.start()
     names = [f"crash-{i}" for i in range(CLUSTERS)]
-    creates_before = cloud.creates()
+    creates_before = cloud.create_requests()
     try:
         for name in names:
             kube.create(HybridClusterResource.from_dict({
@@ -91,7 +96,7 @@ def test_sigkills_while_cloud_calls_are_in_flight_never_duplicate_or_leak(
                 namespace=namespace)
         # Every kill lands on a held call by construction; how many there are depends on how
         # many calls the operator still had to make (it may send all creates at once).
-        killed_creating = kill_during_calls(operator, creating)
+        killed_creating = kill_during_calls(operator, creating, cloud.server)
         assert killed_creating >= 1 and creating.held >= killed_creating
 
         def all_active() -> list[str] | None:
@@ -102,23 +107,25 @@ def test_sigkills_while_cloud_calls_are_in_flight_never_duplicate_or_leak(
 
         provider_names = eventually(all_active, timeout=240, message=lambda: (
             f"not all Active: {phases(kube, namespace, names)}\n{operator.tail()}"))
-        # A call killed in flight may be sent once more by the restarted operator (the cloud
-        # refuses it: the name exists); any other repeat would be a duplicate create.
-        attempts = cloud.creates() - creates_before
-        assert CLUSTERS <= attempts <= CLUSTERS + creating.held, f"{attempts} create calls"
+        # The restarted operator found each interrupted create's cluster by its deterministic
+        # name and never sent that create again: exactly one create call per cluster reached
+        # the cloud (a repeat the cloud refuses counts too).
+        attempts = cloud.create_requests() - creates_before
+        assert len(attempts) == CLUSTERS and set(attempts.values()) == {1}, \
+            f"create calls per cluster: {dict(attempts)}"
         assert len(set(provider_names)) == CLUSTERS
         assert all(cloud.exists(name) for name in provider_names)
 
         for name in names:
             kube.delete(HybridClusterResource, name, namespace=namespace)
-        killed_deleting = kill_during_calls(operator, deleting)
+        killed_deleting = kill_during_calls(operator, deleting, cloud.server)
         assert killed_deleting >= 1 and deleting.held >= killed_deleting
         eventually(lambda: all(get_cluster(kube, namespace, n) is None for n in names),
                    timeout=240, message=lambda: f"{phases(kube, namespace, names)}\n"
                                                 f"{operator.tail()}")
         # No cluster under any other name survived: nothing was created twice or leaked.
         assert cloud.empty(), "the cloud still holds clusters the platform created"
-        assert cloud.creates() - creates_before == attempts
+        assert cloud.create_requests() - creates_before == attempts
         assert operator.starts == killed_creating + killed_deleting + 1
     finally:
         creating.open()
@@ -147,12 +154,34 @@ def supervisor_of(home: Path | None) -> int | None:
         return None
 
 
-def test_sigkills_while_local_control_planes_start_never_start_a_second_one(
+def stopping(home: Path) -> bool:
+    """A `controlplane down` of this `local` cluster is running: its delete is in flight."""
+    wanted = ["hybridcloud.controlplane", "down", "--dir", str(home / "cp")]
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue  # exited meanwhile
+        if all(part in args for part in wanted):
+            return True
+    return False
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def test_sigkills_while_local_control_planes_start_or_stop_never_start_twice_or_leak(
     management: ControlPlane, kube: Client, namespace: str, tmp_path: Path
 ) -> None:
     """`local` has no cloud API to hold a call at: its create is in flight from the moment the
-    control-plane supervisor is started until that plane records its state. Killing the
-    operator in that window must not start a second control plane for the cluster."""
+    control-plane supervisor is started until that plane records its state, its delete while
+    `controlplane down` runs. Killing the operator in the first window must not start a second
+    control plane for the cluster, in the second it must not leak one."""
     operator = OperatorProcess(management.kubeconfig, namespace, tmp_path)
     operator.start()
     names = ["crash-a", "crash-b"]
@@ -189,10 +218,30 @@ def test_sigkills_while_local_control_planes_start_never_start_a_second_one(
             assert supervisor_of(home) == supervisors[name] == state["supervisor_pid"]
         assert operator.starts == len(names) + 1
 
+        # A `local` delete is in flight while the operator's `controlplane down` runs: kill
+        # the operator then, once per cluster. The orphaned `down` goes on (as a cloud would
+        # go on with a delete nobody waits for); the restarted operator must finish the job.
+        planes: dict[str, list[int]] = {}
         for name in names:
+            home = local_home(root, name)
+            assert home is not None
+            state = json.loads((home / "cp" / "state.json").read_text())
+            planes[name] = [*state["pids"], state["supervisor_pid"]]
+        for name in names:
+            home = local_home(root, name)
+            assert home is not None
             kube.delete(HybridClusterResource, name, namespace=namespace)
+            eventually(lambda home=home: stopping(home), timeout=60, interval=0.02,
+                       message=operator.tail)
+            operator.kill()
+            assert home.exists(), "the delete was over before the kill"
+            operator.start()
         eventually(lambda: all(get_cluster(kube, namespace, n) is None for n in names),
                    timeout=120, message=operator.tail)
+        assert operator.starts == 2 * len(names) + 1
         assert not any(root.iterdir()), "a control plane leaked"
+        for name, pids in planes.items():
+            eventually(lambda pids=pids: not any(alive(pid) for pid in pids), timeout=30,
+                       message=f"processes of {name}'s control plane outlived its delete")
     finally:
         operator.close()  # also stops the `local` planes the operator started

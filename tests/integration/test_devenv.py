@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from hybridcloud import devenv
+from hybridcloud.controlplane import ControlPlane
+from hybridcloud.controlplane._net import free_ports
+from hybridcloud.controlplane._process import terminate
 from hybridcloud.kube.bootstrap import client_for
 from hybridcloud.kube.resources import HybridClusterResource
 from hybridcloud.providers.local import built_version
@@ -174,3 +179,45 @@ def test_run_restarts_a_killed_operator_and_api_shows_it_and_the_dev_token_is_en
     assert run.returncode == 0, output.text()[-4000:]
     eventually(lambda: not any(alive(pid) for pid in pids), timeout=30,
                message=lambda: f"left running: {[p for p in pids if alive(p)]}")
+
+
+def test_operator_and_api_start_on_new_ports_when_a_chosen_port_is_taken_before_they_bind(
+    management: ControlPlane, namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make up` picks free ports and the children bind them later: a port another process
+    takes in between (a parallel test run, a second environment) must not fail the start."""
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()  # holds the port, as the other process would, and never answers
+    taken = squatter.getsockname()[1]
+    chosen: list[list[int]] = []
+
+    def ports_with_one_taken(count: int) -> list[int]:
+        # The first choice is a port that was free when chosen and taken before the API bound
+        # it: exactly the race, made certain. Later choices are the real ones.
+        ports = free_ports(count)
+        chosen.append([taken, *ports[1:]] if not chosen else ports)
+        return chosen[-1]
+
+    monkeypatch.setattr(devenv, "free_ports", ports_with_one_taken)
+    supervisor = devenv.Supervisor(tmp_path / "run", sample=False)
+    env = {**os.environ, "KUBECONFIG": str(management.kubeconfig),
+           "HYBRIDCLOUD_API_KUBECONFIG": str(management.kubeconfig),
+           "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(tmp_path / "run" / "local"),
+           "PYTHONUNBUFFERED": "1"}
+    try:
+        # The operator watches only this test's namespace of the shared management cluster.
+        api_port, health_port = supervisor.serve(env, ["--namespace", namespace])
+        assert len(chosen) == 2 and api_port == chosen[1][0] != taken
+        assert health_port == chosen[1][1]
+        ready = httpx.get(f"http://127.0.0.1:{api_port}/readyz", timeout=10)
+        assert ready.status_code == 200, ready.text
+        assert all(child.alive() for child in supervisor.children.values())
+        assert "a port was taken before it could bind it; starting operator and API again " \
+               "on new ports" in capsys.readouterr().out
+    finally:
+        for child in supervisor.children.values():
+            terminate(child, grace=10)
+        supervisor.launcher.close()
+        squatter.close()

@@ -40,6 +40,9 @@ SECRET = "Qx8~n3v3r-l0g-th1s-s3cr3t"
 SUBSCRIPTION = "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d"
 GROUP = "hybridcloud-westeurope"
 MC_PATH = r"/managedClusters/hc-team-a-web-1a2b3c4d$"
+POLL = 0.05  # seconds between polls of an ARM operation (the fake sends no Retry-After)
+OPERATION_STATUS = r"/providers/Microsoft\.ContainerService/locations/[^/]+/operations/[^/]+$"
+DELETE_RESULT = r"/providers/Microsoft\.ContainerService/locations/[^/]+/operationresults/[^/]+$"
 
 SPEC = ClusterSpec(
     name="hc-team-a-web-1a2b3c4d", region="westeurope", version="1.30",
@@ -71,7 +74,8 @@ def aks() -> Iterator[FakeAKS]:
 
 @pytest.fixture
 def provider(aks: FakeAKS) -> AzureProvider:
-    return AzureProvider(credentials(aks), base_url=aks.url)
+    # The SDK's pollers follow every long-running operation; polling fast keeps tests quick.
+    return AzureProvider(credentials(aks), base_url=aks.url, polling_interval=POLL)
 
 
 def wait_for(aks: FakeAKS, provider: AzureProvider, spec: ClusterSpec,
@@ -368,6 +372,67 @@ def test_a_failed_operation_shows_failed_with_the_provider_message(
                         lambda o: o is not None and o.state is ClusterState.FAILED)
     assert observed is not None and observed.state is ClusterState.FAILED
     assert observed.message is not None and "vmssCSE" in observed.message
+
+
+def test_a_failed_operation_that_only_its_operation_status_explains_shows_arms_error(
+        provider: AzureProvider, aks: FakeAKS) -> None:
+    """ARM says why an operation failed in the Azure-AsyncOperation status; the resource then
+    only shows provisioningState Failed. The adapter's poller reads the operation's error."""
+    aks.fail_next_operation("VMExtensionProvisioningError", "VM has reported a failure when "
+                            "processing extension 'vmssCSE'.", on_resource=False)
+    provider.create(SPEC)
+    aks.fast_forward()
+    deadline = time.monotonic() + 10
+    observed = provider.describe(SPEC)
+    while (observed is None or observed.message is None) and time.monotonic() < deadline:
+        time.sleep(POLL)  # the poller thread reads the operation status in the background
+        observed = provider.describe(SPEC)
+    assert observed is not None and observed.state is ClusterState.FAILED
+    assert observed.message is not None
+    assert "(VMExtensionProvisioningError)" in observed.message
+    assert "processing extension 'vmssCSE'" in observed.message
+    assert "provisioningError" not in str(aks.cluster(GROUP, SPEC.name))  # only the operation
+    assert aks.server.count("GET", OPERATION_STATUS) >= 1
+
+
+def test_a_failed_agent_pool_operation_fails_the_cluster_with_the_operations_error(
+        provider: AzureProvider, aks: FakeAKS, active: ObservedCluster) -> None:
+    aks.fail_next_operation("OverconstrainedAllocationRequest", "Allocation failed. VM(s) "
+                            "with the following constraints cannot be allocated.",
+                            on_resource=False)
+    provider.update_node_group(SPEC, dataclasses.replace(SPEC.node_groups[0], size=3))
+    aks.fast_forward()
+    deadline = time.monotonic() + 10
+    observed = provider.describe(SPEC)
+    while (observed is None or observed.state is not ClusterState.FAILED) \
+            and time.monotonic() < deadline:
+        time.sleep(POLL)
+        observed = provider.describe(SPEC)
+    assert observed is not None and observed.state is ClusterState.FAILED
+    assert observed.message is not None and "Allocation failed" in observed.message
+
+
+def test_create_and_delete_are_followed_through_their_operation_urls_until_they_end(
+        provider: AzureProvider, aks: FakeAKS) -> None:
+    provider.create(SPEC)
+    assert aks.server.count("GET", OPERATION_STATUS) <= 1  # the create call did not wait
+    time.sleep(POLL * 4)
+    polled = aks.server.count("GET", OPERATION_STATUS)
+    assert polled >= 2, "the poller does not follow Azure-AsyncOperation while it runs"
+    aks.fast_forward()
+    observed = wait_for(aks, provider, SPEC, settled)
+    assert observed is not None and observed.state is ClusterState.ACTIVE
+    time.sleep(POLL * 4)
+    ended = aks.server.count("GET", OPERATION_STATUS)
+    time.sleep(POLL * 4)
+    assert aks.server.count("GET", OPERATION_STATUS) == ended, "polling went on after it ended"
+
+    provider.delete(SPEC)
+    time.sleep(POLL * 4)
+    assert aks.server.count("GET", OPERATION_STATUS) + aks.server.count("GET", DELETE_RESULT) \
+        > ended
+    aks.fast_forward()
+    assert wait_for(aks, provider, SPEC, lambda o: o is None) is None
 
 
 def test_a_provider_message_echoing_the_secret_is_scrubbed(

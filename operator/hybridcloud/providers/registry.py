@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -42,7 +43,10 @@ def _gcp(credentials: Mapping[str, str]) -> CloudProvider:
 def _azure(credentials: Mapping[str, str]) -> CloudProvider:
     from .azure import AzureProvider
 
-    return AzureProvider(credentials, base_url=credentials.get("endpoint"))
+    # Seconds between polls of an ARM long-running operation without Retry-After (tests).
+    interval = os.environ.get("HYBRIDCLOUD_OPERATOR_AZURE_POLLING_INTERVAL", "").strip()
+    return AzureProvider(credentials, base_url=credentials.get("endpoint"),
+                         polling_interval=float(interval) if interval else None)
 
 
 def load_factory(spec: str) -> Factory:

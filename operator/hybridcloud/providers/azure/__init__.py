@@ -18,8 +18,12 @@ ignored because AKS manages the control plane. AKS pool names must match ``^[a-z
 so other group names are shortened with a hash suffix and the group name is kept in the pool's
 ``hybridcloud-node-group`` tag, which :meth:`AzureProvider.describe` reads back.
 
-Long-running ARM operations are started with ``polling=False``: the call returns once ARM has
-accepted the request, no poller thread is left behind, and progress shows in ``provisioningState``.
+Long-running ARM operations are followed with the SDK's pollers (``Azure-AsyncOperation`` /
+``Location``, see ``_operations.py``) in the background: a call returns once ARM has accepted
+the request, progress shows in ``provisioningState``, and the error of an operation that failed
+is reported by :meth:`AzureProvider.describe`. ``polling_interval`` (registry: environment
+``HYBRIDCLOUD_OPERATOR_AZURE_POLLING_INTERVAL``) sets the seconds between polls when ARM sends
+no ``Retry-After``.
 """
 
 from ._provider import AzureProvider

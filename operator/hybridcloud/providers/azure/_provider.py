@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.polling import LROPoller
 from azure.core.rest import HttpRequest, HttpResponse
 from azure.mgmt.containerservice import ContainerServiceClient
 from azure.mgmt.containerservice import models as aks
@@ -28,6 +30,7 @@ from . import _specs as specs
 from ._auth import DEFAULT_AUTHORITY, ClientSecretCredential, check_endpoint, is_loopback_http
 from ._errors import NotFoundError, translate
 from ._kubeconfig import user_kubeconfig
+from ._operations import ClusterKey, OperationBook
 
 T = TypeVar("T")
 
@@ -37,7 +40,8 @@ RESOURCE_GROUP_API = "2022-09-01"
 class AzureProvider:
     name = "azure"
 
-    def __init__(self, credentials: Mapping[str, str], *, base_url: str | None = None) -> None:
+    def __init__(self, credentials: Mapping[str, str], *, base_url: str | None = None,
+                 polling_interval: float | None = None) -> None:
         missing = [key for key in ("tenant_id", "client_id", "client_secret") if
                    not credentials.get(key)]
         if missing:
@@ -57,6 +61,11 @@ class AzureProvider:
             {"enforce_https": False} if base_url and is_loopback_http(base_url) else {})
         self._clients: dict[str, ContainerServiceClient] = {}
         self._lock = threading.Lock()
+        # Seconds between polls of a long-running operation when ARM sends no Retry-After
+        # (None: the SDK's default); tests make it short.
+        self._polling: dict[str, Any] = (
+            {} if polling_interval is None else {"polling_interval": polling_interval})
+        self._operations = OperationBook(self._secrets)
         if self._subscription:
             self._client_for(self._subscription)
 
@@ -105,6 +114,17 @@ class AzureProvider:
                                             self._secrets)) from exc
         raise AssertionError("unreachable")
 
+    def _begin(self, cluster: ClusterSpec, action: str, operation: Callable[..., LROPoller[Any]],
+               *args: Any) -> None:
+        """Start a long-running operation; its poller follows it in the background and
+        :meth:`describe` reports how it ended."""
+        poller = self._call(action, operation, *args, **self._polling)
+        self._operations.track(self._key(cluster), action, poller)
+
+    def _key(self, cluster: ClusterSpec) -> ClusterKey:
+        _, group, name = self._where(cluster)
+        return self._subscription_of(cluster).lower(), group.lower(), name.lower()
+
     def _call_or_none(self, action: str, operation: Callable[..., T], *args: Any,
                       **kwargs: Any) -> T | None:
         """Like :meth:`_call`, but a 404 (nothing there) is None instead of an error."""
@@ -141,8 +161,21 @@ class AzureProvider:
         groups = tuple(specs.observed_pool(found.id or "", pool)
                        for pool in props.agent_pool_profiles or [])
         state, message = specs.state_of(props.provisioning_state), None
+        operation = self._operations.latest(self._key(cluster))
+        failure = operation.error if operation is not None else None
         if state is ClusterState.FAILED and props.status and props.status.provisioning_error:
             message = props.status.provisioning_error.message
+        elif state is ClusterState.FAILED and failure:
+            message = failure  # ARM said why in the operation status only
+        elif state is ClusterState.FAILED and operation is not None and not operation.done:
+            # Failed at ARM, and our poller reads the reason at its next look: until then it
+            # is the operation still in progress rather than a failure nobody explains.
+            state = ClusterState.CREATING if operation.action == "create" \
+                else ClusterState.UPDATING
+        elif state is not ClusterState.FAILED and failure and any(
+                g.state is ClusterState.FAILED for g in groups):
+            # An agent-pool operation failed: the pool says Failed, the operation says why.
+            state, message = ClusterState.FAILED, failure
         elif state is ClusterState.ACTIVE and props.power_state is not None \
                 and props.power_state.code == "Stopped":
             state, message = ClusterState.FAILED, "the AKS cluster is stopped (az aks start)"
@@ -162,8 +195,8 @@ class AzureProvider:
         self._ensure_resource_group(cluster)
         client, group, name = self._where(cluster)
         model = specs.managed_cluster(cluster, workers, network)
-        self._call("create", client.managed_clusters.begin_create_or_update, group, name, model,
-                   polling=False)
+        self._begin(cluster, "create", client.managed_clusters.begin_create_or_update, group,
+                    name, model)
 
     def delete(self, cluster: ClusterSpec) -> None:
         found = self._get_cluster(cluster)
@@ -171,8 +204,10 @@ class AzureProvider:
                              == "Deleting"):
             return
         client, group, name = self._where(cluster)
-        self._call_or_none("delete", client.managed_clusters.begin_delete, group, name,
-                           polling=False)
+        try:
+            self._begin(cluster, "delete", client.managed_clusters.begin_delete, group, name)
+        except NotFoundError:
+            self._operations.forget(self._key(cluster))  # gone meanwhile: deleted
 
     def _get_pool(self, cluster: ClusterSpec, pool: str) -> aks.AgentPool | None:
         client, group, name = self._where(cluster)
@@ -181,8 +216,8 @@ class AzureProvider:
 
     def _put_pool(self, cluster: ClusterSpec, pool: str, model: aks.AgentPool) -> None:
         client, group, name = self._where(cluster)
-        self._call(f"write node group {pool}", client.agent_pools.begin_create_or_update, group,
-                   name, pool, model, polling=False)
+        self._begin(cluster, f"write node group {pool}", client.agent_pools.begin_create_or_update,
+                    group, name, pool, model)
 
     def create_node_group(self, cluster: ClusterSpec, group: NodeGroupSpec) -> None:
         pool = specs.pool_name(group.name)
@@ -223,8 +258,9 @@ class AzureProvider:
                             == "Deleting"):
             return
         client, group, cluster_name = self._where(cluster)
-        self._call_or_none(f"delete node group {name}", client.agent_pools.begin_delete, group,
-                           cluster_name, specs.pool_name(name), polling=False)
+        with contextlib.suppress(NotFoundError):  # gone meanwhile
+            self._begin(cluster, f"delete node group {name}", client.agent_pools.begin_delete,
+                        group, cluster_name, specs.pool_name(name))
 
     def default_version(self, cluster: ClusterSpec) -> str:
         """The minor AKS marks ``isDefault`` for the region (``az aks get-versions``), which
@@ -252,8 +288,8 @@ class AzureProvider:
         for pool in props.agent_pool_profiles or []:
             pool.orchestrator_version = target  # AKS upgrades the pools along when asked to
         client, group, name = self._where(cluster)
-        self._call("upgrade", client.managed_clusters.begin_create_or_update, group, name, found,
-                   polling=False)
+        self._begin(cluster, "upgrade", client.managed_clusters.begin_create_or_update, group,
+                    name, found)
 
     def kubeconfig(self, cluster: ClusterSpec, observed: ObservedCluster) -> Kubeconfig:
         client, group, name = self._where(cluster)
