@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel
 
 from . import GROUP, VERSION
-from .models import HybridCluster, MultiClusterApplication, TenantPolicy
+from .models import HybridCluster, MultiClusterApplication, TenantPolicy, WebhookSubscription
 from .models.common import DNS_LABEL, cel
 
 JSON = dict[str, Any]
@@ -86,7 +86,8 @@ def _object_schema(model: type[BaseModel]) -> JSON:
     return structural(schema, schema.get("$defs", {}))
 
 
-Kind = type[HybridCluster] | type[MultiClusterApplication] | type[TenantPolicy]
+Kind = (type[HybridCluster] | type[MultiClusterApplication] | type[TenantPolicy]
+        | type[WebhookSubscription])
 
 
 def _status_model(kind: Kind) -> type[BaseModel] | None:
@@ -164,6 +165,14 @@ _PRINTER_COLUMNS: dict[str, list[JSON]] = {
         {"name": "Max-Nodes", "type": "integer", "jsonPath": ".spec.clusters.maxNodes"},
         _AGE,
     ],
+    WebhookSubscription.KIND: [
+        {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
+        {"name": "Active", "type": "boolean", "jsonPath": ".spec.active"},
+        {"name": "Delivered", "type": "integer", "jsonPath": ".status.delivered"},
+        {"name": "Failed", "type": "integer", "jsonPath": ".status.failed"},
+        {"name": "Events", "type": "string", "jsonPath": ".spec.events", "priority": 1},
+        _AGE,
+    ],
 }
 
 
@@ -204,7 +213,8 @@ def crd(kind: Kind) -> JSON:
     }
 
 
-KINDS: tuple[Kind, ...] = (HybridCluster, MultiClusterApplication, TenantPolicy)
+KINDS: tuple[Kind, ...] = (HybridCluster, MultiClusterApplication, TenantPolicy,
+                           WebhookSubscription)
 
 
 def rendered() -> dict[str, str]:

@@ -19,6 +19,7 @@ from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
 from . import application, hybridcluster, settings
+from .webhooks import WebhookService
 from .config import OperatorConfig
 
 
@@ -57,6 +58,8 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     memo["applications"].start()
     tenants.on_change(controller.recheck_all)
     tenants.on_change(memo["applications"].recheck_all)
+    memo["webhooks"] = WebhookService(client, wire, config)  # webhooks (issue 17)
+    await memo["webhooks"].start()
 
 
 @kopf.on.cleanup()
@@ -65,6 +68,7 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["applications"].stop()
     await memo["tenants"].stop()
     await memo["feed"].drain()
+    await memo["webhooks"].stop()
     await memo["client"].close()
     await memo["wire"].close()
 

@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from .. import API_VERSION, FINALIZER, GROUP, VERSION
 from ..conditions import now_rfc3339
 from ..delivery.credentials import load_git_credentials
+from ..events.transitions import recorded
 from ..delivery.errors import ClusterNotKnownError, DeliveryError, TransientDeliveryError
 from ..delivery.git import GitCache, SourceError
 from ..delivery.gitlimits import GitLimits
@@ -407,7 +408,8 @@ class ApplicationController:
     async def _conclude(self, key: Key, body: dict[str, Any],
                         observation: logic.Observation) -> None:
         decision = logic.derive_status(body.get("status"), observation, now=now_rfc3339())
-        status = decision.status
+        status = recorded(body.get("status"), decision.status, decision.transition,
+                          now=now_rfc3339())
         current = body.get("status") or {}
         if current != status:
             patch = {**{k: None for k in current if k not in status}, **status}
@@ -432,7 +434,7 @@ class ApplicationController:
             subject=ObjectRef(API_VERSION, MultiClusterApplication.KIND, meta["namespace"],
                               meta["name"], meta["uid"]),
             message=ready.get("message") or transition,
-            warning=transition == "application.failed",
+            warning=transition in ("application.failed", "application.degraded"),
             data={"application_id": meta["name"], "name": meta["name"],
                   "cluster_id": clusters[0] if clusters else None, "clusters": clusters,
                   "version": status.get("sourceRevision"),

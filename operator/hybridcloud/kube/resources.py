@@ -5,7 +5,7 @@ from __future__ import annotations
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
 from .. import GROUP, VERSION
-from ..models import HybridCluster, MultiClusterApplication, TenantPolicy
+from ..models import HybridCluster, MultiClusterApplication, TenantPolicy, WebhookSubscription
 
 HybridClusterResource = create_namespaced_resource(
     GROUP, VERSION, HybridCluster.KIND, HybridCluster.PLURAL)
@@ -15,4 +15,8 @@ MultiClusterApplicationResource = create_namespaced_resource(
 TenantPolicyResource = create_global_resource(
     GROUP, VERSION, TenantPolicy.KIND, TenantPolicy.PLURAL)
 
-__all__ = ["HybridClusterResource", "MultiClusterApplicationResource", "TenantPolicyResource"]
+WebhookSubscriptionResource = create_namespaced_resource(
+    GROUP, VERSION, WebhookSubscription.KIND, WebhookSubscription.PLURAL)
+
+__all__ = ["HybridClusterResource", "MultiClusterApplicationResource", "TenantPolicyResource",
+           "WebhookSubscriptionResource"]

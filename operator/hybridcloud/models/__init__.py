@@ -39,8 +39,20 @@ from .tenantpolicy import (
     TenantPolicySpec,
     TenantRules,
 )
+from .webhook import (  # webhooks (issue 17)
+    EventType,
+    Transition,
+    WebhookSubscription,
+    WebhookSubscriptionSpec,
+    WebhookSubscriptionStatus,
+)
 
 __all__ = [
+    "EventType",
+    "Transition",
+    "WebhookSubscription",
+    "WebhookSubscriptionSpec",
+    "WebhookSubscriptionStatus",
     "AccountRules",
     "ApplicationPhase",
     "AutoScaling",

@@ -8,6 +8,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
+from .webhook import Transition
 from .common import (
     CONDITIONS_SCHEMA_EXTRA,
     DNS_LABEL,
@@ -235,6 +236,10 @@ class HybridApplicationStatus(KubeModel):
     deployments: list[ClusterDeployment] | None = Field(
         default=None, description="Per-cluster delivery state.",
         json_schema_extra=list_map("cluster"))
+    transitions: list[Transition] | None = Field(  # webhooks: see docs/webhooks.md
+        default=None, max_length=16, description="The most recent domain transitions "
+        "(application.deployed, application.failed, …), the source of webhook and "
+        "event-stream events.")
 
 
 class MultiClusterApplication(KubeModel):

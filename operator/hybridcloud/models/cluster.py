@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
+from .webhook import Transition
 from .common import (
     CONDITIONS_SCHEMA_EXTRA,
     DNS_LABEL,
@@ -314,6 +315,9 @@ class HybridClusterStatus(KubeModel):
     )
     kubeconfig_secret: str | None = Field(
         default=None, description="Name of the Secret (data key `value`) with a kubeconfig.")
+    transitions: list[Transition] | None = Field(  # webhooks: see docs/webhooks.md
+        default=None, max_length=16, description="The most recent domain transitions "
+        "(cluster.created, cluster.ready, …), the source of webhook and event-stream events.")
 
 
 class HybridCluster(KubeModel):
