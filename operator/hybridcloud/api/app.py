@@ -35,7 +35,11 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from ..kube.cache import WatchCache, start_all
-from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
+from ..kube.resources import (
+    HybridClusterResource,
+    MultiClusterApplicationResource,
+    WebhookSubscriptionResource,
+)
 from ..kube.tenants import TenantBook
 from ..models import TenantRules
 from . import errors
@@ -44,7 +48,15 @@ from .deps import Authenticator, Caches, CallerDep
 from .member import MemberClients
 from .oauth import CLIENT_LABEL
 from .ratelimit import RateLimiter
-from .routes import applications, clusters, multicluster, oauth, operations, workloads
+from .routes import (
+    applications,
+    clusters,
+    multicluster,
+    oauth,
+    operations,
+    webhooks,
+    workloads,
+)
 from .settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -93,7 +105,8 @@ def _caches(kube: AsyncClient, settings: Settings) -> Caches:
         applications=WatchCache(kube, MultiClusterApplicationResource),
         oauth_clients=WatchCache(kube, Secret, namespace=settings.oauth_namespace,
                                  label_selector=f"{CLIENT_LABEL}=true"),
-        tenants=TenantBook(kube, settings.tenant_defaults or TenantRules()))
+        tenants=TenantBook(kube, settings.tenant_defaults or TenantRules()),
+        webhooks=WatchCache(kube, WebhookSubscriptionResource))
 
 
 def render_metrics(app: Starlette) -> PlainTextResponse:
@@ -226,6 +239,7 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
                                       {"verb": "get", "path": "/metrics"})
             return render_metrics(request.app)
 
-    for module in (clusters, applications, workloads, multicluster, operations, oauth):
+    for module in (clusters, applications, workloads, multicluster, operations, oauth,
+                   webhooks):
         app.include_router(module.router)
     return app

@@ -19,8 +19,8 @@ from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
 from . import application, hybridcluster, settings
-from .webhooks import WebhookService
 from .config import OperatorConfig
+from .webhooks import WebhookService
 
 
 def _clusters(memo: kopf.Memo) -> hybridcluster.ClusterController:

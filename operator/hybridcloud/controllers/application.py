@@ -34,13 +34,13 @@ from pydantic import ValidationError
 from .. import API_VERSION, FINALIZER, GROUP, VERSION
 from ..conditions import now_rfc3339
 from ..delivery.credentials import load_git_credentials
-from ..events.transitions import recorded
 from ..delivery.errors import ClusterNotKnownError, DeliveryError, TransientDeliveryError
 from ..delivery.git import GitCache, SourceError
 from ..delivery.gitlimits import GitLimits
 from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError, SyncOutcome
 from ..delivery.render import RenderError, RenderLimits
 from ..delivery.source import SourceRenderer
+from ..events.transitions import recorded
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
 from ..kube.member_credentials import MemberClients, MemberCredentialError

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from lightkube import AsyncClient
@@ -62,9 +63,7 @@ class WebhookService:
         dispatcher = self.dispatcher
         for kind, cache in ((CLUSTER_KIND, self.clusters),
                             (APPLICATION_KIND, self.applications)):
-            cache.listeners.append(
-                lambda change, obj, kind=kind: dispatcher.objects_listed()
-                if change == "LISTED" else dispatcher.object_changed(kind, change, obj))
+            cache.listeners.append(partial(_forward, dispatcher, kind))
             cache.start()
         for cache in (self.clusters, self.applications):
             await cache.wait_synced(within)
@@ -107,3 +106,10 @@ class WebhookService:
         await self.client.patch(WebhookSubscriptionResource, meta["name"],
                                 {"metadata": {"annotations": dict.fromkeys(keys)}},
                                 namespace=meta["namespace"], patch_type=PatchType.MERGE)
+
+
+def _forward(dispatcher: Dispatcher, kind: str, change: str, obj: dict[str, Any]) -> None:
+    if change == "LISTED":
+        dispatcher.objects_listed()
+    else:
+        dispatcher.object_changed(kind, change, obj)

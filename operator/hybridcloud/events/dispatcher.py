@@ -111,7 +111,8 @@ class Dispatcher:
         self.remove_annotations = remove_annotations
         self.objects = objects  # namespace -> [(kind, body)] of the watched objects now
         self.endpoints: dict[str, Endpoint] = {}
-        self.rng = random.Random()
+        self.rng = random.Random()  # noqa: S311 - retry jitter, not cryptography
+        self._chores: set[asyncio.Task[Any]] = set()
         self.http = httpx.AsyncClient(verify=settings.ca_bundle or True,
                                       follow_redirects=False, trust_env=False)
         self._flusher: asyncio.Task[None] | None = None
@@ -221,7 +222,9 @@ class Dispatcher:
             self._enqueue(endpoint, _Job(event, delivery_id(endpoint.uid, event.id, value),
                                          ack=False))
         if handled:
-            asyncio.create_task(self.remove_annotations(endpoint.body, handled))
+            chore = asyncio.create_task(self.remove_annotations(endpoint.body, handled))
+            self._chores.add(chore)
+            chore.add_done_callback(self._chores.discard)
 
     # -- delivering --------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from urllib.parse import SplitResult
 import httpx
 
 from . import signing
-from .urls import URLPolicy, UnsafeURLError, resolve
+from .urls import UnsafeURLError, URLPolicy, resolve
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def backoff(attempt: int, settings: DeliverySettings, rng: random.Random) -> flo
     """Delay after failed attempt ``attempt`` (1-based): base·2^(n-1) capped, times a random
     factor in [0.5, 1) so endpoints that failed together do not retry in lockstep."""
     delay = min(settings.backoff_max, settings.backoff_base * 2 ** (attempt - 1))
-    return delay * (0.5 + rng.random() / 2)
+    return float(delay * (0.5 + rng.random() / 2))
 
 
 @dataclass(frozen=True)

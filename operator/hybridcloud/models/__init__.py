@@ -48,11 +48,6 @@ from .webhook import (  # webhooks (issue 17)
 )
 
 __all__ = [
-    "EventType",
-    "Transition",
-    "WebhookSubscription",
-    "WebhookSubscriptionSpec",
-    "WebhookSubscriptionStatus",
     "AccountRules",
     "ApplicationPhase",
     "AutoScaling",
@@ -64,6 +59,7 @@ __all__ = [
     "DeletionPolicy",
     "DeliveryRules",
     "DeploymentState",
+    "EventType",
     "GitSource",
     "Health",
     "HybridApplicationSpec",
@@ -90,4 +86,8 @@ __all__ = [
     "TenantPolicy",
     "TenantPolicySpec",
     "TenantRules",
+    "Transition",
+    "WebhookSubscription",
+    "WebhookSubscriptionSpec",
+    "WebhookSubscriptionStatus",
 ]

@@ -8,7 +8,6 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from .webhook import Transition
 from .common import (
     CONDITIONS_SCHEMA_EXTRA,
     DNS_LABEL,
@@ -21,6 +20,7 @@ from .common import (
     list_map,
     with_rules,
 )
+from .webhook import Transition
 
 ComponentName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 # Status names clusters too, and the operator removes the app from every cluster listed there:

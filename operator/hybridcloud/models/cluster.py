@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from .webhook import Transition
 from .common import (
     CONDITIONS_SCHEMA_EXTRA,
     DNS_LABEL,
@@ -19,6 +18,7 @@ from .common import (
     list_map,
     with_rules,
 )
+from .webhook import Transition
 
 
 class Provider(StrEnum):

@@ -31,7 +31,7 @@ class EventType(StrEnum):
     APPLICATION_DELETED = "application.deleted"
 
 
-SECRET_KEY = "secret"
+SECRET_KEY = "secret"  # noqa: S105 - a data key name, not a secret
 """Data key of the signing secret in the Secret a subscription names."""
 MAX_URL_LENGTH = 2048
 
