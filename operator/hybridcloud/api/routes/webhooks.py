@@ -1,7 +1,9 @@
 """/v1/webhooks: WebhookSubscription objects in the tenant namespace (docs/webhooks.md).
 
 The webhook ID is the object's name. The signing secret goes into a Secret the subscription
-names (owned by it); it is never returned, logged or put in status. URLs are checked here (form,
+names (owned by it); it is never returned, logged or put in status. That Secret is written with
+the caller's own bearer token, so Kubernetes RBAC decides whether the caller may write Secrets
+there and the API itself holds no rights on tenants' Secrets. URLs are checked here (form,
 scheme, and the addresses the host resolves to now) and again by the operator before every
 delivery. Pings and redeliveries are requests to the operator, made through annotations on the
 subscription: the operator is the only process that calls receivers.
@@ -10,10 +12,15 @@ subscription: the operator is the only process that calls receivers.
 from __future__ import annotations
 
 import base64
+import contextlib
 import secrets as token_source
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
+from lightkube import AsyncClient
+from lightkube.config.kubeconfig import SingleConfig
+from lightkube.config.models import User
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta, OwnerReference
 from lightkube.resources.core_v1 import Secret
@@ -137,6 +144,20 @@ def _secret_name(webhook_id: str) -> str:
     return f"{webhook_id}-webhook-secret"[:253]
 
 
+@contextlib.asynccontextmanager
+async def _as_caller(request: Request) -> AsyncIterator[AsyncClient]:
+    """A client of the same apiserver authenticated with the caller's bearer token."""
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    base: SingleConfig = request.app.state.kube.config
+    client = AsyncClient(config=SingleConfig(
+        context_name=base.context_name, context=base.context, cluster=base.cluster,
+        user=User(token=token), fname=base.fname), field_manager="hybridcloud-api")
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
 def _secret(namespace: str, name: str, value: str, owner: dict[str, Any]) -> Secret:
     meta = owner["metadata"]
     return Secret(
@@ -166,8 +187,9 @@ async def create_webhook(body: WebhookCreate, request: Request, caller: CallerDe
     except ApiError as exc:
         raise from_kube(exc) from exc
     try:
-        await kube_call(kube.create(_secret(namespace, _secret_name(name), body.secret,
-                                            created), namespace=namespace))
+        async with _as_caller(request) as own:
+            await kube_call(own.create(_secret(namespace, _secret_name(name), body.secret,
+                                               created)))
     except (ApiError, APIError) as exc:
         # Never leave a subscription without its secret behind a failed request.
         await kube.delete(WebhookSubscriptionResource, name, namespace=namespace)
@@ -213,8 +235,9 @@ async def update_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Req
         secret_name = obj["spec"]["secretRef"]
         secret = _secret(namespace, secret_name, body.secret, obj)
         try:
-            await kube_call(kube.patch(Secret, secret_name, secret, namespace=namespace,
-                                       patch_type=PatchType.APPLY, force=True))
+            async with _as_caller(request) as own:
+                await kube_call(own.patch(Secret, secret_name, secret, namespace=namespace,
+                                          patch_type=PatchType.APPLY, force=True))
         except ApiError as exc:
             raise from_kube(exc) from exc
     if not spec:
@@ -239,10 +262,14 @@ async def delete_webhook(webhook_id: WebhookId, request: Request, caller: Caller
     try:
         await kube_call(kube.delete(WebhookSubscriptionResource, webhook_id,
                                     namespace=namespace))
-        await kube_call(kube.delete(Secret, obj["spec"]["secretRef"], namespace=namespace))
     except ApiError as exc:
         if exc.status.code != 404:
             raise from_kube(exc) from exc
+    # The Secret is owned by the subscription (garbage-collected with it); removed now too
+    # when the caller may, so the signing key does not outlive its webhook.
+    with contextlib.suppress(ApiError):
+        async with _as_caller(request) as own:
+            await kube_call(own.delete(Secret, obj["spec"]["secretRef"], namespace=namespace))
 
 
 async def _annotate(request: Request, namespace: str, webhook_id: str, key: str,
