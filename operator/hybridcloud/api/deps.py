@@ -209,7 +209,7 @@ class Caches:
 
     def all(self) -> list[WatchCache]:
         return [self.clusters, self.applications, self.oauth_clients, self.tenants.policies,
-                self.tenants.namespaces, *([self.webhooks] if self.webhooks else [])]
+                self.tenants.namespaces, *([self.webhooks] if self.webhooks is not None else [])]
 
 
 def tier_for(request: Request, caller: Caller) -> Tier:

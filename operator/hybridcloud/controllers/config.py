@@ -83,6 +83,9 @@ class OperatorConfig(BaseSettings):
         default=64 * 2**20, ge=1, description="Largest output of helm template or kubectl "
         "kustomize, in bytes.")
     # --- webhooks (issue 17; docs/webhooks.md)
+    watched_namespaces: list[str] = Field(
+        default_factory=list, description="Set by `hybridcloud operator --namespace`: the "
+        "namespaces watched (all when empty).")
     webhook_allow_http: bool = Field(
         default=False, description="Deliver to http:// receivers too (tests, development).")
     webhook_allow_private: bool = Field(

@@ -52,9 +52,11 @@ class WebhookService:
     def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig) -> None:
         self.client = client
         self.wire = wire
-        self.clusters = WatchCache(client, HybridClusterResource)
-        self.applications = WatchCache(client, MultiClusterApplicationResource)
-        self.subscriptions = WatchCache(client, WebhookSubscriptionResource)
+        self.namespaces = frozenset(config.watched_namespaces)
+        scope = config.watched_namespaces[0] if len(self.namespaces) == 1 else "*"
+        self.clusters = WatchCache(client, HybridClusterResource, namespace=scope)
+        self.applications = WatchCache(client, MultiClusterApplicationResource, namespace=scope)
+        self.subscriptions = WatchCache(client, WebhookSubscriptionResource, namespace=scope)
         self._secrets: dict[tuple[str, str], tuple[float, bytes | None]] = {}
         self.dispatcher = Dispatcher(settings_of(config), self._secret, self._write_status,
                                      self._remove_annotations, self._objects)
@@ -63,13 +65,13 @@ class WebhookService:
         dispatcher = self.dispatcher
         for kind, cache in ((CLUSTER_KIND, self.clusters),
                             (APPLICATION_KIND, self.applications)):
-            cache.listeners.append(partial(_forward, dispatcher, kind))
+            cache.listeners.append(partial(_forward, dispatcher, kind, self.namespaces))
             cache.start()
         for cache in (self.clusters, self.applications):
             await cache.wait_synced(within)
         # Only now: a subscription's cursor is compared with a complete list of the objects.
         self.subscriptions.listeners.append(
-            lambda change, obj: None if change == "LISTED"
+            lambda change, obj: None if change == "LISTED" or not self._mine(obj)
             else dispatcher.subscription_changed(change, obj))
         self.subscriptions.start()
 
@@ -77,6 +79,9 @@ class WebhookService:
         for cache in (self.subscriptions, self.clusters, self.applications):
             await cache.stop()
         await self.dispatcher.close()
+
+    def _mine(self, obj: Mapping[str, Any]) -> bool:
+        return not self.namespaces or obj["metadata"]["namespace"] in self.namespaces
 
     def _objects(self, namespace: str) -> list[tuple[str, dict[str, Any]]]:
         return [(CLUSTER_KIND, o) for o in self.clusters.items(namespace)] + \
@@ -108,8 +113,9 @@ class WebhookService:
                                 namespace=meta["namespace"], patch_type=PatchType.MERGE)
 
 
-def _forward(dispatcher: Dispatcher, kind: str, change: str, obj: dict[str, Any]) -> None:
+def _forward(dispatcher: Dispatcher, kind: str, namespaces: frozenset[str], change: str,
+             obj: dict[str, Any]) -> None:
     if change == "LISTED":
         dispatcher.objects_listed()
-    else:
+    elif not namespaces or obj["metadata"]["namespace"] in namespaces:
         dispatcher.object_changed(kind, change, obj)

@@ -112,9 +112,9 @@ def _view(obj: dict[str, Any]) -> Webhook:
                    failed=int(status.get("failed") or 0), last_delivery=status.get("lastDelivery"))
 
 
-def _cache(caches: Any) -> WatchCache:
+async def _cache(caches: Any) -> WatchCache:
     cache: WatchCache | None = caches.webhooks
-    if cache is None or not cache.synced:
+    if cache is None or not await cache.wait_synced(5.0):
         raise APIError("SERVICE_UNAVAILABLE", "webhook subscriptions are not loaded yet; retry",
                        headers={"Retry-After": "5"})
     return cache
@@ -173,7 +173,7 @@ async def create_webhook(body: WebhookCreate, request: Request, caller: CallerDe
                          auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> Webhook:
     await auth.require(caller, "create", PLURAL, namespace)
     await auth.require(caller, "create", "secrets", namespace, group="")
-    cache = _cache(caches)
+    cache = await _cache(caches)
     await _checked_url(request, body.url)
     name = f"wh-{token_source.token_hex(5)}"
     manifest = {"apiVersion": API_VERSION, "kind": WebhookSubscription.KIND,
@@ -202,7 +202,7 @@ async def create_webhook(body: WebhookCreate, request: Request, caller: CallerDe
 async def list_webhooks(caller: CallerDep, auth: AuthDep, caches: CachesDep,
                         namespace: TenantDep) -> WebhookList:
     await auth.require(caller, "list", PLURAL, namespace)
-    found = [_view(o) for o in _cache(caches).items(namespace)]
+    found = [_view(o) for o in (await _cache(caches)).items(namespace)]
     return WebhookList(webhooks=found, total=len(found))
 
 
@@ -211,7 +211,7 @@ async def list_webhooks(caller: CallerDep, auth: AuthDep, caches: CachesDep,
 async def get_webhook(webhook_id: WebhookId, caller: CallerDep, auth: AuthDep,
                       caches: CachesDep, namespace: TenantDep) -> Webhook:
     await auth.require(caller, "get", PLURAL, namespace)
-    return _view(_found(_cache(caches), namespace, webhook_id))
+    return _view(_found(await _cache(caches), namespace, webhook_id))
 
 
 @router.patch("/{webhook_id}", operation_id="updateWebhook", response_model=Webhook,
@@ -220,7 +220,7 @@ async def update_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Req
                          caller: CallerDep, auth: AuthDep, caches: CachesDep,
                          namespace: TenantDep) -> Webhook:
     await auth.require(caller, "patch", PLURAL, namespace)
-    cache = _cache(caches)
+    cache = await _cache(caches)
     obj = _found(cache, namespace, webhook_id)
     kube = request.app.state.kube
     spec: dict[str, Any] = {}
@@ -257,7 +257,7 @@ async def update_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Req
 async def delete_webhook(webhook_id: WebhookId, request: Request, caller: CallerDep,
                          auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> None:
     await auth.require(caller, "delete", PLURAL, namespace)
-    obj = _found(_cache(caches), namespace, webhook_id)
+    obj = _found(await _cache(caches), namespace, webhook_id)
     kube = request.app.state.kube
     try:
         await kube_call(kube.delete(WebhookSubscriptionResource, webhook_id,
@@ -287,7 +287,7 @@ async def _annotate(request: Request, namespace: str, webhook_id: str, key: str,
 async def ping_webhook(webhook_id: WebhookId, request: Request, caller: CallerDep,
                        auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> Requested:
     await auth.require(caller, "patch", PLURAL, namespace)
-    obj = _found(_cache(caches), namespace, webhook_id)
+    obj = _found(await _cache(caches), namespace, webhook_id)
     nonce = token_source.token_hex(8)
     await _annotate(request, namespace, webhook_id, PING_ANNOTATION, nonce)
     return Requested(webhook_id=webhook_id, status="queued",
@@ -299,7 +299,7 @@ async def ping_webhook(webhook_id: WebhookId, request: Request, caller: CallerDe
 async def list_deliveries(webhook_id: WebhookId, caller: CallerDep, auth: AuthDep,
                           caches: CachesDep, namespace: TenantDep) -> DeliveryList:
     await auth.require(caller, "get", PLURAL, namespace)
-    obj = _found(_cache(caches), namespace, webhook_id)
+    obj = _found(await _cache(caches), namespace, webhook_id)
     return DeliveryList(webhook_id=webhook_id, deliveries=[Delivery(
         id=d["id"], event_id=d["eventId"], event=d["event"], status=d["state"],
         attempts=d["attempts"], status_code=d.get("statusCode"), duration_ms=d.get("durationMs"),
@@ -314,7 +314,7 @@ async def redeliver(webhook_id: WebhookId, delivery: Annotated[str, Path(
         request: Request, caller: CallerDep, auth: AuthDep, caches: CachesDep,
         namespace: TenantDep) -> Requested:
     await auth.require(caller, "patch", PLURAL, namespace)
-    obj = _found(_cache(caches), namespace, webhook_id)
+    obj = _found(await _cache(caches), namespace, webhook_id)
     records = (obj.get("status") or {}).get("deliveries") or []
     record = next((d for d in records if d["id"] == delivery), None)
     if record is None or not record.get("payload"):
