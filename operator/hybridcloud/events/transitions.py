@@ -31,6 +31,10 @@ def recorded(previous: Mapping[str, Any] | None, status: Mapping[str, Any],
     history = list((previous or {}).get("transitions") or [])
     out = dict(status)
     if transition in CONTRACT and not transition.endswith(".deleted"):
+        if not history and transition.startswith("cluster.") and transition != "cluster.created":
+            # A cluster's story starts with its creation, even when the status that announced
+            # it was never written (a quick provider call, or a crash right after it).
+            history = [{"seq": 1, "type": "cluster.created", "time": now, "phase": "Creating"}]
         seq = (history[-1]["seq"] if history else 0) + 1
         entry: dict[str, Any] = {"seq": seq, "type": transition, "time": now}
         if status.get("phase"):
