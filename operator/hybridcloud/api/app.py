@@ -22,6 +22,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -34,6 +35,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from ..events.stream import EventHub
+from ..events.transitions import APPLICATION_KIND, CLUSTER_KIND
 from ..kube.cache import WatchCache, start_all
 from ..kube.resources import (
     HybridClusterResource,
@@ -51,6 +54,7 @@ from .ratelimit import RateLimiter
 from .routes import (
     applications,
     clusters,
+    events,
     multicluster,
     oauth,
     operations,
@@ -168,6 +172,9 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         app.state.kube = kube
         app.state.authenticator = Authenticator(kube, settings)
         app.state.caches = caches = _caches(kube, settings)
+        app.state.event_hub = hub = EventHub(settings.events_history)  # GET /v1/events
+        caches.clusters.listeners.append(partial(hub.changed, CLUSTER_KIND))
+        caches.applications.listeners.append(partial(hub.changed, APPLICATION_KIND))
         app.state.members = MemberClients(kube, settings.member_timeout,
                                            settings.member_credentials_namespace)
         await start_all(caches.all(), settings.cache_sync_timeout)
@@ -240,6 +247,6 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
             return render_metrics(request.app)
 
     for module in (clusters, applications, workloads, multicluster, operations, oauth,
-                   webhooks):
+                   webhooks, events):
         app.include_router(module.router)
     return app

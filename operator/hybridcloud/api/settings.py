@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     webhook_blocked_cidrs: list[str] = Field(
         default_factory=list, description="JSON list of extra CIDRs a webhook URL may never "
         "resolve to (the cluster's service and pod ranges).")
+    events_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="Seconds between heartbeat comments on GET /v1/events.")
+    events_history: int = Field(
+        default=10_000, ge=1, description="Events kept in memory for Last-Event-ID resume.")
     # --- end webhooks
     auth_failure_limit: int = Field(
         default=1_000, gt=0, description="Failed authentications (bad bearer tokens, bad "
