@@ -7,6 +7,8 @@ Kubernetes credentials from KUBECONFIG or the in-cluster ServiceAccount.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 
@@ -17,6 +19,8 @@ def _operator(args: argparse.Namespace) -> int:
 
     kopf.configure(verbose=args.verbose)
     namespaces: list[str] = [ns for ns in (args.namespace or []) if ns]
+    # Components that watch on their own (webhooks) follow kopf's namespaces.
+    os.environ["HYBRIDCLOUD_OPERATOR_WATCHED_NAMESPACES"] = json.dumps(namespaces)
     kopf.run(
         standalone=True,  # one replica with a Recreate strategy; no peering objects needed
         clusterwide=not namespaces,

@@ -21,7 +21,13 @@ import yaml
 from pydantic import BaseModel
 
 from . import GROUP, VERSION
-from .models import HybridCluster, MultiClusterApplication, SecurityPolicy, TenantPolicy
+from .models import (
+    HybridCluster,
+    MultiClusterApplication,
+    SecurityPolicy,
+    TenantPolicy,
+    WebhookSubscription,
+)
 from .models.common import DNS_LABEL, cel
 
 JSON = dict[str, Any]
@@ -87,7 +93,7 @@ def _object_schema(model: type[BaseModel]) -> JSON:
 
 
 Kind = (type[HybridCluster] | type[MultiClusterApplication] | type[TenantPolicy]
-        | type[SecurityPolicy])
+        | type[SecurityPolicy] | type[WebhookSubscription])
 
 
 def _status_model(kind: Kind) -> type[BaseModel] | None:
@@ -173,6 +179,14 @@ _PRINTER_COLUMNS: dict[str, list[JSON]] = {
         {"name": "Policy", "type": "string", "jsonPath": ".status.policyName", "priority": 1},
         _AGE,
     ],
+    WebhookSubscription.KIND: [
+        {"name": "URL", "type": "string", "jsonPath": ".spec.url"},
+        {"name": "Active", "type": "boolean", "jsonPath": ".spec.active"},
+        {"name": "Delivered", "type": "integer", "jsonPath": ".status.delivered"},
+        {"name": "Failed", "type": "integer", "jsonPath": ".status.failed"},
+        {"name": "Events", "type": "string", "jsonPath": ".spec.events", "priority": 1},
+        _AGE,
+    ],
 }
 
 
@@ -213,7 +227,8 @@ def crd(kind: Kind) -> JSON:
     }
 
 
-KINDS: tuple[Kind, ...] = (HybridCluster, MultiClusterApplication, TenantPolicy, SecurityPolicy)
+KINDS: tuple[Kind, ...] = (HybridCluster, MultiClusterApplication, TenantPolicy, SecurityPolicy,
+                           WebhookSubscription)
 
 
 def rendered() -> dict[str, str]:

@@ -83,6 +83,7 @@ def test_defaults_render_the_complete_install(render: Render) -> None:
         ("CustomResourceDefinition", "multiclusterapplications.platform.example.com"),
         ("CustomResourceDefinition", "tenantpolicies.platform.example.com"),
         ("CustomResourceDefinition", "securitypolicies.platform.example.com"),
+        ("CustomResourceDefinition", "webhooksubscriptions.platform.example.com"),
         ("ServiceAccount", "hybridcloud-operator"), ("ServiceAccount", "hybridcloud-api"),
         ("Deployment", "hybridcloud-operator"), ("Deployment", "hybridcloud-api"),
         ("Service", "hybridcloud-api"), ("PodDisruptionBudget", "hybridcloud-api"),
@@ -98,7 +99,8 @@ def test_defaults_render_the_complete_install(render: Render) -> None:
         ("Role", "hybridcloud-operator-member-credentials"),
         ("RoleBinding", "hybridcloud-operator-member-credentials"),
         *[("ClusterRole", f"hybridcloud-{kind}-{role}")
-          for kind in ("hybridcluster", "multiclusterapplication", "securitypolicy")
+          for kind in ("hybridcluster", "multiclusterapplication", "securitypolicy",
+                       "webhooksubscription")
           for role in ("admin", "editor", "viewer")],
     ])
 
@@ -360,7 +362,7 @@ def test_namespaced_operator_gets_role_bindings_only_where_it_works(render: Rend
 
 def test_user_roles_aggregate_into_the_built_in_roles(render: Render) -> None:
     objects = render()
-    for kind in ("hybridcluster", "multiclusterapplication"):
+    for kind in ("hybridcluster", "multiclusterapplication", "webhooksubscription"):
         for role, builtin in (("admin", "admin"), ("editor", "edit"), ("viewer", "view")):
             labels = one(objects, "ClusterRole", f"hybridcloud-{kind}-{role}")["metadata"][
                 "labels"]

@@ -93,7 +93,7 @@ def test_apply_failures_and_drift_are_not_synced() -> None:
         outcome(Health.UNKNOWN, DeploymentState.FAILED, message="cannot reach")]), now=NOW)
     assert conditions(failed.status)["Synced"] == ("False", "ApplyFailed")
     assert failed.status["phase"] == "Degraded"
-    assert failed.transition == "application.failed"
+    assert failed.transition == "application.degraded"  # Degraded, not Failed
     drifted = derive_status(None, Observation(1, revision=SHA, placement=PLACED, outcomes=[
         outcome(state=DeploymentState.OUT_OF_SYNC, message="1 object(s) differ")]), now=NOW)
     assert conditions(drifted.status)["Synced"] == ("False", "OutOfSync")

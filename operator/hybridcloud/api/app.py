@@ -22,6 +22,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import uvicorn
@@ -34,11 +35,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from ..events.stream import EventHub
+from ..events.transitions import APPLICATION_KIND, CLUSTER_KIND
 from ..kube.cache import WatchCache, start_all
 from ..kube.resources import (
     HybridClusterResource,
     MultiClusterApplicationResource,
     SecurityPolicyResource,
+    WebhookSubscriptionResource,
 )
 from ..kube.tenants import TenantBook
 from ..models import TenantRules
@@ -48,7 +52,17 @@ from .deps import Authenticator, Caches, CallerDep
 from .member import MemberClients
 from .oauth import CLIENT_LABEL
 from .ratelimit import RateLimiter
-from .routes import applications, clusters, multicluster, oauth, operations, security, workloads
+from .routes import (
+    applications,
+    clusters,
+    events,
+    multicluster,
+    oauth,
+    operations,
+    security,
+    webhooks,
+    workloads,
+)
 from .settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -97,7 +111,8 @@ def _caches(kube: AsyncClient, settings: Settings) -> Caches:
         applications=WatchCache(kube, MultiClusterApplicationResource),
         oauth_clients=WatchCache(kube, Secret, namespace=settings.oauth_namespace,
                                  label_selector=f"{CLIENT_LABEL}=true"),
-        tenants=TenantBook(kube, settings.tenant_defaults or TenantRules()))
+        tenants=TenantBook(kube, settings.tenant_defaults or TenantRules()),
+        webhooks=WatchCache(kube, WebhookSubscriptionResource))
 
 
 def render_metrics(app: Starlette) -> PlainTextResponse:
@@ -159,6 +174,9 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         app.state.kube = kube
         app.state.authenticator = Authenticator(kube, settings)
         app.state.caches = caches = _caches(kube, settings)
+        app.state.event_hub = hub = EventHub(settings.events_history)  # GET /v1/events
+        caches.clusters.listeners.append(partial(hub.changed, CLUSTER_KIND))
+        caches.applications.listeners.append(partial(hub.changed, APPLICATION_KIND))
         app.state.members = MemberClients(kube, settings.member_timeout,
                                            settings.member_credentials_namespace)
         # Security API (issue 16): SecurityPolicies, read like the other kinds from a watch.
@@ -234,6 +252,7 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
                                       {"verb": "get", "path": "/metrics"})
             return render_metrics(request.app)
 
-    for module in (clusters, applications, workloads, multicluster, operations, oauth, security):
+    for module in (clusters, applications, workloads, multicluster, operations, oauth, security,
+                   webhooks, events):
         app.include_router(module.router)
     return app

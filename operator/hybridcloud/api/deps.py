@@ -205,10 +205,11 @@ class Caches:
     applications: WatchCache
     oauth_clients: WatchCache
     tenants: TenantBook  # TenantPolicies + namespace labels: limits checked up front
+    webhooks: WatchCache | None = None  # WebhookSubscriptions (routes/webhooks.py)
 
     def all(self) -> list[WatchCache]:
         return [self.clusters, self.applications, self.oauth_clients, self.tenants.policies,
-                self.tenants.namespaces]
+                self.tenants.namespaces, *([self.webhooks] if self.webhooks is not None else [])]
 
 
 def tier_for(request: Request, caller: Caller) -> Tier:

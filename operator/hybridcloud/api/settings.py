@@ -66,6 +66,20 @@ class Settings(BaseSettings):
         default_factory=list, description="CIDRs of reverse proxies whose X-Forwarded-For / "
         "Forwarded headers are believed (JSON list). Empty: the TCP peer is the client address "
         "for rate limits and logs, whatever headers say.")
+    # --- webhooks (issue 17): the same rules as the operator's HYBRIDCLOUD_OPERATOR_WEBHOOK_*
+    webhook_allow_http: bool = Field(
+        default=False, description="Accept http:// webhook URLs (tests, development).")
+    webhook_allow_private: bool = Field(
+        default=False, description="Accept webhook URLs resolving to loopback, link-local or "
+        "private addresses (tests, development).")
+    webhook_blocked_cidrs: list[str] = Field(
+        default_factory=list, description="JSON list of extra CIDRs a webhook URL may never "
+        "resolve to (the cluster's service and pod ranges).")
+    events_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="Seconds between heartbeat comments on GET /v1/events.")
+    events_history: int = Field(
+        default=10_000, ge=1, description="Events kept in memory for Last-Event-ID resume.")
+    # --- end webhooks
     auth_failure_limit: int = Field(
         default=1_000, gt=0, description="Failed authentications (bad bearer tokens, bad "
         "/oauth/token client secrets) allowed per window, per client address and per OAuth "

@@ -20,6 +20,7 @@ from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
 from . import application, hybridcluster, metrics, securitypolicy, settings
 from .config import OperatorConfig
+from .webhooks import WebhookService
 
 
 def _clusters(memo: kopf.Memo) -> hybridcluster.ClusterController:
@@ -68,6 +69,8 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
                                                                         tenants)
     memo["security_policies"].start()
     tenants.on_change(memo["security_policies"].recheck_all)
+    memo["webhooks"] = WebhookService(client, wire, config)  # webhooks (issue 17)
+    await memo["webhooks"].start()
 
 
 @kopf.on.cleanup()
@@ -77,6 +80,7 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["security_policies"].stop()
     await memo["tenants"].stop()
     await memo["feed"].drain()
+    await memo["webhooks"].stop()
     await memo["client"].close()
     await memo["wire"].close()
 

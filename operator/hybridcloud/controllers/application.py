@@ -40,6 +40,7 @@ from ..delivery.gitlimits import GitLimits
 from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError, SyncOutcome
 from ..delivery.render import RenderError, RenderLimits
 from ..delivery.source import SourceRenderer
+from ..events.transitions import recorded
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
 from ..kube.member_credentials import MemberClients, MemberCredentialError
@@ -408,7 +409,8 @@ class ApplicationController:
     async def _conclude(self, key: Key, body: dict[str, Any],
                         observation: logic.Observation) -> None:
         decision = logic.derive_status(body.get("status"), observation, now=now_rfc3339())
-        status = decision.status
+        status = recorded(body.get("status"), decision.status, decision.transition,
+                          now=now_rfc3339())
         current = body.get("status") or {}
         if current != status:
             patch = {**{k: None for k in current if k not in status}, **status}
@@ -433,7 +435,7 @@ class ApplicationController:
             subject=ObjectRef(API_VERSION, MultiClusterApplication.KIND, meta["namespace"],
                               meta["name"], meta["uid"]),
             message=ready.get("message") or transition,
-            warning=transition == "application.failed",
+            warning=transition in ("application.failed", "application.degraded"),
             data={"application_id": meta["name"], "name": meta["name"],
                   "cluster_id": clusters[0] if clusters else None, "clusters": clusters,
                   "version": status.get("sourceRevision"),

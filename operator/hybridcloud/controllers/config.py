@@ -82,6 +82,35 @@ class OperatorConfig(BaseSettings):
     render_max_output_bytes: int = Field(
         default=64 * 2**20, ge=1, description="Largest output of helm template or kubectl "
         "kustomize, in bytes.")
+    # --- webhooks (issue 17; docs/webhooks.md)
+    watched_namespaces: list[str] = Field(
+        default_factory=list, description="Set by `hybridcloud operator --namespace`: the "
+        "namespaces watched (all when empty).")
+    webhook_allow_http: bool = Field(
+        default=False, description="Deliver to http:// receivers too (tests, development).")
+    webhook_allow_private: bool = Field(
+        default=False, description="Deliver to loopback, link-local and private addresses "
+        "(tests, development); refused otherwise, at creation and at every delivery.")
+    webhook_blocked_cidrs: list[str] = Field(
+        default_factory=list, description="JSON list of extra CIDRs never called (the "
+        "cluster's service and pod ranges), even when private addresses are allowed.")
+    webhook_ca_bundle: str | None = Field(
+        default=None, description="PEM bundle trusted for https:// receivers instead of the "
+        "system CAs (receivers behind a private CA, tests).")
+    webhook_attempt_timeout: float = Field(default=10.0, gt=0,
+                                           description="Seconds one delivery attempt may take.")
+    webhook_retry_period: float = Field(
+        default=3600.0, gt=0, description="Seconds a delivery is retried (exponential backoff "
+        "with jitter) before it is marked failed.")
+    webhook_backoff_base: float = Field(default=1.0, gt=0,
+                                        description="First retry delay in seconds (doubles).")
+    webhook_backoff_max: float = Field(default=300.0, gt=0,
+                                       description="Longest delay between two attempts.")
+    webhook_lanes: int = Field(default=4, ge=1, le=64, description="Parallel deliveries per "
+                               "receiver (an object's events always share one, in order).")
+    webhook_flush_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between batched writes of delivery cursors.")
+    # --- end webhooks
     tenant_defaults: TenantRules = Field(
         default_factory=TenantRules,
         description="JSON rules (the spec of a TenantPolicy without its selectors) for tenant "

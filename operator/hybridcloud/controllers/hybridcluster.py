@@ -29,6 +29,8 @@ from lightkube.resources.core_v1 import Secret
 from pydantic import ValidationError
 
 from .. import API_VERSION, FINALIZER, GROUP, PAUSED_ANNOTATION, VERSION
+from ..conditions import now_rfc3339
+from ..events.transitions import recorded
 from ..feed import DomainEvent, Feed, ObjectRef
 from ..kube import objects
 from ..kube.member_credentials import tenant_secret_name
@@ -174,7 +176,8 @@ class ClusterController:
             # Before any cloud call: the tenant's rules refuse this credential, account or size.
             failure = logic.failed(view, PermanentError(refusal.message, reason=refusal.reason),
                                    timing=self.timing)
-            await self._write_status(key, body, failure.status)
+            await self._write_status(key, body, recorded(view.status, failure.status,
+                                                         failure.transition, now=now_rfc3339()))
             self._announce(view, failure.transition, failure.status)
             return failure.requeue_after, False, None
         try:
@@ -196,7 +199,7 @@ class ClusterController:
                 decision = logic.decide(view, observed, timing=self.timing)
         except ProviderError as exc:
             decision = logic.failed(view, exc, timing=self.timing)
-        status = decision.status
+        status = recorded(view.status, decision.status, decision.transition, now=now_rfc3339())
         requeue = decision.requeue_after
         if provider and observed and observed.endpoint and not view.deleting \
                 and observed.state in (ClusterState.ACTIVE, ClusterState.UPDATING):
@@ -205,7 +208,9 @@ class ClusterController:
                     key, body, partial(self._call, provider.kubeconfig, desired, observed))
             except PermanentError as exc:  # e.g. a kubeconfig the platform refuses to load
                 decision = logic.failed(view, exc, observed, timing=self.timing)
-                status, requeue = decision.status, decision.requeue_after
+                status = recorded(view.status, decision.status, decision.transition,
+                                  now=now_rfc3339())
+                requeue = decision.requeue_after
             else:
                 status = {**status, "kubeconfigSecret": tenant_secret_name(view.name)}
                 requeue = min(requeue or refresh_in, refresh_in)
@@ -231,7 +236,8 @@ class ClusterController:
             except ProviderError as exc:
                 # Decided against the intended status, whether or not it was written.
                 failure = logic.failed(_view(body, status), exc, observed, timing=self.timing)
-                body = await self._write_status(key, body, failure.status)
+                body = await self._write_status(key, body, recorded(
+                    status, failure.status, failure.transition, now=now_rfc3339()))
                 self._announce(view, failure.transition, failure.status)
                 return failure.requeue_after, False, None
         if decision.release_finalizer:

@@ -71,6 +71,9 @@ class WatchCache:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._first_sync = asyncio.Event()
+        # Called with ("ADDED" | "MODIFIED" | "DELETED", object) after each change, and with
+        # ("LISTED", {}) after each (re)list (webhooks and the event stream follow changes).
+        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -188,6 +191,7 @@ class WatchCache:
             self.synced = True
             self._first_sync.set()
             self._changed.notify_all()
+        self._notify([("ADDED", obj) for obj in fresh.values()] + [("LISTED", {})])
 
     def _labels(self) -> dict[str, Any] | None:
         if not self.label_selector:
@@ -245,6 +249,16 @@ class WatchCache:
                 self._by_uid.pop(meta.get("uid", ""), None)
             self.resource_version = meta.get("resourceVersion") or self.resource_version
             self._changed.notify_all()
+        if kind in ("ADDED", "MODIFIED", "DELETED"):
+            self._notify([(str(kind), slim(obj))])
+
+    def _notify(self, changes: list[tuple[str, dict[str, Any]]]) -> None:
+        for listener in self.listeners:
+            for kind, obj in changes:
+                try:
+                    listener(kind, obj)
+                except Exception:
+                    log.exception("listener of %s failed", self._plural)
 
 
 def _gone(status: dict[str, Any]) -> ApiError:

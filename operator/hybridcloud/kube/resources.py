@@ -5,7 +5,13 @@ from __future__ import annotations
 from lightkube.generic_resource import create_global_resource, create_namespaced_resource
 
 from .. import GROUP, VERSION
-from ..models import HybridCluster, MultiClusterApplication, SecurityPolicy, TenantPolicy
+from ..models import (
+    HybridCluster,
+    MultiClusterApplication,
+    SecurityPolicy,
+    TenantPolicy,
+    WebhookSubscription,
+)
 
 HybridClusterResource = create_namespaced_resource(
     GROUP, VERSION, HybridCluster.KIND, HybridCluster.PLURAL)
@@ -17,5 +23,8 @@ SecurityPolicyResource = create_namespaced_resource(
 TenantPolicyResource = create_global_resource(
     GROUP, VERSION, TenantPolicy.KIND, TenantPolicy.PLURAL)
 
+WebhookSubscriptionResource = create_namespaced_resource(
+    GROUP, VERSION, WebhookSubscription.KIND, WebhookSubscription.PLURAL)
+
 __all__ = ["HybridClusterResource", "MultiClusterApplicationResource", "SecurityPolicyResource",
-           "TenantPolicyResource"]
+           "TenantPolicyResource", "WebhookSubscriptionResource"]

@@ -47,6 +47,13 @@ from .tenantpolicy import (
     TenantPolicySpec,
     TenantRules,
 )
+from .webhook import (  # webhooks (issue 17)
+    EventType,
+    Transition,
+    WebhookSubscription,
+    WebhookSubscriptionSpec,
+    WebhookSubscriptionStatus,
+)
 
 __all__ = [
     "AccountRules",
@@ -61,6 +68,7 @@ __all__ = [
     "DeliveryRules",
     "DeploymentState",
     "Enforcement",
+    "EventType",
     "GitSource",
     "Health",
     "HybridApplicationSpec",
@@ -92,4 +100,8 @@ __all__ = [
     "TenantPolicy",
     "TenantPolicySpec",
     "TenantRules",
+    "Transition",
+    "WebhookSubscription",
+    "WebhookSubscriptionSpec",
+    "WebhookSubscriptionStatus",
 ]

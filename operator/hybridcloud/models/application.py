@@ -20,6 +20,7 @@ from .common import (
     list_map,
     with_rules,
 )
+from .webhook import Transition
 
 ComponentName = Annotated[str, Field(min_length=1, max_length=63, pattern=DNS_LABEL)]
 # Status names clusters too, and the operator removes the app from every cluster listed there:
@@ -235,6 +236,10 @@ class HybridApplicationStatus(KubeModel):
     deployments: list[ClusterDeployment] | None = Field(
         default=None, description="Per-cluster delivery state.",
         json_schema_extra=list_map("cluster"))
+    transitions: list[Transition] | None = Field(  # webhooks: see docs/webhooks.md
+        default=None, max_length=16, description="The most recent domain transitions "
+        "(application.deployed, application.failed, …), the source of webhook and "
+        "event-stream events.")
 
 
 class MultiClusterApplication(KubeModel):

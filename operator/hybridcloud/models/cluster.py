@@ -18,6 +18,7 @@ from .common import (
     list_map,
     with_rules,
 )
+from .webhook import Transition
 
 
 class Provider(StrEnum):
@@ -314,6 +315,9 @@ class HybridClusterStatus(KubeModel):
     )
     kubeconfig_secret: str | None = Field(
         default=None, description="Name of the Secret (data key `value`) with a kubeconfig.")
+    transitions: list[Transition] | None = Field(  # webhooks: see docs/webhooks.md
+        default=None, max_length=16, description="The most recent domain transitions "
+        "(cluster.created, cluster.ready, …), the source of webhook and event-stream events.")
 
 
 class HybridCluster(KubeModel):

@@ -296,8 +296,9 @@ def _transition(previous: Mapping[str, Any], status: Mapping[str, Any],
     old_phase = previous.get("phase")
     new_phase = status["phase"]
     failing = (ApplicationPhase.FAILED, ApplicationPhase.DEGRADED)
-    if new_phase in failing and old_phase not in failing:
-        return "application.failed"
+    if new_phase in failing and old_phase != new_phase:
+        return "application.failed" if new_phase == ApplicationPhase.FAILED \
+            else "application.degraded"
     was_ready = (get_condition(previous.get("conditions"), READY) or {}).get("status") == "True"
     if new_phase == ApplicationPhase.DEPLOYED and not was_ready:
         return "application.deployed"
