@@ -31,11 +31,8 @@ import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import httpx
-import httpx2
 from fastapi import Depends, Header, Query, Request
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
 from lightkube.models.authentication_v1 import TokenReviewSpec
 from lightkube.models.authorization_v1 import (
     NonResourceAttributes,
@@ -50,9 +47,12 @@ from .. import GROUP
 from ..kube.cache import WatchCache
 from ..kube.tenants import TenantBook
 from .errors import APIError
+from .kubecall import kube_call as kube_call  # re-exported: routes import it from here
+from .member import MemberClients
 from .proxies import client_address as resolve_client_address
 from .ratelimit import RateLimiter, Verdict
 from .settings import Settings, Tier
+from .stats import RequestStats
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 TENANT_HEADER = "X-Tenant-Namespace"
@@ -185,20 +185,6 @@ class Authenticator:
                            details={"verb": verb, "resource": what, "namespace": namespace})
 
 
-async def kube_call(call: Any) -> Any:
-    """Await a Kubernetes call, mapping an unreachable apiserver to SERVICE_UNAVAILABLE."""
-    try:
-        return await call
-    except (httpx.TransportError, httpx2.TransportError, TimeoutError) as exc:
-        raise APIError("SERVICE_UNAVAILABLE", "the Kubernetes API is unreachable; retry later",
-                       headers={"Retry-After": "5"}) from exc
-    except ApiError as exc:
-        if exc.status.code is not None and exc.status.code >= 500:
-            raise APIError("SERVICE_UNAVAILABLE", "the Kubernetes API is unavailable; retry later",
-                           headers={"Retry-After": "5"}) from exc
-        raise
-
-
 @dataclass
 class Caches:
     clusters: WatchCache
@@ -291,6 +277,27 @@ async def caches(request: Request) -> Caches:
     return found
 
 
+async def kube_client(request: Request) -> AsyncClient:
+    """The API's own client of the management cluster (its ServiceAccount, not the caller's)."""
+    kube: AsyncClient = request.app.state.kube
+    return kube
+
+
+async def api_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def member_clients(request: Request) -> MemberClients:
+    members: MemberClients = request.app.state.members
+    return members
+
+
+async def request_stats(request: Request) -> RequestStats:
+    stats: RequestStats = request.app.state.stats
+    return stats
+
+
 async def current_caller(
     request: Request,
     auth: Annotated[Authenticator, Depends(authenticator)],
@@ -334,3 +341,8 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 AuthDep = Annotated[Authenticator, Depends(authenticator)]
 TenantDep = Annotated[str, Depends(tenant_namespace)]
 CachesDep = Annotated[Caches, Depends(caches)]
+KubeDep = Annotated[AsyncClient, Depends(kube_client)]
+SettingsDep = Annotated[Settings, Depends(api_settings)]
+MembersDep = Annotated[MemberClients, Depends(member_clients)]
+StatsDep = Annotated[RequestStats, Depends(request_stats)]
+

@@ -31,7 +31,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
-from .. import API_VERSION, FINALIZER, GROUP, VERSION
+from .. import FINALIZER, GROUP, VERSION
 from ..conditions import now_rfc3339
 from ..delivery.credentials import load_git_credentials
 from ..delivery.errors import ClusterNotKnownError, DeliveryError, TransientDeliveryError
@@ -40,7 +40,7 @@ from ..delivery.gitlimits import GitLimits
 from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError, SyncOutcome
 from ..delivery.render import RenderError, RenderLimits
 from ..delivery.source import SourceRenderer
-from ..feed import DomainEvent, Feed, ObjectRef
+from ..feed import Feed
 from ..kube import objects
 from ..kube.member_credentials import MemberClients, MemberCredentialError
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
@@ -51,6 +51,7 @@ from ..models.application import DeploymentState, Health, HybridApplicationSpec
 from ..reconcile import application as logic
 from ..reconcile import tenancy
 from ..reconcile.placement import ClusterFacts, Target, place
+from .announce import announce
 from .config import OperatorConfig
 from .queue import WorkQueue
 
@@ -408,11 +409,10 @@ class ApplicationController:
                         observation: logic.Observation) -> None:
         decision = logic.derive_status(body.get("status"), observation, now=now_rfc3339())
         status = decision.status
-        current = body.get("status") or {}
-        if current != status:
-            patch = {**{k: None for k in current if k not in status}, **status}
-            body = self._store(key, await objects.patch_status(
-                self.wire, MultiClusterApplicationResource, body, patch))
+        updated = await objects.replace_status(self.wire, MultiClusterApplicationResource, body,
+                                               status)
+        if updated is not None:
+            body = self._store(key, updated)
         if decision.transition:
             self._announce(body, decision.transition, status)
 
@@ -424,19 +424,11 @@ class ApplicationController:
     def _announce(self, body: Mapping[str, Any], transition: str,
                   status: Mapping[str, Any]) -> None:
         meta = body["metadata"]
-        ready: Mapping[str, Any] = next(
-            (c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
         clusters = status.get("placedClusters") or []
-        self.feed.publish(DomainEvent(
-            type=transition,
-            subject=ObjectRef(API_VERSION, MultiClusterApplication.KIND, meta["namespace"],
-                              meta["name"], meta["uid"]),
-            message=ready.get("message") or transition,
-            warning=transition == "application.failed",
-            data={"application_id": meta["name"], "name": meta["name"],
-                  "cluster_id": clusters[0] if clusters else None, "clusters": clusters,
-                  "version": status.get("sourceRevision"),
-                  "status": str(status.get("phase", "")).lower()}))
+        announce(self.feed, MultiClusterApplication.KIND, meta, transition, status, {
+            "application_id": meta["name"], "name": meta["name"],
+            "cluster_id": clusters[0] if clusters else None, "clusters": clusters,
+            "version": status.get("sourceRevision")})
 
 
 # What a member (or reaching it) can go wrong with and is reported per cluster; anything else

@@ -28,8 +28,9 @@ from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
 from pydantic import ValidationError
 
-from .. import API_VERSION, FINALIZER, GROUP, PAUSED_ANNOTATION, VERSION
-from ..feed import DomainEvent, Feed, ObjectRef
+from .. import FINALIZER, GROUP, VERSION
+from ..annotations import is_paused
+from ..feed import Feed
 from ..kube import objects
 from ..kube.member_credentials import tenant_secret_name
 from ..kube.references import (
@@ -54,6 +55,7 @@ from ..providers.base import (
 from ..providers.registry import ProviderRegistry
 from ..reconcile import cluster as logic
 from ..reconcile import tenancy
+from .announce import announce
 from .config import OperatorConfig
 from .kubeconfigs import KubeconfigKeeper
 from .queue import WorkQueue
@@ -324,12 +326,8 @@ class ClusterController:
 
     async def _write_status(self, key: Key, body: dict[str, Any],
                             status: dict[str, Any]) -> dict[str, Any]:
-        current = body.get("status") or {}
-        if current == status:
-            return body
-        patch = {**{k: None for k in current if k not in status}, **status}
-        updated = await objects.patch_status(self.wire, HybridClusterResource, body, patch)
-        return await self._store(key, updated)
+        updated = await objects.replace_status(self.wire, HybridClusterResource, body, status)
+        return body if updated is None else await self._store(key, updated)
 
     async def _store(self, key: Key, body: dict[str, Any]) -> dict[str, Any]:
         cached = self.bodies.get(key)
@@ -345,16 +343,9 @@ class ClusterController:
                   status: Mapping[str, Any]) -> None:
         if transition is None:
             return
-        ready: Mapping[str, Any] = next(
-            (c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
-        self.feed.publish(DomainEvent(
-            type=transition,
-            subject=ObjectRef(API_VERSION, HybridCluster.KIND, view.namespace, view.name,
-                              view.uid),
-            message=ready.get("message") or transition,
-            warning=transition == "cluster.failed",
-            data={"cluster_id": view.name, "name": view.name, "provider": str(view.spec.provider),
-                  "status": str(status.get("phase", "")).lower()}))
+        meta = {"namespace": view.namespace, "name": view.name, "uid": view.uid}
+        announce(self.feed, HybridCluster.KIND, meta, transition, status, {
+            "cluster_id": view.name, "name": view.name, "provider": str(view.spec.provider)})
 
 
 def _user_intent(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -365,14 +356,13 @@ def _user_intent(body: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _view(body: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> logic.ClusterView:
     meta = body["metadata"]
-    paused = (meta.get("annotations") or {}).get(PAUSED_ANNOTATION, "").lower() \
-        in ("true", "1", "yes")
     return logic.ClusterView(
         name=meta["name"], namespace=meta["namespace"], uid=meta["uid"],
         generation=int(meta.get("generation", 1)),
         spec=HybridClusterSpec.model_validate(body["spec"]),
         status=status if status is not None else body.get("status") or {},
-        deleting=bool(meta.get("deletionTimestamp")), paused=paused)
+        deleting=bool(meta.get("deletionTimestamp")),
+        paused=is_paused(meta.get("annotations")))
 
 
 def register(controller_of: Callable[[kopf.Memo], ClusterController]) -> None:

@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from .. import GROUP, PAUSED_ANNOTATION
+from ..annotations import is_paused as is_paused  # re-exported: the controller reads it here
 from ..conditions import PAUSED, READY, RECONCILING, STALLED, Desired
 from ..conditions import apply as apply_conditions
 from ..conditions import get as get_condition
@@ -54,10 +55,6 @@ class DeliveryMode:
     paused: bool = False
     sync_request: str | None = None  # the sync annotation value this pass carries out
     hold: str | None = None  # why changes are not written (shown to users)
-
-
-def is_paused(annotations: Mapping[str, str] | None) -> bool:
-    return (annotations or {}).get(PAUSED_ANNOTATION, "").lower() in ("true", "1", "yes")
 
 
 def delivery_mode(annotations: Mapping[str, str] | None, *, automated: bool) -> DeliveryMode:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
+from ...conditions import READY, is_true
 from ...models import HybridCluster, MultiClusterApplication
-from ..deps import AuthDep, CachesDep, CallerDep, TenantDep
+from ..deps import AuthDep, CachesDep, CallerDep, StatsDep, TenantDep
 from ._common import errors
 
 router = APIRouter(prefix="/v1/multi-cluster", tags=["multi-cluster"])
@@ -61,8 +62,7 @@ class MultiClusterStatus(BaseModel):
 
 
 def _ready(obj: dict[str, Any]) -> bool:
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return is_true((obj.get("status") or {}).get("conditions"), READY)
 
 
 def cluster_counts(clusters: list[dict[str, Any]]) -> ClusterCounts:
@@ -88,15 +88,14 @@ def application_counts(apps: list[dict[str, Any]]) -> ApplicationCounts:
 
 @router.get("/status", operation_id="getMultiClusterStatus", response_model=MultiClusterStatus,
             responses=errors(403))
-async def multi_cluster_status(request: Request, caller: CallerDep, auth: AuthDep,
-                               caches: CachesDep, namespace: TenantDep) -> MultiClusterStatus:
+async def multi_cluster_status(caller: CallerDep, auth: AuthDep, caches: CachesDep,
+                               namespace: TenantDep, stats: StatsDep) -> MultiClusterStatus:
     await auth.require(caller, "list", HybridCluster.PLURAL, namespace)
     await auth.require(caller, "list", MultiClusterApplication.PLURAL, namespace)
     clusters = caches.clusters.items(namespace)
     active = [c for c in clusters if (c.get("status") or {}).get("phase") == "Active"]
     federation = "unknown" if not active else \
         "healthy" if all(_ready(c) for c in active) else "degraded"
-    stats = request.app.state.stats
     average, throughput = stats.summary()
     return MultiClusterStatus(
         clusters=cluster_counts(clusters),
