@@ -22,6 +22,10 @@ from pydantic import BaseModel, Field
 
 from ..conditions import READY, STALLED
 from ..conditions import get as get_condition
+from ..models import ApplicationPhase, ClusterPhase
+
+# Both kinds spell their failed phase the same way.
+FAILED = {str(ClusterPhase.FAILED), str(ApplicationPhase.FAILED)}
 
 _ID = re.compile(r"^op-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-"
                  r"([1-9][0-9]{0,18}|delete)$")
@@ -89,7 +93,7 @@ def describe(op_id: str, obj: dict[str, Any] | None, kind: str,
         state = "superseded"
     elif observed is None or observed < generation:
         state = "pending"
-    elif (stalled and stalled.get("status") == "True") or phase == "Failed":
+    elif (stalled and stalled.get("status") == "True") or phase in FAILED:
         state = "failed"
         message = (stalled or {}).get("message") or message
     elif ready and ready.get("status") == "True":

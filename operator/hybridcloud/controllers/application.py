@@ -50,7 +50,7 @@ from ..models import HybridCluster, MultiClusterApplication
 from ..models.application import DeploymentState, Health, HybridApplicationSpec
 from ..reconcile import application as logic
 from ..reconcile import tenancy
-from ..reconcile.placement import ClusterFacts, Target, place
+from ..reconcile.placement import ClusterFacts, Target, place, serving
 from .announce import announce
 from .config import OperatorConfig
 from .queue import WorkQueue
@@ -357,7 +357,7 @@ class ApplicationController:
             log.info("removed %s (%d objects) from cluster %s", app.display, removed, cluster)
             return None
         except _MEMBER_TROUBLE as exc:
-            if facts is None or facts[1].deleting or facts[1].phase not in ("Active", "Updating"):
+            if facts is None or not serving(facts[1].phase, facts[1].deleting):
                 # The cluster is gone or broken: nothing can be (or needs to be) cleaned up.
                 log.warning("cannot remove %s from unavailable cluster %s: %s", app.display,
                             cluster, exc)

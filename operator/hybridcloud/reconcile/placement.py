@@ -33,10 +33,11 @@ from ..models.application import (
     PlacementPolicy,
     PlacementStrategy,
 )
+from ..models.cluster import ClusterPhase
 from ..models.common import LabelSelector
 
-ACTIVE = "Active"
-UPDATING = "Updating"
+ACTIVE = ClusterPhase.ACTIVE
+UPDATING = ClusterPhase.UPDATING
 NO_REGION = "default"
 
 
@@ -79,6 +80,13 @@ class Placement:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+
+def serving(phase: str | None, deleting: bool = False) -> bool:
+    """Whether a cluster in ``phase`` runs and answers: applications already on it stay there,
+    the API may read and scale its workloads, and removing an app from it can wait for it.
+    (New placement takes only ``Active`` clusters; see :func:`place`.)"""
+    return not deleting and phase in (ACTIVE, UPDATING)
+
 
 def deep_merge(base: Mapping[str, Any] | None, override: Mapping[str, Any] | None
                ) -> dict[str, Any]:
@@ -178,9 +186,9 @@ def place(spec: HybridApplicationSpec, clusters: Mapping[str, ClusterFacts],
 
     def eligible(name: str) -> bool:
         facts = clusters.get(name)
-        if facts is None or facts.deleting:
+        if facts is None or not serving(facts.phase, facts.deleting):
             return False
-        return facts.phase == ACTIVE or (facts.phase == UPDATING and name in current)
+        return facts.phase == ACTIVE or name in current
 
     selector = policy.cluster_selector if policy else None
     candidates = {name for name, facts in clusters.items()

@@ -21,8 +21,9 @@ from lightkube.resources.core_v1 import Pod, Service
 from lightkube.types import PatchType
 from pydantic import BaseModel
 
-from ...models import HybridCluster
+from ...models import ClusterPhase, HybridCluster
 from ...models.common import DNS_LABEL, DNS_SUBDOMAIN
+from ...reconcile.placement import serving
 from ..deps import AuthDep, Caches, CachesDep, CallerDep, MembersDep, TenantDep
 from ..errors import APIError, from_kube
 from ..member import MemberClients, member_call
@@ -145,11 +146,11 @@ def _pod(obj: Any) -> PodOut:
 async def _member(members: MemberClients, caches: Caches, namespace: str,
                   cluster_id: str) -> Any:
     cluster = cluster_or_404(caches.clusters, namespace, cluster_id)
-    phase = (cluster.get("status") or {}).get("phase")
-    if phase not in ("Active", "Updating"):
-        raise APIError("CONFLICT", f"cluster {cluster_id!r} is {str(phase or 'Pending').lower()};"
+    phase = (cluster.get("status") or {}).get("phase") or ClusterPhase.PENDING
+    if not serving(phase):
+        raise APIError("CONFLICT", f"cluster {cluster_id!r} is {phase.lower()};"
                        " workloads are available once it is active",
-                       {"cluster_id": cluster_id, "status": str(phase or "Pending").lower()})
+                       {"cluster_id": cluster_id, "status": phase.lower()})
     return await members.client(namespace, cluster_id, cluster["metadata"]["uid"])
 
 
