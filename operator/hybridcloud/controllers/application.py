@@ -37,7 +37,7 @@ from ..delivery.credentials import load_git_credentials
 from ..delivery.errors import ClusterNotKnownError, DeliveryError, TransientDeliveryError
 from ..delivery.git import GitCache, SourceError
 from ..delivery.gitlimits import GitLimits
-from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError, SyncOutcome
+from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError
 from ..delivery.render import RenderError, RenderLimits
 from ..delivery.source import SourceRenderer
 from ..feed import Feed
@@ -49,8 +49,9 @@ from ..kube.wire import KubeWire
 from ..models import HybridCluster, MultiClusterApplication
 from ..models.application import DeploymentState, Health, HybridApplicationSpec
 from ..reconcile import application as logic
+from ..reconcile import application_outcome as decide
 from ..reconcile import tenancy
-from ..reconcile.placement import ClusterFacts, Target, place, serving
+from ..reconcile.placement import ClusterFacts, Target, place
 from .announce import announce
 from .config import OperatorConfig
 from .queue import WorkQueue
@@ -95,6 +96,8 @@ class ApplicationController:
         self._resolved: dict[Key, tuple[tuple[Any, ...], float, str]] = {}
         self._seen_tokens: dict[tuple[Key, str], str] = {}
         self._source_retries: dict[Key, int] = {}  # consecutive transient source failures
+        self.timing = decide.Timing(poll=config.delivery_poll_interval,
+                                    resync=config.resync_interval)
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -241,13 +244,7 @@ class ApplicationController:
         await self._conclude(key, body, logic.Observation(
             generation, revision=revision, placement=placement, outcomes=outcomes,
             removing=removing, removal_notes=notes, paused=mode.paused, hold=mode.hold))
-        # Differences that only a user can resolve (drift without self-heal, held changes) are
-        # rechecked at the resync interval, not polled.
-        busy = (removing and mode.hold is None) or any(
-            o.state == DeploymentState.FAILED or (
-                o.state == DeploymentState.SYNCED and o.health != Health.HEALTHY)
-            for o in outcomes)
-        return self.config.delivery_poll_interval if busy else self.config.resync_interval
+        return decide.requeue_after(outcomes, removing, mode.hold, self.timing)
 
     async def _finalize(self, key: Key, body: dict[str, Any], app: AppIdentity) -> float | None:
         previous = body.get("status") or {}
@@ -342,11 +339,14 @@ class ApplicationController:
                 prune=spec.sync_policy.prune, self_heal=spec.sync_policy.self_heal,
                 rules=rules, writes=mode.writes)
         except _MEMBER_TROUBLE as exc:
-            message = exc.status.message if isinstance(exc, ApiError) else str(exc)
             return logic.ClusterOutcome(target.cluster, DeploymentState.FAILED, Health.UNKNOWN,
                                         target.components, old.get("revision"),
-                                        old.get("resources"), message)
-        return _outcome(target, result, revision, old.get("revision"), mode.hold)
+                                        old.get("resources"), _problem(exc))
+        outcome = decide.outcome(target.cluster, target.components, result, revision,
+                                 old.get("revision"), mode.hold)
+        if result.healed and outcome.state == DeploymentState.SYNCED:
+            log.info("cluster %s: reverted drift on %s", target.cluster, ", ".join(result.healed))
+        return outcome
 
     async def _remove(self, app: AppIdentity, cluster: str) -> str | None:
         """Remove the app from ``cluster``; while that is still pending, returns why."""
@@ -357,13 +357,11 @@ class ApplicationController:
             log.info("removed %s (%d objects) from cluster %s", app.display, removed, cluster)
             return None
         except _MEMBER_TROUBLE as exc:
-            if facts is None or not serving(facts[1].phase, facts[1].deleting):
-                # The cluster is gone or broken: nothing can be (or needs to be) cleaned up.
+            pending = decide.removal_pending(facts[1] if facts else None, _problem(exc))
+            if pending is None:
                 log.warning("cannot remove %s from unavailable cluster %s: %s", app.display,
                             cluster, exc)
-                return None
-            message = exc.status.message if isinstance(exc, ApiError) else str(exc)
-            return f"removal pending: {message}"
+            return pending
 
     # -- edges ---------------------------------------------------------------------------------
 
@@ -436,23 +434,9 @@ class ApplicationController:
 _MEMBER_TROUBLE = (MemberUnreachableError, ApiError, MemberCredentialError, DeliveryError)
 
 
-def _outcome(target: Target, result: SyncOutcome, revision: str,
-             old_revision: str | None, hold: str | None) -> logic.ClusterOutcome:
-    if result.refused or result.errors:
-        state = DeploymentState.FAILED
-        message = "; ".join([*result.refused, *result.errors][:5])
-    elif result.out_of_sync:
-        state = DeploymentState.OUT_OF_SYNC
-        message = f"{len(result.out_of_sync)} object(s) differ from git: " + \
-            ", ".join(result.out_of_sync[:5]) + (f"; not applied: {hold}" if hold else "")
-    else:
-        state, message = DeploymentState.SYNCED, None
-    if result.healed and state == DeploymentState.SYNCED:
-        log.info("cluster %s: reverted drift on %s", target.cluster, ", ".join(result.healed))
-    applied_revision = revision if state == DeploymentState.SYNCED else old_revision
-    return logic.ClusterOutcome(
-        target.cluster, state, result.health, target.components, applied_revision,
-        result.resources, message, synced_now=bool(result.applied or result.pruned))
+def _problem(exc: Exception) -> str:
+    """What went wrong with a member, as users see it (the apiserver's message if it sent one)."""
+    return str(exc.status.message or exc) if isinstance(exc, ApiError) else str(exc)
 
 
 async def _close_member(member: MemberCluster) -> None:

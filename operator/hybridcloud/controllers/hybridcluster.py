@@ -55,6 +55,7 @@ from ..providers.base import (
 from ..providers.registry import ProviderRegistry
 from ..reconcile import cluster as logic
 from ..reconcile import tenancy
+from ..reconcile.credentials import next_pass
 from .announce import announce
 from .config import OperatorConfig
 from .kubeconfigs import KubeconfigKeeper
@@ -208,7 +209,7 @@ class ClusterController:
                 status, requeue = decision.status, decision.requeue_after
             else:
                 status = {**status, "kubeconfigSecret": tenant_secret_name(view.name)}
-                requeue = min(requeue or refresh_in, refresh_in)
+                requeue = next_pass(requeue, refresh_in)
         self._announce(view, decision.transition, status)
         acting = act and decision.action is not None and provider is not None
         if not acting:

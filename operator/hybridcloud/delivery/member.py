@@ -67,7 +67,6 @@ class SyncOutcome:
     applied: int = 0
     pruned: int = 0
     out_of_sync: list[str] = field(default_factory=list)  # differences left alone
-    held: bool = False  # the source changed but writes were not allowed
     healed: list[str] = field(default_factory=list)  # drift reverted
     errors: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # tenant rules refused these: nothing written
@@ -157,7 +156,6 @@ class MemberCluster:
         changed = inventory.get("fingerprint") != fingerprint
         apply_all = changed and writes != Writes.NONE
         to_apply: list[_Desired] = list(desired) if apply_all else []
-        outcome.held = changed and writes == Writes.NONE
         heal = writes == Writes.ALL or (writes == Writes.CHANGES and self_heal)
         for item in [] if apply_all else desired:
             current = live[item.key]

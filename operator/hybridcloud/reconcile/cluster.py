@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
@@ -90,7 +90,6 @@ class Decision:
     requeue_after: float | None = None
     release_finalizer: bool = False  # deletion finished (or orphaned): let the object go
     transition: str | None = None  # domain event name, e.g. "cluster.ready"
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
