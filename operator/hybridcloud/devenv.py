@@ -44,7 +44,8 @@ from .controlplane._process import (
     spawn,
     terminate,
 )
-from .kube.bootstrap import create_platform_namespace, install_crds, mint_dev_token
+from .devenv_access import mint_dev_token
+from .kube.bootstrap import create_platform_namespace, install_crds
 from .models import ClusterPhase
 from .providers.local import built_version
 from .supervision import Backoff, SupervisedChild

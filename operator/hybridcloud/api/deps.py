@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from cachetools import TTLCache
 from fastapi import Depends, Header, Query, Request
 from lightkube import AsyncClient
 from lightkube.models.authentication_v1 import TokenReviewSpec
@@ -85,21 +85,8 @@ class Caller:
         return namespace, name
 
 
-class _TTLCache:
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._entries: dict[Any, tuple[float, Any]] = {}
-
-    def get(self, key: Any) -> Any:
-        hit = self._entries.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return None
-        return hit[1]
-
-    def put(self, key: Any, value: Any) -> None:
-        if len(self._entries) > 10_000:  # bound memory under token churn
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.ttl, value)
+# Bounds memory under token churn; the least recently used answers go first.
+_CACHED_ANSWERS = 10_000
 
 
 class Authenticator:
@@ -108,9 +95,11 @@ class Authenticator:
     def __init__(self, client: AsyncClient, settings: Settings) -> None:
         self.client = client
         self.settings = settings
-        self._identities = _TTLCache(settings.auth_cache_seconds)
-        self._decisions = _TTLCache(settings.auth_cache_seconds)
-        self._vouched = _TTLCache(_VOUCHED_SECONDS)
+        self._identities: TTLCache[str, Caller] = TTLCache(_CACHED_ANSWERS,
+                                                           settings.auth_cache_seconds)
+        self._decisions: TTLCache[Any, bool] = TTLCache(_CACHED_ANSWERS,
+                                                        settings.auth_cache_seconds)
+        self._vouched: TTLCache[str, bool] = TTLCache(_CACHED_ANSWERS, _VOUCHED_SECONDS)
 
     @staticmethod
     def _digest(token: str) -> str:
@@ -125,7 +114,7 @@ class Authenticator:
         digest = self._digest(token)
         cached = self._identities.get(digest)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         review = await kube_call(self.client.create(TokenReview(spec=TokenReviewSpec(token=token))))
         status = review.status
         if status is None or not status.authenticated or status.user is None:
@@ -141,8 +130,8 @@ class Authenticator:
             username=username, uid=user.uid or "", groups=tuple(user.groups or ()),
             extra=tuple(sorted((k, tuple(v)) for k, v in (user.extra or {}).items())),
             home_namespace=home)
-        self._identities.put(digest, caller)
-        self._vouched.put(digest, True)
+        self._identities[digest] = caller
+        self._vouched[digest] = True
         return caller
 
     async def allowed(self, caller: Caller, verb: str, resource: str, namespace: str | None,
@@ -173,7 +162,7 @@ class Authenticator:
             resourceAttributes=resource, nonResourceAttributes=path))
         answer = await kube_call(self.client.create(review))
         allowed = bool(answer.status and answer.status.allowed)
-        self._decisions.put(key, allowed)
+        self._decisions[key] = allowed
         return allowed
 
     async def require(self, caller: Caller, verb: str, resource: str, namespace: str | None,

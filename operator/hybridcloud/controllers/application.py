@@ -307,7 +307,8 @@ class ApplicationController:
             else "spec.placementPolicy"
         return await self.renderer.manifests(
             spec.source.repository, revision, spec.source.path, release=key[1],
-            namespace=spec.target_namespace or key[0], target=target, field=field)
+            namespace=spec.target_namespace or key[0], components=target.components,
+            values=target.values, field=field)
 
     async def _refusals(self, app: AppIdentity, spec: HybridApplicationSpec,
                         targets: Sequence[Target], rendered: Mapping[str, list[Any]],

@@ -15,7 +15,6 @@ import base64
 import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -23,6 +22,7 @@ from typing import Any, TypeVar
 
 import kopf
 import yaml
+from cachetools import TTLCache
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 T = TypeVar("T")
 _CREDENTIALS_TTL = 30.0
+_CREDENTIALS_CACHED = 1024
 
 
 class ClusterController:
@@ -82,7 +83,10 @@ class ClusterController:
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers)
         self._threads = ThreadPoolExecutor(config.provider_threads, "provider")
         self.kubeconfigs = KubeconfigKeeper(client, config, feed)
-        self._credentials: dict[tuple[str, str, str | None], tuple[float, dict[str, str]]] = {}
+        # Provider credentials by (namespace, Secret, key): re-read after a short TTL so a
+        # rotated Secret is picked up without a read per pass.
+        self._credentials: TTLCache[tuple[str, str, str | None], dict[str, str]] = TTLCache(
+            _CREDENTIALS_CACHED, _CREDENTIALS_TTL)
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -296,8 +300,8 @@ class ClusterController:
         item = ref.key if ref else None
         cache_key = (namespace, name, item)
         cached = self._credentials.get(cache_key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         field = "spec.credentialsRef.name"
         try:
             secret = await (
@@ -322,7 +326,7 @@ class ClusterController:
                 raise PermanentError(f"key {item!r} of Secret {namespace}/{name} must hold a "
                                      "YAML or JSON mapping", reason="InvalidCredentials")
             data = {str(k): str(v) for k, v in parsed.items()}
-        self._credentials[cache_key] = (time.monotonic() + _CREDENTIALS_TTL, data)
+        self._credentials[cache_key] = data
         return data
 
     async def _write_status(self, key: Key, body: dict[str, Any],

@@ -27,7 +27,7 @@ from typing import Any
 import httpx2
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError, LoadResourceError
-from lightkube.core.resource import NamespacedResource
+from lightkube.core.resource import NamespacedResource, api_info
 from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import (
     async_load_in_cluster_generic_resources,
@@ -248,7 +248,7 @@ class MemberCluster:
         counts: dict[str, int] = {}
         pods = 0
         for item in desired:
-            plural = item.resource._api_info.plural
+            plural = api_info(item.resource).plural
             counts[plural] = counts.get(plural, 0) + 1
             if item.key.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
                 continue

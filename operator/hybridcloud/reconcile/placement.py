@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..merging import deep_merge as deep_merge  # re-exported: placement merges values
 from ..models.application import (
     ConstraintType,
     HybridApplicationSpec,
@@ -86,19 +87,6 @@ def serving(phase: str | None, deleting: bool = False) -> bool:
     the API may read and scale its workloads, and removing an app from it can wait for it.
     (New placement takes only ``Active`` clusters; see :func:`place`.)"""
     return not deleting and phase in (ACTIVE, UPDATING)
-
-
-def deep_merge(base: Mapping[str, Any] | None, override: Mapping[str, Any] | None
-               ) -> dict[str, Any]:
-    """``override`` over ``base``; nested mappings merge, everything else is replaced."""
-    merged: dict[str, Any] = dict(base or {})
-    for key, value in (override or {}).items():
-        current = merged.get(key)
-        if isinstance(current, Mapping) and isinstance(value, Mapping):
-            merged[key] = deep_merge(current, value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def matches(selector: LabelSelector | None, labels: Mapping[str, str]) -> bool:
