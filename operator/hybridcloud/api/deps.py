@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -226,13 +227,21 @@ def _rate_limited(verdict: Verdict, what: str) -> APIError:
                     headers=verdict.headers())
 
 
+def _failure_limits(request: Request) -> tuple[Settings, RateLimiter] | None:
+    """The settings and limiter of the auth-failure buckets; None while rate limits are off."""
+    settings: Settings = request.app.state.settings
+    if not settings.rate_limit_enabled:
+        return None
+    limiter: RateLimiter = request.app.state.limiter
+    return settings, limiter
+
+
 def refuse_if_failing(request: Request, keys: list[str]) -> None:
     """429 when any of the auth-failure buckets ``keys`` is empty, spending nothing: the work a
     guess costs (TokenReview, scrypt) is not even started."""
-    settings: Settings = request.app.state.settings
-    if not settings.rate_limit_enabled:
+    if (limits := _failure_limits(request)) is None:
         return
-    limiter: RateLimiter = request.app.state.limiter
+    settings, limiter = limits
     for key in keys:
         verdict = limiter.check(key, settings.auth_failure_limit, settings.auth_failure_burst)
         if not verdict.allowed:
@@ -242,10 +251,9 @@ def refuse_if_failing(request: Request, keys: list[str]) -> None:
 
 def record_failure(request: Request, keys: list[str]) -> None:
     """Spend one token of each auth-failure bucket in ``keys``."""
-    settings: Settings = request.app.state.settings
-    if not settings.rate_limit_enabled:
+    if (limits := _failure_limits(request)) is None:
         return
-    limiter: RateLimiter = request.app.state.limiter
+    settings, limiter = limits
     for key in keys:
         request.state.rate_limit = limiter.spend(key, settings.auth_failure_limit,
                                                  settings.auth_failure_burst)
@@ -256,35 +264,20 @@ def record_failure(request: Request, keys: list[str]) -> None:
 # the REST benchmark's profile).
 
 
-async def authenticator(request: Request) -> Authenticator:
-    auth: Authenticator = request.app.state.authenticator
-    return auth
+def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency answering ``app.state.<name>``, which ``api/app.py`` sets at startup."""
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+    dependency.__name__ = name
+    return dependency
 
 
-async def caches(request: Request) -> Caches:
-    found: Caches = request.app.state.caches
-    return found
-
-
-async def kube_client(request: Request) -> AsyncClient:
-    """The API's own client of the management cluster (its ServiceAccount, not the caller's)."""
-    kube: AsyncClient = request.app.state.kube
-    return kube
-
-
-async def api_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def member_clients(request: Request) -> MemberClients:
-    members: MemberClients = request.app.state.members
-    return members
-
-
-async def request_stats(request: Request) -> RequestStats:
-    stats: RequestStats = request.app.state.stats
-    return stats
+authenticator = _from_state("authenticator")
+caches = _from_state("caches")
+kube_client = _from_state("kube")  # the API's own client, never the caller's identity
+api_settings = _from_state("settings")
+member_clients = _from_state("members")
+request_stats = _from_state("stats")
 
 
 async def current_caller(

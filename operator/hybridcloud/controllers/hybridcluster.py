@@ -58,6 +58,7 @@ from ..reconcile import tenancy
 from ..reconcile.credentials import next_pass
 from .announce import announce
 from .config import OperatorConfig
+from .keyed import QueuedController
 from .kubeconfigs import KubeconfigKeeper
 from .queue import WorkQueue
 
@@ -68,7 +69,7 @@ _CREDENTIALS_TTL = 30.0
 _CREDENTIALS_CACHED = 1024
 
 
-class ClusterController:
+class ClusterController(QueuedController):
     def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig, feed: Feed,
                  registry: ProviderRegistry, tenants: TenantBook) -> None:
         self.client = client
@@ -109,14 +110,6 @@ class ClusterController:
             return
         self.bodies[key] = objects.slim(body)
         self.queue.add(key)
-
-    def start(self) -> None:
-        self.queue.start()
-
-    def recheck_all(self) -> None:
-        """A tenant policy changed: every cluster's limits may have."""
-        for key in list(self.bodies):
-            self.queue.add(key)
 
     def _retry_quota_stalled(self, namespace: str) -> None:
         """A deleted cluster frees quota: clusters waiting for it try again now."""
