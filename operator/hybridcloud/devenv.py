@@ -44,7 +44,9 @@ from .controlplane._process import (
     spawn,
     terminate,
 )
-from .kube.bootstrap import create_platform_namespace, install_crds, mint_dev_token
+from .devenv_access import mint_dev_token
+from .kube.bootstrap import create_platform_namespace, install_crds
+from .models import ClusterPhase
 from .providers.local import built_version
 from .supervision import Backoff, SupervisedChild
 
@@ -310,7 +312,7 @@ def _wait_sample_active(run_dir: Path, timeout: float = 120.0) -> None:
     while time.monotonic() < deadline:
         obj = client.get(HybridClusterResource, SAMPLE_CLUSTER, namespace=DEV_NAMESPACE)
         status: dict[str, Any] = obj.status if isinstance(obj.status, dict) else {}
-        if status.get("phase") == "Active":
+        if status.get("phase") == ClusterPhase.ACTIVE:
             return
         time.sleep(0.5)
     print("the sample cluster is not Active yet; see `kubectl get hc dev -o yaml`", flush=True)

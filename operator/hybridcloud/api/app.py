@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -64,6 +63,7 @@ from .routes import (
     workloads,
 )
 from .settings import Settings
+from .stats import RequestStats
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _UNLIMITED = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
@@ -76,26 +76,6 @@ CACHE_OBJECTS = Gauge("hybridcloud_api_cache_objects", "Objects in the watch cac
                       ["resource"])
 CACHE_SYNCED = Gauge("hybridcloud_api_cache_synced", "1 when the watch cache is synced.",
                      ["resource"])
-
-
-class RequestStats:
-    """Response times of the last minute, for /v1/multi-cluster/status' performance block."""
-
-    def __init__(self, window: float = 60.0) -> None:
-        self.window = window
-        self._samples: deque[tuple[float, float]] = deque(maxlen=100_000)
-
-    def record(self, duration: float) -> None:
-        self._samples.append((time.monotonic(), duration))
-
-    def summary(self) -> tuple[float | None, float | None]:
-        horizon = time.monotonic() - self.window
-        while self._samples and self._samples[0][0] < horizon:
-            self._samples.popleft()
-        if not self._samples:
-            return None, None
-        durations = [d for _, d in self._samples]
-        return sum(durations) / len(durations), len(durations) / self.window
 
 
 def _kube_client(settings: Settings) -> AsyncClient:

@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-import httpx
-import httpx2
+from cachetools import TTLCache
 from fastapi import Depends, Header, Query, Request
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
 from lightkube.models.authentication_v1 import TokenReviewSpec
 from lightkube.models.authorization_v1 import (
     NonResourceAttributes,
@@ -50,9 +48,12 @@ from .. import GROUP
 from ..kube.cache import WatchCache
 from ..kube.tenants import TenantBook
 from .errors import APIError
+from .kubecall import kube_call as kube_call  # re-exported: routes import it from here
+from .member import MemberClients
 from .proxies import client_address as resolve_client_address
 from .ratelimit import RateLimiter, Verdict
 from .settings import Settings, Tier
+from .stats import RequestStats
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 TENANT_HEADER = "X-Tenant-Namespace"
@@ -85,21 +86,8 @@ class Caller:
         return namespace, name
 
 
-class _TTLCache:
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._entries: dict[Any, tuple[float, Any]] = {}
-
-    def get(self, key: Any) -> Any:
-        hit = self._entries.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            return None
-        return hit[1]
-
-    def put(self, key: Any, value: Any) -> None:
-        if len(self._entries) > 10_000:  # bound memory under token churn
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + self.ttl, value)
+# Bounds memory under token churn; the least recently used answers go first.
+_CACHED_ANSWERS = 10_000
 
 
 class Authenticator:
@@ -108,9 +96,11 @@ class Authenticator:
     def __init__(self, client: AsyncClient, settings: Settings) -> None:
         self.client = client
         self.settings = settings
-        self._identities = _TTLCache(settings.auth_cache_seconds)
-        self._decisions = _TTLCache(settings.auth_cache_seconds)
-        self._vouched = _TTLCache(_VOUCHED_SECONDS)
+        self._identities: TTLCache[str, Caller] = TTLCache(_CACHED_ANSWERS,
+                                                           settings.auth_cache_seconds)
+        self._decisions: TTLCache[Any, bool] = TTLCache(_CACHED_ANSWERS,
+                                                        settings.auth_cache_seconds)
+        self._vouched: TTLCache[str, bool] = TTLCache(_CACHED_ANSWERS, _VOUCHED_SECONDS)
 
     @staticmethod
     def _digest(token: str) -> str:
@@ -125,7 +115,7 @@ class Authenticator:
         digest = self._digest(token)
         cached = self._identities.get(digest)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached
         review = await kube_call(self.client.create(TokenReview(spec=TokenReviewSpec(token=token))))
         status = review.status
         if status is None or not status.authenticated or status.user is None:
@@ -141,8 +131,8 @@ class Authenticator:
             username=username, uid=user.uid or "", groups=tuple(user.groups or ()),
             extra=tuple(sorted((k, tuple(v)) for k, v in (user.extra or {}).items())),
             home_namespace=home)
-        self._identities.put(digest, caller)
-        self._vouched.put(digest, True)
+        self._identities[digest] = caller
+        self._vouched[digest] = True
         return caller
 
     async def allowed(self, caller: Caller, verb: str, resource: str, namespace: str | None,
@@ -173,7 +163,7 @@ class Authenticator:
             resourceAttributes=resource, nonResourceAttributes=path))
         answer = await kube_call(self.client.create(review))
         allowed = bool(answer.status and answer.status.allowed)
-        self._decisions.put(key, allowed)
+        self._decisions[key] = allowed
         return allowed
 
     async def require(self, caller: Caller, verb: str, resource: str, namespace: str | None,
@@ -183,20 +173,6 @@ class Authenticator:
             where = f" in namespace {namespace!r}" if namespace else ""
             raise APIError("FORBIDDEN", f"{caller.username} may not {verb} {what}{where}",
                            details={"verb": verb, "resource": what, "namespace": namespace})
-
-
-async def kube_call(call: Any) -> Any:
-    """Await a Kubernetes call, mapping an unreachable apiserver to SERVICE_UNAVAILABLE."""
-    try:
-        return await call
-    except (httpx.TransportError, httpx2.TransportError, TimeoutError) as exc:
-        raise APIError("SERVICE_UNAVAILABLE", "the Kubernetes API is unreachable; retry later",
-                       headers={"Retry-After": "5"}) from exc
-    except ApiError as exc:
-        if exc.status.code is not None and exc.status.code >= 500:
-            raise APIError("SERVICE_UNAVAILABLE", "the Kubernetes API is unavailable; retry later",
-                           headers={"Retry-After": "5"}) from exc
-        raise
 
 
 @dataclass
@@ -252,13 +228,21 @@ def _rate_limited(verdict: Verdict, what: str) -> APIError:
                     headers=verdict.headers())
 
 
+def _failure_limits(request: Request) -> tuple[Settings, RateLimiter] | None:
+    """The settings and limiter of the auth-failure buckets; None while rate limits are off."""
+    settings: Settings = request.app.state.settings
+    if not settings.rate_limit_enabled:
+        return None
+    limiter: RateLimiter = request.app.state.limiter
+    return settings, limiter
+
+
 def refuse_if_failing(request: Request, keys: list[str]) -> None:
     """429 when any of the auth-failure buckets ``keys`` is empty, spending nothing: the work a
     guess costs (TokenReview, scrypt) is not even started."""
-    settings: Settings = request.app.state.settings
-    if not settings.rate_limit_enabled:
+    if (limits := _failure_limits(request)) is None:
         return
-    limiter: RateLimiter = request.app.state.limiter
+    settings, limiter = limits
     for key in keys:
         verdict = limiter.check(key, settings.auth_failure_limit, settings.auth_failure_burst)
         if not verdict.allowed:
@@ -268,10 +252,9 @@ def refuse_if_failing(request: Request, keys: list[str]) -> None:
 
 def record_failure(request: Request, keys: list[str]) -> None:
     """Spend one token of each auth-failure bucket in ``keys``."""
-    settings: Settings = request.app.state.settings
-    if not settings.rate_limit_enabled:
+    if (limits := _failure_limits(request)) is None:
         return
-    limiter: RateLimiter = request.app.state.limiter
+    settings, limiter = limits
     for key in keys:
         request.state.rate_limit = limiter.spend(key, settings.auth_failure_limit,
                                                  settings.auth_failure_burst)
@@ -282,14 +265,20 @@ def record_failure(request: Request, keys: list[str]) -> None:
 # the REST benchmark's profile).
 
 
-async def authenticator(request: Request) -> Authenticator:
-    auth: Authenticator = request.app.state.authenticator
-    return auth
+def _from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency answering ``app.state.<name>``, which ``api/app.py`` sets at startup."""
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+    dependency.__name__ = name
+    return dependency
 
 
-async def caches(request: Request) -> Caches:
-    found: Caches = request.app.state.caches
-    return found
+authenticator = _from_state("authenticator")
+caches = _from_state("caches")
+kube_client = _from_state("kube")  # the API's own client, never the caller's identity
+api_settings = _from_state("settings")
+member_clients = _from_state("members")
+request_stats = _from_state("stats")
 
 
 async def current_caller(
@@ -335,3 +324,8 @@ CallerDep = Annotated[Caller, Depends(current_caller)]
 AuthDep = Annotated[Authenticator, Depends(authenticator)]
 TenantDep = Annotated[str, Depends(tenant_namespace)]
 CachesDep = Annotated[Caches, Depends(caches)]
+KubeDep = Annotated[AsyncClient, Depends(kube_client)]
+SettingsDep = Annotated[Settings, Depends(api_settings)]
+MembersDep = Annotated[MemberClients, Depends(member_clients)]
+StatsDep = Annotated[RequestStats, Depends(request_stats)]
+

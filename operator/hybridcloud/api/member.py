@@ -21,8 +21,8 @@ from lightkube.core.exceptions import ApiError
 
 from ..kube.member_credentials import MemberClients as CredentialClients
 from ..kube.member_credentials import MemberCredentialError
-from .deps import kube_call
 from .errors import APIError
+from .kubecall import kube_call
 
 
 class MemberClients:

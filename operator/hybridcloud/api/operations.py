@@ -20,6 +20,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..conditions import READY, STALLED
+from ..conditions import get as get_condition
+from ..models import ApplicationPhase, ClusterPhase
+
+# Both kinds spell their failed phase the same way.
+FAILED = {str(ClusterPhase.FAILED), str(ApplicationPhase.FAILED)}
+
 _ID = re.compile(r"^op-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-"
                  r"([1-9][0-9]{0,18}|delete)$")
 
@@ -65,10 +72,6 @@ def parse(op_id: str) -> tuple[str, int | None] | None:
     return uid, None if part == "delete" else int(part)
 
 
-def _condition(conditions: list[dict[str, Any]], kind: str) -> dict[str, Any] | None:
-    return next((c for c in conditions if c.get("type") == kind), None)
-
-
 def describe(op_id: str, obj: dict[str, Any] | None, kind: str,
              generation: int | None) -> Operation:
     """The operation's progress from the object's current state (None = object gone)."""
@@ -80,7 +83,7 @@ def describe(op_id: str, obj: dict[str, Any] | None, kind: str,
     conditions = list(status.get("conditions") or [])
     observed = status.get("observedGeneration")
     current = int(meta.get("generation") or 1)
-    ready, stalled = _condition(conditions, "Ready"), _condition(conditions, "Stalled")
+    ready, stalled = get_condition(conditions, READY), get_condition(conditions, STALLED)
     phase = status.get("phase")
     message = (ready or {}).get("message") or None
     if generation is None:
@@ -90,7 +93,7 @@ def describe(op_id: str, obj: dict[str, Any] | None, kind: str,
         state = "superseded"
     elif observed is None or observed < generation:
         state = "pending"
-    elif (stalled and stalled.get("status") == "True") or phase == "Failed":
+    elif (stalled and stalled.get("status") == "True") or phase in FAILED:
         state = "failed"
         message = (stalled or {}).get("message") or message
     elif ready and ready.get("status") == "True":

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..models import ClusterPhase, DeploymentState
 from .errors import snake
 
 
@@ -143,7 +144,7 @@ def _updated_at(obj: dict[str, Any]) -> str | None:
 def cluster_status(obj: dict[str, Any]) -> str:
     if obj["metadata"].get("deletionTimestamp"):
         return "deleting"
-    return str((obj.get("status") or {}).get("phase") or "Pending").lower()
+    return str((obj.get("status") or {}).get("phase") or ClusterPhase.PENDING).lower()
 
 
 def cluster_summary(obj: dict[str, Any]) -> ClusterSummary:
@@ -205,7 +206,7 @@ def placed_on(app: dict[str, Any], cluster: str) -> bool:
 def application_summary(app: dict[str, Any], cluster: str) -> ApplicationSummary:
     meta, spec = app["metadata"], app["spec"]
     deployment = deployment_for(app, cluster)
-    sync = snake(deployment.get("status") or "Pending")
+    sync = snake(deployment.get("status") or DeploymentState.PENDING)
     health = (deployment.get("health") or "Unknown").lower()
     if meta.get("deletionTimestamp"):
         status = "deleting"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -31,17 +30,14 @@ from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 from pydantic import ValidationError
 
-from .. import API_VERSION, FINALIZER, GROUP, VERSION
+from .. import FINALIZER, GROUP, VERSION
 from ..conditions import now_rfc3339
-from ..delivery.credentials import load_git_credentials
 from ..delivery.errors import ClusterNotKnownError, DeliveryError, TransientDeliveryError
-from ..delivery.git import GitCache, SourceError
-from ..delivery.gitlimits import GitLimits
-from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError, SyncOutcome
-from ..delivery.render import RenderError, RenderLimits
-from ..delivery.source import SourceRenderer
+from ..delivery.git import SourceError
+from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError
+from ..delivery.render import RenderError
 from ..events.transitions import recorded
-from ..feed import DomainEvent, Feed, ObjectRef
+from ..feed import Feed
 from ..kube import objects
 from ..kube.member_credentials import MemberClients, MemberCredentialError
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
@@ -50,21 +46,21 @@ from ..kube.wire import KubeWire
 from ..models import HybridCluster, MultiClusterApplication
 from ..models.application import DeploymentState, Health, HybridApplicationSpec
 from ..reconcile import application as logic
+from ..reconcile import application_outcome as decide
 from ..reconcile import tenancy
 from ..reconcile.placement import ClusterFacts, Target, place
+from .announce import announce
+from .app_sources import REFRESH_ANNOTATION as REFRESH_ANNOTATION
+from .app_sources import ApplicationSources, FetchSlotsBusyError
 from .config import OperatorConfig
+from .keyed import QueuedController
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
-REFRESH_ANNOTATION = f"{GROUP}/refresh"
 
 
-class _FetchSlotsBusyError(Exception):
-    """Every git fetch slot of the namespace is taken (``git_fetches_per_namespace``)."""
-
-
-class ApplicationController:
+class ApplicationController(QueuedController):
     def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig,
                  feed: Feed, tenants: TenantBook) -> None:
         self.client = client
@@ -77,25 +73,12 @@ class ApplicationController:
         self._primed: set[str] = set()
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers,
                                                name="multiclusterapplication")
-        self.renderer = SourceRenderer(GitCache(
-            config.delivery_dir / "git", allow_local=config.allow_local_sources,
-            known_hosts=config.ssh_known_hosts, ca_bundle=config.git_ca_bundle,
-            limits=GitLimits(timeout=config.git_timeout,
-                             low_speed_bytes=config.git_low_speed_bytes,
-                             low_speed_seconds=config.git_low_speed_seconds,
-                             max_fetch_bytes=config.git_max_fetch_bytes,
-                             max_tree_bytes=config.git_max_tree_bytes,
-                             max_tree_files=config.git_max_tree_files)),
-            limits=RenderLimits(max_objects=config.render_max_objects,
-                                max_yaml_nodes=config.render_max_yaml_nodes,
-                                max_output_bytes=config.render_max_output_bytes))
-        self._fetch_slots: dict[str, asyncio.Semaphore] = {}
         self.cluster_uids: dict[Key, str] = {}  # (namespace, name) → HybridCluster uid
         self.members: MemberClients[MemberCluster] = MemberClients(
             client, config.member_credentials_namespace, MemberCluster, _close_member)
-        self._resolved: dict[Key, tuple[tuple[Any, ...], float, str]] = {}
-        self._seen_tokens: dict[tuple[Key, str], str] = {}
-        self._source_retries: dict[Key, int] = {}  # consecutive transient source failures
+        self.sources = ApplicationSources(client, config)
+        self.timing = decide.Timing(poll=config.delivery_poll_interval,
+                                    resync=config.resync_interval)
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -136,22 +119,13 @@ class ApplicationController:
                 if key[0] == namespace:
                     self.queue.add(key)
 
-    def start(self) -> None:
-        self.queue.start()
-
-    def recheck_all(self) -> None:
-        """A tenant policy changed: what every application may write may have."""
-        for key in list(self.bodies):
-            self.queue.add(key)
-
     async def stop(self) -> None:
         await self.queue.stop()
         await self.members.close()
 
     def _forget(self, key: Key) -> None:
         self.bodies.pop(key, None)
-        self._resolved.pop(key, None)
-        self._source_retries.pop(key, None)
+        self.sources.forget(key)
         self.queue.forget(key)
 
     # -- one pass ------------------------------------------------------------------------------
@@ -189,8 +163,8 @@ class ApplicationController:
                    else None for d in previous.get("deployments") or []}
         placement = place(spec, facts, current)
         try:
-            revision = await self._resolve(key, body, spec)
-        except _FetchSlotsBusyError:
+            revision = await self.sources.resolve(key, body, spec)
+        except FetchSlotsBusyError:
             # The namespace's other fetches are still running: come back soon rather than
             # holding a worker while they finish.
             return min(1.0, self.config.delivery_poll_interval)
@@ -199,16 +173,16 @@ class ApplicationController:
             await self._conclude(key, body, logic.Observation(
                 generation, source_error=(exc.reason, str(exc)), source_transient=transient,
                 placement=placement, outcomes=logic.carried(previous), paused=paused))
-            return self._retry_source(key) if transient else self.config.stalled_retry
+            return self.sources.retry_after(key) if transient else self.config.stalled_retry
         observation = logic.Observation(generation, revision=revision, placement=placement,
                                         outcomes=logic.carried(previous), paused=paused)
         if not placement.ready:
-            self._source_retries.pop(key, None)
+            self.sources.succeeded(key)
             await self._conclude(key, body, observation)
             return self.config.resync_interval
         try:
-            rendered = {t.cluster: await self._render(key, spec, revision, t, i)
-                        for i, t in enumerate(placement.targets)}
+            rendered = {t.cluster: await self.sources.render(key, spec, revision, t)
+                        for t in placement.targets}
         except (RenderError, SourceError) as exc:
             # Export failures keep their reason (LimitExceeded, InvalidSource, PathNotFound…).
             source_error = (exc.reason, str(exc)) if isinstance(exc, SourceError) else None
@@ -218,8 +192,8 @@ class ApplicationController:
                 source_error=source_error, source_transient=transient,
                 render_error=None if source_error else str(exc),
                 outcomes=logic.carried(previous), paused=paused))
-            return self._retry_source(key) if transient else self.config.stalled_retry
-        self._source_retries.pop(key, None)  # fetched and rendered: the backoff starts over
+            return self.sources.retry_after(key) if transient else self.config.stalled_retry
+        self.sources.succeeded(key)  # fetched and rendered: the backoff starts over
         rules = self.tenants.rules_for(key[0])
         refused = await self._refusals(app, spec, placement.targets, rendered, rules)
         if refused:
@@ -242,13 +216,7 @@ class ApplicationController:
         await self._conclude(key, body, logic.Observation(
             generation, revision=revision, placement=placement, outcomes=outcomes,
             removing=removing, removal_notes=notes, paused=mode.paused, hold=mode.hold))
-        # Differences that only a user can resolve (drift without self-heal, held changes) are
-        # rechecked at the resync interval, not polled.
-        busy = (removing and mode.hold is None) or any(
-            o.state == DeploymentState.FAILED or (
-                o.state == DeploymentState.SYNCED and o.health != Health.HEALTHY)
-            for o in outcomes)
-        return self.config.delivery_poll_interval if busy else self.config.resync_interval
+        return decide.requeue_after(outcomes, removing, mode.hold, self.timing)
 
     async def _finalize(self, key: Key, body: dict[str, Any], app: AppIdentity) -> float | None:
         previous = body.get("status") or {}
@@ -275,43 +243,6 @@ class ApplicationController:
         return None
 
     # -- stages ----------------------------------------------------------------------------------
-
-    async def _resolve(self, key: Key, body: Mapping[str, Any],
-                       spec: HybridApplicationSpec) -> str:
-        source = spec.source
-        identity = (source.repository, source.revision,
-                    source.secret_ref.name if source.secret_ref else None)
-        forced = self._token_changed(key, body, REFRESH_ANNOTATION)
-        cached = self._resolved.get(key)
-        if cached and cached[0] == identity and not forced and \
-                time.monotonic() - cached[1] < self.config.git_interval:
-            return cached[2]
-        ref = source.secret_ref
-        # A refused URL is reported before any Secret is read or any slot taken.
-        self.renderer.git.check_url(source.repository, with_credentials=ref is not None)
-        slots = self._fetch_slots.setdefault(
-            key[0], asyncio.Semaphore(self.config.git_fetches_per_namespace))
-        if slots.locked():
-            raise _FetchSlotsBusyError
-        async with slots:
-            credentials = None if ref is None else \
-                await load_git_credentials(self.client, key[0], ref.name, ref.key,
-                                           source.repository)
-            sha = await self.renderer.git.resolve(
-                source.repository, source.revision, credentials,
-                max_age=0.0 if forced else self.config.git_interval / 2)
-        self._resolved[key] = (identity, time.monotonic(), sha)
-        return sha
-
-    async def _render(self, key: Key, spec: HybridApplicationSpec, revision: str,
-                      target: Target, index: int) -> list[Any]:
-        explicit = [e.cluster for e in spec.placement or []]
-        owner = target.stands_in_for or target.cluster
-        field = f"spec.placement[{explicit.index(owner)}]" if owner in explicit \
-            else "spec.placementPolicy"
-        return await self.renderer.manifests(
-            spec.source.repository, revision, spec.source.path, release=key[1],
-            namespace=spec.target_namespace or key[0], target=target, field=field)
 
     async def _refusals(self, app: AppIdentity, spec: HybridApplicationSpec,
                         targets: Sequence[Target], rendered: Mapping[str, list[Any]],
@@ -343,11 +274,14 @@ class ApplicationController:
                 prune=spec.sync_policy.prune, self_heal=spec.sync_policy.self_heal,
                 rules=rules, writes=mode.writes)
         except _MEMBER_TROUBLE as exc:
-            message = exc.status.message if isinstance(exc, ApiError) else str(exc)
             return logic.ClusterOutcome(target.cluster, DeploymentState.FAILED, Health.UNKNOWN,
                                         target.components, old.get("revision"),
-                                        old.get("resources"), message)
-        return _outcome(target, result, revision, old.get("revision"), mode.hold)
+                                        old.get("resources"), _problem(exc))
+        outcome = decide.outcome(target.cluster, target.components, result, revision,
+                                 old.get("revision"), mode.hold)
+        if result.healed and outcome.state == DeploymentState.SYNCED:
+            log.info("cluster %s: reverted drift on %s", target.cluster, ", ".join(result.healed))
+        return outcome
 
     async def _remove(self, app: AppIdentity, cluster: str) -> str | None:
         """Remove the app from ``cluster``; while that is still pending, returns why."""
@@ -358,13 +292,11 @@ class ApplicationController:
             log.info("removed %s (%d objects) from cluster %s", app.display, removed, cluster)
             return None
         except _MEMBER_TROUBLE as exc:
-            if facts is None or facts[1].deleting or facts[1].phase not in ("Active", "Updating"):
-                # The cluster is gone or broken: nothing can be (or needs to be) cleaned up.
+            pending = decide.removal_pending(facts[1] if facts else None, _problem(exc))
+            if pending is None:
                 log.warning("cannot remove %s from unavailable cluster %s: %s", app.display,
                             cluster, exc)
-                return None
-            message = exc.status.message if isinstance(exc, ApiError) else str(exc)
-            return f"removal pending: {message}"
+            return pending
 
     # -- edges ---------------------------------------------------------------------------------
 
@@ -384,20 +316,6 @@ class ApplicationController:
             raise ClusterNotKnownError(f"cluster {cluster} not found")
         return await self.members.get(namespace, cluster, uid)
 
-    def _retry_source(self, key: Key) -> float:
-        """Backoff for a transient source error: 1s, 2s, 4s… up to the resync interval."""
-        failures = self._source_retries.get(key, 0)
-        self._source_retries[key] = failures + 1
-        return float(min(self.config.resync_interval, 2 ** failures))
-
-    def _token_changed(self, key: Key, body: Mapping[str, Any], annotation: str) -> bool:
-        """Whether ``annotation`` holds a value this process has not acted on yet."""
-        value = (body["metadata"].get("annotations") or {}).get(annotation)
-        if value is None or self._seen_tokens.get((key, annotation)) == value:
-            return False
-        self._seen_tokens[(key, annotation)] = value
-        return True
-
     async def _record_sync(self, key: Key, body: dict[str, Any], token: str) -> dict[str, Any]:
         """Mark the sync request ``token`` as carried out (on the object: survives restarts)."""
         updated = await self.client.patch(
@@ -411,11 +329,10 @@ class ApplicationController:
         decision = logic.derive_status(body.get("status"), observation, now=now_rfc3339())
         status = recorded(body.get("status"), decision.status, decision.transition,
                           now=now_rfc3339())
-        current = body.get("status") or {}
-        if current != status:
-            patch = {**{k: None for k in current if k not in status}, **status}
-            body = self._store(key, await objects.patch_status(
-                self.wire, MultiClusterApplicationResource, body, patch))
+        updated = await objects.replace_status(self.wire, MultiClusterApplicationResource, body,
+                                               status)
+        if updated is not None:
+            body = self._store(key, updated)
         if decision.transition:
             self._announce(body, decision.transition, status)
 
@@ -427,19 +344,11 @@ class ApplicationController:
     def _announce(self, body: Mapping[str, Any], transition: str,
                   status: Mapping[str, Any]) -> None:
         meta = body["metadata"]
-        ready: Mapping[str, Any] = next(
-            (c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
         clusters = status.get("placedClusters") or []
-        self.feed.publish(DomainEvent(
-            type=transition,
-            subject=ObjectRef(API_VERSION, MultiClusterApplication.KIND, meta["namespace"],
-                              meta["name"], meta["uid"]),
-            message=ready.get("message") or transition,
-            warning=transition in ("application.failed", "application.degraded"),
-            data={"application_id": meta["name"], "name": meta["name"],
-                  "cluster_id": clusters[0] if clusters else None, "clusters": clusters,
-                  "version": status.get("sourceRevision"),
-                  "status": str(status.get("phase", "")).lower()}))
+        announce(self.feed, MultiClusterApplication.KIND, meta, transition, status, {
+            "application_id": meta["name"], "name": meta["name"],
+            "cluster_id": clusters[0] if clusters else None, "clusters": clusters,
+            "version": status.get("sourceRevision")})
 
 
 # What a member (or reaching it) can go wrong with and is reported per cluster; anything else
@@ -447,23 +356,9 @@ class ApplicationController:
 _MEMBER_TROUBLE = (MemberUnreachableError, ApiError, MemberCredentialError, DeliveryError)
 
 
-def _outcome(target: Target, result: SyncOutcome, revision: str,
-             old_revision: str | None, hold: str | None) -> logic.ClusterOutcome:
-    if result.refused or result.errors:
-        state = DeploymentState.FAILED
-        message = "; ".join([*result.refused, *result.errors][:5])
-    elif result.out_of_sync:
-        state = DeploymentState.OUT_OF_SYNC
-        message = f"{len(result.out_of_sync)} object(s) differ from git: " + \
-            ", ".join(result.out_of_sync[:5]) + (f"; not applied: {hold}" if hold else "")
-    else:
-        state, message = DeploymentState.SYNCED, None
-    if result.healed and state == DeploymentState.SYNCED:
-        log.info("cluster %s: reverted drift on %s", target.cluster, ", ".join(result.healed))
-    applied_revision = revision if state == DeploymentState.SYNCED else old_revision
-    return logic.ClusterOutcome(
-        target.cluster, state, result.health, target.components, applied_revision,
-        result.resources, message, synced_now=bool(result.applied or result.pruned))
+def _problem(exc: Exception) -> str:
+    """What went wrong with a member, as users see it (the apiserver's message if it sent one)."""
+    return str(exc.status.message or exc) if isinstance(exc, ApiError) else str(exc)
 
 
 async def _close_member(member: MemberCluster) -> None:

@@ -11,35 +11,26 @@ write finds the same cluster again rather than creating a second one.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 import kopf
-import yaml
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import Secret
 from pydantic import ValidationError
 
-from .. import API_VERSION, FINALIZER, GROUP, PAUSED_ANNOTATION, VERSION
+from .. import FINALIZER, GROUP, VERSION
+from ..annotations import is_paused
 from ..conditions import now_rfc3339
 from ..events.transitions import recorded
-from ..feed import DomainEvent, Feed, ObjectRef
+from ..feed import Feed
 from ..kube import objects
 from ..kube.member_credentials import tenant_secret_name
-from ..kube.references import (
-    CLOUD_CREDENTIALS,
-    InvalidReferenceError,
-    read_credential_secret,
-    read_named,
-)
 from ..kube.resources import HybridClusterResource
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
@@ -57,17 +48,32 @@ from ..providers.base import (
 from ..providers.registry import ProviderRegistry
 from ..reconcile import cluster as logic
 from ..reconcile import tenancy
+from ..reconcile.credentials import next_pass
+from .announce import announce
+from .cloud_credentials import CloudCredentials
 from .config import OperatorConfig
+from .keyed import QueuedController
 from .kubeconfigs import KubeconfigKeeper
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
 T = TypeVar("T")
-_CREDENTIALS_TTL = 30.0
 
 
-class ClusterController:
+@dataclass(frozen=True)
+class _Seen:
+    """What one step observed: the view, the provider-side spec, and the provider's report
+    (or the error asking it)."""
+
+    view: logic.ClusterView
+    desired: ClusterSpec
+    provider: CloudProvider | None = None
+    observed: ObservedCluster | None = None
+    error: ProviderError | None = None
+
+
+class ClusterController(QueuedController):
     def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig, feed: Feed,
                  registry: ProviderRegistry, tenants: TenantBook) -> None:
         self.client = client
@@ -83,7 +89,7 @@ class ClusterController:
                                                name="hybridcluster")
         self._threads = ThreadPoolExecutor(config.provider_threads, "provider")
         self.kubeconfigs = KubeconfigKeeper(client, config, feed)
-        self._credentials: dict[tuple[str, str, str | None], tuple[float, dict[str, str]]] = {}
+        self.credentials = CloudCredentials(client, config)
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -106,14 +112,6 @@ class ClusterController:
             return
         self.bodies[key] = objects.slim(body)
         self.queue.add(key)
-
-    def start(self) -> None:
-        self.queue.start()
-
-    def recheck_all(self) -> None:
-        """A tenant policy changed: every cluster's limits may have."""
-        for key in list(self.bodies):
-            self.queue.add(key)
 
     def _retry_quota_stalled(self, namespace: str) -> None:
         """A deleted cluster frees quota: clusters waiting for it try again now."""
@@ -152,7 +150,7 @@ class ClusterController:
     async def _step(self, key: Key, body: dict[str, Any], *, act: bool,
                     assumed: dict[str, Any] | None = None,
                     ) -> tuple[float | None, bool, dict[str, Any] | None]:
-        """Observe, decide, write status, and (if ``act``) perform the decided action.
+        """Observe, decide, act (if ``act``) and release: one step of a pass.
 
         The status that goes with an action is written only if the action is still running
         after ``status_grace`` seconds: a quick action is followed at once by an observation
@@ -168,9 +166,6 @@ class ClusterController:
         except ValidationError as exc:
             log.error("%s/%s has an invalid spec: %s", *key, exc)
             return None, False, None
-        desired = logic.cluster_spec(view)
-        provider: CloudProvider | None = None
-        observed: ObservedCluster | None = None
         refusal = self._tenant_refusal(view, body)
         if refusal is not None and not view.deleting:
             # Before any cloud call: the tenant's rules refuse this credential, account or size.
@@ -180,32 +175,58 @@ class ClusterController:
                                                          failure.transition, now=now_rfc3339()))
             self._announce(view, failure.transition, failure.status)
             return failure.requeue_after, False, None
+        seen = await self._observe(view, skip_provider=refusal is not None)
+        decision, status, requeue = await self._decide(key, body, seen)
+        self._announce(seen.view, decision.transition, status)
+        acting = act and decision.action is not None and seen.provider is not None
+        if acting:
+            body, action_failed = await self._act(key, body, seen, decision, status)
+            if action_failed is not None:
+                return action_failed.requeue_after, False, None
+        else:
+            body = await self._write_status(key, body, status)
+        if decision.release_finalizer:
+            await self._release(key, seen.view, body)
+            return None, False, None
+        unwritten = status if acting and (body.get("status") or {}) != status else None
+        return requeue, acting, unwritten
+
+    async def _observe(self, view: logic.ClusterView, *, skip_provider: bool) -> _Seen:
+        """What the provider reports (and the version a new cluster gets). ``skip_provider``:
+        a cluster whose credentials were refused before it reached a cloud is being deleted;
+        there is nothing to clean up there, and no reason to call one now."""
+        desired = logic.cluster_spec(view)
+        if skip_provider and not view.status.get("providerID"):
+            return _Seen(view, desired)
         try:
-            if refusal is not None and not view.status.get("providerID"):
-                # Deleting a cluster whose credentials were refused before it reached a cloud:
-                # there is nothing to clean up there, and no reason to call one now.
-                decision = logic.decide(view, None, timing=self.timing)
-            else:
-                provider = await self._provider(view)
-                observed = await self._call(provider.describe, desired)
-                if logic.needs_default_version(view):
-                    # No version asked for: the provider's default for a new cluster (asked
-                    # once: the decision records it in status.version), or what an existing
-                    # one runs.
-                    chosen = observed.version if observed is not None and observed.version \
-                        else await self._call(provider.default_version, desired)
-                    view = dataclasses.replace(view, default_version=chosen)
-                    desired = logic.cluster_spec(view)
-                decision = logic.decide(view, observed, timing=self.timing)
+            provider = await self._provider(view)
+            observed = await self._call(provider.describe, desired)
+            if logic.needs_default_version(view):
+                # No version asked for: the provider's default for a new cluster (asked once:
+                # the decision records it in status.version), or what an existing one runs.
+                chosen = observed.version if observed is not None and observed.version \
+                    else await self._call(provider.default_version, desired)
+                view = dataclasses.replace(view, default_version=chosen)
+                desired = logic.cluster_spec(view)
         except ProviderError as exc:
-            decision = logic.failed(view, exc, timing=self.timing)
+            return _Seen(view, desired, error=exc)
+        return _Seen(view, desired, provider, observed)
+
+    async def _decide(self, key: Key, body: Mapping[str, Any], seen: _Seen,
+                      ) -> tuple[logic.Decision, dict[str, Any], float | None]:
+        """The pure decision, then the member credential of a cluster that serves (its refresh
+        may bring the next pass forward). Returns the decision, its status and requeue."""
+        view, observed = seen.view, seen.observed
+        decision = logic.failed(view, seen.error, timing=self.timing) if seen.error \
+            else logic.decide(view, observed, timing=self.timing)
         status = recorded(view.status, decision.status, decision.transition, now=now_rfc3339())
         requeue = decision.requeue_after
-        if provider and observed and observed.endpoint and not view.deleting \
+        if seen.provider and observed and observed.endpoint and not view.deleting \
                 and observed.state in (ClusterState.ACTIVE, ClusterState.UPDATING):
             try:
                 refresh_in = await self.kubeconfigs.ensure(
-                    key, body, partial(self._call, provider.kubeconfig, desired, observed))
+                    key, body, partial(self._call, seen.provider.kubeconfig, seen.desired,
+                                       observed))
             except PermanentError as exc:  # e.g. a kubeconfig the platform refuses to load
                 decision = logic.failed(view, exc, observed, timing=self.timing)
                 status = recorded(view.status, decision.status, decision.transition,
@@ -213,42 +234,44 @@ class ClusterController:
                 requeue = decision.requeue_after
             else:
                 status = {**status, "kubeconfigSecret": tenant_secret_name(view.name)}
-                requeue = min(requeue or refresh_in, refresh_in)
-        self._announce(view, decision.transition, status)
-        acting = act and decision.action is not None and provider is not None
-        if not acting:
-            body = await self._write_status(key, body, status)
-        else:
-            assert provider is not None and decision.action is not None
-            action = asyncio.ensure_future(self._perform(provider, desired, decision.action))
-            done, _ = await asyncio.wait({action}, timeout=self.config.status_grace)
-            if not done:
-                try:
-                    body = await self._write_status(key, body, status)
-                except Exception:
-                    # Never leave a cloud call running unobserved behind a failed pass: the
-                    # retry would start a second one alongside it.
-                    with contextlib.suppress(Exception):
-                        await action
-                    raise
+                requeue = next_pass(requeue, refresh_in)
+        return decision, status, requeue
+
+    async def _act(self, key: Key, body: dict[str, Any], seen: _Seen, decision: logic.Decision,
+                   status: dict[str, Any]) -> tuple[dict[str, Any], logic.Decision | None]:
+        """Perform the decided action; ``status`` is written only once it outlives the grace.
+        Returns the stored object and, when the action failed, the failure decision."""
+        assert seen.provider is not None and decision.action is not None
+        action = asyncio.ensure_future(self._perform(seen.provider, seen.desired,
+                                                     decision.action))
+        done, _ = await asyncio.wait({action}, timeout=self.config.status_grace)
+        if not done:
             try:
-                await action
-            except ProviderError as exc:
-                # Decided against the intended status, whether or not it was written.
-                failure = logic.failed(_view(body, status), exc, observed, timing=self.timing)
-                body = await self._write_status(key, body, recorded(
-                    status, failure.status, failure.transition, now=now_rfc3339()))
-                self._announce(view, failure.transition, failure.status)
-                return failure.requeue_after, False, None
-        if decision.release_finalizer:
-            await self.kubeconfigs.delete(view.uid)
-            await objects.remove_finalizer(self.wire, HybridClusterResource, body, FINALIZER)
-            # Forget it now: watch events still in flight carry the old finalizer list.
-            self.bodies.pop(key, None)
-            self.kubeconfigs.forget(key)
-            return None, False, None
-        unwritten = status if acting and (body.get("status") or {}) != status else None
-        return requeue, acting, unwritten
+                body = await self._write_status(key, body, status)
+            except Exception:
+                # Never leave a cloud call running unobserved behind a failed pass: the retry
+                # would start a second one alongside it.
+                with contextlib.suppress(Exception):
+                    await action
+                raise
+        try:
+            await action
+        except ProviderError as exc:
+            # Decided against the intended status, whether or not it was written.
+            failure = logic.failed(_view(body, status), exc, seen.observed, timing=self.timing)
+            body = await self._write_status(key, body, recorded(
+                status, failure.status, failure.transition, now=now_rfc3339()))
+            self._announce(seen.view, failure.transition, failure.status)
+            return body, failure
+        return body, None
+
+    async def _release(self, key: Key, view: logic.ClusterView, body: dict[str, Any]) -> None:
+        """Deletion finished (or orphaned): drop the platform credential and the finalizer."""
+        await self.kubeconfigs.delete(view.uid)
+        await objects.remove_finalizer(self.wire, HybridClusterResource, body, FINALIZER)
+        # Forget it now: watch events still in flight carry the old finalizer list.
+        self.bodies.pop(key, None)
+        self.kubeconfigs.forget(key)
 
     def _tenant_refusal(self, view: logic.ClusterView,
                         body: Mapping[str, Any]) -> tenancy.Refusal | None:
@@ -287,57 +310,15 @@ class ClusterController:
 
     async def _provider(self, view: logic.ClusterView) -> CloudProvider:
         provider = str(view.spec.provider)
-        credentials = {} if provider == "local" else await self._load_credentials(view)
+        credentials = {} if provider == "local" else await self.credentials.load(view)
         found = self.registry.cached(provider, credentials)
         return found if found is not None else await self._call(self.registry.get, provider,
                                                                 credentials)
 
-    async def _load_credentials(self, view: logic.ClusterView) -> dict[str, str]:
-        """The provider credentials: the tenant's ``spec.credentialsRef`` Secret (which must
-        opt in with ``credential-type: cloud``) or the platform's default Secret."""
-        ref = view.spec.credentials_ref
-        namespace = view.namespace if ref else self.config.credentials_namespace
-        name = ref.name if ref else f"hybridcloud-{view.spec.provider}-credentials"
-        item = ref.key if ref else None
-        cache_key = (namespace, name, item)
-        cached = self._credentials.get(cache_key)
-        if cached and cached[0] > time.monotonic():
-            return cached[1]
-        field = "spec.credentialsRef.name"
-        try:
-            secret = await (
-                read_credential_secret(self.client, namespace, name, field=field,
-                                       credential_type=CLOUD_CREDENTIALS) if ref else
-                read_named(self.client, Secret, namespace, name, field=field))
-        except InvalidReferenceError as exc:
-            raise PermanentError(exc.message, reason=exc.reason) from None
-        except ApiError as exc:
-            if exc.status.code == 404:
-                raise PermanentError(
-                    f"credentials Secret {namespace}/{name} not found; create it or set "
-                    "spec.credentialsRef", reason="CredentialsNotFound") from exc
-            raise TransientError(f"cannot read credentials Secret {namespace}/{name}") from exc
-        data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
-        if item is not None:
-            if item not in data:
-                raise PermanentError(f"credentials Secret {namespace}/{name} has no key {item!r}",
-                                     reason="CredentialsNotFound")
-            parsed = yaml.safe_load(data[item])
-            if not isinstance(parsed, dict):
-                raise PermanentError(f"key {item!r} of Secret {namespace}/{name} must hold a "
-                                     "YAML or JSON mapping", reason="InvalidCredentials")
-            data = {str(k): str(v) for k, v in parsed.items()}
-        self._credentials[cache_key] = (time.monotonic() + _CREDENTIALS_TTL, data)
-        return data
-
     async def _write_status(self, key: Key, body: dict[str, Any],
                             status: dict[str, Any]) -> dict[str, Any]:
-        current = body.get("status") or {}
-        if current == status:
-            return body
-        patch = {**{k: None for k in current if k not in status}, **status}
-        updated = await objects.patch_status(self.wire, HybridClusterResource, body, patch)
-        return await self._store(key, updated)
+        updated = await objects.replace_status(self.wire, HybridClusterResource, body, status)
+        return body if updated is None else await self._store(key, updated)
 
     async def _store(self, key: Key, body: dict[str, Any]) -> dict[str, Any]:
         cached = self.bodies.get(key)
@@ -353,16 +334,9 @@ class ClusterController:
                   status: Mapping[str, Any]) -> None:
         if transition is None:
             return
-        ready: Mapping[str, Any] = next(
-            (c for c in status.get("conditions", []) if c["type"] == "Ready"), {})
-        self.feed.publish(DomainEvent(
-            type=transition,
-            subject=ObjectRef(API_VERSION, HybridCluster.KIND, view.namespace, view.name,
-                              view.uid),
-            message=ready.get("message") or transition,
-            warning=transition == "cluster.failed",
-            data={"cluster_id": view.name, "name": view.name, "provider": str(view.spec.provider),
-                  "status": str(status.get("phase", "")).lower()}))
+        meta = {"namespace": view.namespace, "name": view.name, "uid": view.uid}
+        announce(self.feed, HybridCluster.KIND, meta, transition, status, {
+            "cluster_id": view.name, "name": view.name, "provider": str(view.spec.provider)})
 
 
 def _user_intent(body: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -373,14 +347,13 @@ def _user_intent(body: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def _view(body: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> logic.ClusterView:
     meta = body["metadata"]
-    paused = (meta.get("annotations") or {}).get(PAUSED_ANNOTATION, "").lower() \
-        in ("true", "1", "yes")
     return logic.ClusterView(
         name=meta["name"], namespace=meta["namespace"], uid=meta["uid"],
         generation=int(meta.get("generation", 1)),
         spec=HybridClusterSpec.model_validate(body["spec"]),
         status=status if status is not None else body.get("status") or {},
-        deleting=bool(meta.get("deletionTimestamp")), paused=paused)
+        deleting=bool(meta.get("deletionTimestamp")),
+        paused=is_paused(meta.get("annotations")))
 
 
 def register(controller_of: Callable[[kopf.Memo], ClusterController]) -> None:

@@ -35,11 +35,11 @@ from ..kube.member_credentials import (
 )
 from ..models import HybridCluster
 from ..providers.base import Kubeconfig, PermanentError
+from ..reconcile import credentials as timing
 from .config import OperatorConfig
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
-_NEVER = 10 * 365 * 86400.0  # refresh time of credentials that do not expire
 
 
 class _Stored(NamedTuple):
@@ -71,7 +71,7 @@ class KubeconfigKeeper:
         if known is not None and known.due > now:
             self._stored[key] = known
             await self._restore_tenant_copy(key, body, known)
-            return known.due - now
+            return known.due - now  # positive: not due yet
         config = await fetch()
         try:
             checked_kubeconfig(config.text)
@@ -91,13 +91,12 @@ class KubeconfigKeeper:
                                  "memberCredentialsNamespace", reason="PlatformMisconfigured"
                                  ) from exc
         expires = config.expires_at
-        due = expires.timestamp() - self.config.kubeconfig_refresh_margin if expires \
-            else now + _NEVER
+        due = timing.refresh_due(expires, self.config.kubeconfig_refresh_margin, now)
         stored = _Stored(due, (secret.data or {})[SECRET_KEY],
                          expires.isoformat() if expires else None)
         self._stored[key] = stored
         await self._restore_tenant_copy(key, body, stored, known=False)
-        return max(1.0, due - now)
+        return timing.refresh_in(due, now)
 
     async def delete(self, uid: str) -> None:
         """Remove the platform copy of a cluster that is going away (no ownerReference can
@@ -122,8 +121,8 @@ class KubeconfigKeeper:
             return None
         stamp = (secret.metadata.annotations or {}).get(EXPIRES_ANNOTATION) \
             if secret.metadata else None
-        due = datetime.fromisoformat(stamp).timestamp() - self.config.kubeconfig_refresh_margin \
-            if stamp else time.time() + _NEVER
+        due = timing.refresh_due(datetime.fromisoformat(stamp) if stamp else None,
+                                 self.config.kubeconfig_refresh_margin, time.time())
         return _Stored(due, encoded, stamp)
 
     async def _restore_tenant_copy(self, key: Key, body: Mapping[str, Any], stored: _Stored, *,

@@ -1,8 +1,8 @@
-"""Operator-wide kopf configuration.
+"""Operator-wide kopf configuration: event posting, log levels, batching and watch timeouts.
 
-Kopf's own bookkeeping (handler progress, the last-handled spec) goes to annotations under our
-group rather than to ``status``, so user-facing status holds only phase, conditions and observed
-fields. Handlers return nothing for the same reason.
+Only ``kopf.on.event`` handlers are registered (see the package docstring), and those have no
+progress or last-handled-configuration bookkeeping, so no persistence storage is configured:
+kopf writes nothing to the objects.
 """
 
 from __future__ import annotations
@@ -12,14 +12,9 @@ from typing import Any
 
 import kopf
 
-from .. import GROUP
-
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration")
     # Events are posted explicitly for meaningful transitions only, not for every handler run.
     settings.posting.level = logging.WARNING
     # One line per watch event is noise at fleet scale; failures are still logged.

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from ..conditions import READY, is_true
 from ._components import POD_CIDR
 from ._errors import ControlPlaneError
 
@@ -64,8 +65,7 @@ def node_manifest(cluster: str, index: int) -> dict[str, Any]:
 
 def node_schedulable(node: Mapping[str, Any]) -> bool:
     """Ready=True and free of the not-ready/unreachable taints, i.e. pods can land on it."""
-    conditions = node.get("status", {}).get("conditions", [])
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    ready = is_true(node.get("status", {}).get("conditions"), READY)
     taints = {t.get("key") for t in node.get("spec", {}).get("taints", [])}
     return ready and not taints & _UNSCHEDULABLE_TAINTS
 

@@ -37,12 +37,13 @@ import shutil
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..observability.operator_metrics import timed_git_fetch
+from ..redaction import redact as redact  # re-exported for the delivery modules
 from .errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from .gitlimits import SETTING as _SETTING
 from .gitlimits import GitLimits, discard, extract, folder_size, tree_over_limits
@@ -56,7 +57,6 @@ case "$1" in
   *) printf '%s\\n' "$HYBRIDCLOUD_GIT_TOKEN" ;;
 esac
 """
-_USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
 # What git, curl and ssh print when the server wants credentials or refused them.
 _AUTH_FAILURES = ("could not read Username", "could not read Password", "Authentication failed",
                   "HTTP Basic: Access denied", "The requested URL returned error: 401",
@@ -110,17 +110,6 @@ class GitCredentials:
         """A digest telling credentials apart without keeping or showing them."""
         parts = (self.token, self.username, self.ssh_private_key, self.known_hosts)
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def redact(text: str, secrets: Sequence[str] = ()) -> str:
-    """Remove secrets and URL user-info from ``text``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-            for line in secret.strip().splitlines():  # a key may be echoed line by line
-                if len(line.strip()) > 8:
-                    text = text.replace(line.strip(), "***")
-    return _USERINFO.sub(r"\1***@", text)
 
 
 def _check_argument(value: str, field: str) -> None:

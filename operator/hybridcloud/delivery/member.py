@@ -27,7 +27,7 @@ from typing import Any
 import httpx2
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError, LoadResourceError
-from lightkube.core.resource import NamespacedResource
+from lightkube.core.resource import NamespacedResource, api_info
 from lightkube.core.resource_registry import resource_registry
 from lightkube.generic_resource import (
     async_load_in_cluster_generic_resources,
@@ -68,7 +68,6 @@ class SyncOutcome:
     applied: int = 0
     pruned: int = 0
     out_of_sync: list[str] = field(default_factory=list)  # differences left alone
-    held: bool = False  # the source changed but writes were not allowed
     healed: list[str] = field(default_factory=list)  # drift reverted
     errors: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # tenant rules refused these: nothing written
@@ -159,7 +158,6 @@ class MemberCluster:
         changed = inventory.get("fingerprint") != fingerprint
         apply_all = changed and writes != Writes.NONE
         to_apply: list[_Desired] = list(desired) if apply_all else []
-        outcome.held = changed and writes == Writes.NONE
         heal = writes == Writes.ALL or (writes == Writes.CHANGES and self_heal)
         for item in [] if apply_all else desired:
             current = live[item.key]
@@ -252,7 +250,7 @@ class MemberCluster:
         counts: dict[str, int] = {}
         pods = 0
         for item in desired:
-            plural = item.resource._api_info.plural
+            plural = api_info(item.resource).plural
             counts[plural] = counts.get(plural, 0) + 1
             if item.key.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
                 continue

@@ -9,11 +9,13 @@ manifests (image tag, replicas, resources).
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from ..controlplane import find_binary, resolve_bin_dir
-from ..reconcile.placement import Target
+from cachetools import LRUCache
+
+from ..binaries import locate, resolve_bin_dir
 from .git import GitCache
 from .kustomize import is_kustomization, render_kustomization
 from .render import (
@@ -38,31 +40,32 @@ class SourceRenderer:
         self.limits = limits or RenderLimits()
         self._tools: dict[str, Path] = {name: path for name, path in
                                         (("helm", helm), ("kubectl", kubectl)) if path}
-        self._cache: OrderedDict[tuple[str, ...], Rendered] = OrderedDict()
+        self._cache: LRUCache[tuple[str, ...], Rendered] = LRUCache(_CACHED)
 
     def tool(self, name: str, origin: str) -> Path:
         """``helm`` or ``kubectl`` (kustomize), found when a source first needs it."""
         if name not in self._tools:
-            try:
-                self._tools[name] = find_binary(name, resolve_bin_dir(None))
-            except Exception as exc:  # optional until a chart or kustomization shows up
+            found = locate(name, resolve_bin_dir(None))
+            if found is None:  # optional until a chart or kustomization shows up
                 raise RenderError(origin, f"the {name} binary is not available to the "
-                                  f"operator; set HYBRIDCLOUD_BIN_DIR or put {name} on PATH"
-                                  ) from exc
+                                  f"operator; set HYBRIDCLOUD_BIN_DIR or put {name} on PATH")
+            self._tools[name] = found
         return self._tools[name]
 
     async def manifests(self, repository: str, sha: str, path: str, *, release: str,
-                        namespace: str, target: Target, field: str) -> list[Manifest]:
-        """Common manifests + the target's components, with its values applied."""
+                        namespace: str, components: tuple[str, ...] | None,
+                        values: Mapping[str, Any], field: str) -> list[Manifest]:
+        """Common manifests + ``components`` (None: all) of one placement target, with its
+        ``values`` applied."""
         tree = await self.git.export(repository, sha, path)
         if is_chart(tree):
-            values = dict(target.values)
+            chart_values = dict(values)
             key: tuple[str, ...] = (str(tree), "helm", release, namespace,
-                                    json.dumps(values, sort_keys=True))
+                                    json.dumps(chart_values, sort_keys=True))
             rendered = self._cached(key) or self._remember(key, await render_chart(
-                tree, release=release, namespace=namespace, values=values,
+                tree, release=release, namespace=namespace, values=chart_values,
                 helm=self.tool("helm", "Chart.yaml:1"), limits=self.limits))
-            return select(rendered, target.components, field=f"{field}.components")
+            return select(rendered, components, field=f"{field}.components")
         if is_kustomization(tree):
             key = (str(tree), "kustomize")
             rendered = self._cached(key) or self._remember(key, await render_kustomization(
@@ -71,17 +74,12 @@ class SourceRenderer:
         else:
             key = (str(tree), "yaml")
             rendered = self._cached(key) or self._remember(key, load_directory(tree, self.limits))
-        chosen = select(rendered, target.components, field=f"{field}.components")
-        return apply_values(chosen, target.values, field=f"{field}.values")
+        chosen = select(rendered, components, field=f"{field}.components")
+        return apply_values(chosen, values, field=f"{field}.values")
 
     def _cached(self, key: tuple[str, ...]) -> Rendered | None:
-        found = self._cache.get(key)
-        if found is not None:
-            self._cache.move_to_end(key)
-        return found
+        return self._cache.get(key)
 
     def _remember(self, key: tuple[str, ...], rendered: Rendered) -> Rendered:
         self._cache[key] = rendered
-        while len(self._cache) > _CACHED:
-            self._cache.popitem(last=False)
         return rendered

@@ -18,7 +18,7 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..reconcile.placement import deep_merge
+from ..merging import deep_merge
 from .render import Manifest, RenderError
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet"}

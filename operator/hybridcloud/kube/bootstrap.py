@@ -1,4 +1,5 @@
-"""Installing the CRDs and a development identity into a cluster (used by ``make up``, tests)."""
+"""Installing the CRDs and the admission policy into a cluster, and minting ServiceAccount tokens
+(used by ``make up``, tests and benchmarks; the development identity is ``devenv_access``)."""
 
 from __future__ import annotations
 
@@ -11,16 +12,14 @@ from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import load_in_cluster_generic_resources
 from lightkube.models.authentication_v1 import TokenRequestSpec
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.admissionregistration_v1 import (
     MutatingAdmissionPolicy,
     MutatingAdmissionPolicyBinding,
 )
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-from lightkube.resources.core_v1 import Namespace, ServiceAccount, ServiceAccountToken
-from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
+from lightkube.resources.core_v1 import Namespace, ServiceAccountToken
 
-from .. import API_VERSION, FINALIZER, GROUP, admission, crdgen
+from .. import API_VERSION, FINALIZER, admission, crdgen
 from .resources import HybridClusterResource, MultiClusterApplicationResource
 
 FIELD_MANAGER = "hybridcloud-bootstrap"
@@ -112,24 +111,6 @@ def install_admission_policy(client: Client, deadline: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError("the finalizer admission policy is not enforced")
         time.sleep(0.1)
-
-
-def mint_dev_token(kubeconfig: Path, namespace: str, account: str,
-                   expiration_seconds: int = 86400) -> str:
-    """A ServiceAccount allowed to manage the platform's resources in ``namespace``, and a
-    TokenRequest token for it."""
-    client = client_for(kubeconfig)
-    client.apply(ServiceAccount(metadata=ObjectMeta(name=account, namespace=namespace)))
-    role = f"{account}-platform"
-    client.apply(ClusterRole(
-        metadata=ObjectMeta(name=role),
-        rules=[PolicyRule(apiGroups=[GROUP], resources=["*"], verbs=["*"]),
-               PolicyRule(apiGroups=[""], resources=["secrets"], verbs=["get", "list"])]))
-    client.apply(RoleBinding(
-        metadata=ObjectMeta(name=role, namespace=namespace),
-        roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="ClusterRole", name=role),
-        subjects=[Subject(kind="ServiceAccount", name=account, namespace=namespace)]))
-    return request_token(client, namespace, account, expiration_seconds)
 
 
 def request_token(client: Client, namespace: str, account: str,

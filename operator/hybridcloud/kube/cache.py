@@ -31,6 +31,7 @@ from typing import Any
 import httpx2
 from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
+from lightkube.core.resource import api_info
 
 from .objects import slim
 
@@ -149,7 +150,7 @@ class WatchCache:
 
     @property
     def _plural(self) -> str:
-        return str(self.resource._api_info.plural)
+        return str(api_info(self.resource).plural)
 
     async def _run(self) -> None:
         need_list = True
@@ -201,7 +202,10 @@ class WatchCache:
 
     async def _watch(self) -> None:
         """One watch request from ``resource_version``; returns when the server ends it."""
-        generic = self.client._client  # lightkube's transport: request building + auth
+        # lightkube's transport (request building + auth) through private attributes: its own
+        # watch decodes text lines, which breaks at U+2028; the minor version is pinned for this
+        # in pyproject.toml.
+        generic = self.client._client
         params: dict[str, Any] = {"resourceVersion": self.resource_version,
                                   "allowWatchBookmarks": "true",
                                   "timeoutSeconds": self.server_timeout}

@@ -78,3 +78,23 @@ def owner_reference(body: Mapping[str, Any]) -> dict[str, Any]:
     return {"apiVersion": body["apiVersion"], "kind": body["kind"],
             "name": body["metadata"]["name"], "uid": body["metadata"]["uid"],
             "controller": True, "blockOwnerDeletion": False}
+
+
+def status_patch(current: Mapping[str, Any] | None,
+                 status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The merge patch that makes ``current`` status equal ``status`` (top-level keys that
+    disappear are set to null), or None when nothing changed and no write is needed."""
+    current = current or {}
+    if current == status:
+        return None
+    return {**{k: None for k in current if k not in status}, **status}
+
+
+async def replace_status(wire: KubeWire, resource: Any, body: Mapping[str, Any],
+                         status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Write ``status`` over the object's status; the updated object, or None when the stored
+    status already was ``status`` (no request sent)."""
+    patch = status_patch(body.get("status"), status)
+    if patch is None:
+        return None
+    return await patch_status(wire, resource, body, patch)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
@@ -146,4 +146,3 @@ class LabelSelector(KubeModel):
     )
 
 
-Phase = Literal["Pending", "Creating", "Active", "Updating", "Deleting", "Failed"]

@@ -17,12 +17,14 @@ Messages must never contain credentials.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+from ..redaction import redact as redact  # the one rule; adapters import it from here
 
 
 class ClusterState(StrEnum):
@@ -186,17 +188,6 @@ def retry_after_header(headers: Mapping[str, str] | None) -> float | None:
     header names in (botocore lower-cases them)."""
     value = next((v for k, v in (headers or {}).items() if k.lower() == "retry-after"), None)
     return retry_after_seconds(value)
-
-
-def redact(message: str, secrets: Iterable[str]) -> str:
-    """``message`` with every secret (of 4+ characters) replaced by ``***``.
-
-    Providers sometimes echo request fields in error messages; every adapter passes its
-    credential values through here before a message can reach status, logs or events.
-    """
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        message = message.replace(secret, "***")
-    return message
 
 
 @runtime_checkable

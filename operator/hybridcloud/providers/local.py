@@ -28,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from ..conditions import READY, is_true
 from ..controlplane import POD_CIDR, find_binary, resolve_bin_dir
 from .base import (
     ClusterSpec,
@@ -244,8 +245,7 @@ def _index(name: str) -> int:
 
 
 def _ready(node: Mapping[str, Any]) -> bool:
-    conditions = node.get("status", {}).get("conditions", [])
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return is_true(node.get("status", {}).get("conditions"), READY)
 
 
 def _free_pod_cidr(used: set[str | None]) -> str:

@@ -12,10 +12,11 @@ import hashlib
 import importlib
 import json
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from threading import Lock
+
+from cachetools import LRUCache
 
 from .base import CloudProvider, PermanentError
 
@@ -73,18 +74,14 @@ class ProviderRegistry:
             "aws": _aws, "openstack": _openstack, "gcp": _gcp, "azure": _azure, "local": _local,
             **(overrides or {}),
         }
-        self._cache: OrderedDict[tuple[str, str], CloudProvider] = OrderedDict()
-        self._capacity = capacity
+        self._cache: LRUCache[tuple[str, str], CloudProvider] = LRUCache(capacity)
         self._lock = Lock()
 
     def cached(self, provider: str, credentials: Mapping[str, str]) -> CloudProvider | None:
         """The adapter if one was built already: cheap, safe to call on the event loop."""
         key = _key(provider, credentials)
-        with self._lock:
-            found = self._cache.get(key)
-            if found is not None:
-                self._cache.move_to_end(key)
-            return found
+        with self._lock:  # LRUCache is not thread-safe; adapters are built in threads
+            return self._cache.get(key)
 
     def get(self, provider: str, credentials: Mapping[str, str]) -> CloudProvider:
         """The adapter, built on first use (may do network I/O: call it from a thread)."""
@@ -98,6 +95,4 @@ class ProviderRegistry:
         adapter = factory(credentials)  # outside the lock: may do network I/O
         with self._lock:
             self._cache[key] = adapter
-            while len(self._cache) > self._capacity:
-                self._cache.popitem(last=False)
         return adapter

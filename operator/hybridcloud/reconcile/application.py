@@ -23,15 +23,15 @@ from enum import StrEnum
 from typing import Any
 
 from .. import GROUP, PAUSED_ANNOTATION
+from ..annotations import is_paused as is_paused  # re-exported: the controller reads it here
 from ..conditions import PAUSED, READY, RECONCILING, STALLED, Desired
 from ..conditions import apply as apply_conditions
 from ..conditions import get as get_condition
 from ..models.application import ApplicationPhase, DeploymentState, Health
+from . import application_conditions as why
+from .application_conditions import PLACEMENT_READY, POLICY_VIOLATION, SYNCED
 from .placement import Placement
-from .tenancy import POLICY_VIOLATION
 
-SYNCED = "Synced"
-PLACEMENT_READY = "PlacementReady"
 SYNC_ANNOTATION = f"{GROUP}/sync"  # a new value requests one sync
 # The sync annotation value already carried out; kept on the object so a restart of the
 # operator never repeats (or invents) a manual sync.
@@ -54,10 +54,6 @@ class DeliveryMode:
     paused: bool = False
     sync_request: str | None = None  # the sync annotation value this pass carries out
     hold: str | None = None  # why changes are not written (shown to users)
-
-
-def is_paused(annotations: Mapping[str, str] | None) -> bool:
-    return (annotations or {}).get(PAUSED_ANNOTATION, "").lower() in ("true", "1", "yes")
 
 
 def delivery_mode(annotations: Mapping[str, str] | None, *, automated: bool) -> DeliveryMode:
@@ -117,8 +113,8 @@ def carried(previous: Mapping[str, Any]) -> list[ClusterOutcome]:
     for record in previous.get("deployments") or []:
         components = record.get("components")
         outcomes.append(ClusterOutcome(
-            record["cluster"], DeploymentState(record.get("status", "Pending")),
-            Health(record.get("health", "Unknown")),
+            record["cluster"], DeploymentState(record.get("status", DeploymentState.PENDING)),
+            Health(record.get("health", Health.UNKNOWN)),
             tuple(components) if components is not None else None, record.get("revision"),
             record.get("resources"), record.get("message")))
     return outcomes
@@ -159,38 +155,38 @@ def _removing(cluster: str, previous: Mapping[str, Any] | None,
 
 def _synced(obs: Observation) -> Desired:
     if obs.spec_error:
-        return Desired(SYNCED, False, "InvalidSpec", obs.spec_error)
+        return Desired(SYNCED, False, why.INVALID_SPEC, obs.spec_error)
     if obs.source_error:
         return Desired(SYNCED, False, obs.source_error[0], obs.source_error[1])
     if obs.render_error:
-        return Desired(SYNCED, False, "RenderFailed", obs.render_error)
+        return Desired(SYNCED, False, why.RENDER_FAILED, obs.render_error)
     if obs.policy_error:
         return Desired(SYNCED, False, POLICY_VIOLATION, obs.policy_error)
     if obs.placement is not None and not obs.placement.ready:
-        return Desired(SYNCED, False, "PlacementNotReady",
+        return Desired(SYNCED, False, why.PLACEMENT_NOT_READY,
                        "nothing is applied until the placement can be satisfied")
     failed = [o for o in obs.outcomes if o.state == DeploymentState.FAILED]
     if failed:
-        return Desired(SYNCED, False, "ApplyFailed",
+        return Desired(SYNCED, False, why.APPLY_FAILED,
                        "; ".join(f"{o.cluster}: {o.message}" for o in failed))
     drifted = [o for o in obs.outcomes if o.state == DeploymentState.OUT_OF_SYNC]
     if drifted:
-        return Desired(SYNCED, False, "OutOfSync",
+        return Desired(SYNCED, False, why.OUT_OF_SYNC,
                        "; ".join(f"{o.cluster}: {o.message}" for o in drifted))
     if obs.removing:
         if obs.hold:
-            return Desired(SYNCED, False, "OutOfSync", f"to be removed from "
+            return Desired(SYNCED, False, why.OUT_OF_SYNC, f"to be removed from "
                            f"{', '.join(obs.removing)} but not removed: {obs.hold}")
-        return Desired(SYNCED, False, "Removing",
+        return Desired(SYNCED, False, why.REMOVING,
                        f"removing the application from {', '.join(obs.removing)}")
     clusters = ", ".join(o.cluster for o in obs.outcomes) or "no cluster"
-    return Desired(SYNCED, True, "Synced", f"revision {_short(obs.revision)} applied to "
+    return Desired(SYNCED, True, why.SYNCED_REASON, f"revision {_short(obs.revision)} applied to "
                    f"{clusters}")
 
 
 def _placement(obs: Observation) -> Desired | None:
     if obs.spec_error:
-        return Desired(PLACEMENT_READY, False, "InvalidSpec", obs.spec_error)
+        return Desired(PLACEMENT_READY, False, why.INVALID_SPEC, obs.spec_error)
     if obs.placement is None:
         return None
     return Desired(PLACEMENT_READY, obs.placement.ready, obs.placement.reason,
@@ -234,14 +230,14 @@ def derive_status(previous: Mapping[str, Any] | None, obs: Observation, *,
     elif synced.status is not True:
         ready = Desired(READY, False, synced.reason, synced.message)
     elif unhealthy:
-        ready = Desired(READY, False, "Progressing" if len(progressing) == len(unhealthy)
-                        else "Degraded", "; ".join(f"{o.cluster}: {o.health}"
+        ready = Desired(READY, False, why.PROGRESSING if len(progressing) == len(unhealthy)
+                        else why.DEGRADED, "; ".join(f"{o.cluster}: {o.health}"
                                                    + (f" ({o.message})" if o.message else "")
                                                    for o in unhealthy))
     elif not obs.outcomes:
-        ready = Desired(READY, False, "NotPlaced", "the application is on no cluster")
+        ready = Desired(READY, False, why.NOT_PLACED, "the application is on no cluster")
     else:
-        ready = Desired(READY, True, "Ready", f"revision {_short(obs.revision)} healthy on "
+        ready = Desired(READY, True, why.READY, f"revision {_short(obs.revision)} healthy on "
                         f"{', '.join(o.cluster for o in obs.outcomes)}")
     wanted = [c for c in (ready, synced, placement) if c is not None]
     # Only what moves without the user is progress: not held removals or changes (paused,
@@ -254,12 +250,12 @@ def derive_status(previous: Mapping[str, Any] | None, obs: Observation, *,
     if busy and retrying is not None and not obs.deleting:
         wanted.append(Desired(RECONCILING, True, retrying[0], retrying[1]))
     elif busy:
-        wanted.append(Desired(RECONCILING, True, "Deleting" if obs.deleting else "Progressing",
+        wanted.append(Desired(RECONCILING, True, why.DELETING if obs.deleting else why.PROGRESSING,
                               ready.message if not obs.deleting else "removing from clusters"))
     if stalled is not None:
         wanted.append(stalled)
     if obs.paused:
-        wanted.append(Desired(PAUSED, True, "Paused", PAUSED_MESSAGE + (
+        wanted.append(Desired(PAUSED, True, why.PAUSED, PAUSED_MESSAGE + (
             "; deletion waits until it is removed" if obs.deleting else "")))
     remove = [t for t, on in ((RECONCILING, busy), (STALLED, stalled is not None),
                               (PAUSED, obs.paused)) if not on]
@@ -297,13 +293,12 @@ def _transition(previous: Mapping[str, Any], status: Mapping[str, Any],
     new_phase = status["phase"]
     failing = (ApplicationPhase.FAILED, ApplicationPhase.DEGRADED)
     if new_phase in failing and old_phase != new_phase:
-        return "application.failed" if new_phase == ApplicationPhase.FAILED \
-            else "application.degraded"
+        return why.FAILED_EVENT if new_phase == ApplicationPhase.FAILED else why.DEGRADED_EVENT
     was_ready = (get_condition(previous.get("conditions"), READY) or {}).get("status") == "True"
     if new_phase == ApplicationPhase.DEPLOYED and not was_ready:
-        return "application.deployed"
+        return why.DEPLOYED_EVENT
     old_revision = previous.get("sourceRevision")
     if obs.revision and old_revision and old_revision != obs.revision and \
             any(o.synced_now for o in obs.outcomes):
-        return "application.updated"
+        return why.UPDATED_EVENT
     return None

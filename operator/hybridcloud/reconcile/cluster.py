@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from ..conditions import PAUSED, READY, RECONCILING, STALLED, Desired
 from ..conditions import apply as apply_conditions
 from ..conditions import get as get_condition
-from ..models import HybridClusterSpec, NodeRole
+from ..models import ClusterPhase, DeletionPolicy, HybridClusterSpec, NodeRole
 from ..providers.base import (
     ClusterSpec,
     ClusterState,
@@ -31,11 +31,11 @@ from ..providers.base import (
     Taint,
     TransientError,
 )
+from . import cluster_conditions as why
+from .cluster_conditions import CONTROL_PLANE_READY, INFRASTRUCTURE_READY, NODE_POOLS_READY
 from .versions import minor_of, same_minor_or_patch, upgrade_step, version_tuple
 
-INFRASTRUCTURE_READY = "InfrastructureReady"
-CONTROL_PLANE_READY = "ControlPlaneReady"
-NODE_POOLS_READY = "NodePoolsReady"
+Phase = ClusterPhase
 
 _NAME_BUDGET = 40  # the tightest provider limit (GKE cluster names)
 
@@ -90,7 +90,6 @@ class Decision:
     requeue_after: float | None = None
     release_finalizer: bool = False  # deletion finished (or orphaned): let the object go
     transition: str | None = None  # domain event name, e.g. "cluster.ready"
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ def next_action(desired: ClusterSpec, observed: ObservedCluster) -> Action | Non
         if version_tuple(desired.version) < version_tuple(observed.version):
             raise PermanentError(
                 f"downgrade from {observed.version} to {desired.version} is not supported",
-                reason="DowngradeNotSupported")
+                reason=why.DOWNGRADE_NOT_SUPPORTED)
         step = upgrade_step(desired.version, observed.version)
         return Action(ActionKind.UPGRADE, version=step, final_version=desired.version)
     workers = [g for g in desired.node_groups if g.role != NodeRole.CONTROL_PLANE]
@@ -194,7 +193,7 @@ def next_action(desired: ClusterSpec, observed: ObservedCluster) -> Action | Non
         elif current.size_unknown:
             # Resizing on a guess would resize on every pass; say what is missing instead.
             raise PermanentError(f"node group {group.name}: {current.size_unknown}",
-                                 reason="NodeCountUnknown")
+                                 reason=why.NODE_COUNT_UNKNOWN)
         else:
             drifted = current.size != group.size
         if drifted:
@@ -253,7 +252,7 @@ def _status(view: ClusterView, phase: str, desired: list[Desired], remove: list[
         # Recorded before the create, like providerName: later passes keep this version.
         status["version"] = f"v{view.default_version.removeprefix('v')}"
     status["providerName"] = view.status.get("providerName") or provider_name(view.name, view.uid)
-    status["phase"] = phase
+    status["phase"] = str(phase)  # a plain string: status is serialised as JSON and YAML
     status["observedGeneration"] = view.generation
     status["conditions"] = apply_conditions(view.status.get("conditions"), desired,
                                             generation=view.generation, remove=remove, now=now)
@@ -263,7 +262,7 @@ def _status(view: ClusterView, phase: str, desired: list[Desired], remove: list[
 def _paused(view: ClusterView) -> list[Desired]:
     if not view.paused:
         return []
-    return [Desired(PAUSED, True, "Paused",
+    return [Desired(PAUSED, True, why.PAUSED,
                     "annotation platform.example.com/paused is set; no cloud changes are made")]
 
 
@@ -283,27 +282,27 @@ def decide(view: ClusterView, observed: ObservedCluster | None, *, timing: Timin
         action = None if view.paused else Action(ActionKind.CREATE)
         message = "waiting for the provider to create the cluster" if observed \
             else "creating the cluster at the provider"
-        status = _status(view, "Creating", [
-            Desired(READY, False, "Creating", message),
-            Desired(RECONCILING, True, "Creating", message),
-            Desired(INFRASTRUCTURE_READY, False, "Provisioning", message),
-            Desired(CONTROL_PLANE_READY, False, "Provisioning", message),
-            Desired(NODE_POOLS_READY, False, "Provisioning", message), *paused,
+        status = _status(view, Phase.CREATING, [
+            Desired(READY, False, why.CREATING, message),
+            Desired(RECONCILING, True, why.CREATING, message),
+            Desired(INFRASTRUCTURE_READY, False, why.PROVISIONING, message),
+            Desired(CONTROL_PLANE_READY, False, why.PROVISIONING, message),
+            Desired(NODE_POOLS_READY, False, why.PROVISIONING, message), *paused,
         ], [STALLED, *remove_paused], _observed_fields(observed), now)
-        transition = "cluster.created" if previous in (None, "Pending") else None
+        transition = why.CREATED_EVENT if previous in (None, Phase.PENDING) else None
         return Decision(status, action, timing.poll, transition=transition)
 
     if observed.state == ClusterState.FAILED:
         message = observed.message or "the provider reports the cluster as failed"
         stalled_at = view.status.get("observedGeneration")
-        if previous == "Failed" and stalled_at != view.generation and not view.paused:
+        if previous == Phase.FAILED and stalled_at != view.generation and not view.paused:
             # The spec changed since the failure: replace the failed cluster.
-            return Decision(_status(view, "Creating", [
-                Desired(READY, False, "Recreating", "replacing the failed cluster"),
-                Desired(RECONCILING, True, "Recreating", "replacing the failed cluster"),
+            return Decision(_status(view, Phase.CREATING, [
+                Desired(READY, False, why.RECREATING, "replacing the failed cluster"),
+                Desired(RECONCILING, True, why.RECREATING, "replacing the failed cluster"),
                 *paused], [STALLED, *remove_paused], _observed_fields(observed), now),
                 Action(ActionKind.DELETE), timing.poll)
-        return failed(view, PermanentError(message, reason="ProviderFailed"), observed,
+        return failed(view, PermanentError(message, reason=why.PROVIDER_FAILED), observed,
                       timing=timing, now=now)
 
     if view.spec.version is None and observed.version:
@@ -317,31 +316,32 @@ def decide(view: ClusterView, observed: ObservedCluster | None, *, timing: Timin
         return failed(view, exc, observed, timing=timing, now=now)
     busy = observed.state in (ClusterState.UPDATING, ClusterState.DELETING) or action is not None
     conditions = [
-        Desired(INFRASTRUCTURE_READY, True, "Provisioned", "provider resources exist"),
-        Desired(CONTROL_PLANE_READY, bool(observed.endpoint), "Available" if observed.endpoint
-                else "NoEndpoint", observed.endpoint or "no API endpoint reported yet"),
-        Desired(NODE_POOLS_READY, ready, "Ready" if ready else "Scaling", pools_message),
+        Desired(INFRASTRUCTURE_READY, True, why.PROVISIONED, "provider resources exist"),
+        Desired(CONTROL_PLANE_READY, bool(observed.endpoint),
+                why.ENDPOINT_AVAILABLE if observed.endpoint else why.NO_ENDPOINT,
+                observed.endpoint or "no API endpoint reported yet"),
+        Desired(NODE_POOLS_READY, ready, why.NODES_READY if ready else why.SCALING, pools_message),
     ]
     if busy or not ready:
-        reason = "Updating" if previous in ("Active", "Updating") else "Creating"
+        reason = why.UPDATING if previous in (Phase.ACTIVE, Phase.UPDATING) else why.CREATING
         what = action.describe() if action else (
             "waiting for the provider" if busy else pools_message)
-        phase = "Updating" if reason == "Updating" else "Creating"
+        phase = Phase.UPDATING if reason == why.UPDATING else Phase.CREATING
         status = _status(view, phase, [Desired(READY, False, reason, what),
                                        Desired(RECONCILING, True, reason, what),
                                        *conditions, *paused],
                          [STALLED, *remove_paused], _observed_fields(observed), now)
         transition = None
         if action is not None and action.kind == ActionKind.UPDATE_NODE_GROUP:
-            transition = "cluster.scaled"
-        elif phase == "Updating" and previous == "Active":
-            transition = "cluster.updating"
+            transition = why.SCALED_EVENT
+        elif phase == Phase.UPDATING and previous == Phase.ACTIVE:
+            transition = why.UPDATING_EVENT
         return Decision(status, action, timing.poll, transition=transition)
-    status = _status(view, "Active", [Desired(READY, True, "Active", "cluster is ready"),
-                                      *conditions, *paused],
+    status = _status(view, Phase.ACTIVE, [Desired(READY, True, why.ACTIVE, "cluster is ready"),
+                                          *conditions, *paused],
                      [RECONCILING, STALLED, *remove_paused], _observed_fields(observed), now)
-    transition = None if previous == "Active" else (
-        "cluster.updated" if previous == "Updating" else "cluster.ready")
+    transition = None if previous == Phase.ACTIVE else (
+        why.UPDATED_EVENT if previous == Phase.UPDATING else why.READY_EVENT)
     return Decision(status, None, timing.resync, transition=transition)
 
 
@@ -349,51 +349,51 @@ def failed(view: ClusterView, error: ProviderError, observed: ObservedCluster | 
            *, timing: Timing = Timing(), now: str | None = None) -> Decision:
     """Status for a provider error: transient keeps the phase and retries, permanent stalls."""
     extra = _observed_fields(observed) if observed is not None else {}
-    previous = str(view.status.get("phase") or "Creating")
-    if previous == "Pending":
-        previous = "Creating"
+    previous = str(view.status.get("phase") or Phase.CREATING)
+    if previous == Phase.PENDING:
+        previous = Phase.CREATING
     paused = _paused(view)
     unpaused = [] if view.paused else [PAUSED]
     if isinstance(error, TransientError):
-        phase = previous if previous != "Failed" else "Creating"
+        phase = previous if previous != Phase.FAILED else Phase.CREATING
         status = _status(view, phase, [
             Desired(READY, False, error.reason, error.message),
             Desired(RECONCILING, True, error.reason, f"retrying: {error.message}"), *paused,
         ], [STALLED, *unpaused], extra, now)
         return Decision(status, None, error.retry_after or timing.poll)
-    phase = "Deleting" if view.deleting else "Failed"
+    phase = Phase.DELETING if view.deleting else Phase.FAILED
     status = _status(view, phase, [
         Desired(READY, False, error.reason, error.message),
         Desired(STALLED, True, error.reason, error.message), *paused,
     ], [RECONCILING, *unpaused], extra, now)
-    transition = "cluster.failed" if view.status.get("phase") != phase else None
+    transition = why.FAILED_EVENT if view.status.get("phase") != phase else None
     return Decision(status, None, timing.stalled, transition=transition)
 
 
 def _decide_deletion(view: ClusterView, observed: ObservedCluster | None, timing: Timing,
                      now: str | None) -> Decision:
-    orphan = view.spec.deletion_policy == "Orphan"
+    orphan = view.spec.deletion_policy == DeletionPolicy.ORPHAN
     if observed is None or orphan:
         message = "provider cluster kept (deletionPolicy: Orphan)" if orphan and observed \
             else "provider resources are gone"
-        status = _status(view, "Deleting", [Desired(READY, False, "Deleted", message)],
+        status = _status(view, Phase.DELETING, [Desired(READY, False, why.DELETED, message)],
                          [RECONCILING, STALLED], {}, now)
-        return Decision(status, None, None, release_finalizer=True, transition="cluster.deleted")
+        return Decision(status, None, None, release_finalizer=True, transition=why.DELETED_EVENT)
     reported = (get_condition(view.status.get("conditions"), STALLED) or {}).get("reason")
-    if observed.delete_failed and reported != "DeleteFailed":
+    if observed.delete_failed and reported != why.DELETE_FAILED:
         # The provider accepted the deletion and then failed it (Magnum DELETE_FAILED): say so
         # with its message, and retry on the next pass after the stalled interval.
         failure = observed.message or "the provider reports the deletion as failed"
-        status = _status(view, "Deleting", [Desired(READY, False, "DeleteFailed", failure),
-                                            Desired(STALLED, True, "DeleteFailed", failure)],
+        status = _status(view, Phase.DELETING, [Desired(READY, False, why.DELETE_FAILED, failure),
+                                            Desired(STALLED, True, why.DELETE_FAILED, failure)],
                          [RECONCILING], _observed_fields(observed), now)
-        return Decision(status, None, timing.stalled, transition="cluster.failed")
+        return Decision(status, None, timing.stalled, transition=why.FAILED_EVENT)
     message = "deleting the cluster at the provider"
     # Repeated until the provider reports nothing: some deletions take several steps (EKS node
     # groups before the cluster, Magnum templates after it); adapters make repeats no-ops.
     action = None if view.paused else Action(ActionKind.DELETE)
-    status = _status(view, "Deleting", [Desired(READY, False, "Deleting", message),
-                                        Desired(RECONCILING, True, "Deleting", message)],
+    status = _status(view, Phase.DELETING, [Desired(READY, False, why.DELETING, message),
+                                        Desired(RECONCILING, True, why.DELETING, message)],
                      [STALLED], _observed_fields(observed), now)
-    transition = "cluster.deleting" if view.status.get("phase") != "Deleting" else None
+    transition = why.DELETING_EVENT if view.status.get("phase") != Phase.DELETING else None
     return Decision(status, action, timing.poll, transition=transition)

@@ -27,16 +27,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..merging import deep_merge as deep_merge  # re-exported: placement merges values
 from ..models.application import (
     ConstraintType,
     HybridApplicationSpec,
     PlacementPolicy,
     PlacementStrategy,
 )
+from ..models.cluster import ClusterPhase
 from ..models.common import LabelSelector
 
-ACTIVE = "Active"
-UPDATING = "Updating"
+ACTIVE = ClusterPhase.ACTIVE
+UPDATING = ClusterPhase.UPDATING
 NO_REGION = "default"
 
 
@@ -80,17 +82,11 @@ class Placement:
 
 # -- helpers -----------------------------------------------------------------------------------
 
-def deep_merge(base: Mapping[str, Any] | None, override: Mapping[str, Any] | None
-               ) -> dict[str, Any]:
-    """``override`` over ``base``; nested mappings merge, everything else is replaced."""
-    merged: dict[str, Any] = dict(base or {})
-    for key, value in (override or {}).items():
-        current = merged.get(key)
-        if isinstance(current, Mapping) and isinstance(value, Mapping):
-            merged[key] = deep_merge(current, value)
-        else:
-            merged[key] = value
-    return merged
+def serving(phase: str | None, deleting: bool = False) -> bool:
+    """Whether a cluster in ``phase`` runs and answers: applications already on it stay there,
+    the API may read and scale its workloads, and removing an app from it can wait for it.
+    (New placement takes only ``Active`` clusters; see :func:`place`.)"""
+    return not deleting and phase in (ACTIVE, UPDATING)
 
 
 def matches(selector: LabelSelector | None, labels: Mapping[str, str]) -> bool:
@@ -178,9 +174,9 @@ def place(spec: HybridApplicationSpec, clusters: Mapping[str, ClusterFacts],
 
     def eligible(name: str) -> bool:
         facts = clusters.get(name)
-        if facts is None or facts.deleting:
+        if facts is None or not serving(facts.phase, facts.deleting):
             return False
-        return facts.phase == ACTIVE or (facts.phase == UPDATING and name in current)
+        return facts.phase == ACTIVE or name in current
 
     selector = policy.cluster_selector if policy else None
     candidates = {name for name, facts in clusters.items()

@@ -17,6 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..conditions import STALLED
+from ..conditions import get as get_condition
 from ..models import HybridClusterSpec, TenantPolicy, TenantRules
 from ..models.tenantpolicy import TenantPolicySpec
 from .placement import matches
@@ -213,8 +215,7 @@ def usage_of(body: Mapping[str, Any]) -> ClusterUsage | None:
     except ValueError:
         return None
     status = body.get("status") or {}
-    stalled: Mapping[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Stalled"), {})
+    stalled: Mapping[str, Any] = get_condition(status.get("conditions"), STALLED) or {}
     return ClusterUsage(
         name=str(meta["name"]), created=str(meta.get("creationTimestamp") or ""),
         demand=node_demand(spec),

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Path
+from lightkube.core.exceptions import ApiError
 from pydantic import BaseModel
 
 from ...kube.cache import WatchCache
 from ...models.common import DNS_SUBDOMAIN
-from ..errors import APIError
+from ..errors import APIError, from_kube
+from ..kubecall import kube_call
+from ..operations import operation_id
+from ..views import Accepted, accepted
 
 ClusterId = Annotated[str, Path(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN,
                                 description="Cluster ID (the HybridCluster's name).")]
@@ -69,3 +73,18 @@ async def caught_up(cache: WatchCache, written: dict[str, Any], within: float) -
     """Read-your-writes: let the watch cache reach the version a write returned, so the next
     read from this API sees it. On timeout the caller answers from the write's response."""
     await cache.wait_for_version(written["metadata"].get("resourceVersion"), within)
+
+
+async def create_object(kube: Any, cache: WatchCache, resource: Any, manifest: dict[str, Any],
+                        renames: dict[str, str], within: float) -> Accepted:
+    """The create flow every POST shares: create the custom resource (Kubernetes errors in the
+    contract's shape, spec paths renamed to the REST fields), wait until this replica's cache
+    has it (read-your-writes), answer 201 "creating" with its operation."""
+    namespace = manifest["metadata"]["namespace"]
+    try:
+        created = await kube_call(kube.create(resource.from_dict(manifest), namespace=namespace))
+    except ApiError as exc:
+        raise from_kube(exc, renames=renames) from exc
+    obj: dict[str, Any] = created.to_dict()
+    await caught_up(cache, obj, within)
+    return accepted(obj, "creating", operation_id(obj))

@@ -15,18 +15,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from lightkube.core.exceptions import ApiError
+from fastapi import APIRouter, Query
 
 from ... import API_VERSION
 from ...kube.resources import MultiClusterApplicationResource
 from ...models import HybridCluster, MultiClusterApplication
-from ..deps import AuthDep, Authenticator, CachesDep, Caller, CallerDep, TenantDep, kube_call
-from ..errors import APIError, from_kube
-from ..operations import operation_id
+from ..deps import (
+    AuthDep,
+    Authenticator,
+    CachesDep,
+    Caller,
+    CallerDep,
+    KubeDep,
+    SettingsDep,
+    TenantDep,
+)
+from ..errors import APIError
 from ..schemas import APPLICATION_RENAMES, ApplicationDeploy, MultiClusterDeploy, application_spec
-from ..views import Accepted, ApplicationList, accepted, application_summary, placed_on
-from ._common import ClusterId, caught_up, cluster_or_404, errors, page_of
+from ..views import Accepted, ApplicationList, application_summary, placed_on
+from ._common import ClusterId, cluster_or_404, create_object, errors, page_of
 
 router = APIRouter(tags=["applications"])
 PLURAL = MultiClusterApplication.PLURAL
@@ -49,32 +56,25 @@ async def _may_use_secret(auth: Authenticator, caller: Caller, namespace: str,
                         "namespace": namespace})
 
 
-async def _create(request: Request, caches: Any, namespace: str, name: str,
-                  spec: dict[str, Any]) -> Accepted:
-    manifest = {"apiVersion": API_VERSION, "kind": MultiClusterApplication.KIND,
-                "metadata": {"name": name, "namespace": namespace}, "spec": spec}
-    try:
-        created = await kube_call(request.app.state.kube.create(
-            MultiClusterApplicationResource.from_dict(manifest), namespace=namespace))
-    except ApiError as exc:
-        raise from_kube(exc, renames=APPLICATION_RENAMES) from exc
-    obj = created.to_dict()
-    await caught_up(caches.applications, obj, request.app.state.settings.consistency_timeout)
-    return accepted(obj, "creating", operation_id(obj))
+def _manifest(namespace: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": API_VERSION, "kind": MultiClusterApplication.KIND,
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
 
 
 @router.post("/v1/clusters/{cluster_id}/applications", operation_id="deployApplication",
              status_code=201, response_model=Accepted, responses=errors(403, 404, 409))
-async def deploy_application(cluster_id: ClusterId, body: ApplicationDeploy, request: Request,
-                             caller: CallerDep, auth: AuthDep, caches: CachesDep,
-                             namespace: TenantDep) -> Accepted:
+async def deploy_application(cluster_id: ClusterId, body: ApplicationDeploy, caller: CallerDep,
+                             auth: AuthDep, caches: CachesDep, namespace: TenantDep,
+                             kube: KubeDep, settings: SettingsDep) -> Accepted:
     await auth.require(caller, "create", PLURAL, namespace)
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace)
     cluster_or_404(caches.clusters, namespace, cluster_id)
-    spec = application_spec(body, [{"cluster": cluster_id}], allow_local_sources=request.app
-                            .state.settings.allow_local_sources)
+    spec = application_spec(body, [{"cluster": cluster_id}],
+                            allow_local_sources=settings.allow_local_sources)
     await _may_use_secret(auth, caller, namespace, body)
-    return await _create(request, caches, namespace, body.name, spec)
+    return await create_object(kube, caches.applications, MultiClusterApplicationResource,
+                               _manifest(namespace, body.name, spec), APPLICATION_RENAMES,
+                               settings.consistency_timeout)
 
 
 @router.get("/v1/clusters/{cluster_id}/applications", operation_id="listApplications",
@@ -100,9 +100,9 @@ async def list_applications(
 
 @router.post("/v1/multi-cluster/applications", operation_id="deployMultiClusterApplication",
              status_code=201, response_model=Accepted, responses=errors(403, 404, 409))
-async def deploy_multi_cluster(body: MultiClusterDeploy, request: Request, caller: CallerDep,
-                               auth: AuthDep, caches: CachesDep,
-                               namespace: TenantDep) -> Accepted:
+async def deploy_multi_cluster(body: MultiClusterDeploy, caller: CallerDep, auth: AuthDep,
+                               caches: CachesDep, namespace: TenantDep, kube: KubeDep,
+                               settings: SettingsDep) -> Accepted:
     await auth.require(caller, "create", PLURAL, namespace)
     if body.clusters:
         await auth.require(caller, "get", HybridCluster.PLURAL, namespace)
@@ -113,8 +113,10 @@ async def deploy_multi_cluster(body: MultiClusterDeploy, request: Request, calle
                        {"field": "clusters"})
     placement = [{"cluster": c.cluster_id, "components": c.components, "values": c.values}
                  for c in body.clusters]
-    spec = application_spec(body, placement, body.placement_policy, allow_local_sources=request
-                            .app.state.settings.allow_local_sources)
+    spec = application_spec(body, placement, body.placement_policy,
+                            allow_local_sources=settings.allow_local_sources)
     # The body is valid before we ask whether the caller may read the Secret it names.
     await _may_use_secret(auth, caller, namespace, body)
-    return await _create(request, caches, namespace, body.name, spec)
+    return await create_object(kube, caches.applications, MultiClusterApplicationResource,
+                               _manifest(namespace, body.name, spec), APPLICATION_RENAMES,
+                               settings.consistency_timeout)

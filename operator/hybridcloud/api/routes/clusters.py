@@ -17,14 +17,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 
 from ... import API_VERSION
 from ...kube.resources import HybridClusterResource
 from ...models import HybridCluster, Provider
-from ..deps import AuthDep, CachesDep, CallerDep, TenantDep, kube_call
+from ..deps import AuthDep, CachesDep, CallerDep, KubeDep, SettingsDep, TenantDep, kube_call
 from ..errors import APIError, from_kube
 from ..limits import check_cluster
 from ..operations import operation_id
@@ -44,7 +44,7 @@ from ..views import (
     cluster_status,
     cluster_summary,
 )
-from ._common import ClusterId, caught_up, cluster_or_404, errors, page_of
+from ._common import ClusterId, caught_up, cluster_or_404, create_object, errors, page_of
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
 PLURAL = HybridCluster.PLURAL
@@ -71,8 +71,9 @@ async def list_clusters(
 
 @router.post("", operation_id="createCluster", status_code=201, response_model=Accepted,
              responses=errors(403, 409))
-async def create_cluster(body: ClusterCreate, request: Request, caller: CallerDep,
-                         auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> Accepted:
+async def create_cluster(body: ClusterCreate, caller: CallerDep, auth: AuthDep,
+                         caches: CachesDep, namespace: TenantDep, kube: KubeDep,
+                         settings: SettingsDep) -> Accepted:
     await auth.require(caller, "create", PLURAL, namespace)
     spec = cluster_spec(body)
     metadata: dict[str, Any] = {"name": body.name, "namespace": namespace}
@@ -80,16 +81,9 @@ async def create_cluster(body: ClusterCreate, request: Request, caller: CallerDe
         metadata["labels"] = body.labels
     manifest = {"apiVersion": API_VERSION, "kind": HybridCluster.KIND, "metadata": metadata,
                 "spec": spec}
-    check_cluster(caches, request.app.state.settings.tenant_defaults, namespace, body.name,
-                  spec)
-    try:
-        created = await kube_call(request.app.state.kube.create(
-            HybridClusterResource.from_dict(manifest), namespace=namespace))
-    except ApiError as exc:
-        raise from_kube(exc, renames=CLUSTER_RENAMES) from exc
-    obj = created.to_dict()
-    await caught_up(caches.clusters, obj, request.app.state.settings.consistency_timeout)
-    return accepted(obj, "creating", operation_id(obj))
+    check_cluster(caches, settings.tenant_defaults, namespace, body.name, spec)
+    return await create_object(kube, caches.clusters, HybridClusterResource, manifest,
+                               CLUSTER_RENAMES, settings.consistency_timeout)
 
 
 @router.get("/{cluster_id}", operation_id="getCluster", response_model=ClusterDetails,
@@ -126,8 +120,8 @@ async def _live(kube: Any, namespace: str, cluster_id: str,
 @router.patch("/{cluster_id}", operation_id="updateCluster", response_model=Accepted,
               responses=errors(403, 404, 409))
 async def update_cluster(
-    cluster_id: ClusterId, body: ClusterPatch, request: Request, response: Response,
-    caller: CallerDep, auth: AuthDep, caches: CachesDep, namespace: TenantDep,
+    cluster_id: ClusterId, body: ClusterPatch, response: Response, caller: CallerDep,
+    auth: AuthDep, caches: CachesDep, namespace: TenantDep, kube: KubeDep, settings: SettingsDep,
     if_match: Annotated[str | None, Header(description="ETag (resourceVersion) from GET; a "
                                            "stale one is a 409.", max_length=64)] = None,
 ) -> Accepted:
@@ -136,7 +130,6 @@ async def update_cluster(
     current = cluster_or_404(caches.clusters, namespace, cluster_id)
     if body.name is not None and body.name != cluster_id:
         raise APIError("INVALID_REQUEST", "name: the name is immutable", {"field": "name"})
-    kube = request.app.state.kube
     not_found = APIError("CLUSTER_NOT_FOUND", f"Cluster with ID '{cluster_id}' not found",
                          {"cluster_id": cluster_id, "available_clusters": []})
     if wanted is not None and wanted != current["metadata"]["resourceVersion"]:
@@ -148,8 +141,8 @@ async def update_cluster(
         patch: dict[str, Any] = {
             "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
             "spec": patched_cluster_spec(current["spec"], body)}
-        check_cluster(caches, request.app.state.settings.tenant_defaults, namespace,
-                      cluster_id, patch["spec"], current)
+        check_cluster(caches, settings.tenant_defaults, namespace, cluster_id, patch["spec"],
+                      current)
         if body.labels is not None:
             old = current["metadata"].get("labels") or {}
             patch["metadata"]["labels"] = {**{k: None for k in old}, **body.labels}
@@ -165,7 +158,7 @@ async def update_cluster(
                 continue
             raise from_kube(exc, renames=CLUSTER_RENAMES, not_found=not_found) from exc
     obj = updated.to_dict()
-    await caught_up(caches.clusters, obj, request.app.state.settings.consistency_timeout)
+    await caught_up(caches.clusters, obj, settings.consistency_timeout)
     response.headers["ETag"] = f'"{obj["metadata"]["resourceVersion"]}"'
     changed = obj["metadata"].get("generation") != current["metadata"].get("generation")
     return accepted(obj, "updating" if changed else cluster_status(obj), operation_id(obj))
@@ -173,13 +166,13 @@ async def update_cluster(
 
 @router.delete("/{cluster_id}", operation_id="deleteCluster", status_code=202,
                response_model=Accepted, responses=errors(403, 404))
-async def delete_cluster(cluster_id: ClusterId, request: Request, caller: CallerDep,
-                         auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> Accepted:
+async def delete_cluster(cluster_id: ClusterId, caller: CallerDep, auth: AuthDep,
+                         caches: CachesDep, namespace: TenantDep, kube: KubeDep,
+                         settings: SettingsDep) -> Accepted:
     await auth.require(caller, "delete", PLURAL, namespace)
     current = cluster_or_404(caches.clusters, namespace, cluster_id)
     try:
-        await kube_call(request.app.state.kube.delete(HybridClusterResource, cluster_id,
-                                                      namespace=namespace))
+        await kube_call(kube.delete(HybridClusterResource, cluster_id, namespace=namespace))
     except ApiError as exc:
         raise from_kube(exc, not_found=APIError(
             "CLUSTER_NOT_FOUND", f"Cluster with ID '{cluster_id}' not found",
@@ -189,6 +182,5 @@ async def delete_cluster(cluster_id: ClusterId, request: Request, caller: Caller
         seen = caches.clusters.get(namespace, cluster_id)
         return seen is None or bool(seen["metadata"].get("deletionTimestamp"))
 
-    await caches.clusters.wait_until(deletion_seen,
-                                     request.app.state.settings.consistency_timeout)
+    await caches.clusters.wait_until(deletion_seen, settings.consistency_timeout)
     return accepted(current, "deleting", operation_id(current, delete=True))

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
-from ...models import HybridCluster, MultiClusterApplication
-from ..deps import AuthDep, CachesDep, CallerDep, TenantDep
+from ...conditions import READY, is_true
+from ...models import ApplicationPhase, ClusterPhase, HybridCluster, MultiClusterApplication
+from ...reconcile.placement import serving
+from ..deps import AuthDep, CachesDep, CallerDep, StatsDep, TenantDep
 from ._common import errors
 
 router = APIRouter(prefix="/v1/multi-cluster", tags=["multi-cluster"])
@@ -61,18 +63,18 @@ class MultiClusterStatus(BaseModel):
 
 
 def _ready(obj: dict[str, Any]) -> bool:
-    conditions = (obj.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    return is_true((obj.get("status") or {}).get("conditions"), READY)
 
 
 def cluster_counts(clusters: list[dict[str, Any]]) -> ClusterCounts:
     counts = {"healthy": 0, "degraded": 0, "offline": 0, "provisioning": 0}
     for obj in clusters:
-        phase = (obj.get("status") or {}).get("phase") or "Pending"
-        if phase == "Failed":
+        phase = (obj.get("status") or {}).get("phase") or ClusterPhase.PENDING
+        if phase == ClusterPhase.FAILED:
             counts["offline"] += 1
-        elif phase in ("Active", "Updating") and not obj["metadata"].get("deletionTimestamp"):
-            counts["healthy" if _ready(obj) and phase == "Active" else "degraded"] += 1
+        elif serving(phase, bool(obj["metadata"].get("deletionTimestamp"))):
+            counts["healthy" if _ready(obj) and phase == ClusterPhase.ACTIVE
+                   else "degraded"] += 1
         else:
             counts["provisioning"] += 1
     return ClusterCounts(total=len(clusters), **counts)
@@ -80,7 +82,9 @@ def cluster_counts(clusters: list[dict[str, Any]]) -> ClusterCounts:
 
 def application_counts(apps: list[dict[str, Any]]) -> ApplicationCounts:
     counts = {"healthy": 0, "degraded": 0, "failed": 0, "progressing": 0}
-    bucket = {"Deployed": "healthy", "Degraded": "degraded", "Failed": "failed"}
+    bucket: dict[str, str] = {ApplicationPhase.DEPLOYED: "healthy",
+                              ApplicationPhase.DEGRADED: "degraded",
+                              ApplicationPhase.FAILED: "failed"}
     for obj in apps:
         counts[bucket.get((obj.get("status") or {}).get("phase") or "", "progressing")] += 1
     return ApplicationCounts(total=len(apps), **counts)
@@ -88,15 +92,14 @@ def application_counts(apps: list[dict[str, Any]]) -> ApplicationCounts:
 
 @router.get("/status", operation_id="getMultiClusterStatus", response_model=MultiClusterStatus,
             responses=errors(403))
-async def multi_cluster_status(request: Request, caller: CallerDep, auth: AuthDep,
-                               caches: CachesDep, namespace: TenantDep) -> MultiClusterStatus:
+async def multi_cluster_status(caller: CallerDep, auth: AuthDep, caches: CachesDep,
+                               namespace: TenantDep, stats: StatsDep) -> MultiClusterStatus:
     await auth.require(caller, "list", HybridCluster.PLURAL, namespace)
     await auth.require(caller, "list", MultiClusterApplication.PLURAL, namespace)
     clusters = caches.clusters.items(namespace)
-    active = [c for c in clusters if (c.get("status") or {}).get("phase") == "Active"]
+    active = [c for c in clusters if (c.get("status") or {}).get("phase") == ClusterPhase.ACTIVE]
     federation = "unknown" if not active else \
         "healthy" if all(_ready(c) for c in active) else "degraded"
-    stats = request.app.state.stats
     average, throughput = stats.summary()
     return MultiClusterStatus(
         clusters=cluster_counts(clusters),

@@ -26,10 +26,18 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import ServiceAccountToken
 from pydantic import BaseModel
 
-from ..deps import caches, charge, client_address, kube_call, record_failure, refuse_if_failing
+from ..deps import (
+    CachesDep,
+    KubeDep,
+    SettingsDep,
+    charge,
+    client_address,
+    kube_call,
+    record_failure,
+    refuse_if_failing,
+)
 from ..errors import APIError
 from ..oauth import find_client, may_mint_for, verify_client_secret
-from ..settings import Settings
 from ._common import errors
 
 router = APIRouter(tags=["oauth"])
@@ -58,8 +66,8 @@ def _invalid(message: str, oauth_error: str, code: str = "INVALID_REQUEST",
 @router.post("/oauth/token", operation_id="issueToken", response_model=Token,
              responses=errors(), openapi_extra={"requestBody": {"required": True,
                                                                 "content": _FORM}})
-async def issue_token(request: Request) -> Token:
-    settings: Settings = request.app.state.settings
+async def issue_token(request: Request, settings: SettingsDep, kube: KubeDep,
+                      caches: CachesDep) -> Token:
     address = client_address(request)
     charge(request, f"oauth:address:{address}", settings.default_tier)
     if not request.headers.get("content-type", "").startswith(
@@ -81,7 +89,7 @@ async def issue_token(request: Request) -> Token:
     failures = [f"auth-failure:oauth-address:{address}",
                 f"auth-failure:oauth-client:{fields['client_id']}"]
     refuse_if_failing(request, failures)
-    client = find_client((await caches(request)).oauth_clients, fields["client_id"])
+    client = find_client(caches.oauth_clients, fields["client_id"])
     # Verify even for unknown clients, so timing does not reveal which client IDs exist.
     stored = client.secret_hash if client else "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$" \
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
@@ -98,7 +106,7 @@ async def issue_token(request: Request) -> Token:
     body = ServiceAccountToken(metadata=ObjectMeta(name=client.account,
                                                    namespace=client.namespace), spec=spec)
     try:
-        answer = await kube_call(request.app.state.kube.create(
+        answer = await kube_call(kube.create(
             body, name=client.account, namespace=client.namespace))
     except ApiError as exc:
         if exc.status.code == 404:

@@ -14,16 +14,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.apps_v1 import Deployment, ReplicaSet, StatefulSet
 from lightkube.resources.core_v1 import Pod, Service
 from lightkube.types import PatchType
 from pydantic import BaseModel
 
-from ...models import HybridCluster
+from ...models import ClusterPhase, HybridCluster
 from ...models.common import DNS_LABEL, DNS_SUBDOMAIN
-from ..deps import AuthDep, CachesDep, CallerDep, TenantDep
+from ...reconcile.placement import serving
+from ..deps import AuthDep, Caches, CachesDep, CallerDep, MembersDep, TenantDep
 from ..errors import APIError, from_kube
 from ..member import MemberClients, member_call
 from ..schemas import ScaleRequest
@@ -142,30 +143,30 @@ def _pod(obj: Any) -> PodOut:
                   ip=status.podIP if status else None)
 
 
-async def _member(request: Request, caches: Any, namespace: str, cluster_id: str) -> Any:
+async def _member(members: MemberClients, caches: Caches, namespace: str,
+                  cluster_id: str) -> Any:
     cluster = cluster_or_404(caches.clusters, namespace, cluster_id)
-    phase = (cluster.get("status") or {}).get("phase")
-    if phase not in ("Active", "Updating"):
-        raise APIError("CONFLICT", f"cluster {cluster_id!r} is {str(phase or 'Pending').lower()};"
+    phase = (cluster.get("status") or {}).get("phase") or ClusterPhase.PENDING
+    if not serving(phase):
+        raise APIError("CONFLICT", f"cluster {cluster_id!r} is {phase.lower()};"
                        " workloads are available once it is active",
-                       {"cluster_id": cluster_id, "status": str(phase or "Pending").lower()})
-    clients: MemberClients = request.app.state.members
-    return await clients.client(namespace, cluster_id, cluster["metadata"]["uid"])
+                       {"cluster_id": cluster_id, "status": phase.lower()})
+    return await members.client(namespace, cluster_id, cluster["metadata"]["uid"])
 
 
 @router.get("", operation_id="getWorkloads", response_model=WorkloadsResponse,
             responses=errors(403, 404, 409))
 async def get_workloads(
-    cluster_id: ClusterId, request: Request, caller: CallerDep, auth: AuthDep,
-    caches: CachesDep, namespace: TenantDep,
+    cluster_id: ClusterId, caller: CallerDep, auth: AuthDep, caches: CachesDep,
+    namespace: TenantDep, members: MembersDep,
     workload_namespace: Annotated[str | None, Query(
         max_length=63, pattern=DNS_LABEL,
         description="Only this namespace of the member cluster.")] = None,
 ) -> WorkloadsResponse:
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace, name=cluster_id,
                        subresource="workloads")
-    member = await _member(request, caches, namespace, cluster_id)
-    within = request.app.state.members.timeout
+    member = await _member(members, caches, namespace, cluster_id)
+    within = members.timeout
     where = workload_namespace or "*"
 
     async def listed(kind: Any) -> list[Any]:
@@ -187,13 +188,13 @@ async def scale_workload(
     cluster_id: ClusterId, workload_type: WorkloadType,
     workload_namespace: Annotated[str, Path(min_length=1, max_length=63, pattern=DNS_LABEL,
                                             description="Namespace on the member cluster.")],
-    name: Name, body: ScaleRequest, request: Request, caller: CallerDep, auth: AuthDep,
-    caches: CachesDep, namespace: TenantDep,
+    name: Name, body: ScaleRequest, caller: CallerDep, auth: AuthDep, caches: CachesDep,
+    namespace: TenantDep, members: MembersDep,
 ) -> ScaleResult:
     await auth.require(caller, "update", HybridCluster.PLURAL, namespace, name=cluster_id,
                        subresource="workloads")
-    member = await _member(request, caches, namespace, cluster_id)
-    within = request.app.state.members.timeout
+    member = await _member(members, caches, namespace, cluster_id)
+    within = members.timeout
     kind = _KINDS[workload_type]
     try:
         await member_call(member.patch(kind.Scale, name, {"spec": {"replicas": body.replicas}},

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -31,6 +31,7 @@ from ._kubeconfig import bearer_token, token_kubeconfig
 DELETION_TAG = "hybridcloud.io/deletion-requested"
 # The operator retries with backoff and honours Retry-After; SDK retries would block a worker
 # thread and swallow the Retry-After hint, so every call is tried once.
+T = TypeVar("T")
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1},
                  connect_timeout=10, read_timeout=60, user_agent_extra="hybridcloud")
 
@@ -82,8 +83,14 @@ class AWSProvider:
         """One EKS call. None instead of ResourceNotFound (``absent_ok``) or, for creates,
         ResourceInUse (``exists_ok``): that is what makes the mutating calls idempotent."""
         method: Callable[..., dict[str, Any]] = getattr(self._client("eks", region), operation)
+        return self._guarded(lambda: method(**params), absent_ok=absent_ok, exists_ok=exists_ok)
+
+    def _guarded(self, call: Callable[[], T], *, absent_ok: bool = False,
+                 exists_ok: bool = False) -> T | None:
+        """``call()`` with SDK errors as provider errors (secrets redacted); None for the
+        absences and conflicts the caller accepts."""
         try:
-            return method(**params)
+            return call()
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
             if (absent_ok and code == "ResourceNotFoundException") \
@@ -106,18 +113,11 @@ class AWSProvider:
 
     def _node_groups(self, region: str, name: str) -> list[dict[str, Any]]:
         """The cluster's node groups; none when the cluster has gone meanwhile (a race)."""
-        names: list[str] = []
-        token: str | None = None
-        while True:
-            paging: dict[str, Any] = {"nextToken": token} if token else {}
-            page = self._call(region, "list_nodegroups", absent_ok=True, clusterName=name,
-                              **paging)
-            if page is None:
-                return []
-            names.extend(page.get("nodegroups", []))
-            token = page.get("nextToken")
-            if not token:
-                break
+        paginator = self._client("eks", region).get_paginator("list_nodegroups")
+        names = self._guarded(lambda: [group for page in paginator.paginate(clusterName=name)
+                                       for group in page.get("nodegroups", [])], absent_ok=True)
+        if names is None:
+            return []
         found = (self._call(region, "describe_nodegroup", absent_ok=True, clusterName=name,
                             nodegroupName=group) for group in names)
         return [item["nodegroup"] for item in found if item]

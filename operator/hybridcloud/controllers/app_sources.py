@@ -1,0 +1,115 @@
+"""The source stages of an application pass: resolve the git revision (cached for
+``git_interval``, forced by the ``platform.example.com/refresh`` annotation, at most
+``git_fetches_per_namespace`` fetches of one namespace at a time) and render it for one
+placement target; with the backoff of transient source errors."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from lightkube import AsyncClient
+
+from .. import GROUP
+from ..delivery.credentials import load_git_credentials
+from ..delivery.git import GitCache
+from ..delivery.gitlimits import GitLimits
+from ..delivery.render import RenderLimits
+from ..delivery.source import SourceRenderer
+from ..models.application import HybridApplicationSpec
+from ..reconcile.placement import Target
+from .config import OperatorConfig
+
+Key = tuple[str, str]
+REFRESH_ANNOTATION = f"{GROUP}/refresh"
+
+
+class FetchSlotsBusyError(Exception):
+    """Every git fetch slot of the namespace is taken (``git_fetches_per_namespace``)."""
+
+
+class ApplicationSources:
+    def __init__(self, client: AsyncClient, config: OperatorConfig) -> None:
+        self.client = client
+        self.config = config
+        self.renderer = SourceRenderer(GitCache(
+            config.delivery_dir / "git", allow_local=config.allow_local_sources,
+            known_hosts=config.ssh_known_hosts, ca_bundle=config.git_ca_bundle,
+            limits=GitLimits(timeout=config.git_timeout,
+                             low_speed_bytes=config.git_low_speed_bytes,
+                             low_speed_seconds=config.git_low_speed_seconds,
+                             max_fetch_bytes=config.git_max_fetch_bytes,
+                             max_tree_bytes=config.git_max_tree_bytes,
+                             max_tree_files=config.git_max_tree_files)),
+            limits=RenderLimits(max_objects=config.render_max_objects,
+                                max_yaml_nodes=config.render_max_yaml_nodes,
+                                max_output_bytes=config.render_max_output_bytes))
+        self._fetch_slots: dict[str, asyncio.Semaphore] = {}
+        self._resolved: dict[Key, tuple[tuple[Any, ...], float, str]] = {}
+        self._seen_tokens: dict[tuple[Key, str], str] = {}
+        self._retries: dict[Key, int] = {}  # consecutive transient source failures
+
+    def forget(self, key: Key) -> None:
+        self._resolved.pop(key, None)
+        self._retries.pop(key, None)
+
+    def succeeded(self, key: Key) -> None:
+        """Fetched and rendered: the backoff of transient errors starts over."""
+        self._retries.pop(key, None)
+
+    async def resolve(self, key: Key, body: Mapping[str, Any],
+                      spec: HybridApplicationSpec) -> str:
+        """The commit ``spec.source`` names now; :class:`FetchSlotsBusyError` when the
+        namespace's fetch slots are all taken (come back soon, without holding a worker)."""
+        source = spec.source
+        identity = (source.repository, source.revision,
+                    source.secret_ref.name if source.secret_ref else None)
+        forced = self._token_changed(key, body, REFRESH_ANNOTATION)
+        cached = self._resolved.get(key)
+        if cached and cached[0] == identity and not forced and \
+                time.monotonic() - cached[1] < self.config.git_interval:
+            return cached[2]
+        ref = source.secret_ref
+        # A refused URL is reported before any Secret is read or any slot taken.
+        self.renderer.git.check_url(source.repository, with_credentials=ref is not None)
+        slots = self._fetch_slots.setdefault(
+            key[0], asyncio.Semaphore(self.config.git_fetches_per_namespace))
+        if slots.locked():
+            raise FetchSlotsBusyError
+        async with slots:
+            credentials = None if ref is None else \
+                await load_git_credentials(self.client, key[0], ref.name, ref.key,
+                                           source.repository)
+            sha = await self.renderer.git.resolve(
+                source.repository, source.revision, credentials,
+                max_age=0.0 if forced else self.config.git_interval / 2)
+        self._resolved[key] = (identity, time.monotonic(), sha)
+        return sha
+
+    async def render(self, key: Key, spec: HybridApplicationSpec, revision: str,
+                     target: Target) -> list[Any]:
+        """The target's manifests; errors name the placement entry (or policy) it came from."""
+        explicit = [e.cluster for e in spec.placement or []]
+        owner = target.stands_in_for or target.cluster
+        field = f"spec.placement[{explicit.index(owner)}]" if owner in explicit \
+            else "spec.placementPolicy"
+        return await self.renderer.manifests(
+            spec.source.repository, revision, spec.source.path, release=key[1],
+            namespace=spec.target_namespace or key[0], components=target.components,
+            values=target.values, field=field)
+
+    def retry_after(self, key: Key) -> float:
+        """Backoff for a transient source error: 1s, 2s, 4s… up to the resync interval."""
+        failures = self._retries.get(key, 0)
+        self._retries[key] = failures + 1
+        return float(min(self.config.resync_interval, 2 ** failures))
+
+    def _token_changed(self, key: Key, body: Mapping[str, Any], annotation: str) -> bool:
+        """Whether ``annotation`` holds a value this process has not acted on yet."""
+        value = (body["metadata"].get("annotations") or {}).get(annotation)
+        if value is None or self._seen_tokens.get((key, annotation)) == value:
+            return False
+        self._seen_tokens[(key, annotation)] = value
+        return True
