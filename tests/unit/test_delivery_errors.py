@@ -148,7 +148,7 @@ async def pass_with_source_failure(controller: ApplicationController,
     async def conclude(_key: Any, _body: Any, observation: logic.Observation) -> None:
         seen.append(observation)
 
-    monkeypatch.setattr(controller, "_resolve", resolve)
+    monkeypatch.setattr(controller.sources, "resolve", resolve)
     monkeypatch.setattr(controller, "_prime", nothing)
     monkeypatch.setattr(controller, "_conclude", conclude)
     controller.bodies[("team", "app")] = {
@@ -189,8 +189,8 @@ async def test_a_transient_export_error_backs_off_too_and_a_good_pass_starts_ove
     async def nothing(*_: Any) -> Any:
         return []
 
-    monkeypatch.setattr(controller, "_resolve", resolve)
-    monkeypatch.setattr(controller, "_render", render)
+    monkeypatch.setattr(controller.sources, "resolve", resolve)
+    monkeypatch.setattr(controller.sources, "render", render)
     monkeypatch.setattr(controller, "_prime", nothing)
     monkeypatch.setattr(controller, "_conclude", nothing)
     monkeypatch.setattr(controller, "_refusals", nothing)
