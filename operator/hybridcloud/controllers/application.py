@@ -49,6 +49,7 @@ from ..kube.wire import KubeWire
 from ..models import HybridCluster, MultiClusterApplication
 from ..models.application import DeploymentState, Health, HybridApplicationSpec
 from ..reconcile import application as logic
+from ..reconcile import health as member_health
 from ..reconcile import tenancy
 from ..reconcile.placement import ClusterFacts, Target, place
 from .config import OperatorConfig
@@ -185,7 +186,11 @@ class ApplicationController:
         facts = {name: f for name, (_, f) in self.clusters.get(key[0], {}).items()}
         current = {d["cluster"]: tuple(d["components"]) if d.get("components") is not None
                    else None for d in previous.get("deployments") or []}
-        placement = place(spec, facts, current)
+        placement = place(spec, facts, current, now=time.time())
+        # Members the health prober finds unhealthy are not contacted (a frozen apiserver would
+        # hold the pass for a timeout per call); their deployments are reported degraded.
+        unhealthy = {name for name, f in facts.items() if f.unhealthy_since is not None}
+        reachable = [t for t in placement.targets if t.cluster not in unhealthy]
         try:
             revision = await self._resolve(key, body, spec)
         except _FetchSlotsBusyError:
@@ -203,7 +208,8 @@ class ApplicationController:
         if not placement.ready:
             self._source_retries.pop(key, None)
             await self._conclude(key, body, observation)
-            return self.config.resync_interval
+            return min(self.config.resync_interval,
+                       placement.recheck_after or self.config.resync_interval)
         try:
             rendered = {t.cluster: await self._render(key, spec, revision, t, i)
                         for i, t in enumerate(placement.targets)}
@@ -219,16 +225,18 @@ class ApplicationController:
             return self._retry_source(key) if transient else self.config.stalled_retry
         self._source_retries.pop(key, None)  # fetched and rendered: the backoff starts over
         rules = self.tenants.rules_for(key[0])
-        refused = await self._refusals(app, spec, placement.targets, rendered, rules)
+        refused = await self._refusals(app, spec, reachable, rendered, rules)
         if refused:
             await self._conclude(key, body, logic.Observation(
                 generation, revision=revision, placement=placement,
                 policy_error="; ".join(refused), outcomes=logic.carried(previous),
                 paused=paused))
             return self.config.stalled_retry
-        outcomes = await asyncio.gather(*(
+        outcomes = [*await asyncio.gather(*(
             self._deliver(app, spec, target, rendered[target.cluster], revision, previous,
-                          mode, rules) for target in placement.targets))
+                          mode, rules) for target in reachable)),
+            *member_health.unreachable_outcomes(
+                [t.cluster for t in placement.targets if t.cluster in unhealthy], previous)]
         leaving = [c for c in current if c not in placement.clusters]
         notes: dict[str, str] = {}
         if mode.writes != logic.Writes.NONE:
@@ -246,7 +254,8 @@ class ApplicationController:
             o.state == DeploymentState.FAILED or (
                 o.state == DeploymentState.SYNCED and o.health != Health.HEALTHY)
             for o in outcomes)
-        return self.config.delivery_poll_interval if busy else self.config.resync_interval
+        delay = self.config.delivery_poll_interval if busy else self.config.resync_interval
+        return min(delay, placement.recheck_after or delay)
 
     async def _finalize(self, key: Key, body: dict[str, Any], app: AppIdentity) -> float | None:
         previous = body.get("status") or {}
@@ -350,6 +359,8 @@ class ApplicationController:
     async def _remove(self, app: AppIdentity, cluster: str) -> str | None:
         """Remove the app from ``cluster``; while that is still pending, returns why."""
         facts = self.clusters.get(app.namespace, {}).get(cluster)
+        if facts is not None and facts[1].unhealthy_since is not None:
+            return member_health.REMOVAL_WAITS
         try:
             member = await self._member(app.namespace, cluster)
             removed = await member.remove(app)
@@ -473,7 +484,8 @@ def _facts(body: Mapping[str, Any]) -> ClusterFacts:
     return ClusterFacts(name=meta["name"], phase=(body.get("status") or {}).get("phase"),
                         provider=str(spec.get("provider", "")), region=spec.get("region"),
                         labels=dict(meta.get("labels") or {}),
-                        deleting=bool(meta.get("deletionTimestamp")))
+                        deleting=bool(meta.get("deletionTimestamp")),
+                        unhealthy_since=member_health.unhealthy_since(body.get("status")))
 
 
 def register(controller_of: Callable[[kopf.Memo], ApplicationController]) -> None:

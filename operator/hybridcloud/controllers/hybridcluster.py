@@ -80,6 +80,9 @@ class ClusterController:
         self._threads = ThreadPoolExecutor(config.provider_threads, "provider")
         self.kubeconfigs = KubeconfigKeeper(client, config, feed)
         self._credentials: dict[tuple[str, str, str | None], tuple[float, dict[str, str]]] = {}
+        # Lays the member health prober's verdict over every status written (controllers/health).
+        self.status_overlay: Callable[[Key, Mapping[str, Any], dict[str, Any]],
+                                      dict[str, Any]] | None = None
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -325,6 +328,8 @@ class ClusterController:
     async def _write_status(self, key: Key, body: dict[str, Any],
                             status: dict[str, Any]) -> dict[str, Any]:
         current = body.get("status") or {}
+        if self.status_overlay is not None:
+            status = self.status_overlay(key, body, status)
         if current == status:
             return body
         patch = {**{k: None for k in current if k not in status}, **status}

@@ -1,6 +1,8 @@
 """/v1/multi-cluster/status: the tenant's fleet at a glance, from the watch caches.
 
-* clusters — healthy: Active; offline: Failed; degraded: Active/Updating but Ready is not True;
+* clusters — healthy: Active; offline: Failed, or a member the health prober finds unreachable
+  or without Ready nodes (``Ready=False``, ``MemberUnreachable`` / ``NodesNotReady``);
+  degraded: Active/Updating but Ready is not True;
   provisioning (an addition): Pending, Creating or Deleting.
 * applications — healthy: Deployed; degraded: Degraded; failed: Failed; progressing (an
   addition): everything still on its way.
@@ -19,6 +21,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from ...models import HybridCluster, MultiClusterApplication
+from ...reconcile.health import unhealthy_since
 from ..deps import AuthDep, CachesDep, CallerDep, TenantDep
 from ._common import errors
 
@@ -69,7 +72,7 @@ def cluster_counts(clusters: list[dict[str, Any]]) -> ClusterCounts:
     counts = {"healthy": 0, "degraded": 0, "offline": 0, "provisioning": 0}
     for obj in clusters:
         phase = (obj.get("status") or {}).get("phase") or "Pending"
-        if phase == "Failed":
+        if phase == "Failed" or unhealthy_since(obj.get("status")) is not None:
             counts["offline"] += 1
         elif phase in ("Active", "Updating") and not obj["metadata"].get("deletionTimestamp"):
             counts["healthy" if _ready(obj) and phase == "Active" else "degraded"] += 1
