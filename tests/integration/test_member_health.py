@@ -108,6 +108,10 @@ def running_on(client: Client, namespace: str) -> bool:
     return bool(deployment.status and (deployment.status.readyReplicas or 0) >= 1)
 
 
+def status(obj: dict[str, Any]) -> dict[str, Any]:
+    return dict(obj.get("status") or {})
+
+
 def deployment_of(obj: dict[str, Any], cluster: str) -> dict[str, Any]:
     return next((d for d in (obj.get("status") or {}).get("deployments") or []
                  if d["cluster"] == cluster), {})
@@ -118,8 +122,9 @@ def regions_of(kube: Client, namespace: str, clusters: list[str]) -> set[str]:
 
 
 def counts(kube: Client, namespace: str) -> tuple[Any, Any]:
-    clusters = [dict(c.to_dict()) for c in kube.list(HybridClusterResource, namespace=namespace)]
-    apps = [dict(a.to_dict())
+    clusters = [dict(c.to_dict())  # type: ignore[no-untyped-call]
+                for c in kube.list(HybridClusterResource, namespace=namespace)]
+    apps = [dict(a.to_dict())  # type: ignore[no-untyped-call]
             for a in kube.list(MultiClusterApplicationResource, namespace=namespace)]
     return cluster_counts(clusters), application_counts(apps)
 
@@ -139,16 +144,18 @@ def test_a_frozen_member_is_unreachable_within_the_grace_period_and_its_apps_fai
     ns = app_namespace
     # "pinned" lives on north (pool=spare); when north is lost it may only stand in on a
     # pool=main cluster.
-    create_app(kube, ns, "pinned", repo, "k8s/manifests", placement=[{"cluster": "north"}],
+    create_app(kube, ns, "pinned", repo, "k8s/manifests", targetNamespace="pinned",
+               placement=[{"cluster": "north"}],
                placementPolicy={"clusterSelector": {"matchLabels": {"pool": "main"}},
                                 "clusterCount": 1,
                                 "failover": {"gracePeriodSeconds": FAILOVER}})
-    create_app(kube, ns, "diverse", repo, "k8s/manifests", placementPolicy=diverse_policy())
+    create_app(kube, ns, "diverse", repo, "k8s/manifests", targetNamespace="diverse",
+               placementPolicy=diverse_policy())
     pinned = wait_app(kube, ns, "pinned", operator,
-                      lambda o: o["status"].get("phase") == "Deployed", "Deployed", ROLLOUT)
+                      lambda o: status(o).get("phase") == "Deployed", "Deployed", ROLLOUT)
     assert pinned["status"]["placedClusters"] == ["north"]
     diverse = wait_app(kube, ns, "diverse", operator,
-                       lambda o: o["status"].get("phase") == "Deployed", "Deployed", ROLLOUT)
+                       lambda o: status(o).get("phase") == "Deployed", "Deployed", ROLLOUT)
     placed = diverse["status"]["placedClusters"]
     assert len(regions_of(kube, ns, placed)) == 2
     # Both apps run on north (ties between equal clusters are broken by name): freeze it.
@@ -183,20 +190,20 @@ def test_a_frozen_member_is_unreachable_within_the_grace_period_and_its_apps_fai
 
         # After the failover period: running on an eligible spare, the constraint still met.
         moved = wait_app(kube, ns, "diverse", operator,
-                         lambda o: victim not in (o["status"].get("placedClusters") or []),
+                         lambda o: victim not in (status(o).get("placedClusters") or []),
                          "failed over", FAILOVER + 20)
         placed_now = moved["status"]["placedClusters"]
         assert len(regions_of(kube, ns, placed_now)) == 2, placed_now
         spare = next(c for c in placed_now if c not in placed)
-        eventually(lambda: running_on(members[spare], ns), timeout=ROLLOUT,
+        eventually(lambda: running_on(members[spare], "diverse"), timeout=ROLLOUT,
                    message=lambda: f"sample-app not running on {spare}\n{operator.tail(30)}")
         failed_over = time.monotonic() - frozen_at
         pinned_moved = wait_app(kube, ns, "pinned", operator,
-                                lambda o: o["status"].get("placedClusters") in (["east"],
+                                lambda o: status(o).get("placedClusters") in (["east"],
                                                                                 ["west"]),
                                 "pinned on a pool=main cluster", 30)
         stand_in = pinned_moved["status"]["placedClusters"][0]
-        eventually(lambda: running_on(members[stand_in], ns), timeout=ROLLOUT)
+        eventually(lambda: running_on(members[stand_in], "pinned"), timeout=ROLLOUT)
         print(f"Ready=False after {took:.1f}s; failed over after {failed_over:.1f}s")
     finally:
         os.kill(apiserver, signal.SIGCONT)
@@ -205,10 +212,10 @@ def test_a_frozen_member_is_unreachable_within_the_grace_period_and_its_apps_fai
     # "pinned" returns to its explicit cluster; "diverse" stays where it is (placement prefers
     # the clusters an app is on: no move back and forth).
     back = wait_app(kube, ns, "pinned", operator,
-                    lambda o: o["status"].get("placedClusters") == ["north"] and
-                    o["status"].get("phase") == "Deployed", "back on north", ROLLOUT)
+                    lambda o: status(o).get("placedClusters") == ["north"] and
+                    status(o).get("phase") == "Deployed", "back on north", ROLLOUT)
     assert [d["cluster"] for d in back["status"]["deployments"]] == ["north"]
-    assert running_on(members["north"], ns)
+    assert running_on(members["north"], "pinned")
     assert (get_app(kube, ns, "diverse") or {})["status"]["placedClusters"] == placed_now
     assert any(e.reason == "ClusterRecovered" and e.involvedObject.name == victim
                for e in kube.list(Event, namespace=ns))
@@ -247,11 +254,11 @@ def test_a_cluster_going_failed_moves_its_applications_at_once(
                == "Failed" or None, timeout=60,
                message=lambda: f"{victim} not Failed\n{operator.tail(30)}")
     moved = wait_app(kube, ns, "diverse", operator,
-                     lambda o: victim not in (o["status"].get("placedClusters") or []),
+                     lambda o: victim not in (status(o).get("placedClusters") or []),
                      "moved off the failed cluster", 30)
     placed_now = moved["status"]["placedClusters"]
     assert len(regions_of(kube, ns, placed_now)) == 2, placed_now
     spare = next(c for c in placed_now if c not in placed)
-    eventually(lambda: running_on(members[spare], ns), timeout=ROLLOUT,
+    eventually(lambda: running_on(members[spare], "diverse"), timeout=ROLLOUT,
                message=lambda: f"sample-app not running on {spare}\n{operator.tail(30)}")
     assert counts(kube, ns)[0].offline == 1

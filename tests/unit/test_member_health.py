@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import Any
 
+import pytest
+
+from hybridcloud.controllers.member_loss import MemberLoss
+from hybridcloud.delivery.member import MemberUnreachableError
 from hybridcloud.models import DeploymentState, Health, MultiClusterApplication
 from hybridcloud.reconcile.health import (
     MEMBER_UNREACHABLE,
@@ -227,3 +232,22 @@ def test_a_recovered_member_does_not_pull_a_policy_placed_app_back() -> None:
                for name, f in fleet(None).items()}
     result = place(spec(placementPolicy=DIVERSE), healthy, {"a": None, "c": None}, now=5.0)
     assert sorted(result.clusters) == ["a", "c"]
+
+
+# -- cutting member calls short ----------------------------------------------------------------
+
+async def test_a_member_call_in_flight_ends_when_the_member_is_found_unhealthy() -> None:
+    loss = MemberLoss()
+    hanging = asyncio.get_running_loop().create_future()
+    call = asyncio.create_task(loss.guard("ns", "north", hanging))
+    await asyncio.sleep(0)
+    loss.lost("ns", "north")
+    with pytest.raises(MemberUnreachableError, match="found unhealthy"):
+        await call
+    assert hanging.cancelled()
+    loss.found("ns", "north")
+
+    async def answer() -> str:
+        return "ok"
+
+    assert await loss.guard("ns", "north", answer()) == "ok"

@@ -53,6 +53,7 @@ from ..reconcile import health as member_health
 from ..reconcile import tenancy
 from ..reconcile.placement import ClusterFacts, Target, place
 from .config import OperatorConfig
+from .member_loss import MemberLoss
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class ApplicationController:
         self._resolved: dict[Key, tuple[tuple[Any, ...], float, str]] = {}
         self._seen_tokens: dict[tuple[Key, str], str] = {}
         self._source_retries: dict[Key, int] = {}  # consecutive transient source failures
+        self.member_loss = MemberLoss()  # ends member calls when the member is found unhealthy
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -130,6 +132,10 @@ class ApplicationController:
             known[name] = (revision, _facts(body))
             self.cluster_uids[(namespace, name)] = meta["uid"]
         after = known.get(name)
+        if after is not None and after[1].unhealthy_since is not None:
+            self.member_loss.lost(namespace, name)
+        else:
+            self.member_loss.found(namespace, name)
         if (before and before[1]) != (after and after[1]):
             for key in self.bodies:
                 if key[0] == namespace:
@@ -329,9 +335,10 @@ class ApplicationController:
         for target in targets:
             try:
                 member = await self._member(app.namespace, target.cluster)
-                found = await member.refusals(
+                checking = member.refusals(
                     app, rendered[target.cluster],
                     target_namespace=spec.target_namespace or app.namespace, rules=rules)
+                found = await self.member_loss.guard(app.namespace, target.cluster, checking)
             except _MEMBER_TROUBLE:
                 continue
             refused += [f"cluster {target.cluster}: {why}" for why in found]
@@ -345,10 +352,10 @@ class ApplicationController:
                     if d.get("cluster") == target.cluster), {})
         try:
             member = await self._member(app.namespace, target.cluster)
-            result = await member.sync(
+            result = await self.member_loss.guard(app.namespace, target.cluster, member.sync(
                 app, manifests, target_namespace=spec.target_namespace or app.namespace,
                 prune=spec.sync_policy.prune, self_heal=spec.sync_policy.self_heal,
-                rules=rules, writes=mode.writes)
+                rules=rules, writes=mode.writes))
         except _MEMBER_TROUBLE as exc:
             message = exc.status.message if isinstance(exc, ApiError) else str(exc)
             return logic.ClusterOutcome(target.cluster, DeploymentState.FAILED, Health.UNKNOWN,

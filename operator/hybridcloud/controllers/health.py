@@ -106,8 +106,11 @@ class MemberHealthProber:
         found = {}
         for key, body in list(self.clusters.bodies.items()):
             meta = body["metadata"]
-            if (body.get("status") or {}).get("phase") in logic.PROBED_PHASES and \
-                    not meta.get("deletionTimestamp"):
+            status = body.get("status") or {}
+            # Only members the operator holds a credential for (kubeconfigSecret is recorded
+            # once it is written): clusters without an endpoint cost nothing.
+            if status.get("phase") in logic.PROBED_PHASES and status.get("kubeconfigSecret") \
+                    and not meta.get("deletionTimestamp"):
                 found[key] = meta["uid"]
         return found
 
