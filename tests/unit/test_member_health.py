@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from hybridcloud.api.routes.multicluster import application_counts, cluster_counts
 from hybridcloud.controllers.member_loss import MemberLoss
 from hybridcloud.delivery.member import MemberUnreachableError
 from hybridcloud.models import DeploymentState, Health, MultiClusterApplication
@@ -251,3 +252,18 @@ async def test_a_member_call_in_flight_ends_when_the_member_is_found_unhealthy()
         return "ok"
 
     assert await loss.guard("ns", "north", answer()) == "ok"
+
+
+# -- GET /v1/multi-cluster/status --------------------------------------------------------------
+
+def test_multi_cluster_status_counts_unhealthy_members_offline_and_their_apps_degraded() -> None:
+    def obj(status: dict[str, Any]) -> dict[str, Any]:
+        return {"metadata": {"name": "x"}, "status": status}
+
+    unreachable = overlay(ACTIVE_STATUS, VERDICT, 1)
+    no_nodes = overlay(ACTIVE_STATUS, Verdict(NODES_NOT_READY, "none Ready", 0), 1)
+    counts = cluster_counts([obj(ACTIVE_STATUS), obj(unreachable), obj(no_nodes),
+                             obj({"phase": "Failed"})])
+    assert (counts.total, counts.healthy, counts.offline, counts.degraded) == (4, 1, 3, 0)
+    apps = application_counts([obj({"phase": "Degraded"}), obj({"phase": "Deployed"})])
+    assert (apps.degraded, apps.healthy) == (1, 1)

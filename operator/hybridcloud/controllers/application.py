@@ -190,8 +190,12 @@ class ApplicationController:
         mode = logic.delivery_mode(meta.get("annotations"),
                                    automated=spec.sync_policy.automated)
         facts = {name: f for name, (_, f) in self.clusters.get(key[0], {}).items()}
-        current = {d["cluster"]: tuple(d["components"]) if d.get("components") is not None
-                   else None for d in previous.get("deployments") or []}
+        recorded = {d["cluster"]: tuple(d["components"]) if d.get("components") is not None
+                    else None for d in previous.get("deployments") or []}
+        # A cluster the app is being removed from (e.g. a lost member whose removal waits for
+        # it to answer) is not a placement to keep: preferring it would pull the app back.
+        current = {c: held for c, held in recorded.items()
+                   if _state_of(previous, c) != DeploymentState.REMOVING}
         placement = place(spec, facts, current, now=time.time())
         # Members the health prober finds unhealthy are not contacted (a frozen apiserver would
         # hold the pass for a timeout per call); their deployments are reported degraded.
@@ -243,7 +247,7 @@ class ApplicationController:
                           mode, rules) for target in reachable)),
             *member_health.unreachable_outcomes(
                 [t.cluster for t in placement.targets if t.cluster in unhealthy], previous)]
-        leaving = [c for c in current if c not in placement.clusters]
+        leaving = [c for c in recorded if c not in placement.clusters]
         notes: dict[str, str] = {}
         if mode.writes != logic.Writes.NONE:
             notes = {c: n for c, n in zip(leaving, await asyncio.gather(*(
@@ -479,6 +483,11 @@ def _outcome(target: Target, result: SyncOutcome, revision: str,
     return logic.ClusterOutcome(
         target.cluster, state, result.health, target.components, applied_revision,
         result.resources, message, synced_now=bool(result.applied or result.pruned))
+
+
+def _state_of(status: Mapping[str, Any], cluster: str) -> str | None:
+    return next((d.get("status") for d in status.get("deployments") or []
+                 if d.get("cluster") == cluster), None)
 
 
 async def _close_member(member: MemberCluster) -> None:
