@@ -169,7 +169,8 @@ def test_a_frozen_member_is_unreachable_within_the_grace_period_and_its_apps_fai
     try:
         took = wait_ready(kube, ns, victim, operator, "False", "MemberUnreachable",
                           timeout=GRACE + 20)
-        assert took <= GRACE + 3, f"Ready=False after {took:.1f}s (grace {GRACE}s)"
+        # Within the grace period, plus the status write and this poll on a loaded machine.
+        assert took <= GRACE + 2, f"Ready=False after {took:.1f}s (grace {GRACE}s)"
         obj = get_cluster(kube, ns, victim)
         assert obj is not None and obj["status"]["phase"] == "Active"  # the cloud untouched
         assert obj["status"]["nodes"]["ready"] == 0

@@ -28,7 +28,7 @@ from hybridcloud.reconcile.health import (
 )
 from hybridcloud.reconcile.placement import ClusterFacts, place
 
-TIMING = Timing(interval=5, timeout=5, grace=40, recover_after=3)  # unhealthy after 30 s
+TIMING = Timing(interval=5, timeout=5, grace=40, recover_after=3)  # unhealthy after 25 s
 DOWN = ProbeResult(False, "timed out")
 UP = ProbeResult(True, None, 3, 3)
 NO_NODES_READY = ProbeResult(True, None, 3, 0)
@@ -48,17 +48,23 @@ def run(results: list[tuple[float, ProbeResult]],
 
 # -- judging probes ---------------------------------------------------------------------------
 
+def test_the_threshold_leaves_room_for_two_probe_intervals_and_a_timeout() -> None:
+    assert TIMING.unhealthy_after == 25.0
+    assert Timing(interval=30, timeout=5, grace=40).unhealthy_after == 0.0
+
+
 def test_a_healthy_member_never_changes_anything() -> None:
     state, transitions = run([(t, UP) for t in range(0, 600, 5)])
     assert state.verdict is None and transitions == []
 
 
 def test_failures_shorter_than_the_grace_margin_are_not_reported() -> None:
-    state, transitions = run([(0, DOWN), (5, DOWN), (25, DOWN), (29, UP), (30, DOWN)])
+    state, transitions = run([(0, DOWN), (5, DOWN), (20, DOWN), (24, UP), (25, DOWN)])
     assert state.verdict is None and transitions == []
 
 
-def test_a_member_failing_for_grace_minus_interval_and_timeout_is_unreachable_once() -> None:
+def test_a_member_failing_for_grace_minus_two_intervals_and_a_timeout_is_unreachable_once(
+) -> None:
     state, transitions = run([(t, DOWN) for t in range(0, 60, 5)])
     assert transitions == ["cluster.unreachable"]
     assert state.verdict is not None and state.verdict.reason == MEMBER_UNREACHABLE

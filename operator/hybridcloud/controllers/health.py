@@ -19,14 +19,16 @@ recreated.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
+import aiohttp
+import httpx2
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError
 
@@ -64,6 +66,7 @@ class MemberHealthProber:
         self._states: dict[Key, tuple[str, logic.MemberHealth]] = {}  # key → (uid, health)
         self._probes: dict[Key, tuple[float, MemberProbe]] = {}  # key → (fetched at, probe)
         self._task: asyncio.Task[None] | None = None
+        self._loops: dict[Key, tuple[str, asyncio.Task[None]]] = {}  # key → (uid, its loop)
         self.probes_sent = 0  # probes started (each is /readyz plus one node list per page)
 
     # -- what the cluster controller asks ----------------------------------------------------------
@@ -82,25 +85,44 @@ class MemberHealthProber:
         self._task = asyncio.create_task(self._run(), name="member-health")
 
     async def stop(self) -> None:
+        tasks = [task for _, task in self._loops.values()]
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            tasks.append(self._task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._loops.clear()
         await self.members.close()
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
+        """Keep one probing loop per member, following the cluster controller's cache."""
         while True:
-            started = loop.time()
             members = self._members()
-            for key in set(self._states) - set(members):
-                # Deleted, or no longer Active: its verdict no longer applies.
-                self._states.pop(key, None)
-                self._probes.pop(key, None)
-            await asyncio.gather(*(
-                self._probe(key, uid, random.uniform(0, self.timing.interval))  # noqa: S311
-                for key, uid in members.items()))
-            await asyncio.sleep(max(0.0, started + self.timing.interval - loop.time()))
+            for key, (uid, task) in list(self._loops.items()):
+                if members.get(key) != uid:
+                    # Deleted, re-created or no longer Active: its verdict no longer applies.
+                    task.cancel()
+                    del self._loops[key]
+                    self._states.pop(key, None)
+                    self._probes.pop(key, None)
+            for key, uid in members.items():
+                if key not in self._loops:
+                    self._loops[key] = (uid, asyncio.create_task(self._member_loop(key, uid)))
+            await asyncio.sleep(self.timing.interval)
+
+    async def _member_loop(self, key: Key, uid: str) -> None:
+        """Probe one member every interval, at its own random phase (so a fleet is not probed
+        in bursts) and at a steady pace: a slow probe skips ticks rather than shifting them."""
+        loop = asyncio.get_running_loop()
+        interval = self.timing.interval
+        tick = loop.time() + random.uniform(0, interval)  # noqa: S311  (jitter, not crypto)
+        while True:
+            await asyncio.sleep(max(0.0, tick - loop.time()))
+            try:
+                await self._probe(key, uid)
+            except Exception:  # a bug must not end this member's probing
+                log.exception("probing cluster %s/%s failed", *key)
+            tick += interval * max(1, math.ceil((loop.time() - tick) / interval))
 
     def _members(self) -> dict[Key, str]:
         found = {}
@@ -116,16 +138,17 @@ class MemberHealthProber:
 
     # -- one probe ---------------------------------------------------------------------------------
 
-    async def _probe(self, key: Key, uid: str, offset: float) -> None:
-        await asyncio.sleep(offset)
+    async def _probe(self, key: Key, uid: str) -> None:
+        # A verdict is timed from when a probe was due, not when its timeout ended.
+        started = time.monotonic()
         async with self._slots:
             try:
                 probe = await self._probe_client(key, uid)
             except (MemberCredentialError, ValueError):
                 return  # no usable credential yet (a new cluster): nothing to judge
-            except ApiError as exc:
-                log.warning("cannot read the credential of cluster %s/%s: %s", *key,
-                            exc.status.message)
+            except (ApiError, httpx2.HTTPError) as exc:
+                why = exc.status.message if isinstance(exc, ApiError) else type(exc).__name__
+                log.warning("cannot read the credential of cluster %s/%s: %s", *key, why)
                 return  # the management cluster is in trouble, not the member
             self.probes_sent += 1
             result = await probe.probe()
@@ -133,7 +156,7 @@ class MemberHealthProber:
             self._probes.pop(key, None)  # a rotated credential is picked up on the next probe
         known = self._states.get(key)
         state = known[1] if known is not None and known[0] == uid else logic.MemberHealth()
-        judgement = logic.judge(state, result, time.monotonic(), self.timing)
+        judgement = logic.judge(state, result, started, self.timing)
         self._states[key] = (uid, judgement.state)
         if judgement.changed:
             self._announce(key, uid, judgement)
@@ -153,10 +176,11 @@ class MemberHealthProber:
             return
         try:
             await objects.patch_status_ops(self.clusters.wire, HybridClusterResource, body, ops)
-        except ApiError as exc:
-            # A concurrent write moved the condition: the cluster pass writes it instead.
+        except (ApiError, aiohttp.ClientError, TimeoutError) as exc:
+            # A concurrent write moved the condition (or the management cluster is slow): the
+            # cluster pass writes it instead.
             log.info("verdict for cluster %s/%s left to the cluster pass: %s", *key,
-                     exc.status.message)
+                     exc.status.message if isinstance(exc, ApiError) else type(exc).__name__)
 
     async def _probe_client(self, key: Key, uid: str) -> MemberProbe:
         cached = self._probes.get(key)

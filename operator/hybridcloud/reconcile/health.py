@@ -5,9 +5,10 @@ readiness every few seconds and feeds each :class:`ProbeResult` to :func:`judge`
 
 - A member is *unhealthy* when its API does not answer (``MemberUnreachable``) or answers but
   none of its nodes is Ready (``NodesNotReady``). One failed probe is not enough: the failure must
-  last ``unhealthy_after`` seconds, chosen so that ``Ready=False`` is written within the grace
-  period of the problem starting (a probe may start up to one interval, and take up to one
-  timeout, after it did).
+  last ``unhealthy_after`` seconds (timed from the start of each probe), chosen so that
+  ``Ready=False`` is written within the grace period of the problem starting: the first failing
+  probe starts up to one interval after it, the probe that crosses the threshold up to one
+  interval after that, and it takes up to one timeout to fail.
 - Hysteresis on the way back: an unhealthy member is healthy again only after
   ``recover_after`` consecutive good probes, so a member answering every other probe does not
   flap its applications back and forth.
@@ -74,7 +75,7 @@ class Timing:
 
     @property
     def unhealthy_after(self) -> float:
-        return max(0.0, self.grace - self.interval - self.timeout)
+        return max(0.0, self.grace - 2 * self.interval - self.timeout)
 
 
 @dataclass(frozen=True)
