@@ -51,6 +51,8 @@ def run(results: list[tuple[float, ProbeResult]],
 def test_the_threshold_leaves_room_for_two_probe_intervals_and_a_timeout() -> None:
     assert TIMING.unhealthy_after == 25.0
     assert Timing(interval=30, timeout=5, grace=40).unhealthy_after == 0.0
+    # A 2 s timeout with 1 s probes skips a tick: probes of a frozen member start 2 s apart.
+    assert Timing(interval=1, timeout=2, grace=10).unhealthy_after == 5.0
 
 
 def test_a_healthy_member_never_changes_anything() -> None:

@@ -263,7 +263,7 @@ class ApplicationController:
         busy = (removing and mode.hold is None) or any(
             o.state == DeploymentState.FAILED or (
                 o.state == DeploymentState.SYNCED and o.health != Health.HEALTHY)
-            for o in outcomes)
+            for o in outcomes if o.cluster not in unhealthy)  # those wait for recheck_after
         delay = self.config.delivery_poll_interval if busy else self.config.resync_interval
         return min(delay, placement.recheck_after or delay)
 

@@ -8,7 +8,8 @@ readiness every few seconds and feeds each :class:`ProbeResult` to :func:`judge`
   last ``unhealthy_after`` seconds (timed from the start of each probe), chosen so that
   ``Ready=False`` is written within the grace period of the problem starting: the first failing
   probe starts up to one interval after it, the probe that crosses the threshold up to one
-  interval after that, and it takes up to one timeout to fail.
+  probe gap after that (an interval, or more when the timeout is longer), and it takes up to
+  one timeout to fail.
 - Hysteresis on the way back: an unhealthy member is healthy again only after
   ``recover_after`` consecutive good probes, so a member answering every other probe does not
   flap its applications back and forth.
@@ -20,6 +21,7 @@ writer of HybridCluster status); :func:`unhealthy_since` reads it back for place
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -74,8 +76,13 @@ class Timing:
     recover_after: int = 3
 
     @property
+    def probe_gap(self) -> float:
+        """Longest time between two probe starts: a probe outlasting the interval skips ticks."""
+        return self.interval * max(1, math.ceil(self.timeout / self.interval))
+
+    @property
     def unhealthy_after(self) -> float:
-        return max(0.0, self.grace - 2 * self.interval - self.timeout)
+        return max(0.0, self.grace - self.interval - self.probe_gap - self.timeout)
 
 
 @dataclass(frozen=True)
