@@ -122,6 +122,13 @@ def test_overlay_marks_ready_false_with_reason_message_and_ready_nodes() -> None
     assert unhealthy_since(status) == 1767312000.0
 
 
+def test_overlay_marks_an_updating_cluster_whose_nodes_are_not_ready() -> None:
+    updating = {**ACTIVE_STATUS, "phase": "Updating"}
+    status = overlay(updating, Verdict(NODES_NOT_READY, "none Ready", 0), 1)
+    assert status["conditions"][0]["reason"] == NODES_NOT_READY
+    assert unhealthy_since(status) is not None
+
+
 def test_overlay_without_verdict_or_on_a_failed_cluster_changes_nothing() -> None:
     assert overlay(ACTIVE_STATUS, None, 1) == ACTIVE_STATUS
     failed = {**ACTIVE_STATUS, "phase": "Failed"}

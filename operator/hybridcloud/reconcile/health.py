@@ -132,9 +132,9 @@ def overlay(status: Mapping[str, Any], verdict: Verdict | None, generation: int 
             now: str | None = None) -> dict[str, Any]:
     """``status`` as the cluster controller decided it, with an unhealthy member's verdict on
     top: ``Ready=False`` with the probe's reason and message, and ``nodes.ready`` as the member
-    reports it. Only an Active cluster is marked (other phases already say what is wrong)."""
+    reports it. Only an Active or Updating cluster is marked."""
     result = dict(status)
-    if verdict is None or status.get("phase") != "Active":
+    if verdict is None or status.get("phase") not in PROBED_PHASES:
         return result
     result["conditions"] = apply_conditions(
         status.get("conditions"), [Desired(READY, False, verdict.reason, verdict.message)],
