@@ -18,7 +18,7 @@ from ..kube.objects import FIELD_MANAGER
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
-from . import application, hybridcluster, metrics, securitypolicy, settings
+from . import application, health, hybridcluster, metrics, securitypolicy, settings
 from .config import OperatorConfig
 from .webhooks import WebhookService
 
@@ -62,6 +62,12 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     memo["applications"] = application.ApplicationController(client, wire, config, feed,
                                                              tenants)
     memo["applications"].start()
+    memo["health"] = None
+    if config.health_probes:
+        prober = health.MemberHealthProber(client, config, feed, controller)
+        controller.status_overlay = prober.status_overlay
+        prober.start()
+        memo["health"] = prober
     tenants.on_change(controller.recheck_all)
     tenants.on_change(memo["applications"].recheck_all)
     # Security policies (issue 16): compiled to admission policies on members.
@@ -75,6 +81,8 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.cleanup()
 async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("health") is not None:
+        await memo["health"].stop()
     await memo["clusters"].stop()
     await memo["applications"].stop()
     await memo["security_policies"].stop()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,7 @@ from ..models import HybridCluster, MultiClusterApplication
 from ..models.application import DeploymentState, Health, HybridApplicationSpec
 from ..reconcile import application as logic
 from ..reconcile import application_outcome as decide
+from ..reconcile import health as member_health
 from ..reconcile import tenancy
 from ..reconcile.placement import ClusterFacts, Target, place
 from .announce import announce
@@ -54,6 +56,7 @@ from .app_sources import REFRESH_ANNOTATION as REFRESH_ANNOTATION
 from .app_sources import ApplicationSources, FetchSlotsBusyError
 from .config import OperatorConfig
 from .keyed import QueuedController
+from .member_loss import MemberLoss
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,7 @@ class ApplicationController(QueuedController):
         self.sources = ApplicationSources(client, config)
         self.timing = decide.Timing(poll=config.delivery_poll_interval,
                                     resync=config.resync_interval)
+        self.member_loss = MemberLoss()  # ends member calls when the member is found unhealthy
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -114,6 +118,10 @@ class ApplicationController(QueuedController):
             known[name] = (revision, _facts(body))
             self.cluster_uids[(namespace, name)] = meta["uid"]
         after = known.get(name)
+        if after is not None and after[1].unhealthy_since is not None:
+            self.member_loss.lost(namespace, name)
+        else:
+            self.member_loss.found(namespace, name)
         if (before and before[1]) != (after and after[1]):
             for key in self.bodies:
                 if key[0] == namespace:
@@ -159,9 +167,17 @@ class ApplicationController(QueuedController):
         mode = logic.delivery_mode(meta.get("annotations"),
                                    automated=spec.sync_policy.automated)
         facts = {name: f for name, (_, f) in self.clusters.get(key[0], {}).items()}
-        current = {d["cluster"]: tuple(d["components"]) if d.get("components") is not None
-                   else None for d in previous.get("deployments") or []}
-        placement = place(spec, facts, current)
+        deployed_on = {d["cluster"]: tuple(d["components"]) if d.get("components") is not None
+                       else None for d in previous.get("deployments") or []}
+        # A cluster the app is being removed from (e.g. a lost member whose removal waits for
+        # it to answer) is not a placement to keep: preferring it would pull the app back.
+        current = {c: held for c, held in deployed_on.items()
+                   if _state_of(previous, c) != DeploymentState.REMOVING}
+        placement = place(spec, facts, current, now=time.time())
+        # Members the health prober finds unhealthy are not contacted (a frozen apiserver would
+        # hold the pass for a timeout per call); their deployments are reported degraded.
+        unhealthy = {name for name, f in facts.items() if f.unhealthy_since is not None}
+        reachable = [t for t in placement.targets if t.cluster not in unhealthy]
         try:
             revision = await self.sources.resolve(key, body, spec)
         except FetchSlotsBusyError:
@@ -179,7 +195,8 @@ class ApplicationController(QueuedController):
         if not placement.ready:
             self.sources.succeeded(key)
             await self._conclude(key, body, observation)
-            return self.config.resync_interval
+            return min(self.config.resync_interval,
+                       placement.recheck_after or self.config.resync_interval)
         try:
             rendered = {t.cluster: await self.sources.render(key, spec, revision, t)
                         for t in placement.targets}
@@ -195,17 +212,19 @@ class ApplicationController(QueuedController):
             return self.sources.retry_after(key) if transient else self.config.stalled_retry
         self.sources.succeeded(key)  # fetched and rendered: the backoff starts over
         rules = self.tenants.rules_for(key[0])
-        refused = await self._refusals(app, spec, placement.targets, rendered, rules)
+        refused = await self._refusals(app, spec, reachable, rendered, rules)
         if refused:
             await self._conclude(key, body, logic.Observation(
                 generation, revision=revision, placement=placement,
                 policy_error="; ".join(refused), outcomes=logic.carried(previous),
                 paused=paused))
             return self.config.stalled_retry
-        outcomes = await asyncio.gather(*(
+        outcomes = [*await asyncio.gather(*(
             self._deliver(app, spec, target, rendered[target.cluster], revision, previous,
-                          mode, rules) for target in placement.targets))
-        leaving = [c for c in current if c not in placement.clusters]
+                          mode, rules) for target in reachable)),
+            *member_health.unreachable_outcomes(
+                [t.cluster for t in placement.targets if t.cluster in unhealthy], previous)]
+        leaving = [c for c in deployed_on if c not in placement.clusters]
         notes: dict[str, str] = {}
         if mode.writes != logic.Writes.NONE:
             notes = {c: n for c, n in zip(leaving, await asyncio.gather(*(
@@ -216,7 +235,8 @@ class ApplicationController(QueuedController):
         await self._conclude(key, body, logic.Observation(
             generation, revision=revision, placement=placement, outcomes=outcomes,
             removing=removing, removal_notes=notes, paused=mode.paused, hold=mode.hold))
-        return decide.requeue_after(outcomes, removing, mode.hold, self.timing)
+        return decide.requeue_after(outcomes, removing, mode.hold, self.timing,
+                                    unhealthy=unhealthy, recheck_after=placement.recheck_after)
 
     async def _finalize(self, key: Key, body: dict[str, Any], app: AppIdentity) -> float | None:
         previous = body.get("status") or {}
@@ -253,9 +273,10 @@ class ApplicationController(QueuedController):
         for target in targets:
             try:
                 member = await self._member(app.namespace, target.cluster)
-                found = await member.refusals(
+                checking = member.refusals(
                     app, rendered[target.cluster],
                     target_namespace=spec.target_namespace or app.namespace, rules=rules)
+                found = await self.member_loss.guard(app.namespace, target.cluster, checking)
             except _MEMBER_TROUBLE:
                 continue
             refused += [f"cluster {target.cluster}: {why}" for why in found]
@@ -269,10 +290,10 @@ class ApplicationController(QueuedController):
                     if d.get("cluster") == target.cluster), {})
         try:
             member = await self._member(app.namespace, target.cluster)
-            result = await member.sync(
+            result = await self.member_loss.guard(app.namespace, target.cluster, member.sync(
                 app, manifests, target_namespace=spec.target_namespace or app.namespace,
                 prune=spec.sync_policy.prune, self_heal=spec.sync_policy.self_heal,
-                rules=rules, writes=mode.writes)
+                rules=rules, writes=mode.writes))
         except _MEMBER_TROUBLE as exc:
             return logic.ClusterOutcome(target.cluster, DeploymentState.FAILED, Health.UNKNOWN,
                                         target.components, old.get("revision"),
@@ -286,6 +307,8 @@ class ApplicationController(QueuedController):
     async def _remove(self, app: AppIdentity, cluster: str) -> str | None:
         """Remove the app from ``cluster``; while that is still pending, returns why."""
         facts = self.clusters.get(app.namespace, {}).get(cluster)
+        if facts is not None and facts[1].unhealthy_since is not None:
+            return member_health.REMOVAL_WAITS
         try:
             member = await self._member(app.namespace, cluster)
             removed = await member.remove(app)
@@ -361,6 +384,11 @@ def _problem(exc: Exception) -> str:
     return str(exc.status.message or exc) if isinstance(exc, ApiError) else str(exc)
 
 
+def _state_of(status: Mapping[str, Any], cluster: str) -> str | None:
+    return next((d.get("status") for d in status.get("deployments") or []
+                 if d.get("cluster") == cluster), None)
+
+
 async def _close_member(member: MemberCluster) -> None:
     await member.close()
 
@@ -371,7 +399,8 @@ def _facts(body: Mapping[str, Any]) -> ClusterFacts:
     return ClusterFacts(name=meta["name"], phase=(body.get("status") or {}).get("phase"),
                         provider=str(spec.get("provider", "")), region=spec.get("region"),
                         labels=dict(meta.get("labels") or {}),
-                        deleting=bool(meta.get("deletionTimestamp")))
+                        deleting=bool(meta.get("deletionTimestamp")),
+                        unhealthy_since=member_health.unhealthy_since(body.get("status")))
 
 
 def register(controller_of: Callable[[kopf.Memo], ApplicationController]) -> None:

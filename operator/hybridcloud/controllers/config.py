@@ -111,6 +111,23 @@ class OperatorConfig(BaseSettings):
     webhook_flush_interval: float = Field(
         default=1.0, gt=0, description="Seconds between batched writes of delivery cursors.")
     # --- end webhooks
+    # -- member health (issue 21) ------------------------------------------------------------
+    health_probes: bool = Field(
+        default=True, description="Probe every Active member's /readyz and node readiness and "
+        "mark unreachable members Ready=False (MemberUnreachable / NodesNotReady).")
+    health_probe_interval: float = Field(default=5.0, gt=0,
+                                         description="Seconds between probes of one member.")
+    health_probe_timeout: float = Field(default=5.0, gt=0,
+                                        description="Seconds one probe request may take.")
+    health_grace_period: float = Field(
+        default=40.0, gt=0, description="A member failing its probes is marked Ready=False "
+        "within this many seconds of the problem starting.")
+    health_recover_after: int = Field(
+        default=3, ge=1, description="Consecutive good probes before an unhealthy member is "
+        "Ready again (hysteresis: no flapping).")
+    health_probe_concurrency: int = Field(default=32, ge=1,
+                                          description="Probes in flight at most.")
+    # -- end member health ----------------------------------------------------------------------
     tenant_defaults: TenantRules = Field(
         default_factory=TenantRules,
         description="JSON rules (the spec of a TenantPolicy without its selectors) for tenant "

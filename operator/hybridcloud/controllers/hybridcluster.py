@@ -90,6 +90,9 @@ class ClusterController(QueuedController):
         self._threads = ThreadPoolExecutor(config.provider_threads, "provider")
         self.kubeconfigs = KubeconfigKeeper(client, config, feed)
         self.credentials = CloudCredentials(client, config)
+        # Lays the member health prober's verdict over every status written (controllers/health).
+        self.status_overlay: Callable[[Key, Mapping[str, Any], dict[str, Any]],
+                                      dict[str, Any]] | None = None
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -317,6 +320,8 @@ class ClusterController(QueuedController):
 
     async def _write_status(self, key: Key, body: dict[str, Any],
                             status: dict[str, Any]) -> dict[str, Any]:
+        if self.status_overlay is not None:
+            status = self.status_overlay(key, body, status)
         updated = await objects.replace_status(self.wire, HybridClusterResource, body, status)
         return body if updated is None else await self._store(key, updated)
 

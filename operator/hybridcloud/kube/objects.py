@@ -53,6 +53,14 @@ async def patch_status(wire: KubeWire, resource: Any, body: Mapping[str, Any],
                               {"status": dict(status)}, content_type=MERGE_PATCH)
 
 
+async def patch_status_ops(wire: KubeWire, resource: Any, body: Mapping[str, Any],
+                           ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """A JSON patch of the status subresource: touches only the paths in ``ops`` (whose
+    ``test`` ops make it safe against concurrent writers of the same list)."""
+    return await wire.request("PATCH", _path(resource, body, "status"), ops,
+                              content_type=JSON_PATCH)
+
+
 async def add_finalizer(wire: KubeWire, resource: Any, body: Mapping[str, Any],
                         finalizer: str) -> dict[str, Any]:
     present = body["metadata"].get("finalizers")

@@ -118,6 +118,17 @@ class PlacementConstraint(KubeModel):
         return self
 
 
+class FailoverPolicy(KubeModel):
+    """What happens to the application on a member that stops answering or loses its nodes."""
+
+    enabled: bool = Field(
+        default=True, description="Re-place the application on another eligible cluster when "
+        "a member stays unreachable (Ready=False, MemberUnreachable or NodesNotReady) or fails.")
+    grace_period_seconds: int = Field(
+        default=120, ge=0, le=86400,
+        description="Seconds an unreachable member keeps the application before it moves.")
+
+
 class PlacementPolicy(KubeModel):
     """How to choose clusters when they are not (all) listed explicitly."""
 
@@ -134,6 +145,10 @@ class PlacementPolicy(KubeModel):
         "minimum, or 1.")
     constraints: list[PlacementConstraint] | None = Field(
         default=None, description="Diversity constraints the placement must satisfy.")
+    failover: FailoverPolicy | None = Field(
+        default=None,
+        description="Moving off members that become unreachable (enabled, after 120 s, when "
+        "omitted); failed or deleted clusters are always left at once.")
 
 
 class HybridApplicationSpec(KubeModel):

@@ -104,6 +104,15 @@ class LocalProvider:
 
     @staticmethod
     def _alive(pid: int) -> bool:
+        if pid <= 0:
+            return False  # no pid recorded (os.kill(0, …) would signal our own process group)
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                # Our own supervisor has exited: reaped here, since as a zombie it would still
+                # answer os.kill and a dead cluster would never be reported Failed.
+                return False
+        except ChildProcessError:
+            pass  # started by an earlier operator process: not ours to reap
         try:
             os.kill(pid, 0)
         except OSError:

@@ -7,7 +7,7 @@ The controller (``controllers/application.py``) performs the I/O and hands the r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -65,15 +65,19 @@ def outcome(cluster: str, components: tuple[str, ...] | None, result: SyncResult
 
 
 def requeue_after(outcomes: Sequence[ClusterOutcome], removing: Sequence[str],
-                  hold: str | None, timing: Timing) -> float:
+                  hold: str | None, timing: Timing, *, unhealthy: Collection[str] = (),
+                  recheck_after: float | None = None) -> float:
     """Poll while something converges on its own (a removal that is not held, a failed sync, a
     synced app not healthy yet); otherwise wait for the resync. Differences only a user can
-    resolve (drift without self-heal, held changes) are not polled."""
+    resolve (drift without self-heal, held changes) are not polled, nor are members the health
+    prober finds unhealthy: placement's ``recheck_after`` (their failover time) brings the next
+    pass forward instead."""
     busy = (bool(removing) and hold is None) or any(
         o.state == DeploymentState.FAILED or (
             o.state == DeploymentState.SYNCED and o.health != Health.HEALTHY)
-        for o in outcomes)
-    return timing.poll if busy else timing.resync
+        for o in outcomes if o.cluster not in unhealthy)
+    delay = timing.poll if busy else timing.resync
+    return min(delay, recheck_after or delay)
 
 
 def removal_pending(facts: ClusterFacts | None, problem: str) -> str | None:

@@ -3,6 +3,10 @@
 Pure: cluster facts (phase, region, provider, labels) and the clusters the app is on now go in,
 a :class:`Placement` comes out. Rules:
 
+- Only ``Active`` clusters whose member is healthy are eligible for new placement. A member the
+  health prober finds unreachable (or without Ready nodes) keeps the apps already on it for the
+  policy's failover grace period (``placementPolicy.failover``), then they move like from a
+  failed cluster; with failover disabled, or without a policy, they stay.
 - Only ``Active`` clusters are eligible for new placement. A cluster the app is already on that
   is merely ``Updating`` (being scaled or upgraded) keeps it: a node-pool resize must not move
   an application away.
@@ -30,6 +34,7 @@ from typing import Any
 from ..merging import deep_merge as deep_merge  # re-exported: placement merges values
 from ..models.application import (
     ConstraintType,
+    FailoverPolicy,
     HybridApplicationSpec,
     PlacementPolicy,
     PlacementStrategy,
@@ -52,6 +57,7 @@ class ClusterFacts:
     region: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     deleting: bool = False
+    unhealthy_since: float | None = None  # epoch seconds the member was found unhealthy
 
     @property
     def region_key(self) -> str:
@@ -74,6 +80,9 @@ class Placement:
     ready: bool
     reason: str
     message: str
+    # Seconds until an unhealthy member's failover period ends and placement must be decided
+    # again (None: nothing pending).
+    recheck_after: float | None = None
 
     @property
     def clusters(self) -> list[str]:
@@ -127,6 +136,8 @@ def _describe(facts: ClusterFacts | None, name: str) -> str:
         return f"cluster {name} does not exist"
     if facts.deleting:
         return f"cluster {name} is being deleted"
+    if facts.unhealthy_since is not None:
+        return f"cluster {name}'s member is unhealthy"
     return f"cluster {name} is {facts.phase or 'not ready yet'}"
 
 
@@ -164,18 +175,38 @@ class _Chooser:
 
 # -- the decision --------------------------------------------------------------------------------
 
+def failover_grace(policy: PlacementPolicy | None) -> float | None:
+    """Seconds an app stays on an unhealthy member; None: it stays (no policy, or disabled)."""
+    if policy is None:
+        return None
+    failover = policy.failover or FailoverPolicy()
+    return float(failover.grace_period_seconds) if failover.enabled else None
+
+
 def place(spec: HybridApplicationSpec, clusters: Mapping[str, ClusterFacts],
-          current: Mapping[str, tuple[str, ...] | None] | None = None) -> Placement:
+          current: Mapping[str, tuple[str, ...] | None] | None = None,
+          now: float = 0.0) -> Placement:
     """Choose the clusters for ``spec``. ``current`` maps clusters the app is on now to their
-    components (None: all)."""
+    components (None: all); ``now`` (epoch seconds) times unhealthy members' failover."""
     current = current or {}
     policy = spec.placement_policy
     explicit = spec.placement or []
+    grace = failover_grace(policy)
+    waits: list[float] = []
 
     def eligible(name: str) -> bool:
         facts = clusters.get(name)
         if facts is None or not serving(facts.phase, facts.deleting):
             return False
+        if facts.unhealthy_since is not None:
+            if name not in current:
+                return False
+            if grace is None:
+                return True
+            remaining = facts.unhealthy_since + grace - now
+            if remaining > 0:
+                waits.append(remaining)
+            return remaining > 0
         return facts.phase == ACTIVE or name in current
 
     selector = policy.cluster_selector if policy else None
@@ -221,14 +252,15 @@ def place(spec: HybridApplicationSpec, clusters: Mapping[str, ClusterFacts],
             problems.append(f"clusterCount is {policy.cluster_count} but only {len(targets)} "
                             "eligible cluster(s) exist")
 
+    recheck = min(waits) if waits else None
     if problems:
         reason = "ConstraintsUnsatisfiable" if any("diversity" in p for p in problems) \
             else "ClusterUnavailable" if any("stand in" in p for p in problems) \
             else "InsufficientClusters"
-        return Placement(tuple(targets), False, reason, "; ".join(problems))
+        return Placement(tuple(targets), False, reason, "; ".join(problems), recheck)
     names = ", ".join(t.cluster + (f" (for {t.stands_in_for})" if t.stands_in_for else "")
                       for t in targets)
-    return Placement(tuple(targets), True, "Placed", f"placed on {names}")
+    return Placement(tuple(targets), True, "Placed", f"placed on {names}", recheck)
 
 
 def _constraint_problems(policy: PlacementPolicy, targets: Sequence[Target],
@@ -255,7 +287,8 @@ def _no_candidates_message(policy: PlacementPolicy,
                            clusters: Mapping[str, ClusterFacts]) -> str:
     if not clusters:
         return "no HybridClusters exist in this namespace"
-    active = [f for f in clusters.values() if f.phase == ACTIVE and not f.deleting]
+    active = [f for f in clusters.values()
+              if f.phase == ACTIVE and not f.deleting and f.unhealthy_since is None]
     if not active:
         return "no HybridCluster is Active"
     if policy.cluster_selector is not None:

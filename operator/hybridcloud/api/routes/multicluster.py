@@ -1,6 +1,8 @@
 """/v1/multi-cluster/status: the tenant's fleet at a glance, from the watch caches.
 
-* clusters — healthy: Active; offline: Failed; degraded: Active/Updating but Ready is not True;
+* clusters — healthy: Active; offline: Failed, or a member the health prober finds unreachable
+  or without Ready nodes (``Ready=False``, ``MemberUnreachable`` / ``NodesNotReady``);
+  degraded: Active/Updating but Ready is not True;
   provisioning (an addition): Pending, Creating or Deleting.
 * applications — healthy: Deployed; degraded: Degraded; failed: Failed; progressing (an
   addition): everything still on its way.
@@ -20,6 +22,7 @@ from pydantic import BaseModel
 
 from ...conditions import READY, is_true
 from ...models import ApplicationPhase, ClusterPhase, HybridCluster, MultiClusterApplication
+from ...reconcile.health import unhealthy_since
 from ...reconcile.placement import serving
 from ..deps import AuthDep, CachesDep, CallerDep, StatsDep, TenantDep
 from ._common import errors
@@ -70,7 +73,7 @@ def cluster_counts(clusters: list[dict[str, Any]]) -> ClusterCounts:
     counts = {"healthy": 0, "degraded": 0, "offline": 0, "provisioning": 0}
     for obj in clusters:
         phase = (obj.get("status") or {}).get("phase") or ClusterPhase.PENDING
-        if phase == ClusterPhase.FAILED:
+        if phase == ClusterPhase.FAILED or unhealthy_since(obj.get("status")) is not None:
             counts["offline"] += 1
         elif serving(phase, bool(obj["metadata"].get("deletionTimestamp"))):
             counts["healthy" if _ready(obj) and phase == ClusterPhase.ACTIVE

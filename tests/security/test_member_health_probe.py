@@ -1,0 +1,69 @@
+"""The member-health prober talks to members, whose answers the platform does not control: what a
+member (or whoever answers at its address) sends must never reach a status, Event or log, and
+the credential the prober uses must never be quoted."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from lightkube import KubeConfig
+
+from hybridcloud.kube.member_probe import MemberProbe
+from hybridcloud.reconcile.health import MemberHealth, Timing, judge
+
+PLANTED = "planted-secret-6f1d"
+TOKEN = "platform-token-93ab"
+
+
+@pytest.fixture
+async def hostile_member() -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """A server at a member's address; ``mode["readyz"]`` / ``mode["nodes"]`` pick its answers."""
+    mode = {"readyz": "fail", "nodes": "ok"}
+
+    async def readyz(_: web.Request) -> web.Response:
+        if mode["readyz"] == "fail":
+            return web.Response(status=503, text=f"[-]etcd failed: {PLANTED} {TOKEN}")
+        return web.Response(text="ok")
+
+    async def nodes(_: web.Request) -> web.Response:
+        return web.Response(text=f"<html>{PLANTED}</html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/api/v1/nodes", nodes)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}", mode
+    await runner.cleanup()
+
+
+def probe_for(url: str) -> MemberProbe:
+    return MemberProbe("victim", KubeConfig.from_dict({
+        "apiVersion": "v1", "kind": "Config", "current-context": "m",
+        "clusters": [{"name": "m", "cluster": {"server": url}}],
+        "users": [{"name": "m", "user": {"token": TOKEN}}],
+        "contexts": [{"name": "m", "context": {"cluster": "m", "user": "m"}}]}), timeout=2)
+
+
+async def test_a_hostile_members_answers_and_the_credential_never_reach_the_verdict(
+        hostile_member: tuple[str, dict[str, str]], caplog: pytest.LogCaptureFixture) -> None:
+    url, mode = hostile_member
+    probe = probe_for(url)
+    try:
+        failing = await probe.probe()
+        mode["readyz"] = "ok"
+        garbage = await probe.probe()
+    finally:
+        await probe.close()
+    assert (failing.reachable, failing.error) == (False, "/readyz answered HTTP 503")
+    assert garbage.reachable is False
+    assert garbage.error == "the member answered something that is not JSON"
+    verdict = judge(MemberHealth(), failing, 0.0, Timing(grace=1, interval=1, timeout=1))
+    assert verdict.state.verdict is not None
+    for text in (verdict.state.verdict.message, failing.error, garbage.error, caplog.text):
+        assert PLANTED not in text and TOKEN not in text
