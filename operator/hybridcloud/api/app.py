@@ -38,13 +38,14 @@ from ..kube.cache import WatchCache, start_all
 from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
 from ..kube.tenants import TenantBook
 from ..models import TenantRules
+from ..observability.logstore import LogStore
 from . import errors
 from .bodylimit import BodyLimit
 from .deps import Authenticator, Caches, CallerDep
 from .member import MemberClients
 from .oauth import CLIENT_LABEL
 from .ratelimit import RateLimiter
-from .routes import applications, clusters, multicluster, oauth, operations, workloads
+from .routes import applications, clusters, logs, multicluster, oauth, operations, workloads
 from .settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -157,10 +158,14 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         app.state.caches = caches = _caches(kube, settings)
         app.state.members = MemberClients(kube, settings.member_timeout,
                                            settings.member_credentials_namespace)
+        app.state.logs = (LogStore(settings.logs_url, settings.logs_timeout)
+                          if settings.logs_url else None)
         await start_all(caches.all(), settings.cache_sync_timeout)
         try:
             yield
         finally:
+            if app.state.logs is not None:
+                await app.state.logs.close()
             for cache in caches.all():
                 await cache.stop()
             await app.state.members.close()
@@ -226,6 +231,6 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
                                       {"verb": "get", "path": "/metrics"})
             return render_metrics(request.app)
 
-    for module in (clusters, applications, workloads, multicluster, operations, oauth):
+    for module in (clusters, applications, workloads, multicluster, operations, oauth, logs):
         app.include_router(module.router)
     return app

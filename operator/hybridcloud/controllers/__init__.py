@@ -18,7 +18,7 @@ from ..kube.objects import FIELD_MANAGER
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
-from . import application, hybridcluster, settings
+from . import application, hybridcluster, logship, settings
 from .config import OperatorConfig
 
 
@@ -69,4 +69,4 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["wire"].close()
 
 
-__all__ = ["settings"]
+__all__ = ["logship", "settings"]

@@ -87,3 +87,14 @@ class OperatorConfig(BaseSettings):
         description="JSON rules (the spec of a TenantPolicy without its selectors) for tenant "
         "namespaces no TenantPolicy selects. Unset: applications write no cluster-scoped "
         "objects, CRDs or kube-* namespaces; clusters need spec.credentialsRef; no quotas.")
+    # --- logs (issue 15) ---
+    logs_url: str | None = Field(
+        default=None, description="Base URL of the VictoriaLogs server to ship every Active "
+        "member's container logs and Events to; unset: no shipping.")
+    logs_interval: float = Field(default=1.0, gt=0,
+                                 description="Seconds between polls of a member's logs.")
+    logs_max_bytes: int = Field(default=1 << 20, ge=4096, description="Most bytes read from "
+                                "one container per poll (bounds memory; backlogs take "
+                                "several polls).")
+    logs_timeout: float = Field(default=10.0, gt=0,
+                                description="Deadline of each call to the log store.")

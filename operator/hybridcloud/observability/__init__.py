@@ -1,0 +1,1 @@
+"""Observability: metrics, alerts and logs of the platform and its fleet."""
