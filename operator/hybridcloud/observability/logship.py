@@ -238,6 +238,8 @@ class MemberShipper:
         return backlog
 
     async def run(self) -> None:
+        # Lines ingested just before a crash must be visible to the resume-boundary queries.
+        await self.store.flush()
         while True:
             try:
                 backlog = await self.poll()

@@ -20,7 +20,14 @@ from pydantic import BaseModel, Field
 
 from ...models import HybridCluster
 from ...observability.logquery import MAX_QUERY_LENGTH, QuerySyntaxError, parse
-from ...observability.logsearch import Cursor, InvalidCursorError, format_ns, search, to_ns
+from ...observability.logsearch import (
+    Cursor,
+    InvalidCursorError,
+    format_ns,
+    parse_rfc3339_ns,
+    search,
+    to_ns,
+)
 from ...observability.logstore import LogStore, LogStoreRejectedError, LogStoreUnavailableError
 from ..deps import AuthDep, CallerDep, TenantDep
 from ..errors import APIError
@@ -87,7 +94,8 @@ def _window(body: LogQuery) -> tuple[int, int]:
 
 
 def _entry(row: dict[str, Any]) -> LogEntry:
-    return LogEntry(timestamp=row.get("_time", ""), level=row.get("level", "info"),
+    # One spelling whatever the store returns: whole seconds bare, else nine digits.
+    return LogEntry(timestamp=format_ns(parse_rfc3339_ns(row["_time"])), level=row.get("level", "info"),
                     message=row.get("_msg", ""), namespace=row.get("namespace", ""),
                     pod=row.get("pod", ""), container=row.get("container", ""),
                     source=row.get("source", ""), cluster=row.get("cluster", ""))
