@@ -5,6 +5,7 @@ the REST API querying it. Also: a SIGKILLed shipper loses and duplicates nothing
 from __future__ import annotations
 
 import threading
+from collections import Counter
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -294,5 +295,8 @@ def test_shipper_killed_mid_stream_loses_and_duplicates_nothing(
     eventually(lambda: len(stored(store, scope)) >= total, timeout=120)
     time.sleep(3)  # a late duplicate would arrive within a few polls
     rows = stored(store, scope)
-    lines = sorted(row["_msg"] for row in rows)
-    assert lines == [f"line {i:05d}" for i in range(total)]
+    counts = Counter(row["_msg"] for row in rows)
+    duplicated = sorted(line for line, n in counts.items() if n > 1)
+    missing = sorted({f"line {i:05d}" for i in range(total)} - set(counts))
+    assert (duplicated, missing) == ([], []), f"{kills} kills; {operator.tail()}"
+    assert len(rows) == total
