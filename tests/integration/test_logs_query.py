@@ -5,8 +5,8 @@ the REST API querying it. Also: a SIGKILLed shipper loses and duplicates nothing
 from __future__ import annotations
 
 import threading
-from collections import Counter
 import time
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,7 +168,7 @@ def test_contract_example_returns_exactly_the_error_lines_of_production_newest_f
     assert body["next_cursor"] is None
 
 
-@pytest.mark.parametrize("text, expected", [
+@pytest.mark.parametrize(("text", "expected"), [
     ("pod:worker-7 OR namespace:staging",
      ["INFO job 43 done", "ERROR job 42 failed", "ERROR staging broke"]),
     ("namespace:production AND NOT level:error",

@@ -47,7 +47,7 @@ def test_a_quoted_star_is_a_literal_not_a_wildcard() -> None:
     assert render(parse('message:"50*"')) == '_msg:"50*"'
 
 
-@pytest.mark.parametrize("query, position, reason", [
+@pytest.mark.parametrize(("query", "position", "reason"), [
     ("level:error AND", 16, "expected a term"),
     ("(level:error", 13, "missing ')'"),
     ("level:error)", 12, "unexpected ')'"),

@@ -10,7 +10,7 @@ from hybridcloud.observability.logsearch import format_ns, parse_rfc3339_ns
 from hybridcloud.observability.logship import advanced, fresh_lines, line_hash, split_line
 
 
-@pytest.mark.parametrize("line, level", [
+@pytest.mark.parametrize(("line", "level"), [
     ('{"level":"ERROR","msg":"db down"}', "error"),
     ('{"severity":"warning","message":"slow"}', "warning"),
     ("ts=2025-01-01 level=debug msg=x", "debug"),

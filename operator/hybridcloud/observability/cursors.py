@@ -8,6 +8,7 @@ moved, with server-side apply, so a restarted shipper resumes where the last sav
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,7 @@ class CursorBook:
             self._cursors[key] = cursor
             self._dirty = True
 
-    def prune(self, live: set[str], *, events: bool) -> None:
+    def prune(self, live: Collection[str], *, events: bool) -> None:
         """Forget containers (or Events) that no longer exist on the member."""
         for key in [k for k in self._cursors if k.startswith("event/") == events]:
             if key not in live:

@@ -95,7 +95,8 @@ def _window(body: LogQuery) -> tuple[int, int]:
 
 def _entry(row: dict[str, Any]) -> LogEntry:
     # One spelling whatever the store returns: whole seconds bare, else nine digits.
-    return LogEntry(timestamp=format_ns(parse_rfc3339_ns(row["_time"])), level=row.get("level", "info"),
+    return LogEntry(timestamp=format_ns(parse_rfc3339_ns(row["_time"])),
+                    level=row.get("level", "info"),
                     message=row.get("_msg", ""), namespace=row.get("namespace", ""),
                     pod=row.get("pod", ""), container=row.get("container", ""),
                     source=row.get("source", ""), cluster=row.get("cluster", ""))
