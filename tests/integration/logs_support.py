@@ -103,7 +103,7 @@ def logging_pod(member: Client, namespace: str, name: str, container: str, logfi
     """A pod on a kwok node whose container's log is ``logfile``."""
     member.apply(Namespace(metadata=ObjectMeta(name=namespace)))
     logfile.touch()
-    member.apply(KwokLogs.from_dict({  # type: ignore[attr-defined]
+    member.apply(KwokLogs.from_dict({
         "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"logs": [{"containers": [container], "logsFile": str(logfile)}]}}))
