@@ -50,7 +50,7 @@ def install_log_crds(client: httpx.Client, timeout: float = 30.0) -> None:
         while True:
             status = client.get(f"{_CRDS}/{name}").json().get("status", {})
             if any(c.get("type") == "Established" and c.get("status") == "True"
-                   for c in status.get("conditions", [])):
+                   for c in status.get("conditions") or []):
                 break
             if time.monotonic() > deadline:
                 raise ControlPlaneError(f"CRD {name} not established within {timeout:g}s")
