@@ -87,7 +87,9 @@ def operator(management: ControlPlane, tenant: str, store: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
     process = OperatorProcess(management.kubeconfig, tenant, tmp_path_factory.mktemp("operator"),
                               env={"HYBRIDCLOUD_OPERATOR_LOGS_URL": store,
-                                   "HYBRIDCLOUD_OPERATOR_LOGS_INTERVAL": "0.5"})
+                                   "HYBRIDCLOUD_OPERATOR_LOGS_INTERVAL": "0.5",
+                                   # Small reads: backlogs take several polls.
+                                   "HYBRIDCLOUD_OPERATOR_LOGS_MAX_BYTES": "4096"})
     process.start()
     yield process
     process.close()
@@ -300,3 +302,18 @@ def test_shipper_killed_mid_stream_loses_and_duplicates_nothing(
     missing = sorted({f"line {i:05d}" for i in range(total)} - set(counts))
     assert (duplicated, missing) == ([], []), f"{kills} kills; {operator.tail()}"
     assert len(rows) == total
+
+
+def test_more_than_one_read_of_lines_within_one_second_all_arrive_once(
+        http: httpx.Client, members: dict[str, Client], store: str, tenant: str,
+        tmp_path: Path) -> None:
+    # sinceTime has whole seconds: 2000 lines (~80 KB) in one second exceed a 4 KiB read.
+    second = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    logfile = tmp_path / "burst.log"
+    append_lines(logfile, [(second + timedelta(microseconds=i * 100), f"burst {i:05d}")
+                           for i in range(2000)])
+    logging_pod(members["west"], "burst", "burst-1", "app", logfile)
+    scope = f'tenant:="{tenant}" AND pod:="burst-1" AND source:="application"'
+    eventually(lambda: len(stored(store, scope)) >= 2000, timeout=120)
+    counts = Counter(row["_msg"] for row in stored(store, scope))
+    assert counts == Counter(f"burst {i:05d}" for i in range(2000))

@@ -38,6 +38,7 @@ from .logsearch import format_ns, parse_rfc3339_ns
 from .logstore import LogStore
 
 log = logging.getLogger(__name__)
+_MAX_GROWTH = 64
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,10 @@ class MemberShipper:
         self.member, self.client, self.store, self.book = member, client, store, book
         self.interval, self.max_bytes = interval, max_bytes
         self._checked: set[str] = set()  # containers reconciled with the store in this process
+        # sinceTime has whole seconds only: a container writing more than max_bytes within one
+        # second would be read from the same start forever. Such a container's reads grow
+        # (doubling, up to _MAX_GROWTH times max_bytes) until they get past that second.
+        self._read_size: dict[str, int] = {}
 
     def _record(self, at: int, text: str, namespace: str, pod: str, container: str,
                 source: str, level: str, key: str) -> dict[str, Any]:
@@ -146,9 +151,10 @@ class MemberShipper:
         return cursor
 
     async def _read_log(self, pod: str, namespace: str, container: str,
-                        cursor: LineCursor | None) -> tuple[list[tuple[int, str]], bool]:
+                        cursor: LineCursor | None, size: int,
+                        ) -> tuple[list[tuple[int, str]], bool]:
         params: dict[str, Any] = {"container": container, "timestamps": True,
-                                  "limitBytes": self.max_bytes}
+                                  "limitBytes": size}
         if cursor is not None:
             params["sinceTime"] = format_ns(cursor.at - cursor.at % 1_000_000_000)
         # lightkube's log() has no sinceTime/limitBytes; the same request with them.
@@ -158,7 +164,7 @@ class MemberShipper:
         response = await inner.send(inner.build_adapter_request(request))  # type: ignore[no-untyped-call]
         inner.raise_for_status(response)  # type: ignore[no-untyped-call]
         text = response.text
-        truncated = len(response.content) >= self.max_bytes
+        truncated = len(response.content) >= size
         raw_lines = text.split("\n")
         if truncated or not text.endswith("\n"):
             raw_lines = raw_lines[:-1]  # a partial last line is read again next poll
@@ -179,21 +185,29 @@ class MemberShipper:
                 key = f"{meta.namespace}/{meta.name}/{meta.uid}/{state.name}"
                 live.add(key)
                 cursor = await self._cursor_for(key)
+                size = self._read_size.get(key, self.max_bytes)
                 try:
                     lines, truncated = await self._read_log(meta.name, meta.namespace,
-                                                            state.name, cursor)
+                                                            state.name, cursor, size)
                 except ApiError as exc:
                     log.debug("no logs of %s on %s yet: %s", key, self.member.cluster,
                               exc.status.code)
                     continue
                 shipped = fresh_lines(lines, cursor)
-                backlog = backlog or truncated
+                stuck = truncated and not shipped
+                self._read_size[key] = min(size * 2, self.max_bytes * _MAX_GROWTH) if stuck \
+                    else self.max_bytes
+                backlog = backlog or (truncated and (not stuck or size < self.max_bytes
+                                                     * _MAX_GROWTH))
                 batch.records.extend(self._record(at, text, meta.namespace, meta.name,
                                                   state.name, "application",
                                                   extract_level(text), key)
                                      for at, text in shipped)
                 batch.cursors[key] = advanced(cursor, shipped)
         self.book.prune(live, events=False)
+        # Pods come and go: forget what belonged to containers that are gone (bounded memory).
+        self._read_size = {k: v for k, v in self._read_size.items() if k in live}
+        self._checked = {k for k in self._checked if k.startswith("event/") or k in live}
         return backlog
 
     async def _events(self, batch: _Batch) -> None:
@@ -222,6 +236,7 @@ class MemberShipper:
             batch.records.append(record)
             batch.cursors[key] = LineCursor(count, [])
         self.book.prune(live, events=True)
+        self._checked = {k for k in self._checked if not k.startswith("event/") or k in live}
 
     async def poll(self) -> bool:
         """One pass; True when some container had more than one response's worth."""
