@@ -463,3 +463,14 @@ def test_flux_example_syncs_the_kustomize_base() -> None:
     kustomization = next(d for d in docs if d["kind"] == "Kustomization")
     assert (ROOT / kustomization["spec"]["path"] / "kustomization.yaml").exists()
     assert kustomization["spec"]["prune"] is True and kustomization["spec"]["wait"] is True
+
+
+def test_logs_url_points_the_operator_and_the_api_at_an_existing_store(render: Render) -> None:
+    # issue 15: the chart takes the URL of an existing VictoriaLogs; none by default.
+    objects = render("--set", "logs.url=http://victorialogs.monitoring:9428")
+    for kind, variable in (("operator", "HYBRIDCLOUD_OPERATOR_LOGS_URL"),
+                           ("api", "HYBRIDCLOUD_API_LOGS_URL")):
+        env = env_of(one(objects, "Deployment", f"hybridcloud-{kind}"))
+        assert env[variable] == "http://victorialogs.monitoring:9428"
+    defaults = render()
+    assert "HYBRIDCLOUD_API_LOGS_URL" not in env_of(one(defaults, "Deployment", "hybridcloud-api"))
