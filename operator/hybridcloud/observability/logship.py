@@ -35,7 +35,7 @@ from .cursors import CursorBook, LineCursor
 from .loglevel import extract_level
 from .logquery import quote
 from .logsearch import format_ns, parse_rfc3339_ns
-from .logstore import LogStore
+from .logstore import LogStore, LogStoreRejectedError
 
 log = logging.getLogger(__name__)
 _MAX_GROWTH = 64
@@ -251,7 +251,11 @@ class MemberShipper:
 
     async def run(self) -> None:
         # Lines ingested just before a crash must be visible to the resume-boundary queries.
-        await self.store.flush()
+        # A store that refuses the flush (e.g. behind a proxy) still gets its logs shipped.
+        try:
+            await self.store.flush()
+        except LogStoreRejectedError as exc:
+            log.warning("log store refused a flush; resuming without it: %s", exc)
         while True:
             try:
                 backlog = await self.poll()
