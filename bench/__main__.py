@@ -1,7 +1,7 @@
 """Run every benchmark case that can run, print the table, write bench/results/latest.json.
 
     BENCH_SCALE=0.2 make bench    # shrink cluster counts and idle windows (default 1.0)
-    BENCH_ONLY=api make bench      # one group: operator, api, delivery or health
+    BENCH_ONLY=api make bench      # one group: operator, api, delivery, health or logs
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import api_cases, delivery_cases, health_cases, operator_cases
+from . import api_cases, delivery_cases, health_cases, logs_cases, operator_cases
 from .env import bench_environment
 from .report import Result, table, write
 
@@ -33,12 +33,14 @@ async def _run(scale: float, only: set[str]) -> list[Result]:
             results += await asyncio.to_thread(delivery_cases.run, Path(tmp) / "delivery", scale)
         if "health" in only:  # member-health probe cost (issue 21)
             results += await health_cases.run(scale)
+        if "logs" in only:  # issue 15
+            results += await asyncio.to_thread(logs_cases.run, Path(tmp) / "logs", scale)
     return results
 
 
 def main() -> int:
     scale = float(os.environ.get("BENCH_SCALE", "1.0"))
-    groups = {"operator", "api", "delivery", "health"}
+    groups = {"operator", "api", "delivery", "health", "logs"}
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(","))) or groups
     if not only <= groups:
         print(f"BENCH_ONLY must name some of {sorted(groups)}", file=sys.stderr)

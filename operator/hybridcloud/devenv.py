@@ -47,6 +47,7 @@ from .controlplane._process import (
 from .devenv_access import mint_dev_token
 from .kube.bootstrap import create_platform_namespace, install_crds
 from .models import ClusterPhase
+from .observability.devstore import start_log_store
 from .providers.local import built_version
 from .supervision import Backoff, SupervisedChild
 
@@ -110,6 +111,7 @@ class Supervisor:
         self.supervised: dict[str, SupervisedChild[Child]] = {}
         self.state: dict[str, Any] = {}  # state.json: what `down` must stop, if all else fails
         self.control_plane = ControlPlane(run_dir / "cp", Profile.MANAGEMENT, name="hybridcloud")
+        self.log_store: Child | None = None
 
     @property
     def children(self) -> dict[str, Child]:
@@ -122,7 +124,13 @@ class Supervisor:
         install_crds(self.control_plane.kubeconfig)
         create_platform_namespace(self.control_plane.kubeconfig)
         token = mint_dev_token(self.control_plane.kubeconfig, DEV_NAMESPACE, DEV_ACCOUNT)
-        env = {**os.environ, "KUBECONFIG": str(self.control_plane.kubeconfig),
+        store = start_log_store(self.launcher, self.run_dir / "victorialogs",
+                                self.logs / "victoria-logs.log")  # issue 15: logs
+        self.log_store = store[0] if store else None
+        logs_url = store[1] if store else ""
+        logs_env = ({"HYBRIDCLOUD_OPERATOR_LOGS_URL": logs_url,
+                     "HYBRIDCLOUD_API_LOGS_URL": logs_url} if logs_url else {})
+        env = {**os.environ, **logs_env, "KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_API_KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.run_dir / "local"),
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "2",
@@ -145,6 +153,7 @@ class Supervisor:
                     f"HYBRIDCLOUD_API_URL={api_url}\n"
                     f"HYBRIDCLOUD_TOKEN={token}\n"
                     f"{DEV_TIER_VARIABLE}={tier.value}\n"
+                    f"HYBRIDCLOUD_LOGS_URL={logs_url or 'not started (make tools)'}\n"
                     + (f"PATH={bin_dir}:{os.environ.get('PATH', '')}\n" if bin_dir else ""))
         (self.run_dir / "env").write_text(env_file)
 
@@ -223,6 +232,8 @@ class Supervisor:
             if name in children:
                 terminate(children[name], grace=10)
         stop_local_clusters(self.run_dir)
+        if self.log_store is not None:
+            terminate(self.log_store, grace=10)
         self.control_plane.stop()
         self.launcher.close()
         (self.run_dir / "env").unlink(missing_ok=True)
@@ -368,6 +379,7 @@ hybridcloud is running
   rate limit       HYBRIDCLOUD_TOKEN has tier {tier}
                    ({DEV_TIER_VARIABLE}=basic|professional|enterprise before `make up` changes it)
   logs             {run_dir / 'logs'}/  (the operator and API are restarted if they exit)
+  log store        {values.get('HYBRIDCLOUD_LOGS_URL', '')}  (VictoriaLogs; POST /v1/logs/query)
 
 Use it:
   set -a; . {run_dir / 'env'}; set +a

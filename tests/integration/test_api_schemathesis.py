@@ -24,6 +24,7 @@ from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
 
 from .api_support import bearer, identity, serve
+from .logs_support import victorialogs
 from .test_api_contract import CREATE_CLUSTER, DEPLOY_APPLICATION
 
 pytestmark = pytest.mark.integration
@@ -94,12 +95,14 @@ def test_counting_flags_operations_answered_only_by_auth_or_rate_limit() -> None
 
 
 @pytest.fixture(scope="module")
-def api(management: ControlPlane) -> Iterator[str]:
-    settings = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.ENTERPRISE,
-                        oauth_namespace="api-fuzz-oauth", consistency_timeout=1,
-                        rate_limit_enabled=False)
-    with serve(settings) as base:
-        yield base
+def api(management: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # A real log store, so POST /v1/logs/query answers queries rather than 503 (issue 15).
+    with victorialogs(tmp_path_factory.mktemp("fuzz-logs")) as logs_url:
+        settings = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.ENTERPRISE,
+                            oauth_namespace="api-fuzz-oauth", consistency_timeout=1,
+                            rate_limit_enabled=False, logs_url=logs_url)
+        with serve(settings) as base:
+            yield base
 
 
 def test_schemathesis_finds_no_server_errors_or_schema_violations(

@@ -337,7 +337,10 @@ def test_member_credentials_are_readable_by_the_api_only_in_their_own_namespace(
     for account, verbs in (("api", {"get"}), ("operator", {"get", "create", "patch", "delete"})):
         role = one(objects, "Role", f"hybridcloud-{account}-member-credentials")
         assert role["metadata"]["namespace"] == "platform-secrets"
-        assert rules(role) == {("", "secrets", verb) for verb in verbs}
+        # The operator also keeps its log-shipping cursors there (issue 15).
+        cursors = {("", "configmaps", v) for v in ("get", "create", "patch")} \
+            if account == "operator" else set()
+        assert rules(role) == {("", "secrets", verb) for verb in verbs} | cursors
         binding = one(objects, "RoleBinding", f"hybridcloud-{account}-member-credentials")
         assert binding["metadata"]["namespace"] == "platform-secrets"
         assert binding["subjects"][0]["name"] == f"hybridcloud-{account}"
@@ -470,3 +473,14 @@ def test_flux_example_syncs_the_kustomize_base() -> None:
     kustomization = next(d for d in docs if d["kind"] == "Kustomization")
     assert (ROOT / kustomization["spec"]["path"] / "kustomization.yaml").exists()
     assert kustomization["spec"]["prune"] is True and kustomization["spec"]["wait"] is True
+
+
+def test_logs_url_points_the_operator_and_the_api_at_an_existing_store(render: Render) -> None:
+    # issue 15: the chart takes the URL of an existing VictoriaLogs; none by default.
+    objects = render("--set", "logs.url=http://victorialogs.monitoring:9428")
+    for kind, variable in (("operator", "HYBRIDCLOUD_OPERATOR_LOGS_URL"),
+                           ("api", "HYBRIDCLOUD_API_LOGS_URL")):
+        env = env_of(one(objects, "Deployment", f"hybridcloud-{kind}"))
+        assert env[variable] == "http://victorialogs.monitoring:9428"
+    defaults = render()
+    assert "HYBRIDCLOUD_API_LOGS_URL" not in env_of(one(defaults, "Deployment", "hybridcloud-api"))

@@ -45,6 +45,7 @@ from ..kube.resources import (
 )
 from ..kube.tenants import TenantBook
 from ..models import TenantRules
+from ..observability.logstore import LogStore
 from . import errors
 from .bodylimit import BodyLimit
 from .deps import Authenticator, Caches, CallerDep
@@ -55,6 +56,7 @@ from .routes import (
     applications,
     clusters,
     events,
+    logs,
     multicluster,
     oauth,
     operations,
@@ -161,12 +163,16 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
                                            settings.member_credentials_namespace)
         # Security API (issue 16): SecurityPolicies, read like the other kinds from a watch.
         app.state.security_policies = WatchCache(kube, SecurityPolicyResource)
+        app.state.logs = (LogStore(settings.logs_url, settings.logs_timeout)
+                          if settings.logs_url else None)  # logs (issue 15)
         await start_all([*caches.all(), app.state.security_policies],
                         settings.cache_sync_timeout)
         try:
             yield
         finally:
             await app.state.security_policies.stop()
+            if app.state.logs is not None:
+                await app.state.logs.close()
             for cache in caches.all():
                 await cache.stop()
             await app.state.members.close()
@@ -233,6 +239,6 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
             return render_metrics(request.app)
 
     for module in (clusters, applications, workloads, multicluster, operations, oauth, security,
-                   webhooks, events):
+                   webhooks, events, logs):
         app.include_router(module.router)
     return app

@@ -112,3 +112,11 @@ class Settings(BaseSettings):
         default=None, description="The operator's HYBRIDCLOUD_OPERATOR_TENANT_DEFAULTS (JSON), "
         "so cluster writes in namespaces no TenantPolicy selects are refused up front too; unset: "
         "only namespaces a TenantPolicy selects are checked before writing.")
+    # --- logs (issue 15) ---
+    logs_url: str | None = Field(
+        default=None, description="Base URL of the VictoriaLogs server the operator ships "
+        "member logs to; unset: POST /v1/logs/query answers 503.")
+    logs_max_limit: int = Field(default=1000, ge=1, le=10_000,
+                                description="Largest `limit` of one log query page.")
+    logs_timeout: float = Field(default=10.0, gt=0,
+                                description="Deadline of each call to the log store.")

@@ -18,7 +18,7 @@ from ..kube.objects import FIELD_MANAGER
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
-from . import application, health, hybridcluster, metrics, securitypolicy, settings
+from . import application, health, hybridcluster, logship, metrics, securitypolicy, settings
 from .config import OperatorConfig
 from .webhooks import WebhookService
 
@@ -93,4 +93,4 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["wire"].close()
 
 
-__all__ = ["metrics", "settings"]
+__all__ = ["logship", "metrics", "settings"]

@@ -140,3 +140,14 @@ class OperatorConfig(BaseSettings):
     metrics_host: str = Field(
         default="127.0.0.1", description="Address the metrics port listens on: loopback unless "
         "set (the chart sets 0.0.0.0 and admits scrapers through its NetworkPolicy).")
+    # --- logs (issue 15) ---
+    logs_url: str | None = Field(
+        default=None, description="Base URL of the VictoriaLogs server to ship every Active "
+        "member's container logs and Events to; unset: no shipping.")
+    logs_interval: float = Field(default=1.0, gt=0,
+                                 description="Seconds between polls of a member's logs.")
+    logs_max_bytes: int = Field(default=1 << 20, ge=4096, description="Most bytes read from "
+                                "one container per poll (bounds memory; backlogs take "
+                                "several polls).")
+    logs_timeout: float = Field(default=10.0, gt=0,
+                                description="Deadline of each call to the log store.")

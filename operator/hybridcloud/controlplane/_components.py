@@ -20,8 +20,11 @@ MEMBER_COMPONENTS = (*MANAGEMENT_COMPONENTS, SCHEDULER, KWOK)
 
 # Pod addresses kwok hands out; kept apart from the service range so the two never overlap.
 POD_CIDR = "10.244.0.0/16"
-# The address kwok reports for every fake node (TEST-NET-2, never routable).
-FAKE_NODE_IP = "198.51.100.1"
+# The address kwok reports for every fake node. Loopback, because kwok serves the kubelet API
+# (pods/log, which the apiserver proxies to the node's InternalIP) on 127.0.0.1.
+FAKE_NODE_IP = "127.0.0.1"
+# kwok's own resources it reads from the member's apiserver: simulated container logs.
+KWOK_CRDS = ("Logs", "ClusterLogs")
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ def apiserver_args(pki: ClusterPKI, ports: Ports) -> list[str]:
         "--authorization-mode=RBAC",
         "--allow-privileged=true",
         "--profiling=false",
+        # Fake nodes have no resolvable hostname: reach kwok's kubelet API by address.
+        "--kubelet-preferred-address-types=InternalIP",
     ]
 
 
@@ -125,8 +130,14 @@ def scheduler_args(ports: Ports, kubeconfig: Path, serving: tuple[Path, Path]) -
     return _secondary_serving_args(ports.scheduler, *serving, kubeconfig)
 
 
-def kwok_args(kubeconfig: Path, stages: Path) -> list[str]:
+def kwok_args(kubeconfig: Path, stages: Path, port: int, serving: tuple[Path, Path]) -> list[str]:
     return [
+        # The kubelet-style API (logs) on loopback over TLS, as the apiserver dials nodes.
+        f"--server-address={LOOPBACK}:{port}",
+        f"--node-port={port}",
+        f"--tls-cert-file={serving[0]}",
+        f"--tls-private-key-file={serving[1]}",
+        f"--enable-crds={','.join(KWOK_CRDS)}",
         f"--kubeconfig={kubeconfig}",
         f"--config={stages}",
         "--manage-all-nodes=true",

@@ -1,2 +1,2 @@
-"""The platform's observability: its own metrics, and (in other modules) the metrics catalogue,
-Prometheus/Alertmanager clients and log query translation."""
+"""Observability: the platform's own metrics, the fleet's metrics and alerts (Prometheus,
+Alertmanager) and its logs (VictoriaLogs)."""

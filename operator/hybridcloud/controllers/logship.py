@@ -1,0 +1,116 @@
+"""Ships every Active member cluster's container logs and Events to the log store.
+
+Enabled by ``HYBRIDCLOUD_OPERATOR_LOGS_URL``. A kopf event handler on HybridClusters (in the
+namespaces the operator watches) starts one supervised task per Active cluster
+(``observability.logship.MemberShipper``) and cancels it when the cluster leaves that phase or
+is deleted. Members are read with the platform's own copy of their credential
+(``kube.member_credentials``), never the tenant's ``<cluster>-kubeconfig``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import httpx2
+import kopf
+from lightkube import AsyncClient, KubeConfig
+
+from .. import GROUP, VERSION
+from ..kube.member_credentials import MemberClients, MemberCredentialError
+from ..models import HybridCluster
+from ..observability.cursors import CursorBook
+from ..observability.logship import Member, MemberShipper, active
+from ..observability.logstore import LogStore
+from .config import OperatorConfig
+
+log = logging.getLogger(__name__)
+_MEMO_KEY = "logship"
+_RETRY = 5.0
+
+
+def _member_client(_: str, config: KubeConfig) -> AsyncClient:
+    return AsyncClient(config=config, timeout=httpx2.Timeout(30.0),
+                       field_manager="hybridcloud-logship")
+
+
+async def _close(client: AsyncClient) -> None:
+    await client.close()
+
+
+class LogShipping:
+    def __init__(self, config: OperatorConfig, management: AsyncClient, url: str) -> None:
+        self.config, self.management = config, management
+        self.store = LogStore(url, config.logs_timeout)
+        self.members: MemberClients[AsyncClient] = MemberClients(
+            management, config.member_credentials_namespace, _member_client, _close)
+        self.tasks: dict[tuple[str, str], tuple[str, asyncio.Task[None]]] = {}
+
+    def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        key, uid = (meta["namespace"], meta["name"]), meta["uid"]
+        running = self.tasks.get(key)
+        wanted = event_type != "DELETED" and not meta.get("deletionTimestamp") and active(body)
+        if running and (not wanted or running[0] != uid):
+            running[1].cancel()
+            del self.tasks[key]
+            running = None
+        if wanted and running is None:
+            member = Member(tenant=key[0], cluster=key[1], uid=uid)
+            self.tasks[key] = (uid, asyncio.create_task(self._ship(member)))
+
+    async def _ship(self, member: Member) -> None:
+        while True:  # until cancelled: a missing credential or a crash is retried
+            try:
+                client = await self.members.get(member.tenant, member.cluster, member.uid)
+                book = CursorBook(self.management, self.config.member_credentials_namespace,
+                                  member.uid, {f"{GROUP}/cluster": member.cluster,
+                                               f"{GROUP}/cluster-namespace": member.tenant})
+                await book.load()
+                shipper = MemberShipper(member, client, self.store, book,
+                                        interval=self.config.logs_interval,
+                                        max_bytes=self.config.logs_max_bytes)
+                await shipper.run()
+            except asyncio.CancelledError:
+                raise
+            except MemberCredentialError as exc:
+                log.info("log shipping for %s/%s waits: %s", member.tenant, member.cluster, exc)
+            except Exception as exc:
+                log.warning("log shipping for %s/%s restarts after %s", member.tenant,
+                            member.cluster, type(exc).__name__)
+            await asyncio.sleep(_RETRY)
+
+    async def stop(self) -> None:
+        for _, task in self.tasks.values():
+            task.cancel()
+        await asyncio.gather(*(task for _, task in self.tasks.values()),
+                             return_exceptions=True)
+        self.tasks.clear()
+        await self.members.close()
+        await self.store.close()
+
+
+@kopf.on.startup()
+async def start_log_shipping(memo: kopf.Memo, **_: Any) -> None:
+    config = OperatorConfig()
+    memo[_MEMO_KEY] = None
+    if config.logs_url:
+        memo[_MEMO_KEY] = LogShipping(config, AsyncClient(field_manager="hybridcloud-logship"),
+                                      config.logs_url)
+
+
+@kopf.on.event(GROUP, VERSION, HybridCluster.PLURAL)
+async def ship_member_logs(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+    shipping: LogShipping | None = memo.get(_MEMO_KEY)
+    if shipping is not None:
+        shipping.observe(event.get("type"), event["object"])
+
+
+@kopf.on.cleanup()
+async def stop_log_shipping(memo: kopf.Memo, **_: Any) -> None:
+    shipping: LogShipping | None = memo.get(_MEMO_KEY)
+    if shipping is not None:
+        await shipping.stop()
+        await shipping.management.close()
