@@ -42,9 +42,12 @@ from . import errors
 from .bodylimit import BodyLimit
 from .deps import Authenticator, Caches, CallerDep
 from .member import MemberClients
+from .observability import start_observability
 from .oauth import CLIENT_LABEL
 from .ratelimit import RateLimiter
 from .routes import applications, clusters, multicluster, oauth, operations, workloads
+from .routes import metrics as metrics_routes  # metrics and alerting (issue 14)
+from .routes import alert_rules, alerts, metrics_discovery
 from .settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -158,9 +161,11 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         app.state.members = MemberClients(kube, settings.member_timeout,
                                            settings.member_credentials_namespace)
         await start_all(caches.all(), settings.cache_sync_timeout)
+        observability = start_observability(app, settings)  # metrics and alerting (issue 14)
         try:
             yield
         finally:
+            await observability.aclose()
             for cache in caches.all():
                 await cache.stop()
             await app.state.members.close()
@@ -226,6 +231,7 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
                                       {"verb": "get", "path": "/metrics"})
             return render_metrics(request.app)
 
-    for module in (clusters, applications, workloads, multicluster, operations, oauth):
+    for module in (clusters, applications, workloads, multicluster, operations, oauth,
+                   metrics_routes, metrics_discovery, alert_rules, alerts):
         app.include_router(module.router)
     return app

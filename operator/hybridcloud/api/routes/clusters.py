@@ -44,6 +44,7 @@ from ..views import (
     cluster_status,
     cluster_summary,
 )
+from .metrics import current_metrics
 from ._common import ClusterId, caught_up, cluster_or_404, errors, page_of
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
@@ -94,12 +95,15 @@ async def create_cluster(body: ClusterCreate, request: Request, caller: CallerDe
 
 @router.get("/{cluster_id}", operation_id="getCluster", response_model=ClusterDetails,
             responses=errors(403, 404))
-async def get_cluster(cluster_id: ClusterId, response: Response, caller: CallerDep,
-                      auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> ClusterDetails:
+async def get_cluster(cluster_id: ClusterId, request: Request, response: Response,
+                      caller: CallerDep, auth: AuthDep, caches: CachesDep,
+                      namespace: TenantDep) -> ClusterDetails:
     await auth.require(caller, "get", PLURAL, namespace)
     obj = cluster_or_404(caches.clusters, namespace, cluster_id)
     response.headers["ETag"] = f'"{obj["metadata"]["resourceVersion"]}"'
-    return cluster_details(obj)
+    details = cluster_details(obj)
+    details.metrics = await current_metrics(request, namespace, cluster_id)  # issue 14
+    return details
 
 
 def _if_match(value: str | None) -> str | None:

@@ -1,0 +1,1 @@
+"""Observability: the metrics catalogue, PromQL scoping, Prometheus and Alertmanager clients."""
