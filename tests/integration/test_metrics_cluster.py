@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -100,13 +99,6 @@ def test_discovery_lists_active_clusters_with_cluster_and_tenant_labels(
         return any(t["labels"].get("cluster") == "edge" and t["health"] == "up"
                    for t in targets["data"]["activeTargets"])
     eventually(scraped, timeout=60)
-
-
-def test_tenant_cannot_use_the_scraper_endpoints(stack: tuple[str, str],
-                                                 tenant: tuple[httpx.Client, str]) -> None:
-    http, namespace = tenant
-    assert_error(http.get("/internal/metrics/targets"), 403, "FORBIDDEN")
-    assert_error(http.get(f"/internal/metrics/scrape/{namespace}/edge"), 403, "FORBIDDEN")
 
 
 def test_cluster_metrics_have_the_contract_shape(tenant: tuple[httpx.Client, str]) -> None:

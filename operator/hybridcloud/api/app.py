@@ -42,12 +42,14 @@ from . import errors
 from .bodylimit import BodyLimit
 from .deps import Authenticator, Caches, CallerDep
 from .member import MemberClients
-from .observability import start_observability
 from .oauth import CLIENT_LABEL
+from .observability import start_observability
 from .ratelimit import RateLimiter
+from .routes import alert_rules as alert_rules_routes  # metrics and alerting (issue 14)
+from .routes import alerts as alerts_routes
 from .routes import applications, clusters, multicluster, oauth, operations, workloads
-from .routes import metrics as metrics_routes  # metrics and alerting (issue 14)
-from .routes import alert_rules, alerts, metrics_discovery
+from .routes import metrics as metrics_routes
+from .routes import metrics_discovery as metrics_discovery_routes
 from .settings import Settings
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -232,6 +234,6 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
             return render_metrics(request.app)
 
     for module in (clusters, applications, workloads, multicluster, operations, oauth,
-                   metrics_routes, metrics_discovery, alert_rules, alerts):
+                   metrics_routes, metrics_discovery_routes, alert_rules_routes, alerts_routes):
         app.include_router(module.router)
     return app

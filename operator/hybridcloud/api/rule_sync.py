@@ -18,7 +18,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_namespaced_resource
 
 from ..observability import rules
-from ..observability.prometheus import BackendUnavailable, QueryRejected
+from ..observability.prometheus import BackendUnavailableError, QueryRejectedError
 from ..observability.scoping import Scoper
 from .settings import Settings
 
@@ -39,7 +39,7 @@ async def render_rule_file(kube: AsyncClient, scoper: Scoper, settings: Settings
             try:
                 scoped = await scoper.scope(str(rule.get("expr", "")),
                                             {settings.metrics_tenant_label: namespace})
-            except QueryRejected as exc:
+            except QueryRejectedError as exc:
                 log.warning("alert rule %s/%s left out: %s", namespace, name, exc.message)
                 continue
             loaded.append(rules.tenant_rule(rule, scoped, settings.metrics_tenant_label,
@@ -67,7 +67,7 @@ async def sync_rules(kube: AsyncClient, scoper: Scoper, settings: Settings) -> N
                 _replace(path, text)
                 await scoper.prometheus.reload()
                 written = text
-        except (ApiError, BackendUnavailable, OSError) as exc:
+        except (ApiError, BackendUnavailableError, OSError) as exc:
             log.warning("alert rules not synced yet: %s", exc)
         except Exception:  # the loop must outlive any one bad round
             log.exception("alert rule sync failed")

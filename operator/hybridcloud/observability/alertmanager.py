@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from .prometheus import BackendUnavailable
+from .prometheus import BackendUnavailableError
 
 
 class AlertmanagerClient:
@@ -27,9 +27,10 @@ class AlertmanagerClient:
             response = await self._http.get("/api/v2/alerts",
                                              params=[("filter", f) for f in filters])
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(f"Alertmanager at {self.base_url} is unreachable") from exc
+            raise BackendUnavailableError(
+                f"Alertmanager at {self.base_url} is unreachable") from exc
         if response.status_code != 200:
-            raise BackendUnavailable(f"Alertmanager answered {response.status_code}")
+            raise BackendUnavailableError(f"Alertmanager answered {response.status_code}")
         found: list[dict[str, Any]] = response.json()
         return [a for a in found
                 if all((a.get("labels") or {}).get(k) == v for k, v in equal.items())]

@@ -2,8 +2,8 @@
 VictoriaMetrics) and for Prometheus's parser.
 
 Failures are sorted for the API: the backend unreachable, timing out or answering 5xx is
-:class:`BackendUnavailable` (503 to the caller, never a 500); a query Prometheus rejects is
-:class:`QueryRejected` with Prometheus's message (which carries the position, ``1:7: parse
+:class:`BackendUnavailableError` (503 to the caller, never a 500); a query Prometheus rejects is
+:class:`QueryRejectedError` with Prometheus's message (which carries the position, ``1:7: parse
 error: …``).
 """
 
@@ -18,12 +18,12 @@ import httpx
 _POSITION = re.compile(r"^(\d+):(\d+):")
 
 
-class BackendUnavailable(Exception):
+class BackendUnavailableError(Exception):
     """The metrics or alerting backend cannot answer now."""
 
 
 @dataclass
-class QueryRejected(Exception):
+class QueryRejectedError(Exception):
     message: str
 
     @property
@@ -45,22 +45,22 @@ class PrometheusClient:
         try:
             response = await self._http.post(path, data=params)
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(f"Prometheus at {self.base_url} is unreachable") from exc
+            raise BackendUnavailableError(f"Prometheus at {self.base_url} is unreachable") from exc
         if response.status_code >= 500 or response.status_code == 429:
-            raise BackendUnavailable(f"Prometheus answered {response.status_code}")
+            raise BackendUnavailableError(f"Prometheus answered {response.status_code}")
         try:
             body = response.json()
         except ValueError as exc:
-            raise BackendUnavailable("Prometheus answered something that is not JSON") from exc
+            raise BackendUnavailableError("Prometheus answered something that is not JSON") from exc
         if body.get("status") != "success":
             if body.get("errorType") in ("bad_data", "execution") or response.status_code in (
                     400, 422):
-                raise QueryRejected(str(body.get("error", "query rejected")))
-            raise BackendUnavailable(f"Prometheus error: {body.get('errorType')}")
+                raise QueryRejectedError(str(body.get("error", "query rejected")))
+            raise BackendUnavailableError(f"Prometheus error: {body.get('errorType')}")
         return body.get("data")
 
     async def parse(self, expression: str) -> Any:
-        """The AST of ``expression`` (Prometheus's own parser), or :class:`QueryRejected`."""
+        """The AST of ``expression`` (Prometheus's own parser), or :class:`QueryRejectedError`."""
         return await self._call("/api/v1/parse_query", {"query": expression})
 
     async def query_range(self, expression: str, start: float, end: float,
@@ -84,17 +84,17 @@ class PrometheusClient:
         try:
             response = await self._http.post("/-/reload")
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(f"Prometheus at {self.base_url} is unreachable") from exc
+            raise BackendUnavailableError(f"Prometheus at {self.base_url} is unreachable") from exc
         if response.status_code != 200:
-            raise BackendUnavailable(f"Prometheus reload answered {response.status_code}")
+            raise BackendUnavailableError(f"Prometheus reload answered {response.status_code}")
 
     async def alerts(self) -> list[dict[str, Any]]:
         """Alerts of the rule evaluator (pending and firing)."""
         try:
             response = await self._http.get("/api/v1/alerts")
         except httpx.HTTPError as exc:
-            raise BackendUnavailable(f"Prometheus at {self.base_url} is unreachable") from exc
+            raise BackendUnavailableError(f"Prometheus at {self.base_url} is unreachable") from exc
         if response.status_code != 200:
-            raise BackendUnavailable(f"Prometheus answered {response.status_code}")
+            raise BackendUnavailableError(f"Prometheus answered {response.status_code}")
         found: list[dict[str, Any]] = (response.json().get("data") or {}).get("alerts") or []
         return found

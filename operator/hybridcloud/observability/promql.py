@@ -22,7 +22,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SET_OPERATORS = {"and", "or", "unless"}
 
 
-class UnsupportedExpression(ValueError):
+class UnsupportedExpressionError(ValueError):
     """The expression uses a construct the scoper cannot print back faithfully."""
 
 
@@ -42,10 +42,10 @@ def _duration(ms: int) -> str:
 def _refuse_extensions(node: Mapping[str, Any]) -> None:
     for key in ("rangeExpr", "offsetExpr", "stepExpr"):
         if node.get(key) is not None:
-            raise UnsupportedExpression("duration arithmetic in ranges or offsets is not "
+            raise UnsupportedExpressionError("duration arithmetic in ranges or offsets is not "
                                         "supported; write a plain duration")
     if node.get("anchored") or node.get("smoothed"):
-        raise UnsupportedExpression("anchored/smoothed selectors are not supported")
+        raise UnsupportedExpressionError("anchored/smoothed selectors are not supported")
 
 
 def _modifiers(node: Mapping[str, Any]) -> str:
@@ -70,7 +70,7 @@ def _selector(node: Mapping[str, Any], scope: Mapping[str, str]) -> str:
 def render(node: Mapping[str, Any] | None, scope: Mapping[str, str]) -> str:
     """PromQL text of the AST ``node`` with ``scope``'s matchers on every selector."""
     if node is None:
-        raise UnsupportedExpression("empty expression")
+        raise UnsupportedExpressionError("empty expression")
     kind = node.get("type")
     if kind == "vectorSelector":
         _refuse_extensions(node)
@@ -102,7 +102,7 @@ def render(node: Mapping[str, Any] | None, scope: Mapping[str, str]) -> str:
         return f"{node['op']}{clause} ({param}{render(node['expr'], scope)})"
     if kind == "binaryExpr":
         return _binary(node, scope)
-    raise UnsupportedExpression(f"unsupported expression node {kind!r}")
+    raise UnsupportedExpressionError(f"unsupported expression node {kind!r}")
 
 
 def _binary(node: Mapping[str, Any], scope: Mapping[str, str]) -> str:
@@ -114,7 +114,7 @@ def _binary(node: Mapping[str, Any], scope: Mapping[str, str]) -> str:
     if matching:
         fills = matching.get("fillValues") or {}
         if any(v is not None for v in fills.values()):
-            raise UnsupportedExpression("fill modifiers are not supported")
+            raise UnsupportedExpressionError("fill modifiers are not supported")
         labels = ", ".join(_label(name) for name in matching.get("labels") or [])
         if matching.get("on"):
             text += f" on ({labels})"

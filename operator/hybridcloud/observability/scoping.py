@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from .prometheus import PrometheusClient, QueryRejected
-from .promql import UnsupportedExpression, confined, render
+from .prometheus import PrometheusClient, QueryRejectedError
+from .promql import UnsupportedExpressionError, confined, render
 
 _REMEMBERED = 4096
 
@@ -22,7 +22,7 @@ class Scoper:
     async def scope(self, expression: str, scope: Mapping[str, str]) -> str:
         """``expression`` with ``scope``'s matchers on every selector.
 
-        Raises :class:`QueryRejected` for a syntax error (Prometheus's message, with the
+        Raises :class:`QueryRejectedError` for a syntax error (Prometheus's message, with the
         position) and for constructs the printer refuses."""
         key = (expression, tuple(sorted(scope.items())))
         if key in self._done:
@@ -31,12 +31,12 @@ class Scoper:
         ast = await self.prometheus.parse(expression)
         try:
             scoped = render(ast, scope)
-        except UnsupportedExpression as exc:
-            raise QueryRejected(str(exc)) from exc
+        except UnsupportedExpressionError as exc:
+            raise QueryRejectedError(str(exc)) from exc
         # The printed expression is parsed again and checked: whatever the printer emitted,
         # it is only used when Prometheus reads it as confined to the scope.
         if not confined(await self.prometheus.parse(scoped), scope):
-            raise QueryRejected("the expression could not be confined to the tenant's series")
+            raise QueryRejectedError("the expression could not be confined to the tenant's series")
         self._done[key] = scoped
         if len(self._done) > _REMEMBERED:
             self._done.popitem(last=False)

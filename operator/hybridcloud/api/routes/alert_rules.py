@@ -15,7 +15,7 @@ from lightkube.core.exceptions import ApiError
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...observability import rules
-from ...observability.prometheus import BackendUnavailable, QueryRejected
+from ...observability.prometheus import BackendUnavailableError, QueryRejectedError
 from ...observability.templates import template_problem
 from ..deps import AuthDep, CallerDep, TenantDep, kube_call
 from ..errors import APIError, from_kube
@@ -78,10 +78,10 @@ async def _checked(body: AlertRuleBody, request: Request, namespace: str) -> Non
         raise invalid("description", "templates are not allowed here")
     try:
         await scoper(request).scope(body.expression, {settings.metrics_tenant_label: namespace})
-    except QueryRejected as exc:
+    except QueryRejectedError as exc:
         raise APIError("INVALID_REQUEST", f"expression: {exc.message}",
                        {"field": "expression", "position": exc.position}) from exc
-    except BackendUnavailable as exc:
+    except BackendUnavailableError as exc:
         raise unavailable("the expression cannot be validated now") from exc
 
 

@@ -1,8 +1,8 @@
 """GET /v1/alerts: the tenant's alerts, firing ones from Alertmanager and pending ones from the
-rule evaluator, in the contract's shape. ``?namespace=`` is both the contract's namespace
-filter and the API's tenant selector (an alert's ``namespace`` is its tenant's). Only alerts carrying the caller's tenant label are
-returned (the platform forces that label on every tenant rule, ``observability/rules.py``); the
-caller needs ``list`` on ``prometheusrules`` in the tenant namespace."""
+rule evaluator, in the contract's shape. ``?namespace=`` is both the contract's namespace filter
+and the API's tenant selector (an alert's ``namespace`` is its tenant's). Only alerts carrying
+the caller's tenant label are returned (the platform forces that label on every tenant rule,
+``observability/rules.py``); the caller needs ``list`` on ``prometheusrules`` there."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from ...observability import rules
 from ...observability.alertmanager import AlertmanagerClient
-from ...observability.prometheus import BackendUnavailable
+from ...observability.prometheus import BackendUnavailableError
 from ..deps import AuthDep, CallerDep, TenantDep
 from ..settings import Settings
 from ._common import errors
@@ -95,7 +95,7 @@ async def list_alerts(
                 found.append(_alert(labels, item.get("annotations") or {}, state="pending",
                                     ident=_pending_id(labels), started=item.get("activeAt"),
                                     settings=settings, namespace=namespace))
-    except BackendUnavailable as exc:
+    except BackendUnavailableError as exc:
         raise unavailable("the alerting backend is unavailable") from exc
     chosen = [a for a in found
               if (severity is None or a.severity == severity)

@@ -44,8 +44,8 @@ from ..views import (
     cluster_status,
     cluster_summary,
 )
-from .metrics import current_metrics
 from ._common import ClusterId, caught_up, cluster_or_404, errors, page_of
+from .metrics import current_metrics
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
 PLURAL = HybridCluster.PLURAL

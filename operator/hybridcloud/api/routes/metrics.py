@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from ...models import HybridCluster
 from ...observability.catalog import CATALOG, DEFAULT_METRICS
-from ...observability.prometheus import BackendUnavailable, QueryRejected
+from ...observability.prometheus import BackendUnavailableError, QueryRejectedError
 from ...observability.scoping import Scoper
 from ..deps import AuthDep, CachesDep, CallerDep, TenantDep
 from ..errors import APIError
@@ -108,7 +108,7 @@ def time_range(start: str | None, end: str | None, step: str | None,
         raise invalid("end", "must not be before start")
     span = (until - since).total_seconds()
     if step is None:
-        seconds = max(_DEFAULT_STEP, span / max_points)
+        seconds = max(_DEFAULT_STEP, span / max(max_points - 1, 1))
     else:
         seconds = parse_duration(step, "step")
         if span / seconds + 1 > max_points:
@@ -176,9 +176,9 @@ async def cluster_metrics(
 
     try:
         series = await asyncio.gather(*(one(name) for name in names))
-    except BackendUnavailable as exc:
+    except BackendUnavailableError as exc:
         raise unavailable("the metrics backend is unavailable") from exc
-    except QueryRejected as exc:
+    except QueryRejectedError as exc:
         # The catalogue's own expressions are valid; a rejection is the backend's limit.
         raise invalid("metrics", f"the backend refused the query: {exc.message}") from exc
     return ClusterMetricsResponse(metrics={s.metric: s for s in series})
@@ -207,7 +207,7 @@ async def current_metrics(request: Request, namespace: str, cluster_id: str) -> 
     try:
         cpu, memory, egress = await asyncio.gather(
             latest("cpu_usage"), latest("memory_usage"), latest("network_egress"))
-    except (BackendUnavailable, QueryRejected):
+    except (BackendUnavailableError, QueryRejectedError):
         return ClusterMetrics()
     return ClusterMetrics(
         cpu_usage=None if cpu is None else f"{cpu:.1f}%",

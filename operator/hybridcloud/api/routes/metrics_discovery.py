@@ -22,8 +22,7 @@ import httpx2
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from lightkube import KubeConfig
-from lightkube.config.client_adapter import AsyncClient as raw_client
-from lightkube.config.client_adapter import ConnectionParams
+from lightkube.config import client_adapter
 from lightkube.core.exceptions import ApiError
 
 from ...kube.member_credentials import MemberClients, MemberCredentialError
@@ -52,9 +51,9 @@ def _member_http(request: Request) -> MemberClients[httpx2.AsyncClient]:
         settings: Settings = request.app.state.settings
 
         def build(_: str, config: KubeConfig) -> httpx2.AsyncClient:
-            params = ConnectionParams(timeout=httpx2.Timeout(settings.member_timeout),
-                                      trust_env=False)
-            return raw_client(config.get(), params)
+            params = client_adapter.ConnectionParams(
+                timeout=httpx2.Timeout(settings.member_timeout), trust_env=False)
+            return client_adapter.AsyncClient(config.get(), params)
 
         async def close(client: httpx2.AsyncClient) -> None:
             await client.aclose()
