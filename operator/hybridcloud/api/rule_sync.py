@@ -28,6 +28,11 @@ PrometheusRuleResource = create_namespaced_resource(rules.GROUP, rules.VERSION, 
                                                     rules.PLURAL)
 
 
+def reserved_labels(settings: Settings) -> set[str]:
+    """Labels only the platform sets on a tenant rule (severity comes from the REST body)."""
+    return {"alertname", rules.RULE_ID_LABEL, settings.metrics_tenant_label}
+
+
 async def render_rule_file(kube: AsyncClient, scoper: Scoper, settings: Settings) -> str:
     groups: list[dict[str, Any]] = []
     async for item in kube.list(PrometheusRuleResource, namespace="*",
@@ -36,6 +41,10 @@ async def render_rule_file(kube: AsyncClient, scoper: Scoper, settings: Settings
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         loaded = []
         for rule in rules.alerting_rules(obj):
+            problem = rules.rule_problem(rule, reserved_labels(settings))
+            if problem:
+                log.warning("alert rule %s/%s left out: %s", namespace, name, problem)
+                continue
             try:
                 scoped = await scoper.scope(str(rule.get("expr", "")),
                                             {settings.metrics_tenant_label: namespace})

@@ -27,8 +27,9 @@ class UnsupportedExpressionError(ValueError):
 
 
 def _string(value: str) -> str:
-    # A JSON string is a valid PromQL double-quoted string (same escapes, \u included).
-    return json.dumps(value)
+    # A JSON string is a valid PromQL double-quoted string (same escapes); non-ASCII stays
+    # UTF-8, as \u surrogate pairs would not survive Go's unquoting.
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _label(name: str) -> str:

@@ -7,7 +7,6 @@ without a Prometheus to validate against) the endpoints answer 503."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Request
@@ -19,14 +18,12 @@ from ...observability.prometheus import BackendUnavailableError, QueryRejectedEr
 from ...observability.templates import template_problem
 from ..deps import AuthDep, CallerDep, TenantDep, kube_call
 from ..errors import APIError, from_kube
-from ..rule_sync import PrometheusRuleResource
+from ..rule_sync import PrometheusRuleResource, reserved_labels
 from ..settings import Settings
 from ._common import errors
 from .metrics import invalid, scoper, unavailable
 
 router = APIRouter(prefix="/v1/alert-rules", tags=["alerts"])
-_LABEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_DURATION = r"^([0-9]+(ms|s|m|h|d|w|y))+$"
 RuleId = Annotated[str, Path(min_length=1, max_length=63,
                              pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")]
 
@@ -38,7 +35,7 @@ class AlertRuleBody(BaseModel):
     description: str = Field(default="", max_length=2048)
     expression: str = Field(min_length=1, max_length=8192, description="PromQL; it only ever "
                             "reads the series of the tenant's own clusters.")
-    duration: str | None = Field(default=None, pattern=_DURATION, max_length=32,
+    duration: str | None = Field(default=None, pattern=rules.DURATION.pattern, max_length=32,
                                  description="How long the expression must hold (for).")
     severity: Literal["critical", "warning", "info"]
     labels: dict[str, Annotated[str, Field(max_length=1024)]] = Field(default_factory=dict,
@@ -47,8 +44,17 @@ class AlertRuleBody(BaseModel):
         default_factory=dict, max_length=32)
 
 
-class AlertRule(AlertRuleBody):
+class AlertRule(BaseModel):
+    """A stored rule as REST shows it (also rules written with kubectl, so unconstrained)."""
+
     id: str
+    name: str
+    description: str
+    expression: str
+    duration: str | None
+    severity: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
     created_at: str | None = None
 
 
@@ -57,25 +63,21 @@ class AlertRuleList(BaseModel):
     total: int
 
 
-def _reserved(settings: Settings) -> set[str]:
-    return {"severity", "alertname", rules.RULE_ID_LABEL, settings.metrics_tenant_label,
-            settings.metrics_cluster_label}
-
-
 async def _checked(body: AlertRuleBody, request: Request, namespace: str) -> None:
     settings: Settings = request.app.state.settings
-    for name in body.labels:
-        if not _LABEL_NAME.match(name) or name in _reserved(settings) - {
-                settings.metrics_cluster_label}:
+    identifier = rules.rule_id(body.name)
+    rule = rules.manifest(namespace, identifier, body.model_dump())["spec"]["groups"][0][
+        "rules"][0]
+    reserved = reserved_labels(settings) | {"severity"}
+    for name in sorted(body.labels):
+        if not rules.LABEL_NAME.match(name) or name in reserved:
             raise invalid(f"labels.{name}", "not an allowed label name (reserved or invalid)")
-    for name, text in body.annotations.items():
-        if not _LABEL_NAME.match(name):
-            raise invalid(f"annotations.{name}", "not a valid annotation name")
-        problem = template_problem(text)
-        if problem:
-            raise invalid(f"annotations.{name}", problem)
     if template_problem(body.description):
         raise invalid("description", "templates are not allowed here")
+    problem = rules.rule_problem(rule, reserved_labels(settings))
+    if problem:
+        field, _, message = problem.partition(": ")
+        raise invalid(field, message)
     try:
         await scoper(request).scope(body.expression, {settings.metrics_tenant_label: namespace})
     except QueryRejectedError as exc:
