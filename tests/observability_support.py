@@ -2,7 +2,7 @@
 ``tests/tools/build.sh``; skipped locally, failed in CI when missing).
 
 Prometheus discovers its targets from the API's ``/internal/metrics/targets`` (``http_sd``) with
-a ServiceAccount token, scrapes every 2 s, evaluates rule files from a directory the API
+a ServiceAccount token, scrapes every 5 s, evaluates rule files from a directory the API
 writes, reloads on ``POST /-/reload`` and sends alerts to the Alertmanager it is given.
 """
 
@@ -81,7 +81,7 @@ def alertmanager(work: Path, url: str | None = None) -> Iterator[str]:
 def prometheus(work: Path, discovery_url: str, token: str, *, url: str | None = None,
                alertmanager_url: str | None = None, rules_dir: Path | None = None,
                ) -> Iterator[str]:
-    """Prometheus on ``url`` scraping what ``discovery_url`` lists, every 2 s."""
+    """Prometheus on ``url`` scraping what ``discovery_url`` lists, every 5 s."""
     url = url or free_url()
     work.mkdir(parents=True, exist_ok=True)
     token_file = work / "token"
@@ -89,7 +89,8 @@ def prometheus(work: Path, discovery_url: str, token: str, *, url: str | None = 
     token_file.chmod(0o600)
     auth = {"type": "Bearer", "credentials_file": str(token_file)}
     config: dict[str, object] = {
-        "global": {"scrape_interval": "2s", "evaluation_interval": "1s"},
+        "global": {"scrape_interval": "5s", "scrape_timeout": "5s",
+                   "evaluation_interval": "1s"},
         "scrape_configs": [{
             "job_name": "hybridcloud-clusters", "authorization": auth,
             "http_sd_configs": [{"url": discovery_url, "refresh_interval": "1s",

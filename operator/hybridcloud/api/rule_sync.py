@@ -35,8 +35,10 @@ def reserved_labels(settings: Settings) -> set[str]:
 
 async def render_rule_file(kube: AsyncClient, scoper: Scoper, settings: Settings) -> str:
     groups: list[dict[str, Any]] = []
-    async for item in kube.list(PrometheusRuleResource, namespace="*",
-                                labels={rules.RULE_LABEL: "true"}):
+    # Typed as Any: lightkube's generic resources are not annotated.
+    listing: Any = kube.list(PrometheusRuleResource, namespace="*",
+                             labels={rules.RULE_LABEL: "true"})
+    async for item in listing:
         obj = item.to_dict()
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         loaded = []

@@ -53,7 +53,10 @@ def _member_http(request: Request) -> MemberClients[httpx2.AsyncClient]:
         def build(_: str, config: KubeConfig) -> httpx2.AsyncClient:
             params = client_adapter.ConnectionParams(
                 timeout=httpx2.Timeout(settings.member_timeout), trust_env=False)
-            return client_adapter.AsyncClient(config.get(), params)
+            chosen = config.get()
+            if chosen is None:
+                raise MemberCredentialError("the member credential names no context")
+            return client_adapter.AsyncClient(chosen, params)
 
         async def close(client: httpx2.AsyncClient) -> None:
             await client.aclose()
