@@ -10,6 +10,7 @@ import pytest
 from hybridcloud.api.errors import APIError
 from hybridcloud.api.routes.metrics import chosen_metrics, parse_duration, time_range
 from hybridcloud.observability import rules
+from hybridcloud.observability.prometheus import QueryRejectedError
 from hybridcloud.observability.promql import UnsupportedExpressionError, confined, render
 from hybridcloud.observability.templates import template_problem
 
@@ -106,3 +107,10 @@ def test_metrics_parameters_are_checked_naming_the_parameter() -> None:
     with pytest.raises(APIError) as caught:
         chosen_metrics("cpu_usage,bogus")
     assert caught.value.details["field"] == "metrics"
+
+
+def test_parse_error_position_is_taken_from_prometheus_message() -> None:
+    error = QueryRejectedError('invalid parameter "query": 1:16: parse error: unclosed left '
+                               "parenthesis")
+    assert error.position == "1:16"
+    assert QueryRejectedError("something else").position is None

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-_POSITION = re.compile(r"^(\d+):(\d+):")
+_POSITION = re.compile(r"\b(\d+):(\d+): parse error")
 
 
 class BackendUnavailableError(Exception):
@@ -29,7 +29,7 @@ class QueryRejectedError(Exception):
     @property
     def position(self) -> str | None:
         """``line:column`` of a parse error, when Prometheus reported one."""
-        found = _POSITION.match(self.message)
+        found = _POSITION.search(self.message)
         return f"{found.group(1)}:{found.group(2)}" if found else None
 
 
