@@ -55,7 +55,8 @@ class PrometheusClient:
         if body.get("status") != "success":
             if body.get("errorType") in ("bad_data", "execution") or response.status_code in (
                     400, 422):
-                raise QueryRejectedError(str(body.get("error", "query rejected")))
+                message = str(body.get("error", "query rejected"))
+                raise QueryRejectedError(message.removeprefix('invalid parameter "query": '))
             raise BackendUnavailableError(f"Prometheus error: {body.get('errorType')}")
         return body.get("data")
 
