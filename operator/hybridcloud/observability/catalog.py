@@ -25,9 +25,12 @@ CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in (
                  "CPU used by the cluster's scraped control-plane processes, in % of one core."),
     CatalogEntry("memory_usage", "sum(process_resident_memory_bytes)", "bytes",
                  "Resident memory of the cluster's scraped control-plane processes."),
-    CatalogEntry("pods", 'sum(apiserver_storage_objects{resource="pods"})', "count",
-                 "Pods stored in the cluster (follows replicas as workloads scale)."),
-    CatalogEntry("deployments", 'sum(apiserver_storage_objects{resource="deployments.apps"})',
+    # apiserver_resource_objects is refreshed by the API server once a minute.
+    CatalogEntry("pods", 'sum(apiserver_resource_objects{group="",resource="pods"})', "count",
+                 "Pods stored in the cluster (follows replicas as workloads scale; the API "
+                 "server refreshes the count once a minute)."),
+    CatalogEntry("deployments",
+                 'sum(apiserver_resource_objects{group="apps",resource="deployments"})',
                  "count", "Deployments stored in the cluster."),
     CatalogEntry("api_request_rate", "sum(rate(apiserver_request_total[5m]))", "requests/s",
                  "Requests per second served by the cluster's API server."),
