@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from hybridcloud.api.errors import APIError
-from hybridcloud.api.routes.metrics import chosen_metrics, parse_duration, time_range
+from hybridcloud.api.routes.metrics import chosen_metrics, parse_duration, rfc3339, time_range
 from hybridcloud.observability import rules
 from hybridcloud.observability.prometheus import QueryRejectedError
 from hybridcloud.observability.promql import UnsupportedExpressionError, confined, render
@@ -114,3 +114,8 @@ def test_parse_error_position_is_taken_from_prometheus_message() -> None:
                                "parenthesis")
     assert error.position == "1:16"
     assert QueryRejectedError("something else").position is None
+
+
+def test_sample_times_are_rfc3339_utc() -> None:
+    assert rfc3339(1755424800.0) == "2025-08-17T10:00:00Z"
+    assert rfc3339(1755424800.25) == "2025-08-17T10:00:00.250Z"
