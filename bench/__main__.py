@@ -1,7 +1,7 @@
 """Run every benchmark case that can run, print the table, write bench/results/latest.json.
 
     BENCH_SCALE=0.2 make bench    # shrink cluster counts and idle windows (default 1.0)
-    BENCH_ONLY=api make bench      # one group: operator, api, delivery, health or logs
+    BENCH_ONLY=api make bench      # one group: operator, api, delivery, health, logs or metrics
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import api_cases, delivery_cases, health_cases, logs_cases, operator_cases
+from . import api_cases, delivery_cases, health_cases, logs_cases, metrics_cases, operator_cases
 from .env import bench_environment
 from .report import Result, table, write
 
@@ -29,6 +29,9 @@ async def _run(scale: float, only: set[str]) -> list[Result]:
         if "api" in only:
             with bench_environment(Path(tmp) / "api") as bench:
                 results += await api_cases.run(bench, scale)
+        if "metrics" in only:  # issue 14
+            with bench_environment(Path(tmp) / "metrics") as bench:
+                results += await metrics_cases.run(bench, scale)
         if "delivery" in only:
             results += await asyncio.to_thread(delivery_cases.run, Path(tmp) / "delivery", scale)
         if "health" in only:  # member-health probe cost (issue 21)
@@ -40,7 +43,7 @@ async def _run(scale: float, only: set[str]) -> list[Result]:
 
 def main() -> int:
     scale = float(os.environ.get("BENCH_SCALE", "1.0"))
-    groups = {"operator", "api", "delivery", "health", "logs"}
+    groups = {"operator", "api", "delivery", "health", "logs", "metrics"}
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(","))) or groups
     if not only <= groups:
         print(f"BENCH_ONLY must name some of {sorted(groups)}", file=sys.stderr)

@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 
+from . import devenv_observability as observability
 from .api.settings import TIER_LIMITS, Tier
 from .controlplane import ControlPlane, ControlPlaneError, Profile
 from .controlplane._net import free_ports
@@ -109,6 +110,7 @@ class Supervisor:
         self.stopping = threading.Event()
         self.launcher = Launcher("devenv")
         self.supervised: dict[str, SupervisedChild[Child]] = {}
+        self.extra_children: list[Child] = []  # Prometheus, Alertmanager (not restarted)
         self.state: dict[str, Any] = {}  # state.json: what `down` must stop, if all else fails
         self.control_plane = ControlPlane(run_dir / "cp", Profile.MANAGEMENT, name="hybridcloud")
         self.log_store: Child | None = None
@@ -130,6 +132,16 @@ class Supervisor:
         logs_url = store[1] if store else ""
         logs_env = ({"HYBRIDCLOUD_OPERATOR_LOGS_URL": logs_url,
                      "HYBRIDCLOUD_API_LOGS_URL": logs_url} if logs_url else {})
+        prometheus_port, alertmanager_port, am_cluster = free_ports(3)
+        # Metrics and alerting (issue 14): Prometheus + Alertmanager when `make tools` built them.
+        metrics = observability.Layout(self.run_dir / "observability", prometheus_port,
+                                       alertmanager_port)
+        prometheus_bin = observability.tool("prometheus", "prometheus")
+        alertmanager_bin = observability.tool("alertmanager", "alertmanager")
+        metrics_env = {"HYBRIDCLOUD_API_PROMETHEUS_URL": metrics.prometheus_url,
+                       "HYBRIDCLOUD_API_RULES_FILE": str(metrics.rules_file),
+                       "HYBRIDCLOUD_API_ALERTMANAGER_URL": metrics.alertmanager_url,
+                       } if prometheus_bin and alertmanager_bin else {}
         env = {**os.environ, **logs_env, "KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_API_KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(self.run_dir / "local"),
@@ -139,9 +151,12 @@ class Supervisor:
                # A development environment deploys from local folders (file://, paths).
                "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
                "HYBRIDCLOUD_API_ALLOW_LOCAL_SOURCES": "true",
-               "PYTHONUNBUFFERED": "1"}
+               "PYTHONUNBUFFERED": "1", **metrics_env}
         api_port, health_port = self.serve(env)
         api_url = f"http://127.0.0.1:{api_port}"
+        if prometheus_bin and alertmanager_bin:
+            self._start_observability(metrics, prometheus_bin, alertmanager_bin, am_cluster,
+                                      api_url)
         if self.sample:
             create_sample_cluster(self.control_plane.kubeconfig)
         self.state = {"supervisor": os.getpid(), "api_url": api_url,
@@ -149,7 +164,8 @@ class Supervisor:
                       "control_plane": self.control_plane.pids()}
         self._write_state()
         bin_dir = os.environ.get("HYBRIDCLOUD_BIN_DIR", "")
-        env_file = (f"KUBECONFIG={self.control_plane.kubeconfig}\n"
+        env_file = ("".join(f"{k}={v}\n" for k, v in metrics_env.items())
+                    + f"KUBECONFIG={self.control_plane.kubeconfig}\n"
                     f"HYBRIDCLOUD_API_URL={api_url}\n"
                     f"HYBRIDCLOUD_TOKEN={token}\n"
                     f"{DEV_TIER_VARIABLE}={tier.value}\n"
@@ -181,6 +197,17 @@ class Supervisor:
                 continue
             return api_port, health_port
         raise AssertionError("unreachable")
+
+    def _start_observability(self, layout: observability.Layout, prometheus: Path,
+                             alertmanager: Path, am_cluster: int, api_url: str) -> None:
+        token = observability.scraper_token(self.control_plane.kubeconfig, DEV_NAMESPACE)
+        self.extra_children = [
+            spawn(self.launcher, "alertmanager", alertmanager,
+                  observability.alertmanager_args(layout, am_cluster),
+                  self.logs / "alertmanager.log", os.environ),
+            spawn(self.launcher, "prometheus", prometheus,
+                  observability.prometheus_args(layout, api_url, token),
+                  self.logs / "prometheus.log", os.environ)]
 
     def _supervise(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> None:
         log = self.logs / f"{name}.log"
@@ -228,6 +255,8 @@ class Supervisor:
 
     def stop(self) -> None:
         children = self.children
+        for extra in self.extra_children:
+            terminate(extra, grace=10)
         for name in ("api", "operator"):
             if name in children:
                 terminate(children[name], grace=10)
@@ -376,6 +405,8 @@ def _summary(run_dir: Path, sample: bool) -> None:
 hybridcloud is running
   Kubernetes API   {values['KUBECONFIG']}
   REST API         {values['HYBRIDCLOUD_API_URL']}  (docs: {values['HYBRIDCLOUD_API_URL']}/docs)
+  Prometheus       {values.get('HYBRIDCLOUD_API_PROMETHEUS_URL', 'not built (make tools)')}
+  Alertmanager     {values.get('HYBRIDCLOUD_API_ALERTMANAGER_URL', 'not built (make tools)')}
   rate limit       HYBRIDCLOUD_TOKEN has tier {tier}
                    ({DEV_TIER_VARIABLE}=basic|professional|enterprise before `make up` changes it)
   logs             {run_dir / 'logs'}/  (the operator and API are restarted if they exit)

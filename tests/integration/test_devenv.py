@@ -68,6 +68,10 @@ def test_up_serves_kubectl_the_api_and_a_local_cluster_then_down_leaves_nothing(
                         headers={"Authorization": f"Bearer {env['HYBRIDCLOUD_TOKEN']}"})
         assert api.status_code == 200, api.text
         assert [c["name"] for c in api.json()["clusters"]] == ["dev"]
+        # Metrics and alerting (issue 14): with `make tools` built, Prometheus (scraping the dev
+        # cluster through the API's discovery) and Alertmanager run and are in .run/env.
+        for key in ("HYBRIDCLOUD_API_PROMETHEUS_URL", "HYBRIDCLOUD_API_ALERTMANAGER_URL"):
+            assert httpx.get(f"{env[key]}/-/ready", timeout=10).status_code == 200
         state = json.loads((run_dir / "state.json").read_text())
         pids = [state["supervisor"], *state["children"].values(), *state["control_plane"]]
         local_state = next((run_dir / "local").glob("*/cp/state.json"))

@@ -3,7 +3,12 @@
 # its pinned Go module into a cache outside the work tree. Each component is a folder beside this
 # script holding a go.mod/go.sum that pins it and a `packages` file with one line per command:
 #
-#   <output-name> <go package> [-tags=a,b] [-X importpath.name=value …]
+#   <output-name> <go package> [-tags=a,b] [-replace-file=MODULE@VERSION/PATH=FILE] [-X …]
+#
+# -replace-file builds against a writable copy of MODULE@VERSION (in the cache) whose PATH is
+# FILE from the component folder, through a generated -modfile with a replace line: for a
+# module that cannot drop a part by build tag (Alertmanager embeds UI assets its module zip does
+# not carry). Go refuses -overlay for files in the module cache, hence the copy.
 #
 # The cache key hashes only that folder and this script, so bumping one component rebuilds only
 # that component, and components build independently (in parallel with anything else).
@@ -23,8 +28,22 @@ bin_dir() { # component -> its cache bin directory
   echo "$cache_root/$1/$key/bin"
 }
 
+patched_modfile() { # component bin MODULE@VERSION/PATH=FILE -> a go.mod replacing MODULE
+  local comp=$1 bin=$2 target=${3%%=*} file=${3#*=} mod ver rel src
+  mod=${target%%@*}; ver=${target#*@}; rel=${ver#*/}; ver=${ver%%/*}
+  src="$bin/../src/$(basename "$mod")@$ver"
+  if [[ ! -d "$src" ]]; then
+    (cd "$here/$comp" && go mod download "$mod@$ver")
+    mkdir -p "$(dirname "$src")" && rm -rf "$src.tmp" && cp -r "$(go env GOMODCACHE)/$mod@$ver" "$src.tmp" && chmod -R u+w "$src.tmp"
+    cp "$here/$comp/$file" "$src.tmp/$rel" && mv "$src.tmp" "$src"
+  fi
+  cp "$here/$comp/go.mod" "$bin/build.mod" && cp "$here/$comp/go.sum" "$bin/build.sum"
+  (cd "$here/$comp" && go mod edit -modfile="$bin/build.mod" -replace="$mod=$src")
+  echo "$bin/build.mod"
+}
+
 build_component() {
-  local comp=$1 bin out pkg tags ldflags start
+  local comp=$1 bin out pkg tags ldflags modfile start
   [[ -f "$here/$comp/packages" ]] || { echo "unknown component: $comp" >&2; return 2; }
   bin="$(bin_dir "$comp")"
   mkdir -p "$bin"
@@ -32,17 +51,19 @@ build_component() {
   while read -r out pkg rest; do
     [[ -z "$out" || "$out" == \#* ]] && continue
     [[ -x "$bin/$out" ]] && continue
-    tags=""; ldflags=""
+    tags=""; ldflags=""; modfile=""
     for word in $rest; do
       case "$word" in
         -tags=*) tags="${word#-tags=}" ;;
+        -replace-file=*)
+          modfile="$(patched_modfile "$comp" "$bin" "${word#-replace-file=}")" || return 1 ;;
         *) ldflags="$ldflags $word" ;;
       esac
     done
     echo ">> building $comp/$out" >&2
     (cd "$here/$comp" && CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod" \
       GOTOOLCHAIN="${GOTOOLCHAIN:-local}" \
-      go build -trimpath -tags "$tags" -ldflags "-s -w $ldflags" -o "$bin/$out.tmp" "$pkg")
+      go build -trimpath ${modfile:+-modfile "$modfile"} -tags "$tags" -ldflags "-s -w $ldflags" -o "$bin/$out.tmp" "$pkg")
     mv "$bin/$out.tmp" "$bin/$out"
   done < "$here/$comp/packages"
   echo ">> $comp ready in $(( $(date +%s) - start ))s: $bin" >&2

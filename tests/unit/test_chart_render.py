@@ -92,6 +92,7 @@ def test_defaults_render_the_complete_install(render: Render) -> None:
         ("ClusterRoleBinding", "hybridcloud-operator"),
         ("ClusterRoleBinding", "hybridcloud-operator-discovery"),
         ("ClusterRole", "hybridcloud-api"), ("ClusterRoleBinding", "hybridcloud-api"),
+        ("ClusterRole", "hybridcloud-api-metrics-scraper"),  # issue 14: for Prometheus
         ("Role", "hybridcloud-api-oauth-clients"),
         ("RoleBinding", "hybridcloud-api-oauth-clients"),
         ("Role", "hybridcloud-api-member-credentials"),
@@ -294,8 +295,11 @@ def test_finalizer_policy_is_left_out_on_older_clusters_or_when_disabled(render:
 # -- RBAC -----------------------------------------------------------------------------------------
 
 def rules(role: dict[str, Any]) -> set[tuple[str, str, str]]:
-    return {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
-            for resource in rule["resources"] for verb in rule["verbs"]}
+    """(group, resource, verb); a non-resource URL rule counts as group "" and the URL."""
+    return {(group, resource, verb) for rule in role["rules"]
+            for group in rule.get("apiGroups", [""])
+            for resource in rule.get("resources", rule.get("nonResourceURLs", []))
+            for verb in rule["verbs"]}
 
 
 def test_no_role_uses_wildcards(render: Render) -> None:

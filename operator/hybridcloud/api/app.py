@@ -51,7 +51,10 @@ from .bodylimit import BodyLimit
 from .deps import Authenticator, Caches, CallerDep
 from .member import MemberClients
 from .oauth import CLIENT_LABEL
+from .observability import start_observability
 from .ratelimit import RateLimiter
+from .routes import alert_rules as alert_rules_routes  # metrics and alerting (issue 14)
+from .routes import alerts as alerts_routes
 from .routes import (
     applications,
     clusters,
@@ -64,6 +67,8 @@ from .routes import (
     webhooks,
     workloads,
 )
+from .routes import metrics as metrics_routes
+from .routes import metrics_discovery as metrics_discovery_routes
 from .settings import Settings
 from .stats import RequestStats
 
@@ -167,9 +172,11 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
                           if settings.logs_url else None)  # logs (issue 15)
         await start_all([*caches.all(), app.state.security_policies],
                         settings.cache_sync_timeout)
+        observability = start_observability(app, settings)  # metrics and alerting (issue 14)
         try:
             yield
         finally:
+            await observability.aclose()
             await app.state.security_policies.stop()
             if app.state.logs is not None:
                 await app.state.logs.close()
@@ -239,6 +246,7 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
             return render_metrics(request.app)
 
     for module in (clusters, applications, workloads, multicluster, operations, oauth, security,
-                   webhooks, events, logs):
+                   webhooks, events, logs, metrics_routes, metrics_discovery_routes,
+                   alert_rules_routes, alerts_routes):
         app.include_router(module.router)
     return app

@@ -120,3 +120,37 @@ class Settings(BaseSettings):
                                 description="Largest `limit` of one log query page.")
     logs_timeout: float = Field(default=10.0, gt=0,
                                 description="Deadline of each call to the log store.")
+
+    # --- metrics and alerting (issue 14) ---------------------------------------------------
+    prometheus_url: str | None = Field(
+        default=None, description="Base URL of the Prometheus-compatible query API (Prometheus, "
+        "Thanos, Mimir, VictoriaMetrics) behind the metrics endpoints; unset: those endpoints "
+        "answer 503 SERVICE_UNAVAILABLE and the cluster details' metrics block stays null.")
+    alertmanager_url: str | None = Field(
+        default=None, description="Base URL of Alertmanager (API v2) behind GET /v1/alerts.")
+    metrics_cluster_label: str = Field(
+        default="cluster", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="The series label "
+        "carrying the cluster ID (set on every target discovery hands out).")
+    metrics_tenant_label: str = Field(
+        default="tenant", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="The series label "
+        "carrying the cluster's tenant namespace; every tenant query and rule is confined to it.")
+    metrics_timeout: float = Field(
+        default=10.0, gt=0, description="Deadline of each call to Prometheus/Alertmanager.")
+    metrics_max_points: int = Field(
+        default=11_000, gt=0, le=100_000, description="Most points per series a metrics "
+        "request may ask for ((end - start) / step); more is a 400 naming `step`.")
+    metrics_scrape_address: str | None = Field(
+        default=None, description="host:port at which Prometheus reaches this API to scrape "
+        "member metrics (the targets discovery lists); unset: the address Prometheus used for "
+        "the discovery request.")
+    # --- end of metrics and alerting ---------------------------------------------------------
+
+    # --- alert rules (issue 14) ---------------------------------------------------------------
+    rules_file: str | None = Field(
+        default=None, description="Rule file this API writes (tenant alert rules, confined to "
+        "their tenant's series) for a Prometheus that reads it and reloads on POST /-/reload "
+        "(--web.enable-lifecycle); unset: tenant rules are stored but not loaded by this API.")
+    rules_sync_seconds: float = Field(
+        default=2.0, gt=0, description="How often the rule file is brought up to date with the "
+        "PrometheusRule objects labelled platform.example.com/alert-rule=true.")
+    # --- end of alert rules ---------------------------------------------------------------------

@@ -1,2 +1,2 @@
-"""Observability: the platform's own metrics, the fleet's metrics and alerts (Prometheus,
-Alertmanager) and its logs (VictoriaLogs)."""
+"""Observability: the platform's own metrics; the fleet's metrics catalogue, PromQL scoping,
+Prometheus and Alertmanager clients; log query translation, store and shipping."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 
@@ -45,6 +45,7 @@ from ..views import (
     cluster_summary,
 )
 from ._common import ClusterId, caught_up, cluster_or_404, create_object, errors, page_of
+from .metrics import current_metrics
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
 PLURAL = HybridCluster.PLURAL
@@ -88,12 +89,15 @@ async def create_cluster(body: ClusterCreate, caller: CallerDep, auth: AuthDep,
 
 @router.get("/{cluster_id}", operation_id="getCluster", response_model=ClusterDetails,
             responses=errors(403, 404))
-async def get_cluster(cluster_id: ClusterId, response: Response, caller: CallerDep,
-                      auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> ClusterDetails:
+async def get_cluster(cluster_id: ClusterId, request: Request, response: Response,
+                      caller: CallerDep, auth: AuthDep, caches: CachesDep,
+                      namespace: TenantDep) -> ClusterDetails:
     await auth.require(caller, "get", PLURAL, namespace)
     obj = cluster_or_404(caches.clusters, namespace, cluster_id)
     response.headers["ETag"] = f'"{obj["metadata"]["resourceVersion"]}"'
-    return cluster_details(obj)
+    details = cluster_details(obj)
+    details.metrics = await current_metrics(request, namespace, cluster_id)  # issue 14
+    return details
 
 
 def _if_match(value: str | None) -> str | None:

@@ -1,0 +1,194 @@
+"""Cluster metrics end to end: Prometheus (built from its module) finds the Active clusters
+through the API's HTTP service discovery, scrapes each member's API server through the API's
+scrape proxy, and ``GET /v1/clusters/{id}/metrics`` answers in the contract's shape with values
+that follow the member's workloads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from lightkube import Client, KubeConfig
+from lightkube.models.apps_v1 import DeploymentSpec
+from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec, Toleration
+from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import Namespace
+from lightkube.types import PatchType
+
+from hybridcloud.api.settings import Settings, Tier
+from hybridcloud.controlplane import ControlPlane
+
+from ..observability_support import free_url
+from .api_support import bearer, eventually, identity, register_member, serve, set_cluster_status
+from .metrics_support import observability_stack, scraper_token, tenant_token
+from .test_api_contract import CREATE_CLUSTER, assert_error
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def member(member_cluster: Callable[..., ControlPlane]) -> tuple[Client, str]:
+    plane = member_cluster("metrics-member", nodes=1)
+    client = Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="tests")
+    client.apply(Namespace(metadata=ObjectMeta(name="shop")))
+    labels = {"app": "web"}
+    client.apply(Deployment(
+        metadata=ObjectMeta(name="web", namespace="shop"),
+        spec=DeploymentSpec(
+            replicas=1, selector=LabelSelector(matchLabels=labels),
+            template=PodTemplateSpec(metadata=ObjectMeta(labels=labels), spec=PodSpec(
+                containers=[Container(name="web", image="registry.example.com/web:1")],
+                tolerations=[Toleration(operator="Exists")])))))
+    return client, plane.kubeconfig.read_text()
+
+
+@pytest.fixture(scope="module")
+def stack(management: ControlPlane, kube: Client,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(API URL, Prometheus URL): the API queries that Prometheus, which scrapes via the API."""
+    with observability_stack(management, kube, tmp_path_factory.mktemp("metrics")) as stack:
+        yield stack.api, stack.prometheus
+
+
+@pytest.fixture(scope="module")
+def tenant(stack: tuple[str, str], kube: Client, member: tuple[Client, str],
+           ) -> Iterator[tuple[httpx.Client, str]]:
+    namespace = "metrics-tenant-a"
+    with httpx.Client(base_url=stack[0], headers=bearer(tenant_token(kube, namespace)),
+                      timeout=30) as client:
+        assert client.post("/v1/clusters", json={**CREATE_CLUSTER, "name": "edge"}
+                           ).status_code == 201
+        register_member(kube, namespace, "edge", member[1])
+        set_cluster_status(kube, namespace, "edge", "Active", ready=True)
+        eventually(lambda: client.get("/v1/clusters/edge").json()["status"] == "active")
+        yield client, namespace
+
+
+def _last_minutes(http: httpx.Client, names: str, minutes: int = 2,
+                  **extra: str) -> dict[str, Any]:
+    end = datetime.now(UTC)
+    response = http.get("/v1/clusters/edge/metrics", params={
+        "start": (end - timedelta(minutes=minutes)).isoformat(), "end": end.isoformat(),
+        "step": "1s", "metrics": names, **extra})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def _latest(http: httpx.Client, name: str) -> float | None:
+    values = _last_minutes(http, name)["metrics"][name]["values"]
+    return float(values[-1][1]) if values else None
+
+
+def test_discovery_lists_active_clusters_with_cluster_and_tenant_labels(
+        stack: tuple[str, str], tenant: tuple[httpx.Client, str], kube: Client) -> None:
+    api, prometheus_url = stack
+    listed = httpx.get(f"{api}/internal/metrics/targets",
+                       headers=bearer(scraper_token(kube)), timeout=10).json()
+    mine = [g for g in listed if g["labels"]["tenant"] == tenant[1]]
+    assert [g["labels"]["cluster"] for g in mine] == ["edge"]
+    assert mine[0]["labels"]["__metrics_path__"] == \
+        f"/internal/metrics/scrape/{tenant[1]}/edge"
+
+    def scraped() -> bool:
+        targets = httpx.get(f"{prometheus_url}/api/v1/targets", timeout=10).json()
+        return any(t["labels"].get("cluster") == "edge" and t["health"] == "up"
+                   for t in targets["data"]["activeTargets"])
+    eventually(scraped, timeout=60)
+
+
+def test_cluster_metrics_have_the_contract_shape(tenant: tuple[httpx.Client, str]) -> None:
+    http, _ = tenant
+    # The API server refreshes its object counts once a minute.
+    body = eventually(lambda: (b := _last_minutes(http, "cpu_usage,memory_usage,pods"))
+                      and all(b["metrics"][n]["values"] for n in b["metrics"]) and b,
+                      timeout=150, interval=2)
+    assert set(body) == {"metrics"}
+    assert set(body["metrics"]) == {"cpu_usage", "memory_usage", "pods"}
+    for name, series in body["metrics"].items():
+        assert set(series) == {"metric", "values"} and series["metric"] == name
+        moment, value = series["values"][-1]
+        assert datetime.fromisoformat(moment).tzinfo is not None
+        assert isinstance(value, str) and float(value) >= 0
+    assert float(body["metrics"]["memory_usage"]["values"][-1][1]) > 1e6
+
+
+def test_pod_count_follows_the_replicas(tenant: tuple[httpx.Client, str],
+                                        member: tuple[Client, str]) -> None:
+    http, _ = tenant
+    client = member[0]
+    # Object counts are refreshed once a minute: allow two refreshes per step.
+    eventually(lambda: _latest(http, "pods") == 1.0, timeout=150, interval=2)
+    client.patch(Deployment, "web", {"spec": {"replicas": 3}}, namespace="shop",
+                 patch_type=PatchType.MERGE)
+    try:
+        eventually(lambda: _latest(http, "pods") == 3.0, timeout=150, interval=2)
+    finally:
+        client.patch(Deployment, "web", {"spec": {"replicas": 1}}, namespace="shop",
+                     patch_type=PatchType.MERGE)
+
+
+def test_catalog_lists_every_metric_with_unit_and_expression(
+        tenant: tuple[httpx.Client, str]) -> None:
+    http, _ = tenant
+    catalog = http.get("/v1/metrics/catalog").json()["metrics"]
+    names = {m["name"] for m in catalog}
+    assert {"cpu_usage", "memory_usage", "pods"} <= names
+    assert all(m["unit"] and m["description"] and m["expression"] for m in catalog)
+
+
+def test_bad_parameters_are_400_naming_the_parameter(tenant: tuple[httpx.Client, str]) -> None:
+    http, _ = tenant
+    url = "/v1/clusters/edge/metrics"
+
+    def field(**params: str) -> str:
+        return str(assert_error(http.get(url, params=params), 400, "INVALID_REQUEST")["field"])
+
+    assert field(metrics="cpu_usage,no_such_metric") == "metrics"
+    assert field(start="2025-08-17T11:00:00Z", end="2025-08-17T10:00:00Z") == "end"
+    assert field(start="yesterday") == "start"
+    assert field(step="5 minutes") == "step"
+    assert field(step="-5s") == "step"
+    # Fifty years at 1s steps: refused before any query is sent.
+    assert field(start="1976-01-01T00:00:00Z", end="2026-01-01T00:00:00Z", step="1s") == "step"
+    details = assert_error(http.get(url, params={"metrics": "nope"}), 400, "INVALID_REQUEST")
+    assert "cpu_usage" in details["available"]
+    assert_error(http.get("/v1/clusters/missing/metrics"), 404, "CLUSTER_NOT_FOUND")
+
+
+def test_same_cluster_name_in_another_tenant_reads_none_of_the_first_tenants_series(
+        stack: tuple[str, str], kube: Client, tenant: tuple[httpx.Client, str]) -> None:
+    first, first_namespace = tenant
+    eventually(lambda: _latest(first, "pods") is not None, timeout=150, interval=2)
+    namespace = "metrics-tenant-b"
+    with httpx.Client(base_url=stack[0], headers=bearer(tenant_token(kube, namespace)),
+                      timeout=30) as other:
+        assert other.post("/v1/clusters", json={**CREATE_CLUSTER, "name": "edge"}
+                          ).status_code == 201
+        # Not Active and never scraped: whatever tenant A's "edge" reports is not B's.
+        assert _last_minutes(other, "pods,memory_usage")["metrics"]["pods"]["values"] == []
+        assert_error(other.get("/v1/clusters/edge/metrics",
+                               params={"namespace": first_namespace}), 403, "FORBIDDEN")
+
+
+def test_prometheus_down_is_503(management: ControlPlane, kube: Client,
+                                tenant: tuple[httpx.Client, str]) -> None:
+    _, namespace = tenant
+    settings = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.ENTERPRISE,
+                        oauth_namespace="metrics-oauth", prometheus_url=free_url())
+    token = identity(kube, namespace, "tenant")
+    with serve(settings) as api:
+        response = httpx.get(f"{api}/v1/clusters/edge/metrics", headers=bearer(token),
+                             params={"namespace": namespace}, timeout=30)
+        assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    unconfigured = Settings(kubeconfig=str(management.kubeconfig), oauth_namespace="m-oauth")
+    with serve(unconfigured) as api:
+        response = httpx.get(f"{api}/v1/clusters/edge/metrics", headers=bearer(token),
+                             params={"namespace": namespace}, timeout=30)
+        assert_error(response, 503, "SERVICE_UNAVAILABLE")
+
+

@@ -1,0 +1,125 @@
+"""A tenant's PromQL only ever reads the series of its own clusters.
+
+Tenant A has an Active cluster that the platform's Prometheus scrapes; tenant B has none. B
+writes alert rules whose expressions try every way out of its scope (other tenants' label
+values, regex matchers, ``__name__`` regexes, quoted metric names, ``label_replace``, offsets,
+``@``, subqueries, vector matching). The platform loads each rule confined to B; each is
+evaluated by the real Prometheus and finds nothing, while the very same expression as A's rule
+finds A's series (so the probe can fail). Annotation templates that would run unconfined
+queries are refused before anything is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from lightkube import Client
+
+from hybridcloud.controlplane import ControlPlane
+
+from ..integration.api_support import bearer, eventually, register_member, set_cluster_status
+from ..integration.metrics_support import Stack, observability_stack, tenant_token
+from ..integration.test_api_contract import CREATE_CLUSTER, assert_error
+
+pytestmark = pytest.mark.integration
+A, B = "scope-tenant-a", "scope-tenant-b"
+
+ESCAPES = [
+    '{__name__=~".+"}',
+    f'up{{tenant="{A}"}}',
+    'up{tenant=~".+"} or up{tenant!="nobody"}',
+    '{"up", tenant=~"scope-.*"}',
+    f'label_replace(up, "tenant", "{B}", "", "")',
+    'max_over_time(up{tenant!="x"}[1m:1s])',
+    "up offset 2s",
+    "up @ end()",
+    "sum by (cluster) (up) * on () group_left () count(up)",
+    'count_values("v", up)',
+]
+
+
+@pytest.fixture(scope="module")
+def stack(management: ControlPlane, kube: Client,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with observability_stack(management, kube, tmp_path_factory.mktemp("scoping")) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def tenants(stack: Stack, kube: Client, member_cluster: Callable[..., ControlPlane],
+            ) -> Iterator[tuple[httpx.Client, httpx.Client]]:
+    plane = member_cluster("metrics-member", nodes=1)
+    with httpx.Client(base_url=stack.api, headers=bearer(tenant_token(kube, A)),
+                      timeout=30) as first, \
+            httpx.Client(base_url=stack.api, headers=bearer(tenant_token(kube, B)),
+                         timeout=30) as second:
+        assert first.post("/v1/clusters", json={**CREATE_CLUSTER, "name": "edge"}
+                          ).status_code == 201
+        register_member(kube, A, "edge", plane.kubeconfig.read_text())
+        set_cluster_status(kube, A, "edge", "Active", ready=True)
+        yield first, second
+
+
+def _rules(stack: Stack) -> dict[str, dict[str, Any]]:
+    groups = httpx.get(f"{stack.prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    return {r["name"]: r for g in groups for r in g["rules"]}
+
+
+def test_tenant_rules_cannot_read_another_tenants_series(
+        stack: Stack, tenants: tuple[httpx.Client, httpx.Client]) -> None:
+    first, second = tenants
+    for index, escape in enumerate(ESCAPES):
+        body = {"name": f"Escape{index}", "expression": f"count({escape}) > 0",
+                "severity": "info"}
+        response = second.post("/v1/alert-rules", json=body)
+        assert response.status_code == 201, (escape, response.text)
+        control = first.post("/v1/alert-rules", json={**body, "name": f"Control{index}"})
+        assert control.status_code == 201, (escape, control.text)
+
+    def all_evaluated() -> dict[str, dict[str, Any]] | None:
+        rules = _rules(stack)
+        names = [f"{p}{i}" for p in ("Escape", "Control") for i in range(len(ESCAPES))]
+        if not all(n in rules and rules[n].get("lastEvaluation", "").startswith("2")
+                   and rules[n]["health"] == "ok" for n in names):
+            return None
+        # A's controls only count once A's cluster has been scraped.
+        if any(rules[f"Control{i}"]["state"] == "inactive" for i in range(len(ESCAPES))):
+            return None
+        return rules
+    rules = eventually(all_evaluated, timeout=120, interval=1)
+    for index, escape in enumerate(ESCAPES):
+        assert rules[f"Escape{index}"]["state"] == "inactive", (escape, rules[f"Escape{index}"])
+        assert f'tenant="{B}"' in rules[f"Escape{index}"]["query"], escape
+
+
+def test_templates_that_would_query_unconfined_are_refused(
+        tenants: tuple[httpx.Client, httpx.Client]) -> None:
+    _, second = tenants
+    for template in ('{{ query "up" }}', '{{ with query "up" }}{{ . }}{{ end }}',
+                     "{{ $labels.tenant | query }}", "{{ template \"x\" }}", "{{"):
+        response = second.post("/v1/alert-rules", json={
+            "name": "Templated", "expression": "vector(1)", "severity": "info",
+            "annotations": {"summary": template}})
+        details = assert_error(response, 400, "INVALID_REQUEST")
+        assert details["field"] == "annotations.summary", template
+    assert second.get("/v1/alert-rules/templated").status_code == 404
+
+
+def test_a_rule_cannot_claim_another_tenants_label(
+        tenants: tuple[httpx.Client, httpx.Client]) -> None:
+    _, second = tenants
+    for label in ("tenant", "alert_rule_id", "alertname", "severity"):
+        response = second.post("/v1/alert-rules", json={
+            "name": "Forged", "expression": "vector(1)", "severity": "info",
+            "labels": {label: A}})
+        assert assert_error(response, 400, "INVALID_REQUEST")["field"] == f"labels.{label}"
+
+
+def test_tenants_cannot_use_the_discovery_or_scrape_endpoints(
+        tenants: tuple[httpx.Client, httpx.Client]) -> None:
+    first, second = tenants
+    for client in (first, second):
+        assert_error(client.get("/internal/metrics/targets"), 403, "FORBIDDEN")
+        assert_error(client.get(f"/internal/metrics/scrape/{A}/edge"), 403, "FORBIDDEN")
