@@ -19,7 +19,9 @@ OAUTH_NAMESPACE = "sdk-python-oauth"
 def api(management: ControlPlane) -> Iterator[str]:
     settings = Settings(kubeconfig=str(management.kubeconfig), auth_cache_seconds=1,
                         default_tier=Tier.ENTERPRISE, oauth_namespace=OAUTH_NAMESPACE,
-                        oauth_token_seconds=600)
+                        oauth_token_seconds=600,
+                        # The CLI test delivers from a local bare repository (file://).
+                        allow_local_sources=True)
     with serve(settings) as base:
         yield base
 

@@ -43,6 +43,9 @@ class State:
 
 state = State()
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="table, json or yaml")]
+# Per command: unset means the global --output.
+OutputOverride = Annotated[Output | None, typer.Option("--output", "-o",
+                                                       help="table, json or yaml")]
 WaitOpt = Annotated[bool, typer.Option("--wait", help="wait for the operation to finish")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", help="seconds to wait at most")]
 

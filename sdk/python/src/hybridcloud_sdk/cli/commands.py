@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from .app import (
-    OutputOpt,
+    OutputOverride,
     TimeoutOpt,
     WaitOpt,
     app,
@@ -36,7 +36,7 @@ FileOpt = Annotated[Path, typer.Option("--file", "-f", help="YAML or JSON body; 
 @handled
 def clusters_list(provider: Annotated[str | None, typer.Option()] = None,
                   status: Annotated[str | None, typer.Option()] = None,
-                  output: OutputOpt | None = None) -> None:
+                  output: OutputOverride = None) -> None:
     """Every cluster of the tenant namespace (all pages)."""
     with connect() as client:
         rows = list(client.clusters.iter(provider=provider, status=status))
@@ -45,7 +45,7 @@ def clusters_list(provider: Annotated[str | None, typer.Option()] = None,
 
 @clusters.command("get")
 @handled
-def clusters_get(cluster_id: str, output: OutputOpt | None = None) -> None:
+def clusters_get(cluster_id: str, output: OutputOverride = None) -> None:
     with connect() as client:
         show(client.clusters.get(cluster_id), fmt(output))
 
@@ -53,7 +53,7 @@ def clusters_get(cluster_id: str, output: OutputOpt | None = None) -> None:
 @clusters.command("create")
 @handled
 def clusters_create(file: FileOpt, wait: WaitOpt = False, timeout: TimeoutOpt = 900,
-                    output: OutputOpt | None = None) -> None:
+                    output: OutputOverride = None) -> None:
     """Create a cluster from a file with the POST /v1/clusters body."""
     spec = read_document(file)
     with connect() as client:
@@ -71,7 +71,7 @@ def clusters_scale(cluster_id: str,
                    pool: Annotated[str, typer.Option("--pool", help="node pool name")],
                    size: Annotated[int, typer.Option("--size", min=0)],
                    wait: WaitOpt = False, timeout: TimeoutOpt = 900,
-                   output: OutputOpt | None = None) -> None:
+                   output: OutputOverride = None) -> None:
     """Resize one node pool."""
     with connect() as client:
         accepted = client.clusters.scale(cluster_id, pool, size)
@@ -85,7 +85,7 @@ def clusters_scale(cluster_id: str,
 def clusters_upgrade(cluster_id: str,
                      version: Annotated[str, typer.Option("--version", help="Kubernetes version")],
                      wait: WaitOpt = False, timeout: TimeoutOpt = 1800,
-                     output: OutputOpt | None = None) -> None:
+                     output: OutputOverride = None) -> None:
     with connect() as client:
         accepted = client.clusters.upgrade(cluster_id, version)
         if wait:
@@ -96,7 +96,7 @@ def clusters_upgrade(cluster_id: str,
 @clusters.command("delete")
 @handled
 def clusters_delete(cluster_id: str, wait: WaitOpt = False, timeout: TimeoutOpt = 900,
-                    output: OutputOpt | None = None) -> None:
+                    output: OutputOverride = None) -> None:
     with connect() as client:
         accepted = client.clusters.delete(cluster_id)
         if wait:
@@ -109,7 +109,7 @@ def clusters_delete(cluster_id: str, wait: WaitOpt = False, timeout: TimeoutOpt 
 @apps.command("deploy")
 @handled
 def apps_deploy(cluster_id: str, file: FileOpt, wait: WaitOpt = False,
-                timeout: TimeoutOpt = 600, output: OutputOpt | None = None) -> None:
+                timeout: TimeoutOpt = 600, output: OutputOverride = None) -> None:
     """Deploy from a file with the POST /v1/clusters/{id}/applications body."""
     spec = read_document(file)
     with connect() as client:
@@ -124,7 +124,7 @@ def apps_deploy(cluster_id: str, file: FileOpt, wait: WaitOpt = False,
 
 @apps.command("list")
 @handled
-def apps_list(cluster_id: str, output: OutputOpt | None = None) -> None:
+def apps_list(cluster_id: str, output: OutputOverride = None) -> None:
     with connect() as client:
         rows = list(client.applications.iter(cluster_id))
     show(rows, fmt(output), ["name", "namespace", "status", "health_status", "sync_status"])
@@ -132,7 +132,7 @@ def apps_list(cluster_id: str, output: OutputOpt | None = None) -> None:
 
 @apps.command("status")
 @handled
-def apps_status(cluster_id: str, name: str, output: OutputOpt | None = None) -> None:
+def apps_status(cluster_id: str, name: str, output: OutputOverride = None) -> None:
     """One application's status on the cluster."""
     with connect() as client:
         for application in client.applications.iter(cluster_id):
@@ -149,7 +149,7 @@ def apps_status(cluster_id: str, name: str, output: OutputOpt | None = None) -> 
 @handled
 def workloads_list(cluster_id: str, namespace: Annotated[str | None, typer.Option(
         "--namespace", help="namespace on the member cluster")] = None,
-                   output: OutputOpt | None = None) -> None:
+                   output: OutputOverride = None) -> None:
     with connect() as client:
         answer = client.workloads.list(cluster_id, workload_namespace=namespace)
     rows = [item.model_dump(mode="json") for item in answer.workloads.deployments]
@@ -161,8 +161,8 @@ def workloads_list(cluster_id: str, namespace: Annotated[str | None, typer.Optio
 @handled
 def workloads_scale(cluster_id: str, workload_type: str, namespace: str, name: str,
                     replicas: Annotated[int, typer.Option("--replicas", min=0)],
-                    output: OutputOpt | None = None) -> None:
-    """Scale a deployment or statefulset on a member cluster."""
+                    output: OutputOverride = None) -> None:
+    """Scale a workload (WORKLOAD_TYPE: deployments, statefulsets or replicasets)."""
     with connect() as client:
         show(client.workloads.scale(cluster_id, workload_type, namespace, name, replicas),
              fmt(output))
@@ -170,7 +170,7 @@ def workloads_scale(cluster_id: str, workload_type: str, namespace: str, name: s
 
 @app.command("status")
 @handled
-def fleet_status(output: OutputOpt | None = None) -> None:
+def fleet_status(output: OutputOverride = None) -> None:
     """Fleet status: clusters, applications, connectivity, performance."""
     with connect() as client:
         show(client.multi_cluster.status(), fmt(output))
@@ -182,7 +182,7 @@ def fleet_status(output: OutputOpt | None = None) -> None:
 @handled
 def logs(cluster_id: str, query: Annotated[str, typer.Option(help="LogsQL query")] = "*",
          limit: Annotated[int, typer.Option(min=1)] = 100,
-         output: OutputOpt | None = None) -> None:
+         output: OutputOverride = None) -> None:
     """Query logs (POST /v1/logs/query; exit 6 on a server without the logging API)."""
     with connect() as client:
         show(client.logs.query({"cluster_id": cluster_id, "query": query, "limit": limit}),
@@ -192,7 +192,7 @@ def logs(cluster_id: str, query: Annotated[str, typer.Option(help="LogsQL query"
 @app.command("alerts")
 @handled
 def alerts(status: Annotated[str | None, typer.Option()] = None,
-           output: OutputOpt | None = None) -> None:
+           output: OutputOverride = None) -> None:
     """Active alerts (GET /v1/alerts; exit 6 on a server without the alerting API)."""
     with connect() as client:
         show(client.alerts.list(status=status), fmt(output))
@@ -202,7 +202,7 @@ def alerts(status: Annotated[str | None, typer.Option()] = None,
 @handled
 def events(follow_: Annotated[bool, typer.Option("--follow", "-f", help="keep polling")] = False,
            interval: Annotated[float, typer.Option(min=0.5)] = 2.0,
-           output: OutputOpt | None = None) -> None:
+           output: OutputOverride = None) -> None:
     """Platform events (GET /v1/events; exit 6 on a server without the events API)."""
     seen: set[str] = set()
     with connect() as client:

@@ -59,7 +59,9 @@ class Config:
 
     def context(self, name: str | None) -> tuple[str, Context]:
         chosen = name or self.current_context
-        if not chosen or chosen not in self.contexts:
+        if not chosen:
+            raise LookupError("not logged in: run `hybridcloud login`")
+        if chosen not in self.contexts:
             known = ", ".join(sorted(self.contexts)) or "none"
             raise LookupError(f"no context {chosen!r} (known: {known}); run `hybridcloud login`")
         return chosen, self.contexts[chosen]
