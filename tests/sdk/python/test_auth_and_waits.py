@@ -15,7 +15,6 @@ from lightkube.resources.core_v1 import Secret
 
 from hybridcloud.api.oauth import CLIENT_LABEL, hash_client_secret
 from hybridcloud_sdk import AuthenticationError, HybridCloudClient, WaitTimeoutError
-from hybridcloud_sdk import auth as sdk_auth
 from tests.integration.api_support import (
     ensure_namespace,
     eventually,
@@ -60,7 +59,7 @@ def test_client_credentials_fetch_a_token_once_and_renew_it_before_expiry(
         assert paths.count("/oauth/token") == 1  # reused while fresh
         # 600 s tokens: 550 s later the token is within its last tenth and is renewed first.
         later = time.monotonic() + 550
-        monkeypatch.setattr(sdk_auth.time, "monotonic", lambda: later)
+        monkeypatch.setattr(time, "monotonic", lambda: later)  # the clock auth.py reads
         sdk.clusters.list()
         assert paths.count("/oauth/token") == 2
         assert paths[-2:] == ["/oauth/token", "/v1/clusters"]
