@@ -113,6 +113,13 @@ def test_output_formats_and_shell_completion(cli: CLI, tmp_path: Path) -> None:
     assert [c["id"] for c in cli.json("clusters", "list")] == ["fmt"]
     table = cli("clusters", "list").stdout
     assert "PROVIDER" in table and "fmt" in table and "local" in table
+    assert cli.json("clusters", "scale", "fmt", "--pool", "w", "--size", "3")["id"] == "fmt"
+    cli("clusters", "upgrade", "fmt", "--version", "v1.38.0")
+    details = cli.json("clusters", "get", "fmt")
+    assert details["version"] == "v1.38.0"
+    assert [p["size"] for p in details["configuration"]["node_pools"]] == [3]
+    cli("clusters", "scale", "fmt", "--pool", "nope", "--size", "1", expect=Exit.USAGE)
+    assert cli.json("clusters", "delete", "fmt")["status"] == "deleting"
     completion = cli("--show-completion", "bash")
     assert "_HYBRIDCLOUD_COMPLETE" in completion.stdout
 
@@ -161,3 +168,6 @@ def test_create_local_cluster_wait_deploy_scale_and_fleet_status(
     fleet = cli.json("status")
     assert fleet["clusters"]["total"] == 1
     assert fleet["applications"]["total"] == 1
+
+    cli("clusters", "scale", "dev", "--pool", "workers", "--size", "2", "--wait", timeout=600)
+    assert cli.json("clusters", "get", "dev")["nodes"]["worker"] == 2
