@@ -26,9 +26,10 @@ from hybridcloud_sdk import (
     PermissionDeniedError,
     RateLimitedError,
     RetryPolicy,
+    ServiceUnavailableError,
     models,
 )
-from tests.integration.api_support import identity, serve, set_cluster_status
+from tests.integration.api_support import eventually, identity, serve, set_cluster_status
 from tests.integration.test_api_auth import reissue
 
 pytestmark = pytest.mark.integration
@@ -235,3 +236,21 @@ def test_the_async_client_lists_and_gets_like_the_sync_one(
             return ids, (await sdk.clusters.get("async1")).provider
 
     assert asyncio.run(scenario()) == (["async1"], "local")
+
+
+def test_a_backend_that_stays_down_is_retried_then_a_typed_503(
+        api: str, token: str, kube: Client, namespace: str) -> None:
+    """An active cluster whose member credential is missing: the API answers 503 for its
+    workloads; the read is retried with backoff, then ServiceUnavailableError."""
+    seen: list[int] = []
+    with HybridCloudClient(base_url=api, api_key=token,
+                           retry=RetryPolicy(max_retries=2, backoff=0.05,
+                                             max_backoff=0.2)) as sdk:
+        sdk.clusters.create(name="down", provider="local", version=VERSION, configuration=POOLS)
+        set_cluster_status(kube, namespace, "down", "Active", ready=True)
+        eventually(lambda: sdk.clusters.get("down").status == "active")
+        sdk._transport.http.event_hooks["response"].append(lambda r: seen.append(r.status_code))
+        with pytest.raises(ServiceUnavailableError) as refused:
+            sdk.workloads.list("down")
+    assert seen == [503, 503, 503]
+    assert (refused.value.status, refused.value.code) == (503, "SERVICE_UNAVAILABLE")
