@@ -17,9 +17,11 @@ export HYBRIDCLOUD_BIN_DIR = $(BIN_DIR)
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sdk/python/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[providers,dev]'
+	@# sdk (issue 18): the Python SDK + `hybridcloud` CLI, editable, with its model generator
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e 'sdk/python[generate]'
 	touch $@
 
 venv: $(STAMP) ## Create .venv with the package and all Python dependencies
@@ -45,6 +47,9 @@ lint: venv ## ruff, mypy --strict, import-linter contracts, generated-CRD and ma
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy bench tests/bench
 	$(VENV)/bin/lint-imports --no-cache
+	@# sdk (issue 18): the Python SDK's own ruff, mypy --strict and import-linter settings
+	cd sdk/python && $(abspath $(VENV))/bin/ruff check . && $(abspath $(VENV))/bin/mypy \
+	  && $(abspath $(VENV))/bin/lint-imports --no-cache
 	$(PY) -m hybridcloud.crdgen --check --out crds
 	$(PY) hack/generate_manifests.py --check
 

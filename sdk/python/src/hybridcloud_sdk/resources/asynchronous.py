@@ -1,0 +1,157 @@
+"""The asynchronous resources of ``AsyncHybridCloudClient`` (same requests as the sync ones,
+built by ``calls.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from .. import models as m
+from .._core import Call
+from ..errors import WaitTimeoutError
+from .calls import (
+    ApplicationCalls,
+    ClusterCalls,
+    MultiClusterCalls,
+    ObservabilityCalls,
+    OperationCalls,
+    SecurityCalls,
+    WorkloadCalls,
+)
+from .synchronous import FINAL_OPERATION_STATES
+
+T = TypeVar("T", bound=m.BaseModel)
+AsyncSend = Callable[[Call[Any]], Awaitable[Any]]
+
+
+class _AsyncResource:
+    def __init__(self, send: AsyncSend) -> None:
+        self._send = send
+
+    async def _do(self, call: Call[T]) -> T:
+        result: T = await self._send(call)
+        return result
+
+
+class AsyncOperations(_AsyncResource):
+    async def get(self, operation_id: str) -> m.Operation:
+        return await self._do(OperationCalls.get(operation_id))
+
+    # `timeout` like the sync client's, raising WaitTimeoutError with the last state seen.
+    async def wait(self, operation_id: str, *, timeout: float = 600.0,  # noqa: ASYNC109
+                   interval: float = 2.0) -> m.Operation:
+        deadline = time.monotonic() + timeout
+        while True:
+            operation = await self.get(operation_id)
+            if operation.status in FINAL_OPERATION_STATES:
+                return operation
+            if time.monotonic() > deadline:
+                raise WaitTimeoutError(f"operation {operation_id} still {operation.status} "
+                                       f"after {timeout:.0f}s")
+            await asyncio.sleep(interval)
+
+
+class AsyncClusters(_AsyncResource):
+    def __init__(self, send: AsyncSend, operations: AsyncOperations) -> None:
+        super().__init__(send)
+        self._operations = operations
+
+    async def list(self, *, page: int | None = None, per_page: int | None = None,
+                   provider: str | None = None, region: str | None = None,
+                   status: str | None = None) -> m.ClusterList:
+        return await self._do(ClusterCalls.list(page, per_page, provider, region, status))
+
+    async def iter(self, *, per_page: int = 100) -> AsyncIterator[m.ClusterSummary]:
+        page = 1
+        while True:
+            listing = await self.list(page=page, per_page=per_page)
+            for cluster in listing.clusters:
+                yield cluster
+            if not listing.clusters or page * listing.per_page >= listing.total:
+                return
+            page += 1
+
+    async def get(self, cluster_id: str) -> m.ClusterDetails:
+        return await self._do(ClusterCalls.get(cluster_id))
+
+    async def create(self, spec: dict[str, Any] | None = None, **fields: Any) -> m.Accepted:
+        return await self._do(ClusterCalls.create({**(spec or {}), **fields}))
+
+    async def update(self, cluster_id: str, patch: dict[str, Any] | None = None, *,
+                     if_match: str | None = None, **fields: Any) -> m.Accepted:
+        return await self._do(ClusterCalls.update(cluster_id, {**(patch or {}), **fields},
+                                                  if_match))
+
+    async def delete(self, cluster_id: str) -> m.Accepted:
+        return await self._do(ClusterCalls.delete(cluster_id))
+
+    async def wait_until_ready(self, cluster_id: str, *,
+                               timeout: float = 900.0,  # noqa: ASYNC109
+                               interval: float = 2.0) -> m.ClusterDetails:
+        deadline = time.monotonic() + timeout
+        while True:
+            cluster = await self.get(cluster_id)
+            if cluster.status == "active":
+                return cluster
+            if cluster.status == "failed":
+                raise WaitTimeoutError(f"cluster {cluster_id} failed")
+            if time.monotonic() > deadline:
+                raise WaitTimeoutError(f"cluster {cluster_id} still {cluster.status} "
+                                       f"after {timeout:.0f}s")
+            await asyncio.sleep(interval)
+
+
+class AsyncApplications(_AsyncResource):
+    def __init__(self, send: AsyncSend, operations: AsyncOperations) -> None:
+        super().__init__(send)
+        self._operations = operations
+
+    async def deploy(self, cluster_id: str, name: str, source: dict[str, Any], *,
+                     values: dict[str, Any] | None = None, namespace: str | None = None,
+                     sync_policy: dict[str, Any] | None = None) -> m.Accepted:
+        return await self._do(ApplicationCalls.deploy(cluster_id, {
+            "name": name, "source": source, "values": values, "namespace": namespace,
+            "sync_policy": sync_policy}))
+
+    async def list(self, cluster_id: str, *, page: int | None = None,
+                   per_page: int | None = None, status: str | None = None) -> m.ApplicationList:
+        return await self._do(ApplicationCalls.list(cluster_id, page, per_page, status))
+
+    async def deploy_multi_cluster(self, spec: dict[str, Any] | None = None,
+                                   **fields: Any) -> m.Accepted:
+        return await self._do(ApplicationCalls.deploy_multi_cluster({**(spec or {}), **fields}))
+
+
+class AsyncWorkloads(_AsyncResource):
+    async def list(self, cluster_id: str, *,
+                   workload_namespace: str | None = None) -> m.WorkloadsResponse:
+        return await self._do(WorkloadCalls.list(cluster_id, workload_namespace))
+
+    async def scale(self, cluster_id: str, workload_type: str, workload_namespace: str,
+                    name: str, replicas: int) -> m.ScaleResult:
+        return await self._do(WorkloadCalls.scale(cluster_id, workload_type,
+                                                  workload_namespace, name, replicas))
+
+
+class AsyncMultiCluster(_AsyncResource):
+    async def status(self) -> m.MultiClusterStatus:
+        return await self._do(MultiClusterCalls.status())
+
+
+class AsyncSecurity(_AsyncResource):
+    async def list_policies(self) -> m.PolicyList:
+        return await self._do(SecurityCalls.list())
+
+    async def get_policy(self, policy_id: str) -> m.PolicyView:
+        return await self._do(SecurityCalls.get(policy_id))
+
+
+class AsyncMetrics(_AsyncResource):
+    async def get_cluster_metrics(self, cluster_id: str, *, start_time: str | None = None,
+                                  end_time: str | None = None,
+                                  metrics: list[str] | None = None,
+                                  step: str | None = None) -> m.Document:
+        return await self._do(ObservabilityCalls.cluster_metrics(
+            cluster_id, start_time, end_time, metrics, step))

@@ -1,0 +1,212 @@
+"""The synchronous resources of ``HybridCloudClient``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from .. import models as m
+from .._core import Call
+from ..errors import WaitTimeoutError
+from .calls import (
+    ApplicationCalls,
+    ClusterCalls,
+    MultiClusterCalls,
+    ObservabilityCalls,
+    OperationCalls,
+    SecurityCalls,
+    WorkloadCalls,
+)
+
+T = TypeVar("T", bound=m.BaseModel)
+Send = Callable[[Call[Any]], Any]
+# Operation states after which nothing changes any more.
+FINAL_OPERATION_STATES = frozenset({"succeeded", "failed", "superseded"})
+
+
+class _Resource:
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    def _do(self, call: Call[T]) -> T:
+        result: T = self._send(call)
+        return result
+
+
+class Operations(_Resource):
+    def get(self, operation_id: str) -> m.Operation:
+        return self._do(OperationCalls.get(operation_id))
+
+    def wait(self, operation_id: str, *, timeout: float = 600.0, interval: float = 2.0,
+             on_progress: Callable[[m.Operation], None] | None = None) -> m.Operation:
+        """Poll until the operation is succeeded, failed or superseded; returns it (check
+        ``status``). ``on_progress`` sees every poll (progress displays)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            operation = self.get(operation_id)
+            if on_progress:
+                on_progress(operation)
+            if operation.status in FINAL_OPERATION_STATES:
+                return operation
+            if time.monotonic() > deadline:
+                raise WaitTimeoutError(f"operation {operation_id} still {operation.status} "
+                                       f"after {timeout:.0f}s")
+            time.sleep(interval)
+
+
+class Clusters(_Resource):
+    def __init__(self, send: Send, operations: Operations) -> None:
+        super().__init__(send)
+        self._operations = operations
+
+    def list(self, *, page: int | None = None, per_page: int | None = None,
+             provider: str | None = None, region: str | None = None,
+             status: str | None = None) -> m.ClusterList:
+        return self._do(ClusterCalls.list(page, per_page, provider, region, status))
+
+    def iter(self, *, per_page: int = 100, provider: str | None = None,
+             region: str | None = None, status: str | None = None
+             ) -> Iterator[m.ClusterSummary]:
+        """Every cluster, page after page."""
+        page = 1
+        while True:
+            listing = self.list(page=page, per_page=per_page, provider=provider, region=region,
+                                status=status)
+            yield from listing.clusters
+            if not listing.clusters or page * listing.per_page >= listing.total:
+                return
+            page += 1
+
+    def get(self, cluster_id: str) -> m.ClusterDetails:
+        return self._do(ClusterCalls.get(cluster_id))
+
+    def create(self, spec: dict[str, Any] | None = None, **fields: Any) -> m.Accepted:
+        """``create({...})`` or ``create(name=..., provider=..., version=..., ...)``."""
+        return self._do(ClusterCalls.create({**(spec or {}), **fields}))
+
+    def update(self, cluster_id: str, patch: dict[str, Any] | None = None, *,
+               if_match: str | None = None, **fields: Any) -> m.Accepted:
+        return self._do(ClusterCalls.update(cluster_id, {**(patch or {}), **fields}, if_match))
+
+    def scale(self, cluster_id: str, node_pool: str, size: int) -> m.Accepted:
+        """Set one node pool's size (the API's PATCH replaces the node pool list, so the others
+        are sent unchanged)."""
+        pools = [pool.model_dump(mode="json", exclude_none=True)
+                 for pool in self.get(cluster_id).configuration.node_pools]
+        names = [pool["name"] for pool in pools]
+        if node_pool not in names:
+            raise ValueError(f"cluster {cluster_id} has no node pool {node_pool!r}: {names}")
+        for pool in pools:
+            if pool["name"] == node_pool:
+                pool["size"] = size
+        return self.update(cluster_id, {"configuration": {"node_pools": pools}})
+
+    def upgrade(self, cluster_id: str, version: str) -> m.Accepted:
+        return self.update(cluster_id, {"version": version})
+
+    def delete(self, cluster_id: str) -> m.Accepted:
+        return self._do(ClusterCalls.delete(cluster_id))
+
+    def wait_until_ready(self, cluster_id: str, *, timeout: float = 900.0,
+                         interval: float = 2.0) -> m.ClusterDetails:
+        """Poll until the cluster is ``active``; a ``failed`` cluster raises at once."""
+        deadline = time.monotonic() + timeout
+        while True:
+            cluster = self.get(cluster_id)
+            if cluster.status == "active":
+                return cluster
+            if cluster.status == "failed":
+                raise WaitTimeoutError(f"cluster {cluster_id} failed")
+            if time.monotonic() > deadline:
+                raise WaitTimeoutError(f"cluster {cluster_id} still {cluster.status} "
+                                       f"after {timeout:.0f}s")
+            time.sleep(interval)
+
+
+class Applications(_Resource):
+    def __init__(self, send: Send, operations: Operations) -> None:
+        super().__init__(send)
+        self._operations = operations
+
+    def deploy(self, cluster_id: str, name: str, source: dict[str, Any], *,
+               values: dict[str, Any] | None = None, namespace: str | None = None,
+               sync_policy: dict[str, Any] | None = None) -> m.Accepted:
+        return self._do(ApplicationCalls.deploy(cluster_id, {
+            "name": name, "source": source, "values": values, "namespace": namespace,
+            "sync_policy": sync_policy}))
+
+    def list(self, cluster_id: str, *, page: int | None = None, per_page: int | None = None,
+             status: str | None = None) -> m.ApplicationList:
+        return self._do(ApplicationCalls.list(cluster_id, page, per_page, status))
+
+    def iter(self, cluster_id: str, *, per_page: int = 100,
+             status: str | None = None) -> Iterator[m.ApplicationSummary]:
+        page = 1
+        while True:
+            listing = self.list(cluster_id, page=page, per_page=per_page, status=status)
+            yield from listing.applications
+            if not listing.applications or page * listing.per_page >= listing.total:
+                return
+            page += 1
+
+    def deploy_multi_cluster(self, spec: dict[str, Any] | None = None,
+                             **fields: Any) -> m.Accepted:
+        return self._do(ApplicationCalls.deploy_multi_cluster({**(spec or {}), **fields}))
+
+
+class Workloads(_Resource):
+    def list(self, cluster_id: str, *,
+             workload_namespace: str | None = None) -> m.WorkloadsResponse:
+        return self._do(WorkloadCalls.list(cluster_id, workload_namespace))
+
+    def scale(self, cluster_id: str, workload_type: str, workload_namespace: str, name: str,
+              replicas: int) -> m.ScaleResult:
+        return self._do(WorkloadCalls.scale(cluster_id, workload_type, workload_namespace,
+                                            name, replicas))
+
+
+class MultiCluster(_Resource):
+    def status(self) -> m.MultiClusterStatus:
+        return self._do(MultiClusterCalls.status())
+
+
+class Security(_Resource):
+    def list_policies(self) -> m.PolicyList:
+        return self._do(SecurityCalls.list())
+
+    def get_policy(self, policy_id: str) -> m.PolicyView:
+        return self._do(SecurityCalls.get(policy_id))
+
+    def create_policy(self, spec: dict[str, Any]) -> m.PolicyView:
+        return self._do(SecurityCalls.create(spec))
+
+    def update_policy(self, policy_id: str, patch: dict[str, Any]) -> m.PolicyView:
+        return self._do(SecurityCalls.update(policy_id, patch))
+
+    def delete_policy(self, policy_id: str) -> m.PolicyView:
+        return self._do(SecurityCalls.delete(policy_id))
+
+
+class Metrics(_Resource):
+    def get_cluster_metrics(self, cluster_id: str, *, start_time: str | None = None,
+                            end_time: str | None = None, metrics: list[str] | None = None,
+                            step: str | None = None) -> m.Document:
+        """Raises EndpointNotAvailableError on a server without the metrics API."""
+        return self._do(ObservabilityCalls.cluster_metrics(cluster_id, start_time, end_time,
+                                                           metrics, step))
+
+
+class Alerts(_Resource):
+    def list(self, *, status: str | None = None) -> m.Document:
+        return self._do(ObservabilityCalls.alerts(status))
+
+
+class Logs(_Resource):
+    def query(self, query: dict[str, Any]) -> m.Document:
+        return self._do(ObservabilityCalls.logs(query))
+
+
+class Events(_Resource):
+    def list(self) -> m.Document:
+        return self._do(ObservabilityCalls.events())
