@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 
 class Accepted(BaseModel):
@@ -22,6 +22,92 @@ class Accepted(BaseModel):
     status: str = Field(
         ..., description="creating, updating or deleting.", title="Status"
     )
+
+
+class Alert(BaseModel):
+    annotations: dict[str, str] = Field(..., title="Annotations")
+    cluster: str | None = Field(..., title="Cluster")
+    description: str | None = Field(..., title="Description")
+    id: str = Field(..., title="Id")
+    labels: dict[str, str] = Field(..., title="Labels")
+    name: str = Field(..., title="Name")
+    namespace: str = Field(..., title="Namespace")
+    severity: str | None = Field(..., title="Severity")
+    started_at: str | None = Field(..., title="Started At")
+    state: str = Field(..., title="State")
+
+
+class AlertList(BaseModel):
+    alerts: list[Alert] = Field(..., title="Alerts")
+
+
+class AlertRule(BaseModel):
+    """
+    A stored rule as REST shows it (also rules written with kubectl, so unconstrained).
+    """
+
+    annotations: dict[str, str] = Field(..., title="Annotations")
+    created_at: str | None = Field(None, title="Created At")
+    description: str = Field(..., title="Description")
+    duration: str | None = Field(..., title="Duration")
+    expression: str = Field(..., title="Expression")
+    id: str = Field(..., title="Id")
+    labels: dict[str, str] = Field(..., title="Labels")
+    name: str = Field(..., title="Name")
+    severity: str = Field(..., title="Severity")
+
+
+class Annotations(RootModel[str]):
+    root: str = Field(..., max_length=4096)
+
+
+class Duration(RootModel[str]):
+    root: str = Field(
+        ...,
+        description="How long the expression must hold (for).",
+        max_length=32,
+        pattern="^([0-9]+(ms|s|m|h|d|w|y))+$",
+        title="Duration",
+    )
+
+
+class Labels(RootModel[str]):
+    root: str = Field(..., max_length=1024)
+
+
+class AlertRuleBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    annotations: dict[str, Annotations] | None = Field(
+        None, max_length=32, title="Annotations"
+    )
+    description: str | None = Field("", max_length=2048, title="Description")
+    duration: Duration | None = Field(
+        None, description="How long the expression must hold (for).", title="Duration"
+    )
+    expression: str = Field(
+        ...,
+        description="PromQL; it only ever reads the series of the tenant's own clusters.",
+        max_length=8192,
+        min_length=1,
+        title="Expression",
+    )
+    labels: dict[str, Labels] | None = Field(None, max_length=32, title="Labels")
+    name: str = Field(
+        ...,
+        description="Alert name (the alertname label).",
+        max_length=63,
+        min_length=1,
+        pattern="^[A-Za-z][A-Za-z0-9_]*$",
+        title="Name",
+    )
+    severity: Literal["critical", "warning", "info"] = Field(..., title="Severity")
+
+
+class AlertRuleList(BaseModel):
+    alert_rules: list[AlertRule] = Field(..., title="Alert Rules")
+    total: int = Field(..., title="Total")
 
 
 class ApplicationCounts(BaseModel):
@@ -69,6 +155,13 @@ class AutoScalingOut(BaseModel):
     max_size: int | None = Field(None, title="Max Size")
     min_size: int | None = Field(None, title="Min Size")
     target_cpu: int | None = Field(None, title="Target Cpu")
+
+
+class CatalogItem(BaseModel):
+    description: str = Field(..., title="Description")
+    expression: str = Field(..., title="Expression")
+    name: str = Field(..., title="Name")
+    unit: str = Field(..., title="Unit")
 
 
 class Addons(RootModel[list[str]]):
@@ -173,6 +266,24 @@ class ConstraintIn(BaseModel):
     type: Literal["region_diversity", "provider_diversity"] = Field(..., title="Type")
 
 
+class Delivery(BaseModel):
+    attempts: int = Field(..., title="Attempts")
+    duration_ms: int | None = Field(..., title="Duration Ms")
+    error: str | None = Field(..., title="Error")
+    event: str = Field(..., title="Event")
+    event_id: str = Field(..., title="Event Id")
+    id: str = Field(..., title="Id")
+    next_retry: str | None = Field(..., title="Next Retry")
+    status: str = Field(..., title="Status")
+    status_code: int | None = Field(..., title="Status Code")
+    timestamp: str = Field(..., title="Timestamp")
+
+
+class DeliveryList(BaseModel):
+    deliveries: list[Delivery] = Field(..., title="Deliveries")
+    webhook_id: str = Field(..., title="Webhook Id")
+
+
 class Enforcement(RootModel[Literal["deny", "warn", "audit"]]):
     root: Literal["deny", "warn", "audit"] = Field(..., title="Enforcement")
 
@@ -182,6 +293,65 @@ class ErrorInfo(BaseModel):
     details: dict[str, Any] = Field(..., title="Details")
     message: str = Field(..., title="Message")
     request_id: str = Field(..., title="Request Id")
+
+
+class EventType(
+    RootModel[
+        Literal[
+            "cluster.created",
+            "cluster.updated",
+            "cluster.scaled",
+            "cluster.ready",
+            "cluster.failed",
+            "cluster.deleted",
+            "application.deployed",
+            "application.updated",
+            "application.degraded",
+            "application.failed",
+            "application.deleted",
+        ]
+    ]
+):
+    root: Literal[
+        "cluster.created",
+        "cluster.updated",
+        "cluster.scaled",
+        "cluster.ready",
+        "cluster.failed",
+        "cluster.deleted",
+        "application.deployed",
+        "application.updated",
+        "application.degraded",
+        "application.failed",
+        "application.deleted",
+    ] = Field(..., title="EventType")
+
+
+class LogEntry(BaseModel):
+    cluster: str = Field(..., title="Cluster")
+    container: str = Field(..., title="Container")
+    level: str = Field(..., title="Level")
+    message: str = Field(..., title="Message")
+    namespace: str = Field(..., title="Namespace")
+    pod: str = Field(..., title="Pod")
+    source: str = Field(..., title="Source")
+    timestamp: str = Field(..., title="Timestamp")
+
+
+class Cursor(RootModel[str]):
+    root: str = Field(
+        ...,
+        description="next_cursor of the previous page.",
+        max_length=512,
+        title="Cursor",
+    )
+
+
+class LogQueryResult(BaseModel):
+    logs: list[LogEntry] = Field(..., title="Logs")
+    next_cursor: str | None = Field(None, title="Next Cursor")
+    took: str = Field(..., title="Took")
+    total: int = Field(..., title="Total")
 
 
 class NetworkIO(BaseModel):
@@ -323,6 +493,12 @@ class Replicas(BaseModel):
     ready: int = Field(..., title="Ready")
 
 
+class Requested(BaseModel):
+    delivery_id: str = Field(..., title="Delivery Id")
+    status: str = Field(..., title="Status")
+    webhook_id: str = Field(..., title="Webhook Id")
+
+
 class ResourceRef(BaseModel):
     id: str = Field(..., title="Id")
     kind: str = Field(..., description="cluster or application.", title="Kind")
@@ -361,12 +537,25 @@ class SelectorRequirement(BaseModel):
     values: list[str] | None = Field(None, title="Values")
 
 
+class Value(RootModel[tuple[str, str]]):
+    root: tuple[str, str] = Field(..., max_length=2, min_length=2)
+
+
+class Series(BaseModel):
+    metric: str = Field(..., title="Metric")
+    values: list[Value] = Field(..., title="Values")
+
+
 class ServiceOut(BaseModel):
     cluster_ip: str | None = Field(..., title="Cluster Ip")
     name: str = Field(..., title="Name")
     namespace: str = Field(..., title="Namespace")
     ports: list[PortOut] = Field(..., title="Ports")
     type: str = Field(..., title="Type")
+
+
+class Sort(RootModel[Literal["timestamp:desc", "timestamp:asc"]]):
+    root: Literal["timestamp:desc", "timestamp:asc"] = Field(..., title="Sort")
 
 
 class SecretName(RootModel[str]):
@@ -410,7 +599,7 @@ class TaintEffect(RootModel[Literal["NoSchedule", "PreferNoSchedule", "NoExecute
     )
 
 
-class Value(RootModel[str]):
+class Value1(RootModel[str]):
     root: str = Field(..., max_length=63, title="Value")
 
 
@@ -420,7 +609,7 @@ class TaintIn(BaseModel):
     )
     effect: TaintEffect
     key: str = Field(..., max_length=316, min_length=1, title="Key")
-    value: Value | None = Field(None, title="Value")
+    value: Value1 | None = Field(None, title="Value")
 
 
 class TaintOut(BaseModel):
@@ -451,6 +640,48 @@ class Token(BaseModel):
     access_token: str = Field(..., title="Access Token")
     expires_in: int = Field(..., title="Expires In")
     token_type: str | None = Field("Bearer", title="Token Type")
+
+
+class Webhook(BaseModel):
+    active: bool = Field(..., title="Active")
+    created_at: str | None = Field(..., title="Created At")
+    delivered: int = Field(..., title="Delivered")
+    events: list[str] = Field(..., title="Events")
+    failed: int = Field(..., title="Failed")
+    id: str = Field(..., title="Id")
+    last_delivery: str | None = Field(..., title="Last Delivery")
+    url: str = Field(..., title="Url")
+
+
+class WebhookCreate(BaseModel):
+    active: bool | None = Field(True, title="Active")
+    events: list[EventType] = Field(..., max_length=11, min_length=1, title="Events")
+    secret: str = Field(..., max_length=256, min_length=16, title="Secret")
+    url: str = Field(..., max_length=2048, min_length=8, title="Url")
+
+
+class WebhookList(BaseModel):
+    total: int = Field(..., title="Total")
+    webhooks: list[Webhook] = Field(..., title="Webhooks")
+
+
+class Events(RootModel[list[EventType]]):
+    root: list[EventType] = Field(..., max_length=11, min_length=1, title="Events")
+
+
+class Secret(RootModel[str]):
+    root: str = Field(..., max_length=256, min_length=16, title="Secret")
+
+
+class Url(RootModel[str]):
+    root: str = Field(..., max_length=2048, min_length=8, title="Url")
+
+
+class WebhookPatch(BaseModel):
+    active: bool | None = Field(None, title="Active")
+    events: Events | None = Field(None, title="Events")
+    secret: Secret | None = Field(None, title="Secret")
+    url: Url | None = Field(None, title="Url")
 
 
 class WorkloadType(RootModel[Literal["deployments", "statefulsets", "replicasets"]]):
@@ -510,6 +741,10 @@ class ApplicationSummary(BaseModel):
     )
 
 
+class Catalog(BaseModel):
+    metrics: list[CatalogItem] = Field(..., title="Metrics")
+
+
 class ClusterMetrics(BaseModel):
     """
     Usage figures; null until the observability backend is connected.
@@ -519,6 +754,10 @@ class ClusterMetrics(BaseModel):
     disk_usage: str | None = Field(None, title="Disk Usage")
     memory_usage: str | None = Field(None, title="Memory Usage")
     network_io: NetworkIO | None = None
+
+
+class ClusterMetricsResponse(BaseModel):
+    metrics: dict[str, Series] = Field(..., title="Metrics")
 
 
 class ClusterSelector(BaseModel):
@@ -560,6 +799,34 @@ class DeploymentOut(BaseModel):
 
 class ErrorBody(BaseModel):
     error: ErrorInfo
+
+
+class LogQuery(BaseModel):
+    cursor: Cursor | None = Field(
+        None, description="next_cursor of the previous page.", title="Cursor"
+    )
+    end_time: AwareDatetime | None = Field(
+        None, description="Inclusive; default: now.", title="End Time"
+    )
+    limit: int | None = Field(
+        100,
+        description="Lines per page (see the server's maximum).",
+        ge=1,
+        title="Limit",
+    )
+    query: str = Field(
+        ...,
+        description='field:value terms (level, namespace, pod, container, cluster, source, message), AND/OR/NOT, parentheses, "quoted phrases", * wildcards; bare words match the message.',
+        max_length=2048,
+        min_length=1,
+        title="Query",
+    )
+    sort: Sort | None = Field("timestamp:desc", validate_default=True)
+    start_time: AwareDatetime | None = Field(
+        None,
+        description="Inclusive; default: an hour before end_time.",
+        title="Start Time",
+    )
 
 
 class MultiClusterStatus(BaseModel):
