@@ -7,6 +7,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -255,12 +256,30 @@ func TestA429StormIsRiddenOutByBackingOffThenSucceeds(t *testing.T) {
 			afterStorm++
 		}
 	}
-	// A POST is not idempotent: its 429 is returned, never retried.
-	_, err := c.Clusters.Create(ctx, &client.ClusterCreate{Name: "never", Provider: client.Provider("local"),
-		Configuration: client.ClusterConfigurationIn{NodePools: []client.NodePoolIn{{Name: "w", Size: 1}}}}, nil)
-	apiErr := apiError(t, err, 429, "RATE_LIMITED")
-	if apiErr.RetryAfter <= 0 {
-		t.Fatalf("Retry-After not read: %+v", apiErr)
+	// A POST is not idempotent: its 429 is returned after one request, never retried. The bucket
+	// refills continuously, so drain it first and try again on the rare refill in between.
+	drain := newClient(t, client.Config{BaseURL: env(t, "HYBRIDCLOUD_SDK_LIMITED_URL"), APIKey: env(t, "HYBRIDCLOUD_SDK_LIMITED_TOKEN"), MaxRetries: -1})
+	for attempt := 0; ; attempt++ {
+		if attempt == 5 {
+			t.Fatal("a POST never met an empty bucket")
+		}
+		for {
+			if _, err := drain.Clusters.List(ctx, nil); err != nil {
+				apiError(t, err, 429, "RATE_LIMITED")
+				break
+			}
+		}
+		before := transport.limited.Load()
+		_, err := c.Clusters.Create(ctx, &client.ClusterCreate{Name: fmt.Sprintf("never-%d", attempt), Provider: client.Provider("local"),
+			Configuration: client.ClusterConfigurationIn{NodePools: []client.NodePoolIn{{Name: "w", Size: 1}}}}, nil)
+		if err == nil {
+			continue // a token refilled between the drain and the POST
+		}
+		apiErr := apiError(t, err, 429, "RATE_LIMITED")
+		if apiErr.RetryAfter <= 0 || transport.limited.Load() != before+1 {
+			t.Fatalf("the POST was retried or Retry-After not read: %+v", apiErr)
+		}
+		break
 	}
 }
 
