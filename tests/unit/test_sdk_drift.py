@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support import missing_tool
 
 SDK = Path(__file__).resolve().parents[2] / "sdk"
@@ -19,6 +21,8 @@ def fresh_generation(generator: Path) -> str:
     return result.stdout
 
 
+# A cold run compiles oapi-codegen first (minutes on a busy 2-core machine), once per cache.
+@pytest.mark.timeout(900)
 def test_go_sdk_types_equal_a_fresh_generation_from_the_openapi_document() -> None:
     if shutil.which("go") is None:
         missing_tool("go is not installed")
@@ -27,6 +31,7 @@ def test_go_sdk_types_equal_a_fresh_generation_from_the_openapi_document() -> No
         "sdk/go/client/types.gen.go is stale: run `make sdk`")
 
 
+@pytest.mark.timeout(900)  # a cold run installs the node packages first
 def test_typescript_sdk_types_equal_a_fresh_generation_from_the_openapi_document() -> None:
     if shutil.which("node") is None or shutil.which("npm") is None:
         missing_tool("node and npm are not installed")
