@@ -1,0 +1,36 @@
+/** @hybridcloud/sdk: the TypeScript client of the hybridcloud REST API (fetch + types generated
+ * by openapi-typescript from the API's own OpenAPI document; no runtime dependencies). */
+
+import { EventsService } from './events.js';
+import {
+  ApplicationsService, ClustersService, MultiClusterService, OperationsService, SecurityService,
+  WorkloadsService,
+} from './services.js';
+import { Transport, type ClientOptions } from './transport.js';
+
+export { ApiError, ConnectionError, NotAvailableError } from './errors.js';
+export type { ClientOptions } from './transport.js';
+export type { CallOptions, Schemas, WaitOptions } from './services.js';
+export type { PlatformEvent, SubscribeOptions, Subscription } from './events.js';
+export type { components, operations, paths } from './schema.gen.js';
+
+export class HybridCloudClient {
+  readonly clusters: ClustersService;
+  readonly applications: ApplicationsService;
+  readonly workloads: WorkloadsService;
+  readonly multiCluster: MultiClusterService;
+  readonly operations: OperationsService;
+  readonly security: SecurityService;
+  readonly events: EventsService;
+
+  constructor(options: ClientOptions) {
+    const http = new Transport(options);
+    this.clusters = new ClustersService(http);
+    this.applications = new ApplicationsService(http);
+    this.workloads = new WorkloadsService(http);
+    this.multiCluster = new MultiClusterService(http);
+    this.operations = new OperationsService(http);
+    this.security = new SecurityService(http);
+    this.events = new EventsService(http);
+  }
+}
