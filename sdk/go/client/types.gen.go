@@ -5,9 +5,31 @@ package client
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/oapi-codegen/runtime"
 )
+
+// Defines values for AlertRuleBodySeverity.
+const (
+	Critical AlertRuleBodySeverity = "critical"
+	Info     AlertRuleBodySeverity = "info"
+	Warning  AlertRuleBodySeverity = "warning"
+)
+
+// Valid indicates whether the value is a known member of the AlertRuleBodySeverity enum.
+func (e AlertRuleBodySeverity) Valid() bool {
+	switch e {
+	case Critical:
+		return true
+	case Info:
+		return true
+	case Warning:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for ConstraintInType.
 const (
@@ -42,6 +64,51 @@ func (e Enforcement) Valid() bool {
 	case Deny:
 		return true
 	case Warn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EventType.
+const (
+	ApplicationDegraded EventType = "application.degraded"
+	ApplicationDeleted  EventType = "application.deleted"
+	ApplicationDeployed EventType = "application.deployed"
+	ApplicationFailed   EventType = "application.failed"
+	ApplicationUpdated  EventType = "application.updated"
+	ClusterCreated      EventType = "cluster.created"
+	ClusterDeleted      EventType = "cluster.deleted"
+	ClusterFailed       EventType = "cluster.failed"
+	ClusterReady        EventType = "cluster.ready"
+	ClusterScaled       EventType = "cluster.scaled"
+	ClusterUpdated      EventType = "cluster.updated"
+)
+
+// Valid indicates whether the value is a known member of the EventType enum.
+func (e EventType) Valid() bool {
+	switch e {
+	case ApplicationDegraded:
+		return true
+	case ApplicationDeleted:
+		return true
+	case ApplicationDeployed:
+		return true
+	case ApplicationFailed:
+		return true
+	case ApplicationUpdated:
+		return true
+	case ClusterCreated:
+		return true
+	case ClusterDeleted:
+		return true
+	case ClusterFailed:
+		return true
+	case ClusterReady:
+		return true
+	case ClusterScaled:
+		return true
+	case ClusterUpdated:
 		return true
 	default:
 		return false
@@ -153,6 +220,24 @@ func (e SelectorRequirementOperator) Valid() bool {
 	}
 }
 
+// Defines values for Sort.
+const (
+	TimestampAsc  Sort = "timestamp:asc"
+	TimestampDesc Sort = "timestamp:desc"
+)
+
+// Valid indicates whether the value is a known member of the Sort enum.
+func (e Sort) Valid() bool {
+	switch e {
+	case TimestampAsc:
+		return true
+	case TimestampDesc:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SourceInType.
 const (
 	Git SourceInType = "git"
@@ -258,6 +343,24 @@ func (e IssueTokenFormdataBodyGrantType) Valid() bool {
 	}
 }
 
+// Defines values for ListAlertsParamsState.
+const (
+	Firing  ListAlertsParamsState = "firing"
+	Pending ListAlertsParamsState = "pending"
+)
+
+// Valid indicates whether the value is a known member of the ListAlertsParamsState enum.
+func (e ListAlertsParamsState) Valid() bool {
+	switch e {
+	case Firing:
+		return true
+	case Pending:
+		return true
+	default:
+		return false
+	}
+}
+
 // Accepted A write was accepted; follow “operation_id“ for progress.
 type Accepted struct {
 	CreatedAt   string `json:"created_at"`
@@ -268,6 +371,64 @@ type Accepted struct {
 
 	// Status creating, updating or deleting.
 	Status string `json:"status"`
+}
+
+// Alert defines model for Alert.
+type Alert struct {
+	Annotations map[string]string `json:"annotations"`
+	Cluster     string            `json:"cluster"`
+	Description string            `json:"description"`
+	ID          string            `json:"id"`
+	Labels      map[string]string `json:"labels"`
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace"`
+	Severity    string            `json:"severity"`
+	StartedAt   string            `json:"started_at"`
+	State       string            `json:"state"`
+}
+
+// AlertList defines model for AlertList.
+type AlertList struct {
+	Alerts []Alert `json:"alerts"`
+}
+
+// AlertRule A stored rule as REST shows it (also rules written with kubectl, so unconstrained).
+type AlertRule struct {
+	Annotations map[string]string `json:"annotations"`
+	CreatedAt   string            `json:"created_at,omitempty"`
+	Description string            `json:"description"`
+	Duration    string            `json:"duration"`
+	Expression  string            `json:"expression"`
+	ID          string            `json:"id"`
+	Labels      map[string]string `json:"labels"`
+	Name        string            `json:"name"`
+	Severity    string            `json:"severity"`
+}
+
+// AlertRuleBody defines model for AlertRuleBody.
+type AlertRuleBody struct {
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Description string            `json:"description,omitempty"`
+
+	// Duration How long the expression must hold (for).
+	Duration string `json:"duration,omitempty"`
+
+	// Expression PromQL; it only ever reads the series of the tenant's own clusters.
+	Expression string            `json:"expression"`
+	Labels     map[string]string `json:"labels,omitempty"`
+
+	// Name Alert name (the alertname label).
+	Name     string                `json:"name"`
+	Severity AlertRuleBodySeverity `json:"severity"`
+}
+
+// AlertRuleBodySeverity defines model for AlertRuleBody.Severity.
+type AlertRuleBodySeverity string
+
+// AlertRuleList defines model for AlertRuleList.
+type AlertRuleList struct {
+	AlertRules []AlertRule `json:"alert_rules"`
+	Total      int         `json:"total"`
 }
 
 // ApplicationCounts defines model for ApplicationCounts.
@@ -337,6 +498,19 @@ type AutoScalingOut struct {
 	MaxSize   int  `json:"max_size,omitempty"`
 	MinSize   int  `json:"min_size,omitempty"`
 	TargetCPU int  `json:"target_cpu,omitempty"`
+}
+
+// Catalog defines model for Catalog.
+type Catalog struct {
+	Metrics []CatalogItem `json:"metrics"`
+}
+
+// CatalogItem defines model for CatalogItem.
+type CatalogItem struct {
+	Description string `json:"description"`
+	Expression  string `json:"expression"`
+	Name        string `json:"name"`
+	Unit        string `json:"unit"`
 }
 
 // ClusterConfiguration defines model for ClusterConfiguration.
@@ -426,6 +600,11 @@ type ClusterMetrics struct {
 	NetworkIo   NetworkIO `json:"network_io,omitempty"`
 }
 
+// ClusterMetricsResponse defines model for ClusterMetricsResponse.
+type ClusterMetricsResponse struct {
+	Metrics map[string]Series `json:"metrics"`
+}
+
 // ClusterPatch Fields to change; omitted ones keep their value. “node_pools“ replaces the list.
 type ClusterPatch struct {
 	Configuration ClusterConfigurationPatch `json:"configuration,omitempty"`
@@ -506,6 +685,26 @@ type ConstraintIn struct {
 // ConstraintInType defines model for ConstraintIn.Type.
 type ConstraintInType string
 
+// Delivery defines model for Delivery.
+type Delivery struct {
+	Attempts   int    `json:"attempts"`
+	DurationMs int    `json:"duration_ms"`
+	Error      string `json:"error"`
+	Event      string `json:"event"`
+	EventID    string `json:"event_id"`
+	ID         string `json:"id"`
+	NextRetry  string `json:"next_retry"`
+	Status     string `json:"status"`
+	StatusCode int    `json:"status_code"`
+	Timestamp  string `json:"timestamp"`
+}
+
+// DeliveryList defines model for DeliveryList.
+type DeliveryList struct {
+	Deliveries []Delivery `json:"deliveries"`
+	WebhookID  string     `json:"webhook_id"`
+}
+
 // DeploymentOut defines model for DeploymentOut.
 type DeploymentOut struct {
 	Image     string   `json:"image"`
@@ -529,6 +728,48 @@ type ErrorInfo struct {
 	Details   map[string]interface{} `json:"details"`
 	Message   string                 `json:"message"`
 	RequestID string                 `json:"request_id"`
+}
+
+// EventType defines model for EventType.
+type EventType string
+
+// LogEntry defines model for LogEntry.
+type LogEntry struct {
+	Cluster   string `json:"cluster"`
+	Container string `json:"container"`
+	Level     string `json:"level"`
+	Message   string `json:"message"`
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod"`
+	Source    string `json:"source"`
+	Timestamp string `json:"timestamp"`
+}
+
+// LogQuery defines model for LogQuery.
+type LogQuery struct {
+	// Cursor next_cursor of the previous page.
+	Cursor string `json:"cursor,omitempty"`
+
+	// EndTime Inclusive; default: now.
+	EndTime time.Time `json:"end_time,omitempty"`
+
+	// Limit Lines per page (see the server's maximum).
+	Limit int `json:"limit,omitempty"`
+
+	// Query field:value terms (level, namespace, pod, container, cluster, source, message), AND/OR/NOT, parentheses, "quoted phrases", * wildcards; bare words match the message.
+	Query string `json:"query"`
+	Sort  Sort   `json:"sort,omitempty"`
+
+	// StartTime Inclusive; default: an hour before end_time.
+	StartTime time.Time `json:"start_time,omitempty"`
+}
+
+// LogQueryResult defines model for LogQueryResult.
+type LogQueryResult struct {
+	Logs       []LogEntry `json:"logs"`
+	NextCursor string     `json:"next_cursor,omitempty"`
+	Took       string     `json:"took"`
+	Total      int        `json:"total"`
 }
 
 // MultiClusterDeploy defines model for MultiClusterDeploy.
@@ -772,6 +1013,13 @@ type Replicas struct {
 	Ready     int `json:"ready"`
 }
 
+// Requested defines model for Requested.
+type Requested struct {
+	DeliveryID string `json:"delivery_id"`
+	Status     string `json:"status"`
+	WebhookID  string `json:"webhook_id"`
+}
+
 // ResourceRef defines model for ResourceRef.
 type ResourceRef struct {
 	ID string `json:"id"`
@@ -812,6 +1060,12 @@ type SelectorRequirement struct {
 // SelectorRequirementOperator defines model for SelectorRequirement.Operator.
 type SelectorRequirementOperator string
 
+// Series defines model for Series.
+type Series struct {
+	Metric string          `json:"metric"`
+	Values [][]interface{} `json:"values"`
+}
+
 // ServiceOut defines model for ServiceOut.
 type ServiceOut struct {
 	ClusterIP string    `json:"cluster_ip"`
@@ -820,6 +1074,9 @@ type ServiceOut struct {
 	Ports     []PortOut `json:"ports"`
 	Type      string    `json:"type"`
 }
+
+// Sort defines model for Sort.
+type Sort string
 
 // SourceIn defines model for SourceIn.
 type SourceIn struct {
@@ -869,6 +1126,40 @@ type Token struct {
 	TokenType   string `json:"token_type,omitempty"`
 }
 
+// Webhook defines model for Webhook.
+type Webhook struct {
+	Active       bool     `json:"active"`
+	CreatedAt    string   `json:"created_at"`
+	Delivered    int      `json:"delivered"`
+	Events       []string `json:"events"`
+	Failed       int      `json:"failed"`
+	ID           string   `json:"id"`
+	LastDelivery string   `json:"last_delivery"`
+	URL          string   `json:"url"`
+}
+
+// WebhookCreate defines model for WebhookCreate.
+type WebhookCreate struct {
+	Active bool        `json:"active,omitempty"`
+	Events []EventType `json:"events"`
+	Secret string      `json:"secret"`
+	URL    string      `json:"url"`
+}
+
+// WebhookList defines model for WebhookList.
+type WebhookList struct {
+	Total    int       `json:"total"`
+	Webhooks []Webhook `json:"webhooks"`
+}
+
+// WebhookPatch defines model for WebhookPatch.
+type WebhookPatch struct {
+	Active bool        `json:"active,omitempty"`
+	Events []EventType `json:"events,omitempty"`
+	Secret string      `json:"secret,omitempty"`
+	URL    string      `json:"url,omitempty"`
+}
+
 // WorkloadType defines model for WorkloadType.
 type WorkloadType string
 
@@ -894,6 +1185,67 @@ type IssueTokenFormdataBody struct {
 
 // IssueTokenFormdataBodyGrantType defines parameters for IssueToken.
 type IssueTokenFormdataBodyGrantType string
+
+// ListAlertRulesParams defines parameters for ListAlertRules.
+type ListAlertRulesParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// CreateAlertRuleParams defines parameters for CreateAlertRule.
+type CreateAlertRuleParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// DeleteAlertRuleParams defines parameters for DeleteAlertRule.
+type DeleteAlertRuleParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// GetAlertRuleParams defines parameters for GetAlertRule.
+type GetAlertRuleParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// ReplaceAlertRuleParams defines parameters for ReplaceAlertRule.
+type ReplaceAlertRuleParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// ListAlertsParams defines parameters for ListAlerts.
+type ListAlertsParams struct {
+	State    ListAlertsParamsState `form:"state,omitempty" json:"state,omitempty"`
+	Severity string                `form:"severity,omitempty" json:"severity,omitempty"`
+	Cluster  string                `form:"cluster,omitempty" json:"cluster,omitempty"`
+
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// ListAlertsParamsState defines parameters for ListAlerts.
+type ListAlertsParamsState string
 
 // ListClustersParams defines parameters for ListClusters.
 type ListClustersParams struct {
@@ -979,6 +1331,27 @@ type DeployApplicationParams struct {
 	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
 }
 
+// GetClusterMetricsParams defines parameters for GetClusterMetrics.
+type GetClusterMetricsParams struct {
+	// Start RFC3339; default: an hour before end.
+	Start string `form:"start,omitempty" json:"start,omitempty"`
+
+	// End RFC3339; default: now.
+	End string `form:"end,omitempty" json:"end,omitempty"`
+
+	// Step Resolution, e.g. 15s, 5m.
+	Step string `form:"step,omitempty" json:"step,omitempty"`
+
+	// Metrics Comma-separated names from GET /v1/metrics/catalog.
+	Metrics string `form:"metrics,omitempty" json:"metrics,omitempty"`
+
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
 // GetWorkloadsParams defines parameters for GetWorkloads.
 type GetWorkloadsParams struct {
 	// WorkloadNamespace Only this namespace of the member cluster.
@@ -993,6 +1366,31 @@ type GetWorkloadsParams struct {
 
 // ScaleWorkloadParams defines parameters for ScaleWorkload.
 type ScaleWorkloadParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// StreamEventsParams defines parameters for StreamEvents.
+type StreamEventsParams struct {
+	// Clusters Only events about these clusters (IDs).
+	Clusters []string `form:"clusters,omitempty" json:"clusters,omitempty"`
+
+	// Events Only these event types, e.g. cluster.ready.
+	Events []string `form:"events,omitempty" json:"events,omitempty"`
+
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace   string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	LastEventID string `json:"last-event-id,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// QueryLogsParams defines parameters for QueryLogs.
+type QueryLogsParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
 	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
 
@@ -1063,8 +1461,86 @@ type UpdateSecurityPolicyParams struct {
 	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
 }
 
+// ListWebhooksParams defines parameters for ListWebhooks.
+type ListWebhooksParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// CreateWebhookParams defines parameters for CreateWebhook.
+type CreateWebhookParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// DeleteWebhookParams defines parameters for DeleteWebhook.
+type DeleteWebhookParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// GetWebhookParams defines parameters for GetWebhook.
+type GetWebhookParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// UpdateWebhookParams defines parameters for UpdateWebhook.
+type UpdateWebhookParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
+type ListWebhookDeliveriesParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// RedeliverWebhookParams defines parameters for RedeliverWebhook.
+type RedeliverWebhookParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
+// PingWebhookParams defines parameters for PingWebhook.
+type PingWebhookParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+}
+
 // IssueTokenFormdataRequestBody defines body for IssueToken for application/x-www-form-urlencoded ContentType.
 type IssueTokenFormdataRequestBody IssueTokenFormdataBody
+
+// CreateAlertRuleJSONRequestBody defines body for CreateAlertRule for application/json ContentType.
+type CreateAlertRuleJSONRequestBody = AlertRuleBody
+
+// ReplaceAlertRuleJSONRequestBody defines body for ReplaceAlertRule for application/json ContentType.
+type ReplaceAlertRuleJSONRequestBody = AlertRuleBody
 
 // CreateClusterJSONRequestBody defines body for CreateCluster for application/json ContentType.
 type CreateClusterJSONRequestBody = ClusterCreate
@@ -1078,6 +1554,9 @@ type DeployApplicationJSONRequestBody = ApplicationDeploy
 // ScaleWorkloadJSONRequestBody defines body for ScaleWorkload for application/json ContentType.
 type ScaleWorkloadJSONRequestBody = ScaleRequest
 
+// QueryLogsJSONRequestBody defines body for QueryLogs for application/json ContentType.
+type QueryLogsJSONRequestBody = LogQuery
+
 // DeployMultiClusterApplicationJSONRequestBody defines body for DeployMultiClusterApplication for application/json ContentType.
 type DeployMultiClusterApplicationJSONRequestBody = MultiClusterDeploy
 
@@ -1086,6 +1565,12 @@ type CreateSecurityPolicyJSONRequestBody = PolicyCreate
 
 // UpdateSecurityPolicyJSONRequestBody defines body for UpdateSecurityPolicy for application/json ContentType.
 type UpdateSecurityPolicyJSONRequestBody = PolicyPatch
+
+// CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
+type CreateWebhookJSONRequestBody = WebhookCreate
+
+// UpdateWebhookJSONRequestBody defines body for UpdateWebhook for application/json ContentType.
+type UpdateWebhookJSONRequestBody = WebhookPatch
 
 // AsNodePoolInAutoScaling0 returns the union data inside the NodePoolIn_AutoScaling as a NodePoolInAutoScaling0
 func (t NodePoolIn_AutoScaling) AsNodePoolInAutoScaling0() (NodePoolInAutoScaling0, error) {
