@@ -23,6 +23,7 @@ from lightkube import Client
 from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
 
+from ..observability_support import alertmanager, free_url, prometheus
 from .api_support import bearer, identity, serve
 from .logs_support import victorialogs
 from .test_api_contract import CREATE_CLUSTER, DEPLOY_APPLICATION
@@ -97,10 +98,17 @@ def test_counting_flags_operations_answered_only_by_auth_or_rate_limit() -> None
 @pytest.fixture(scope="module")
 def api(management: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # A real log store, so POST /v1/logs/query answers queries rather than 503 (issue 15).
-    with victorialogs(tmp_path_factory.mktemp("fuzz-logs")) as logs_url:
+    # A real Prometheus and Alertmanager too, so the metrics and alert routes answer rather than
+    # 503 (issue 14). Nothing needs scraping here: discovery points at a closed port.
+    work = tmp_path_factory.mktemp("fuzz-observability")
+    with victorialogs(tmp_path_factory.mktemp("fuzz-logs")) as logs_url, \
+            alertmanager(work / "alertmanager") as alertmanager_url, \
+            prometheus(work / "prometheus", f"{free_url()}/targets", "unused",
+                       alertmanager_url=alertmanager_url) as prometheus_url:
         settings = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.ENTERPRISE,
                             oauth_namespace="api-fuzz-oauth", consistency_timeout=1,
-                            rate_limit_enabled=False, logs_url=logs_url)
+                            rate_limit_enabled=False, logs_url=logs_url,
+                            prometheus_url=prometheus_url, alertmanager_url=alertmanager_url)
         with serve(settings) as base:
             yield base
 

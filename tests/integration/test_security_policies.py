@@ -317,10 +317,15 @@ def test_warn_admits_with_a_warning_naming_the_rule(
         {"name": "web", "image": "nginx:latest"}]}).to_dict())
 
     def warned() -> subprocess.CompletedProcess[str] | None:
-        result = kubectl_on(bin_dir, first[1], "create", "-f", "-", stdin=manifest)
+        # A server-side dry run passes admission without storing anything: the apiserver's
+        # policy informer may lag the applied policy, and a real create that slipped through
+        # unwarned would make every retry an AlreadyExists.
+        result = kubectl_on(bin_dir, first[1], "create", "--dry-run=server", "-f", "-",
+                            stdin=manifest)
         return result if "Warning" in result.stderr else None
 
-    result = eventually(warned, timeout=30, message=lambda: "no warning was returned")
+    eventually(warned, timeout=30, message=lambda: "no warning was returned")
+    result = kubectl_on(bin_dir, first[1], "create", "-f", "-", stdin=manifest)
     assert result.returncode == 0, result.stderr
     assert "disallow_latest_tag: container web must set image with a tag other than latest" \
         in result.stderr
