@@ -30,6 +30,8 @@ from tests.integration.harness import OperatorProcess, delivery_operator, eventu
 from tests.integration.test_application_delivery import Repo, sample_files
 
 from .conftest import OAUTH_NAMESPACE
+from tests.integration.test_events_stream import transition
+
 from .events_support import ClusterMaker, first_created
 
 pytestmark = pytest.mark.integration
@@ -115,13 +117,14 @@ def test_errors_have_documented_exit_codes_and_no_traceback(cli: CLI, tmp_path: 
 
 
 def test_events_replay_after_an_id_then_exit_and_follow_ends_cleanly_on_ctrl_c(
-        cli: CLI, api: str, token: str) -> None:
+        cli: CLI, api: str, token: str, kube: Client, namespace: str) -> None:
     with HybridCloudClient(base_url=api, api_key=token) as sdk:
-        stream = sdk.events.subscribe(events=["cluster.created"])
-        with ClusterMaker(sdk, "cli") as maker:
+        stream = sdk.events.subscribe(events=["cluster.created"], idle_timeout=60)
+        with ClusterMaker(sdk, "cli", kube, namespace) as maker:
             first = first_created(stream, "cli")
         sdk.clusters.create(name="cli-after", provider="local", version=VERSION,
                             configuration={"node_pools": [{"name": "w", "size": 1}]})
+        transition(kube, namespace, "cli-after", "cluster.created", "Pending")
     # Without --follow: what followed the id (history, then live until 3 quiet seconds), exit 0.
     replay = cli("events", "--last-event-id", first.id, "--type", "cluster.created",
                  "--idle", "3", "-o", "json", timeout=120).stdout.splitlines()
@@ -133,7 +136,8 @@ def test_events_replay_after_an_id_then_exit_and_follow_ends_cleanly_on_ctrl_c(
                                 env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
     try:
-        with HybridCloudClient(base_url=api, api_key=token) as sdk, ClusterMaker(sdk, "fol"):
+        with HybridCloudClient(base_url=api, api_key=token) as sdk, \
+                ClusterMaker(sdk, "fol", kube, namespace):
             assert follower.stdout is not None
             line = follower.stdout.readline()
         assert json.loads(line)["event"].startswith("cluster.")

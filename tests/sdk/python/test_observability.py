@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from lightkube import Client
 
 from hybridcloud_sdk import (
     AsyncHybridCloudClient,
@@ -18,7 +19,7 @@ from hybridcloud_sdk import (
     StreamEvent,
 )
 
-from .events_support import ClusterMaker, first_created
+from .events_support import POOLS, ClusterMaker, first_created
 
 pytestmark = pytest.mark.integration
 
@@ -61,9 +62,9 @@ def test_bad_log_queries_and_metric_names_are_a_400_naming_the_parameter(
 
 
 def test_subscribe_streams_a_cluster_created_over_rest_and_resumes_after_it(
-        client: HybridCloudClient, namespace: str) -> None:
-    stream = client.events.subscribe(events=["cluster.created"])
-    with ClusterMaker(client, "ev") as maker:
+        client: HybridCloudClient, kube: Client, namespace: str) -> None:
+    stream = client.events.subscribe(events=["cluster.created"], idle_timeout=60)
+    with ClusterMaker(client, "ev", kube, namespace) as maker:
         seen = first_created(stream, "ev")
         made_when_seen = len(maker.made)
     assert seen.data["cluster_id"] in maker.made
@@ -78,17 +79,17 @@ def test_subscribe_streams_a_cluster_created_over_rest_and_resumes_after_it(
 
 
 def test_subscribe_filters_by_cluster_and_refuses_unknown_event_types(
-        client: HybridCloudClient) -> None:
+        client: HybridCloudClient, kube: Client, namespace: str) -> None:
     with pytest.raises(BadRequestError) as refused:
         next(client.events.subscribe(events=["cluster.exploded"]))
     assert refused.value.details["field"] == "events"
-    stream = client.events.subscribe(clusters=["flt3", "flt5"])
-    with ClusterMaker(client, "flt"):
+    stream = client.events.subscribe(clusters=["flt3", "flt5"], idle_timeout=60)
+    with ClusterMaker(client, "flt", kube, namespace):
         assert first_created(stream, "flt").data["cluster_id"] in ("flt3", "flt5")
 
 
 def test_the_async_client_subscribes_and_queries_like_the_sync_one(
-        api: str, token: str, client: HybridCloudClient) -> None:
+        api: str, token: str, client: HybridCloudClient, kube: Client, namespace: str) -> None:
     async def scenario() -> StreamEvent:
         async with AsyncHybridCloudClient(base_url=api, api_key=token,
                                           retry=FAST_RETRY) as sdk:
@@ -96,11 +97,12 @@ def test_the_async_client_subscribes_and_queries_like_the_sync_one(
                 await sdk.alerts.list()
             with pytest.raises(BadRequestError):
                 await sdk.logs.query("(")
-            async for event in sdk.events.subscribe(events=["cluster.created"]):
+            async for event in sdk.events.subscribe(events=["cluster.created"],
+                                                    idle_timeout=60):
                 if str(event.data.get("cluster_id", "")).startswith("as"):
                     return event
         raise AssertionError("the stream ended")
 
-    with ClusterMaker(client, "as"):
+    with ClusterMaker(client, "as", kube, namespace):
         seen = asyncio.run(asyncio.wait_for(scenario(), 60))
     assert seen.event == "cluster.created"
