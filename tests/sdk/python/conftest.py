@@ -7,6 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 from lightkube import Client
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 
 from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
@@ -28,4 +31,14 @@ def api(management: ControlPlane) -> Iterator[str]:
 
 @pytest.fixture
 def token(kube: Client, namespace: str) -> str:
-    return identity(kube, namespace, "sdk-tenant")
+    token = identity(kube, namespace, "sdk-tenant")
+    # GET /v1/alerts authorizes `list prometheusrules` (a tenant reads its alerting rules' alerts).
+    kube.apply(Role(metadata=ObjectMeta(name="sdk-alert-reader", namespace=namespace),
+                    rules=[PolicyRule(apiGroups=["monitoring.coreos.com"],
+                                      resources=["prometheusrules"], verbs=["get", "list"])]))
+    kube.apply(RoleBinding(
+        metadata=ObjectMeta(name="sdk-alert-reader", namespace=namespace),
+        roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role",
+                        name="sdk-alert-reader"),
+        subjects=[Subject(kind="ServiceAccount", name="sdk-tenant", namespace=namespace)]))
+    return token

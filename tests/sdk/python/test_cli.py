@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -22,12 +23,16 @@ from lightkube.resources.core_v1 import Secret
 
 from hybridcloud.api.oauth import CLIENT_LABEL, hash_client_secret
 from hybridcloud.controlplane import ControlPlane
+from hybridcloud_sdk import HybridCloudClient
 from hybridcloud_sdk.cli.exits import Exit
 from tests.integration.api_support import ensure_namespace, identity
 from tests.integration.harness import OperatorProcess, delivery_operator, eventually
 from tests.integration.test_application_delivery import Repo, sample_files
 
 from .conftest import OAUTH_NAMESPACE
+from tests.integration.test_events_stream import transition
+
+from .events_support import ClusterMaker, first_created
 
 pytestmark = pytest.mark.integration
 
@@ -96,11 +101,52 @@ def test_errors_have_documented_exit_codes_and_no_traceback(cli: CLI, tmp_path: 
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: Bad_Name\nprovider: local\nversion: v1\n")
     cli("clusters", "create", "-f", str(bad), expect=Exit.USAGE)
-    for command in (["alerts"], ["logs", "c1"], ["events", "--follow"]):
-        unavailable = cli(*command, expect=Exit.NOT_AVAILABLE)
-        assert "not available on this server" in unavailable.stderr
+    # No Alertmanager and no log store behind the test API: 503, exit 7, one line, no retry
+    # storm (HYBRIDCLOUD_MAX_RETRIES=0).
+    cli.env["HYBRIDCLOUD_MAX_RETRIES"] = "0"
+    for command in (["alerts", "--state", "firing"], ["logs", "level:error", "--since", "1h"]):
+        unavailable = cli(*command, expect=Exit.UNAVAILABLE)
+        assert "503 SERVICE_UNAVAILABLE" in unavailable.stderr
+        assert "Traceback" not in unavailable.stderr
+    for command in (["logs", "level:(error"], ["logs", "error", "--since", "1y"],
+                    ["events", "--type", "cluster.exploded"], ["alerts", "--state", "sleepy"]):
+        refused = cli(*command, expect=Exit.USAGE)
+        assert "Traceback" not in refused.stderr, command
     CLI(tmp_path / "none.yaml")("clusters", "list", expect=Exit.AUTH)
     cli("--context", "nope", "status", expect=Exit.AUTH)
+
+
+def test_events_replay_after_an_id_then_exit_and_follow_ends_cleanly_on_ctrl_c(
+        cli: CLI, api: str, token: str, kube: Client, namespace: str) -> None:
+    with HybridCloudClient(base_url=api, api_key=token) as sdk:
+        stream = sdk.events.subscribe(events=["cluster.created"], idle_timeout=60)
+        with ClusterMaker(sdk, "cli", kube, namespace) as maker:
+            first = first_created(stream, "cli")
+        sdk.clusters.create(name="cli-after", provider="local", version=VERSION,
+                            configuration={"node_pools": [{"name": "w", "size": 1}]})
+        transition(kube, namespace, "cli-after", "cluster.created", "Pending")
+    # Without --follow: what followed the id (history, then live until 3 quiet seconds), exit 0.
+    replay = cli("events", "--last-event-id", first.id, "--type", "cluster.created",
+                 "--idle", "3", "-o", "json", timeout=120).stdout.splitlines()
+    replayed = [json.loads(line)["data"]["cluster_id"] for line in replay]
+    assert "cli-after" in replayed and first.data["cluster_id"] not in replayed
+    assert set(replayed) <= {*maker.made, "cli-after"}
+
+    follower = subprocess.Popen([str(EXECUTABLE), "events", "--follow", "-o", "json"],
+                                env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    try:
+        with HybridCloudClient(base_url=api, api_key=token) as sdk, \
+                ClusterMaker(sdk, "fol", kube, namespace):
+            assert follower.stdout is not None
+            line = follower.stdout.readline()
+        assert json.loads(line)["event"].startswith("cluster.")
+        follower.send_signal(signal.SIGINT)
+        _, stderr = follower.communicate(timeout=30)
+    finally:
+        follower.kill()
+    assert follower.returncode == 0, stderr
+    assert "Traceback" not in stderr
 
 
 def test_output_formats_and_shell_completion(cli: CLI, tmp_path: Path) -> None:

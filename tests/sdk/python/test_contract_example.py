@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from hybridcloud_sdk import EndpointNotAvailableError, HybridCloudClient, models
+import hybridcloud_sdk.client
+from hybridcloud_sdk import HybridCloudClient, RetryPolicy, ServiceUnavailableError, models
 
 pytestmark = pytest.mark.integration
 
@@ -23,8 +24,13 @@ def contract_example() -> str:
     return match.group(1)
 
 
-def test_the_contract_python_example_runs_verbatim_and_metrics_say_not_available(
-        api: str, token: str, namespace: str) -> None:
+def test_the_contract_python_example_runs_verbatim_to_the_metrics_call_a_typed_503(
+        api: str, token: str, namespace: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test API has no Prometheus: the metrics call reaches the real route, which answers
+    503 SERVICE_UNAVAILABLE (with Retry-After 10 s, so the example's default client is given a
+    quick retry policy; the call itself is the contract's, unchanged)."""
+    monkeypatch.setattr(hybridcloud_sdk.client, "RetryPolicy",
+                        lambda: RetryPolicy(max_retries=1, backoff=0.05, max_backoff=0.1))
     with HybridCloudClient(base_url=api, api_key=token) as setup:
         setup.clusters.create(name="cluster-001", provider="local", version="v1.37.2",
                               configuration={"node_pools": [{"name": "workers", "size": 1}]})
@@ -34,7 +40,7 @@ def test_the_contract_python_example_runs_verbatim_and_metrics_say_not_available
     code = code.replace('"https://api.hybrid-cloud.example.com"', repr(api))
     code = code.replace('"your-api-key"', repr(token))
     scope: dict[str, Any] = {}
-    with pytest.raises(EndpointNotAvailableError) as refused:
+    with pytest.raises(ServiceUnavailableError) as refused:
         exec(compile(code, "contract-example", "exec"), scope)  # noqa: S102
     # Everything before the metrics call worked against the API and returned typed models.
     assert isinstance(scope["clusters"], models.ClusterList)
@@ -46,7 +52,7 @@ def test_the_contract_python_example_runs_verbatim_and_metrics_say_not_available
     assert (application.id, application.status) == ("sample-app", "creating")
     assert "metrics" not in scope  # no fabricated result
     error = refused.value
-    assert error.status in (404, 501)
-    assert "/v1/clusters/cluster-001/metrics" in str(error)
-    assert "not available on this server" in str(error)
+    assert (error.status, error.code) == (503, "SERVICE_UNAVAILABLE")
+    assert error.details == {"backend": "prometheus"}
+    assert "no Prometheus configured" in error.message
     assert error.request_id

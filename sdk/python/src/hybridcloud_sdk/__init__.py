@@ -22,6 +22,7 @@ from .errors import (
     ServiceUnavailableError,
     WaitTimeoutError,
 )
+from .streaming import StreamEvent
 
 __version__ = "0.1.0"
 
@@ -30,5 +31,5 @@ __all__ = [
     "AuthenticationError", "BadRequestError", "ClientCredentials", "ConflictError",
     "EndpointNotAvailableError", "HybridCloudClient", "HybridCloudError", "NotFoundError",
     "PermissionDeniedError", "RateLimitedError", "RetryPolicy", "ServerError",
-    "ServiceUnavailableError", "WaitTimeoutError", "__version__",
+    "ServiceUnavailableError", "StreamEvent", "WaitTimeoutError", "__version__",
 ]

@@ -112,14 +112,14 @@ class SyncTransport:
                                          headers={"User-Agent": _user_agent()})
         self.api_key, self.credentials, self.retry = api_key, credentials, retry
 
-    def _token(self) -> str | None:
+    def token(self) -> str | None:
         return self.credentials.token(self.http) if self.credentials else self.api_key
 
     def send(self, call: Call[T]) -> T:
         attempt, renewed = 0, False
         while True:
             try:
-                response = self.http.request(**_build_kwargs(call, self._token()))
+                response = self.http.request(**_build_kwargs(call, self.token()))
             except httpx.TimeoutException as exc:
                 raise APITimeoutError(f"{call.method} {call.path} timed out: {exc}") from exc
             except httpx.TransportError as exc:
@@ -147,14 +147,14 @@ class AsyncTransport:
                                               headers={"User-Agent": _user_agent()})
         self.api_key, self.credentials, self.retry = api_key, credentials, retry
 
-    async def _token(self) -> str | None:
+    async def token(self) -> str | None:
         return await self.credentials.atoken(self.http) if self.credentials else self.api_key
 
     async def send(self, call: Call[T]) -> T:
         attempt, renewed = 0, False
         while True:
             try:
-                response = await self.http.request(**_build_kwargs(call, await self._token()))
+                response = await self.http.request(**_build_kwargs(call, await self.token()))
             except httpx.TimeoutException as exc:
                 raise APITimeoutError(f"{call.method} {call.path} timed out: {exc}") from exc
             except httpx.TransportError as exc:

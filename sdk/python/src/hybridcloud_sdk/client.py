@@ -8,8 +8,11 @@ from typing import Self
 from ._core import AsyncTransport, RetryPolicy, SyncTransport
 from .auth import ClientCredentials
 from .resources.asynchronous import (
+    AsyncAlerts,
     AsyncApplications,
     AsyncClusters,
+    AsyncEvents,
+    AsyncLogs,
     AsyncMetrics,
     AsyncMultiCluster,
     AsyncOperations,
@@ -71,7 +74,7 @@ class HybridCloudClient:
         self.metrics = Metrics(send)
         self.alerts = Alerts(send)
         self.logs = Logs(send)
-        self.events = Events(send)
+        self.events = Events(self._transport)
 
     def close(self) -> None:
         self._transport.close()
@@ -104,6 +107,9 @@ class AsyncHybridCloudClient:
         self.multi_cluster = AsyncMultiCluster(send)
         self.security = AsyncSecurity(send)
         self.metrics = AsyncMetrics(send)
+        self.alerts = AsyncAlerts(send)
+        self.logs = AsyncLogs(send)
+        self.events = AsyncEvents(self._transport)
 
     async def aclose(self) -> None:
         await self._transport.aclose()

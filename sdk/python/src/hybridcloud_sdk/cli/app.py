@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 import yaml
 
+from .._core import RetryPolicy
 from ..client import HybridCloudClient
 from .config import Config, Context, config_path
 from .exits import Exit, exit_code
@@ -74,10 +76,23 @@ def handled(command: Callable[P, R]) -> Callable[P, R]:
 
 def connect() -> HybridCloudClient:
     _, ctx = Config.load().context(state.context)
+    retry = retry_policy()
     if ctx.client_id and ctx.client_secret:
         return HybridCloudClient(ctx.server, client_id=ctx.client_id,
-                                 client_secret=ctx.client_secret, namespace=ctx.namespace)
-    return HybridCloudClient(ctx.server, api_key=ctx.token, namespace=ctx.namespace)
+                                 client_secret=ctx.client_secret, namespace=ctx.namespace,
+                                 retry=retry)
+    return HybridCloudClient(ctx.server, api_key=ctx.token, namespace=ctx.namespace, retry=retry)
+
+
+def retry_policy() -> RetryPolicy:
+    """``HYBRIDCLOUD_MAX_RETRIES`` (default 5): how often a 429/503 read is retried before the
+    command gives up with exit 7; 0 for scripts that prefer to fail at once."""
+    text = os.environ.get("HYBRIDCLOUD_MAX_RETRIES", "")
+    if not text:
+        return RetryPolicy()
+    if not text.isdigit():
+        raise ValueError(f"HYBRIDCLOUD_MAX_RETRIES: expected a whole number, not {text!r}")
+    return RetryPolicy(max_retries=int(text))
 
 
 def fmt(output: Output | None) -> Output:

@@ -1,14 +1,17 @@
 """Resource commands: clusters, apps, workloads, fleet status, and the observability commands
-whose endpoints other components add (logs, alerts, events)."""
+(logs, alerts, events)."""
 
 from __future__ import annotations
 
-import time
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
+from ..streaming import StreamEvent
 from .app import (
     OutputOverride,
     TimeoutOpt,
@@ -24,7 +27,7 @@ from .app import (
     workloads,
 )
 from .exits import Exit
-from .output import errors, show
+from .output import Output, errors, show
 
 CLUSTER_COLUMNS = ["id", "provider", "region", "version", "status", "nodes.ready", "nodes.total"]
 FileOpt = Annotated[Path, typer.Option("--file", "-f", help="YAML or JSON body; - for stdin")]
@@ -176,44 +179,91 @@ def fleet_status(output: OutputOverride = None) -> None:
         show(client.multi_cluster.status(), fmt(output))
 
 
-# --- endpoints other components add ----------------------------------------------------------
+# --- observability: logs, alerts, events ----------------------------------------------------
+
+LOG_COLUMNS = ["timestamp", "level", "cluster", "namespace", "pod", "message"]
+ALERT_COLUMNS = ["id", "name", "severity", "state", "cluster", "started_at"]
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def since_time(text: str) -> str:
+    """``--since 1h`` as the RFC3339 instant that long ago (units s, m, h, d)."""
+    number, unit = text[:-1], text[-1:]
+    if unit not in DURATION_UNITS or not number.isdigit():
+        raise ValueError(f"--since: expected a duration like 30m, 1h or 2d, not {text!r}")
+    ago = datetime.now(UTC) - timedelta(seconds=int(number) * DURATION_UNITS[unit])
+    return ago.isoformat().replace("+00:00", "Z")
+
 
 @app.command("logs")
 @handled
-def logs(cluster_id: str, query: Annotated[str, typer.Option(help="LogsQL query")] = "*",
-         limit: Annotated[int, typer.Option(min=1)] = 100,
+def logs(query: Annotated[str, typer.Argument(
+             help="e.g. 'level:error AND namespace:production'")],
+         since: Annotated[str, typer.Option(help="how far back: 30m, 1h, 2d")] = "1h",
+         limit: Annotated[int, typer.Option(min=1, help="lines per page")] = 100,
+         sort: Annotated[str, typer.Option(help="timestamp:desc or timestamp:asc")
+                         ] = "timestamp:desc",
+         cursor: Annotated[str | None, typer.Option(help="next_cursor of a previous page")
+                           ] = None,
          output: OutputOverride = None) -> None:
-    """Query logs (POST /v1/logs/query; exit 6 on a server without the logging API)."""
+    """Query the fleet's logs (POST /v1/logs/query). A further page is announced on stderr."""
     with connect() as client:
-        show(client.logs.query({"cluster_id": cluster_id, "query": query, "limit": limit}),
-             fmt(output))
+        page = client.logs.query(query, start_time=since_time(since), limit=limit, sort=sort,
+                                 cursor=cursor)
+    if fmt(output) is Output.table:
+        show(page.logs, Output.table, LOG_COLUMNS)
+        if page.next_cursor:
+            errors.print(f"more lines: --cursor {page.next_cursor}", markup=False,
+                         highlight=False)
+        return
+    show(page, fmt(output))
 
 
 @app.command("alerts")
 @handled
-def alerts(status: Annotated[str | None, typer.Option()] = None,
+def alerts(state: Annotated[str | None, typer.Option(help="firing or pending")] = None,
+           severity: Annotated[str | None, typer.Option()] = None,
+           cluster: Annotated[str | None, typer.Option(help="cluster ID")] = None,
            output: OutputOverride = None) -> None:
-    """Active alerts (GET /v1/alerts; exit 6 on a server without the alerting API)."""
+    """Firing and pending alerts of the tenant (GET /v1/alerts)."""
     with connect() as client:
-        show(client.alerts.list(status=status), fmt(output))
+        listing = client.alerts.list(state=state, severity=severity, cluster=cluster)
+    show(listing.alerts, fmt(output), ALERT_COLUMNS)
 
 
 @app.command("events")
 @handled
-def events(follow_: Annotated[bool, typer.Option("--follow", "-f", help="keep polling")] = False,
-           interval: Annotated[float, typer.Option(min=0.5)] = 2.0,
+def events(follow_: Annotated[bool, typer.Option(
+               "--follow", "-f", help="keep streaming until Ctrl-C")] = False,
+           cluster: Annotated[list[str] | None, typer.Option(
+               "--cluster", help="only this cluster (repeatable)")] = None,
+           event_type: Annotated[list[str] | None, typer.Option(
+               "--type", help="only this event type, e.g. cluster.ready (repeatable)")] = None,
+           last_event_id: Annotated[str | None, typer.Option(
+               help="first replay what followed this event (server history)")] = None,
+           idle: Annotated[float, typer.Option(
+               min=0.1, help="without --follow: stop after this many quiet seconds")] = 2.0,
            output: OutputOverride = None) -> None:
-    """Platform events (GET /v1/events; exit 6 on a server without the events API)."""
-    seen: set[str] = set()
+    """Platform events (GET /v1/events, Server-Sent Events), one line each (JSON Lines with
+    -o json). Without --follow: what the server still holds after --last-event-id plus what
+    happens until the stream is quiet for --idle seconds, then exit 0."""
     with connect() as client:
-        while True:
-            page = client.events.list()
-            for event in page.model_dump(mode="json").get("events", []):
-                key = str(event.get("id", event))
-                if key not in seen:
-                    seen.add(key)
-                    show(event, fmt(output))
-            if not follow_:
-                return
-            time.sleep(interval)
+        stream = client.events.subscribe(clusters=cluster, events=event_type,
+                                         last_event_id=last_event_id,
+                                         idle_timeout=None if follow_ else idle)
+        try:
+            for event in stream:
+                print_event(event, fmt(output))
+        except KeyboardInterrupt:
+            return  # Ctrl-C is how --follow ends: not an error
 
+
+def print_event(event: StreamEvent, output: Output) -> None:
+    if output is Output.table:
+        print(f"{event.timestamp}  {event.event:<24} {event.id}  "
+              f"{json.dumps(event.data, sort_keys=True)}", flush=True)
+    elif output is Output.json:
+        print(event.model_dump_json(), flush=True)
+    else:
+        print(yaml.safe_dump([event.model_dump(mode="json")], sort_keys=True), end="",
+              flush=True)

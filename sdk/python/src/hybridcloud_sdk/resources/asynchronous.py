@@ -9,13 +9,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from .. import models as m
-from .._core import Call
+from .._core import AsyncTransport, Call
 from ..errors import WaitTimeoutError
+from ..streaming import StreamEvent, Subscription, subscribe_async
 from .calls import (
+    AlertCalls,
     ApplicationCalls,
     ClusterCalls,
+    LogCalls,
+    MetricsCalls,
     MultiClusterCalls,
-    ObservabilityCalls,
     OperationCalls,
     SecurityCalls,
     WorkloadCalls,
@@ -152,6 +155,46 @@ class AsyncMetrics(_AsyncResource):
     async def get_cluster_metrics(self, cluster_id: str, *, start_time: str | None = None,
                                   end_time: str | None = None,
                                   metrics: list[str] | None = None,
-                                  step: str | None = None) -> m.Document:
-        return await self._do(ObservabilityCalls.cluster_metrics(
-            cluster_id, start_time, end_time, metrics, step))
+                                  step: str | None = None) -> m.ClusterMetricsResponse:
+        return await self._do(MetricsCalls.cluster(cluster_id, start_time, end_time, metrics,
+                                                   step))
+
+
+class AsyncAlerts(_AsyncResource):
+    async def list(self, *, state: str | None = None, severity: str | None = None,
+                   cluster: str | None = None) -> m.AlertList:
+        return await self._do(AlertCalls.list(state, severity, cluster))
+
+
+class AsyncLogs(_AsyncResource):
+    async def query(self, query: str, *, start_time: str | None = None,
+                    end_time: str | None = None, limit: int | None = None,
+                    sort: str | None = None, cursor: str | None = None) -> m.LogQueryResult:
+        return await self._do(LogCalls.query({
+            "query": query, "start_time": start_time, "end_time": end_time, "limit": limit,
+            "sort": sort, "cursor": cursor}))
+
+    async def pages(self, query: str, *, start_time: str | None = None,
+                    end_time: str | None = None, limit: int | None = None,
+                    sort: str | None = None) -> AsyncIterator[m.LogQueryResult]:
+        cursor: str | None = None
+        while True:
+            page = await self.query(query, start_time=start_time, end_time=end_time,
+                                    limit=limit, sort=sort, cursor=cursor)
+            yield page
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
+
+
+class AsyncEvents:
+    def __init__(self, transport: AsyncTransport) -> None:
+        self._transport = transport
+
+    def subscribe(self, *, clusters: list[str] | None = None, events: list[str] | None = None,
+                  last_event_id: str | None = None, idle_timeout: float | None = None,
+                  max_reconnects: int = 5) -> AsyncIterator[StreamEvent]:
+        """``async for event in client.events.subscribe(...)``: see the sync client."""
+        return subscribe_async(self._transport, Subscription(
+            clusters=clusters, events=events, last_event_id=last_event_id,
+            idle_timeout=idle_timeout, max_reconnects=max_reconnects))

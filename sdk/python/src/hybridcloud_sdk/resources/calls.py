@@ -119,29 +119,28 @@ class SecurityCalls:
         return Call("DELETE", f"/v1/security/policies/{_seg(policy_id)}", m.PolicyView)
 
 
-class ObservabilityCalls:
-    """Contract endpoints other branches are building: not in ``sdk/openapi.json`` on this server,
-    so their answers are kept as the JSON the server sends (``Document``), and a server without
-    them raises EndpointNotAvailableError."""
-
+class MetricsCalls:
     @staticmethod
-    def cluster_metrics(cluster_id: str, start_time: str | None, end_time: str | None,
-                        metrics: list[str] | None, step: str | None) -> Call[m.Document]:
-        return Call("GET", f"/v1/clusters/{_seg(cluster_id)}/metrics", m.Document, params={
-            "start": start_time, "end": end_time, "step": step,
-            "metrics": ",".join(metrics) if metrics else None}, optional_endpoint=True)
+    def cluster(cluster_id: str, start_time: str | None, end_time: str | None,
+                metrics: list[str] | None, step: str | None
+                ) -> Call[m.ClusterMetricsResponse]:
+        return Call("GET", f"/v1/clusters/{_seg(cluster_id)}/metrics",
+                    m.ClusterMetricsResponse, params={
+                        "start": start_time, "end": end_time, "step": step,
+                        "metrics": ",".join(metrics) if metrics else None})
 
-    @staticmethod
-    def alerts(status: str | None = None) -> Call[m.Document]:
-        return Call("GET", "/v1/alerts", m.Document, params={"status": status},
-                    optional_endpoint=True)
 
+class AlertCalls:
     @staticmethod
-    def logs(query: dict[str, Any]) -> Call[m.Document]:
+    def list(state: str | None, severity: str | None,
+             cluster: str | None) -> Call[m.AlertList]:
+        return Call("GET", "/v1/alerts", m.AlertList,
+                    params={"state": state, "severity": severity, "cluster": cluster})
+
+
+class LogCalls:
+    @staticmethod
+    def query(fields: dict[str, Any]) -> Call[m.LogQueryResult]:
         # A query reads and never writes: safe to repeat.
-        return Call("POST", "/v1/logs/query", m.Document, json=query, idempotent=True,
-                    optional_endpoint=True)
-
-    @staticmethod
-    def events() -> Call[m.Document]:
-        return Call("GET", "/v1/events", m.Document, optional_endpoint=True)
+        return Call("POST", "/v1/logs/query", m.LogQueryResult,
+                    json=_body(m.LogQuery, fields), idempotent=True)

@@ -7,13 +7,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from .. import models as m
-from .._core import Call
+from .._core import Call, SyncTransport
 from ..errors import WaitTimeoutError
+from ..streaming import StreamEvent, Subscription, subscribe_sync
 from .calls import (
+    AlertCalls,
     ApplicationCalls,
     ClusterCalls,
+    LogCalls,
+    MetricsCalls,
     MultiClusterCalls,
-    ObservabilityCalls,
     OperationCalls,
     SecurityCalls,
     WorkloadCalls,
@@ -191,22 +194,53 @@ class Security(_Resource):
 class Metrics(_Resource):
     def get_cluster_metrics(self, cluster_id: str, *, start_time: str | None = None,
                             end_time: str | None = None, metrics: list[str] | None = None,
-                            step: str | None = None) -> m.Document:
-        """Raises EndpointNotAvailableError on a server without the metrics API."""
-        return self._do(ObservabilityCalls.cluster_metrics(cluster_id, start_time, end_time,
-                                                           metrics, step))
+                            step: str | None = None) -> m.ClusterMetricsResponse:
+        """Series per metric name; ServiceUnavailableError (503) when the server has no
+        Prometheus configured or it is down."""
+        return self._do(MetricsCalls.cluster(cluster_id, start_time, end_time, metrics, step))
 
 
 class Alerts(_Resource):
-    def list(self, *, status: str | None = None) -> m.Document:
-        return self._do(ObservabilityCalls.alerts(status))
+    def list(self, *, state: str | None = None, severity: str | None = None,
+             cluster: str | None = None) -> m.AlertList:
+        """Firing and pending alerts of the tenant; 503 without an Alertmanager."""
+        return self._do(AlertCalls.list(state, severity, cluster))
 
 
 class Logs(_Resource):
-    def query(self, query: dict[str, Any]) -> m.Document:
-        return self._do(ObservabilityCalls.logs(query))
+    def query(self, query: str, *, start_time: str | None = None,
+              end_time: str | None = None, limit: int | None = None, sort: str | None = None,
+              cursor: str | None = None) -> m.LogQueryResult:
+        """One page; pass its ``next_cursor`` as ``cursor`` for the next one (or use
+        ``pages``). 503 without a log store."""
+        return self._do(LogCalls.query({
+            "query": query, "start_time": start_time, "end_time": end_time, "limit": limit,
+            "sort": sort, "cursor": cursor}))
+
+    def pages(self, query: str, *, start_time: str | None = None,
+              end_time: str | None = None, limit: int | None = None,
+              sort: str | None = None) -> Iterator[m.LogQueryResult]:
+        """Every page of the query, following ``next_cursor`` until there is none."""
+        cursor: str | None = None
+        while True:
+            page = self.query(query, start_time=start_time, end_time=end_time, limit=limit,
+                              sort=sort, cursor=cursor)
+            yield page
+            if not page.next_cursor:
+                return
+            cursor = page.next_cursor
 
 
-class Events(_Resource):
-    def list(self) -> m.Document:
-        return self._do(ObservabilityCalls.events())
+class Events:
+    def __init__(self, transport: SyncTransport) -> None:
+        self._transport = transport
+
+    def subscribe(self, *, clusters: list[str] | None = None, events: list[str] | None = None,
+                  last_event_id: str | None = None, idle_timeout: float | None = None,
+                  max_reconnects: int = 5) -> Iterator[StreamEvent]:
+        """Events as they happen (GET /v1/events, Server-Sent Events), resuming with
+        ``Last-Event-ID`` after a dropped connection. Endless unless ``idle_timeout`` seconds
+        pass without a line from the server; close the iterator (or break) to stop."""
+        return subscribe_sync(self._transport, Subscription(
+            clusters=clusters, events=events, last_event_id=last_event_id,
+            idle_timeout=idle_timeout, max_reconnects=max_reconnects))
