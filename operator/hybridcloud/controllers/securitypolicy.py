@@ -37,10 +37,10 @@ from ..reconcile.placement import ClusterFacts
 from ..security import compiler, decisions
 from ..security.decisions import ClusterOutcome
 from .config import OperatorConfig
+from .keyed import Key, QueuedController
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
-Key = tuple[str, str]
 FIELD_MANAGER = "hybridcloud-security-policies"
 _MEMBER_TIMEOUT = httpx2.Timeout(20.0)
 
@@ -59,7 +59,7 @@ class ForeignObjectError(Exception):
     """An object under the policy's derived name exists and is not this policy's."""
 
 
-class SecurityPolicyController:
+class SecurityPolicyController(QueuedController):
     def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig,
                  tenants: TenantBook) -> None:
         self.client, self.wire, self.config, self.tenants = client, wire, config, tenants
@@ -105,14 +105,6 @@ class SecurityPolicyController:
             for key in self.bodies:
                 if key[0] == namespace:
                     self.queue.add(key)
-
-    def recheck_all(self) -> None:
-        """A tenant policy changed: which namespaces a policy may target may have."""
-        for key in list(self.bodies):
-            self.queue.add(key)
-
-    def start(self) -> None:
-        self.queue.start()
 
     async def stop(self) -> None:
         await self.queue.stop()
