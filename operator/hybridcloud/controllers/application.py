@@ -55,7 +55,7 @@ from .announce import announce
 from .app_sources import REFRESH_ANNOTATION as REFRESH_ANNOTATION
 from .app_sources import ApplicationSources, FetchSlotsBusyError
 from .config import OperatorConfig
-from .keyed import QueuedController
+from .keyed import QueuedController, cluster_facts
 from .member_loss import MemberLoss
 from .queue import WorkQueue
 
@@ -115,7 +115,7 @@ class ApplicationController(QueuedController):
             revision = int(meta.get("resourceVersion") or 0)
             if before is not None and before[0] > revision:
                 return
-            known[name] = (revision, _facts(body))
+            known[name] = (revision, cluster_facts(body))
             self.cluster_uids[(namespace, name)] = meta["uid"]
         after = known.get(name)
         if after is not None and after[1].unhealthy_since is not None:
@@ -391,16 +391,6 @@ def _state_of(status: Mapping[str, Any], cluster: str) -> str | None:
 
 async def _close_member(member: MemberCluster) -> None:
     await member.close()
-
-
-def _facts(body: Mapping[str, Any]) -> ClusterFacts:
-    meta = body["metadata"]
-    spec = body.get("spec") or {}
-    return ClusterFacts(name=meta["name"], phase=(body.get("status") or {}).get("phase"),
-                        provider=str(spec.get("provider", "")), region=spec.get("region"),
-                        labels=dict(meta.get("labels") or {}),
-                        deleting=bool(meta.get("deletionTimestamp")),
-                        unhealthy_since=member_health.unhealthy_since(body.get("status")))
 
 
 def register(controller_of: Callable[[kopf.Memo], ApplicationController]) -> None:

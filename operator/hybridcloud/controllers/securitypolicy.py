@@ -37,7 +37,7 @@ from ..reconcile.placement import ClusterFacts
 from ..security import compiler, decisions
 from ..security.decisions import ClusterOutcome
 from .config import OperatorConfig
-from .keyed import Key, QueuedController
+from .keyed import Key, QueuedController, cluster_facts
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -94,12 +94,7 @@ class SecurityPolicyController(QueuedController):
             known.pop(name, None)
             self.cluster_uids.pop((namespace, name), None)
         else:
-            spec = body.get("spec") or {}
-            known[name] = ClusterFacts(
-                name=name, phase=(body.get("status") or {}).get("phase"),
-                provider=str(spec.get("provider", "")), region=spec.get("region"),
-                labels=dict(meta.get("labels") or {}),
-                deleting=bool(meta.get("deletionTimestamp")))
+            known[name] = cluster_facts(body)
             self.cluster_uids[(namespace, name)] = meta["uid"]
         if before != known.get(name):
             for key in self.bodies:
@@ -219,7 +214,7 @@ class SecurityPolicyController(QueuedController):
                     await self._check_ours(member, resource, name, key)
                 except ForeignObjectError:
                     continue  # not ours: never deleted
-                await _ignore_missing(member.delete(resource, name))
+                await objects.ignore_missing(member.delete(resource, name))
         except _MEMBER_TROUBLE as exc:
             return ClusterOutcome(cluster, ClusterPolicyState.FAILED, "RemovalFailed", _why(exc))
         return ClusterOutcome(cluster, ClusterPolicyState.REMOVED)
@@ -272,14 +267,6 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, httpx2.HTTPError):
         return f"cannot reach the cluster: {type(exc).__name__}"
     return str(exc)
-
-
-async def _ignore_missing(call: Any) -> None:
-    try:
-        await call
-    except ApiError as exc:
-        if exc.status.code != 404:
-            raise
 
 
 def _member_client(_: str, config: KubeConfig) -> AsyncClient:

@@ -37,6 +37,7 @@ from lightkube.generic_resource import (
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 from lightkube.types import CascadeType, PatchType
 
+from ..kube.objects import ignore_missing
 from ..models.application import Health
 from ..observability.operator_metrics import counted_sync
 from ..reconcile import tenancy
@@ -128,7 +129,7 @@ class MemberCluster:
             deleted = 0
             for key in sorted(inventory.get("keys", []), key=o.delete_order_key):
                 deleted += await self._delete_owned(app, key)
-            await self._ignore_missing(self.client.delete(
+            await ignore_missing(self.client.delete(
                 ConfigMap, _inventory_name(app), namespace=INVENTORY_NAMESPACE))
             return deleted
         except httpx2.HTTPError as exc:
@@ -299,7 +300,7 @@ class MemberCluster:
         current = await self._get(resource, key)
         if current is None or not o.owned_by(current, app.uid):
             return 0  # gone already, or taken over by someone else: leave it
-        await self._ignore_missing(self.client.delete(
+        await ignore_missing(self.client.delete(
             resource, key.name, namespace=key.namespace, cascade=CascadeType.BACKGROUND))
         return 1
 
@@ -343,13 +344,6 @@ class MemberCluster:
                                 namespace=INVENTORY_NAMESPACE, patch_type=PatchType.APPLY,
                                 field_manager=o.FIELD_MANAGER, force=True)
 
-    @staticmethod
-    async def _ignore_missing(call: Any) -> None:
-        try:
-            await call
-        except ApiError as exc:
-            if exc.status.code != 404:
-                raise
 
 
 def _inventory_name(app: AppIdentity) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
+from lightkube.core.exceptions import ApiError
 from lightkube.core.resource import api_info
 
 from .wire import JSON_PATCH, MERGE_PATCH, KubeWire, object_path
@@ -106,3 +107,12 @@ async def replace_status(wire: KubeWire, resource: Any, body: Mapping[str, Any],
     if patch is None:
         return None
     return await patch_status(wire, resource, body, patch)
+
+
+async def ignore_missing(call: Awaitable[Any]) -> None:
+    """Await ``call`` (a delete, typically); an object that is already gone is not an error."""
+    try:
+        await call
+    except ApiError as exc:
+        if exc.status.code != 404:
+            raise
