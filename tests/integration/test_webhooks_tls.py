@@ -23,7 +23,7 @@ from hybridcloud.kube.resources import HybridClusterResource
 
 from .harness import OperatorProcess, eventually
 from .test_webhooks import cluster, subscribe, wait_for
-from .test_webhooks import http as http  # noqa: PLC0414 - the REST client fixture
+from .test_webhooks import http as http  # the REST client fixture, re-exported for pytest
 from .webhook_support import OPERATOR_ENV, SECRET, receiver
 
 pytestmark = pytest.mark.integration
