@@ -30,6 +30,7 @@ import httpx
 from lightkube import AsyncClient
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Secret
+from lightkube.types import PatchType
 
 from hybridcloud.controlplane._net import free_ports
 from hybridcloud.devenv_access import mint_dev_token
@@ -128,7 +129,7 @@ async def _wait_subscribed(kube: AsyncClient, receiver: _Receiver) -> None:
         for index in range(ENDPOINTS):
             await kube.patch(WebhookSubscriptionResource, f"bench-{index}", {"metadata": {
                 "annotations": {"platform.example.com/ping": f"bench-{nonce}"}}},
-                namespace=NAMESPACE)
+                namespace=NAMESPACE, patch_type=PatchType.MERGE)
         await asyncio.sleep(2)
         paths = {r[1] for r in await receiver.records()}
         if len(paths) == ENDPOINTS:

@@ -119,11 +119,14 @@ class MemberHealthProber:
         """Keep one probing loop per member, following the cluster controller's cache; each
         interval, measure the throughput and adapt the timing to it."""
         measured_at = time.monotonic()
-        while True:
+        joined = True  # members started probing in the last window: their first probes open
+        while True:    # connections and fetch credentials, not what a round costs
             now = time.monotonic()
-            self._adapt(len(self._loops), self._completed / max(now - measured_at, 1e-3))
+            if not joined:
+                self._adapt(len(self._loops), self._completed / max(now - measured_at, 1e-3))
             self._completed, measured_at = 0, now
             members = self._members()
+            joined = any(key not in self._loops for key in members)
             for key, (uid, task) in list(self._loops.items()):
                 if members.get(key) != uid:
                     # Deleted, re-created or no longer Active: its verdict no longer applies.

@@ -24,6 +24,10 @@ from lightkube.config.client_adapter import user_auth, verify_cluster
 from ..reconcile.health import ProbeResult
 
 _NODES_PAGE = 500
+# Idle seconds a member's connection is kept: longer than the gap between two probes (httpx's
+# default, 5 s, equals the default interval, so every probe reconnected and, to a real member,
+# paid a TLS handshake), shorter than kube-apiserver's own idle timeout (90 s).
+KEEPALIVE = 60.0
 
 
 class MemberProbe:
@@ -38,7 +42,8 @@ class MemberProbe:
             base_url=single.cluster.server.rstrip("/"),
             verify=verify_cluster(single.cluster, single.user, single.abs_file),
             auth=user_auth(single.user), timeout=httpx2.Timeout(timeout),
-            limits=httpx2.Limits(max_connections=1, max_keepalive_connections=1))
+            limits=httpx2.Limits(max_connections=1, max_keepalive_connections=1,
+                                 keepalive_expiry=KEEPALIVE))
 
     async def close(self) -> None:
         await self._client.aclose()
