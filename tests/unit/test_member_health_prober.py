@@ -72,6 +72,14 @@ def test_nodes_are_listed_once_per_nodes_interval_and_their_counts_stand_between
     assert state.verdict is None and state.failing_since is None
 
 
+def test_a_prober_whose_round_outlasts_the_nodes_interval_still_lists_one_probe_in_three(
+) -> None:
+    member = _Member()
+    prober = _Prober(member, health_nodes_interval=0.000001)  # every listing is "old"
+    probe_times(prober, 7)
+    assert member.listed == [True, False, False, True, False, False, True]
+
+
 def test_a_member_whose_nodes_are_not_ready_has_them_listed_on_every_probe() -> None:
     member = _Member(ready=0)
     prober = _Prober(member, health_nodes_interval=60, health_grace_period=1,

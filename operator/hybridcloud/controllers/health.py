@@ -59,6 +59,7 @@ Key = tuple[str, str]
 # The platform copy of a credential is re-read this often (and after any failed probe), not
 # on every probe: a probe round must not cost a management-cluster read per member.
 _CREDENTIAL_RECHECK = 60.0
+NODES_EVERY = 3  # at most one probe in this many lists the nodes (unless the member fails)
 DETECTION_BOUND = Gauge(
     "hybridcloud_member_health_detection_bound_seconds",
     "Longest time from a member failing to its Ready=False verdict at the prober's measured "
@@ -77,7 +78,8 @@ class MemberHealthProber:
                                    grace=config.health_grace_period,
                                    recover_after=config.health_recover_after)
         self.nodes_interval = config.health_nodes_interval
-        self._nodes: dict[Key, tuple[float, int, int]] = {}  # key → (listed at, total, ready)
+        # key → (listed at, total, ready, /readyz-only probes since)
+        self._nodes: dict[Key, tuple[float, int, int, int]] = {}
         self._completed = 0  # probes finished since the last throughput measurement
         self._overloaded = False
         self.members: MemberClients[MemberProbe] = MemberClients(
@@ -172,20 +174,25 @@ class MemberHealthProber:
         self._overloaded = overloaded
 
     def _wants_nodes(self, key: Key, uid: str, now: float) -> bool:
+        """List the nodes when the last listing is ``nodes_interval`` old and at least
+        ``NODES_EVERY`` probes ago (a loaded prober whose round outlasts the interval still
+        lists on one probe in three), or on every probe of a failing member."""
         listed = self._nodes.get(key)
         known = self._states.get(key)
         troubled = known is not None and known[0] == uid and (
             known[1].verdict is not None or known[1].failing_since is not None)
-        return troubled or listed is None or now - listed[0] >= self.nodes_interval
+        return troubled or listed is None or (
+            now - listed[0] >= self.nodes_interval and listed[3] + 1 >= NODES_EVERY)
 
     def _with_nodes(self, key: Key, result: logic.ProbeResult, now: float) -> logic.ProbeResult:
         """Remember a listing's counts; give a /readyz-only result the last listed counts."""
         if not result.reachable:
             return result
         if result.nodes_listed:
-            self._nodes[key] = (now, result.nodes_total, result.nodes_ready)
+            self._nodes[key] = (now, result.nodes_total, result.nodes_ready, 0)
             return result
-        _, total, ready = self._nodes.get(key, (now, 0, 0))
+        listed_at, total, ready, since = self._nodes.get(key, (now, 0, 0, 0))
+        self._nodes[key] = (listed_at, total, ready, since + 1)
         return replace(result, nodes_total=total, nodes_ready=ready, nodes_listed=True)
 
     def _members(self) -> dict[Key, str]:
