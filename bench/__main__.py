@@ -2,6 +2,7 @@
 
     BENCH_SCALE=0.2 make bench    # shrink cluster counts and idle windows (default 1.0)
     BENCH_ONLY=api make bench      # one group: operator, api, delivery, health, logs or metrics
+    BENCH_ONLY=webhooks make bench # webhook deliveries and the SSE stream (issue 17)
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ async def _run(scale: float, only: set[str]) -> list[Result]:
             results += await asyncio.to_thread(delivery_cases.run, Path(tmp) / "delivery", scale)
         if "health" in only:  # member-health probe cost (issue 21)
             results += await health_cases.run(scale)
+        if "webhooks" in only:  # issue 17 (imported here: a line of its own in a shared file)
+            from . import webhook_cases
+            with bench_environment(Path(tmp) / "webhooks") as bench:
+                results += await webhook_cases.run(bench, scale)
         if "logs" in only:  # issue 15
             results += await asyncio.to_thread(logs_cases.run, Path(tmp) / "logs", scale)
     return results
@@ -43,7 +48,7 @@ async def _run(scale: float, only: set[str]) -> list[Result]:
 
 def main() -> int:
     scale = float(os.environ.get("BENCH_SCALE", "1.0"))
-    groups = {"operator", "api", "delivery", "health", "logs", "metrics"}
+    groups = {"operator", "api", "delivery", "health", "logs", "metrics", "webhooks"}
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(","))) or groups
     if not only <= groups:
         print(f"BENCH_ONLY must name some of {sorted(groups)}", file=sys.stderr)

@@ -5,15 +5,18 @@ over "<timestamp>." + body, timestamp within five minutes) and appends one JSON 
 request to ``--log``: event id and type, whether the signature verified, the status answered.
 ``--fail-first N`` answers 500 to the first N deliveries of each event id, then 200. A
 delivery whose signature does not verify is answered 401, a body shorter than its
-Content-Length (the sender died mid-request) 400; neither counts as delivered.
+Content-Length (the sender died mid-request) 400; neither counts as delivered. With
+``--cert``/``--key`` it serves HTTPS with that certificate (the HTTPS receiver tests).
 
     python -m tests.integration.webhook_receiver --port P --secret S --log FILE [--fail-first N]
+        [--cert PEM --key PEM]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import threading
 import time
 from collections import Counter
@@ -29,6 +32,8 @@ def main() -> None:
     parser.add_argument("--secret", required=True)
     parser.add_argument("--log", type=Path, required=True)
     parser.add_argument("--fail-first", type=int, default=0)
+    parser.add_argument("--cert", type=Path)
+    parser.add_argument("--key", type=Path)
     args = parser.parse_args()
     seen: Counter[str] = Counter()
     lock = threading.Lock()
@@ -65,7 +70,12 @@ def main() -> None:
         def log_message(self, *_: object) -> None:
             pass
 
-    ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()
 
 
 if __name__ == "__main__":

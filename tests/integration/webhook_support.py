@@ -64,18 +64,24 @@ def tenant(kube: Client, namespace: str, account: str = "tenant") -> str:
 class Receiver:
     """``webhook_receiver.py`` in its own process; stop and start it again on the same port."""
 
-    def __init__(self, workdir: Path, *, fail_first: int = 0) -> None:
+    def __init__(self, workdir: Path, *, fail_first: int = 0,
+                 tls: tuple[Path, Path] | None = None, host: str = "127.0.0.1") -> None:
+        """``tls``: (certificate, key) PEM files to serve HTTPS with; ``host``: the name in
+        the URL (it must resolve to loopback)."""
         self.port = free_ports(1)[0]
-        self.url = f"http://127.0.0.1:{self.port}/hooks"
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}/hooks"
         self.log = workdir / f"receiver-{self.port}.jsonl"
         self.fail_first = fail_first
+        self.tls = tls
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.integration.webhook_receiver", "--port",
              str(self.port), "--secret", SECRET, "--log", str(self.log),
-             "--fail-first", str(self.fail_first)], cwd=ROOT)
+             "--fail-first", str(self.fail_first),
+             *(["--cert", str(self.tls[0]), "--key", str(self.tls[1])] if self.tls else [])],
+            cwd=ROOT)
         deadline = time.monotonic() + 20
         while True:
             with socket.socket() as probe:
@@ -101,8 +107,9 @@ class Receiver:
 
 
 @contextmanager
-def receiver(workdir: Path, *, fail_first: int = 0) -> Iterator[Receiver]:
-    found = Receiver(workdir, fail_first=fail_first)
+def receiver(workdir: Path, *, fail_first: int = 0, tls: tuple[Path, Path] | None = None,
+             host: str = "127.0.0.1") -> Iterator[Receiver]:
+    found = Receiver(workdir, fail_first=fail_first, tls=tls, host=host)
     found.start()
     try:
         yield found

@@ -55,6 +55,42 @@ def test_the_threshold_leaves_room_for_two_probe_intervals_and_a_timeout() -> No
     assert Timing(interval=1, timeout=2, grace=10).unhealthy_after == 5.0
 
 
+def test_the_detection_bound_is_the_grace_period_while_the_fleet_round_fits() -> None:
+    assert TIMING.detection_bound == 40.0
+    # 5,000 members at 450 probes/s: an 11.1 s round. The failure must last less long, so a
+    # frozen member is still marked within the grace period.
+    loaded = TIMING.under_load(5000, 450.0)
+    assert loaded.round_time == pytest.approx(5000 / 450)
+    assert loaded.unhealthy_after == pytest.approx(40 - 2 * 5000 / 450 - 5)
+    assert loaded.detection_bound == pytest.approx(40.0)
+    # A prober that keeps up measures members / interval: nothing changes.
+    assert TIMING.under_load(1000, 200.0).unhealthy_after == 25.0
+
+
+def test_the_detection_bound_exceeds_the_grace_period_only_when_one_failed_probe_is_too_late(
+) -> None:
+    # 5,000 members at 100 probes/s: a 50 s round. Even a single failed probe is seen late.
+    slow = TIMING.under_load(5000, 100.0)
+    assert slow.unhealthy_after == 0.0
+    assert slow.detection_bound == pytest.approx(50 + 50 + 5)
+    # The largest round that holds a 40 s grace with a 5 s timeout: (40 - 5) / 2.
+    assert TIMING.under_load(5000, 5000 / 17.5).detection_bound == pytest.approx(40.0)
+    assert TIMING.under_load(0, 0.0) == TIMING
+
+
+def test_a_loaded_prober_marks_a_frozen_member_within_the_grace_period() -> None:
+    loaded = TIMING.under_load(5000, 400.0)  # a 12.5 s round: probes of one member 12.5 s apart
+    state, frozen_at, marked_at = MemberHealth(), 3.0, None
+    # The first probe after the freeze starts up to one round later; then one per round.
+    for now in [frozen_at + loaded.round_time * k for k in range(1, 6)]:
+        judgement = judge(state, DOWN, now, loaded)
+        state = judgement.state
+        if judgement.transition:
+            marked_at = now + loaded.timeout  # the probe that decided took its whole timeout
+            break
+    assert marked_at is not None and marked_at - frozen_at <= loaded.grace
+
+
 def test_a_healthy_member_never_changes_anything() -> None:
     state, transitions = run([(t, UP) for t in range(0, 600, 5)])
     assert state.verdict is None and transitions == []

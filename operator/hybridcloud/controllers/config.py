@@ -127,6 +127,9 @@ class OperatorConfig(BaseSettings):
         "Ready again (hysteresis: no flapping).")
     health_probe_concurrency: int = Field(default=32, ge=1,
                                           description="Probes in flight at most.")
+    health_nodes_interval: float = Field(
+        default=15.0, gt=0, description="Seconds between node-readiness listings of one member "
+        "(/readyz is probed every interval; the nodes every probe while it is failing).")
     # -- end member health ----------------------------------------------------------------------
     tenant_defaults: TenantRules = Field(
         default_factory=TenantRules,

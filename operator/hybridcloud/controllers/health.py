@@ -3,9 +3,18 @@
 Every ``health_probe_interval`` seconds each Active (or Updating) member is probed once —
 ``/readyz`` and its nodes' readiness over one kept-alive connection per member
 (:mod:`hybridcloud.kube.member_probe`) — each at a random offset within the interval (so a fleet
-is not probed in bursts) and at most ``health_probe_concurrency`` at a time. The pure
+is not probed in bursts) and at most ``health_probe_concurrency`` at a time. The node list is
+asked at most every ``health_nodes_interval`` seconds per member (and on every probe while the
+member is failing or unhealthy); between listings the last counts stand. The pure
 :func:`hybridcloud.reconcile.health.judge` turns the results into a verdict with a grace period
 and recovery hysteresis.
+
+At fleet scale the prober may not manage every member each interval. It measures its own
+throughput (probes per second) and the resulting round time, and judges with a timing whose
+``unhealthy_after`` shrinks by what the longer round costs, so a verdict still comes within the
+grace period; the bound (``Timing.detection_bound``) is exported as
+``hybridcloud_member_health_detection_bound_seconds``, and a warning is logged when the fleet
+is too large for even one failed probe to be seen within the grace period.
 
 Only a change of verdict does anything. The verdict is written at once with a JSON patch of
 just the Ready condition and ``nodes.ready`` (a full cluster pass may itself wait on the member
@@ -24,6 +33,7 @@ import math
 import random
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -31,6 +41,7 @@ import aiohttp
 import httpx2
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError
+from prometheus_client import Gauge
 
 from .. import API_VERSION
 from ..feed import DomainEvent, Feed, ObjectRef
@@ -48,6 +59,13 @@ Key = tuple[str, str]
 # The platform copy of a credential is re-read this often (and after any failed probe), not
 # on every probe: a probe round must not cost a management-cluster read per member.
 _CREDENTIAL_RECHECK = 60.0
+NODES_EVERY = 3  # at most one probe in this many lists the nodes (unless the member fails)
+DETECTION_BOUND = Gauge(
+    "hybridcloud_member_health_detection_bound_seconds",
+    "Longest time from a member failing to its Ready=False verdict at the prober's measured "
+    "throughput (the grace period while the fleet's probe round fits in it).")
+ROUND_SECONDS = Gauge("hybridcloud_member_health_round_seconds",
+                      "Seconds one probe round of every member takes at the measured throughput.")
 
 
 class MemberHealthProber:
@@ -59,6 +77,11 @@ class MemberHealthProber:
                                    timeout=config.health_probe_timeout,
                                    grace=config.health_grace_period,
                                    recover_after=config.health_recover_after)
+        self.nodes_interval = config.health_nodes_interval
+        # key → (listed at, total, ready, /readyz-only probes since)
+        self._nodes: dict[Key, tuple[float, int, int, int]] = {}
+        self._completed = 0  # probes finished since the last throughput measurement
+        self._overloaded = False
         self.members: MemberClients[MemberProbe] = MemberClients(
             client, config.member_credentials_namespace,
             partial(_build_probe, timeout=config.health_probe_timeout), _close_probe)
@@ -95,9 +118,17 @@ class MemberHealthProber:
         await self.members.close()
 
     async def _run(self) -> None:
-        """Keep one probing loop per member, following the cluster controller's cache."""
-        while True:
+        """Keep one probing loop per member, following the cluster controller's cache; each
+        interval, measure the throughput and adapt the timing to it."""
+        measured_at = time.monotonic()
+        joined = True  # members started probing in the last window: their first probes open
+        while True:    # connections and fetch credentials, not what a round costs
+            now = time.monotonic()
+            if not joined:
+                self._adapt(len(self._loops), self._completed / max(now - measured_at, 1e-3))
+            self._completed, measured_at = 0, now
             members = self._members()
+            joined = any(key not in self._loops for key in members)
             for key, (uid, task) in list(self._loops.items()):
                 if members.get(key) != uid:
                     # Deleted, re-created or no longer Active: its verdict no longer applies.
@@ -105,6 +136,7 @@ class MemberHealthProber:
                     del self._loops[key]
                     self._states.pop(key, None)
                     self._probes.pop(key, None)
+                    self._nodes.pop(key, None)
             for key, uid in members.items():
                 if key not in self._loops:
                     self._loops[key] = (uid, asyncio.create_task(self._member_loop(key, uid)))
@@ -123,6 +155,45 @@ class MemberHealthProber:
             except Exception:  # a bug must not end this member's probing
                 log.exception("probing cluster %s/%s failed", *key)
             tick += interval * max(1, math.ceil((loop.time() - tick) / interval))
+
+    def _adapt(self, members: int, probes_per_second: float) -> None:
+        """Judge with the round time the fleet really has (only once every member has had a
+        full round to be measured over: before, the rate says nothing)."""
+        if members == 0 or probes_per_second * self.timing.interval < 1:
+            return
+        # When the prober keeps up, the rate is members / interval and the round the interval.
+        self.timing = self.timing.under_load(members, probes_per_second)
+        bound = self.timing.detection_bound
+        DETECTION_BOUND.set(bound)
+        ROUND_SECONDS.set(self.timing.round_time)
+        overloaded = bound > self.timing.grace + 1e-6
+        if overloaded and not self._overloaded:
+            log.warning("probing %d members takes %.1fs a round (%.0f probes/s): an unreachable "
+                        "member is noticed within %.1fs, beyond the %.0fs grace period", members,
+                        self.timing.round_time, probes_per_second, bound, self.timing.grace)
+        self._overloaded = overloaded
+
+    def _wants_nodes(self, key: Key, uid: str, now: float) -> bool:
+        """List the nodes when the last listing is ``nodes_interval`` old and at least
+        ``NODES_EVERY`` probes ago (a loaded prober whose round outlasts the interval still
+        lists on one probe in three), or on every probe of a failing member."""
+        listed = self._nodes.get(key)
+        known = self._states.get(key)
+        troubled = known is not None and known[0] == uid and (
+            known[1].verdict is not None or known[1].failing_since is not None)
+        return troubled or listed is None or (
+            now - listed[0] >= self.nodes_interval and listed[3] + 1 >= NODES_EVERY)
+
+    def _with_nodes(self, key: Key, result: logic.ProbeResult, now: float) -> logic.ProbeResult:
+        """Remember a listing's counts; give a /readyz-only result the last listed counts."""
+        if not result.reachable:
+            return result
+        if result.nodes_listed:
+            self._nodes[key] = (now, result.nodes_total, result.nodes_ready, 0)
+            return result
+        listed_at, total, ready, since = self._nodes.get(key, (now, 0, 0, 0))
+        self._nodes[key] = (listed_at, total, ready, since + 1)
+        return replace(result, nodes_total=total, nodes_ready=ready, nodes_listed=True)
 
     def _members(self) -> dict[Key, str]:
         found = {}
@@ -151,7 +222,9 @@ class MemberHealthProber:
                 log.warning("cannot read the credential of cluster %s/%s: %s", *key, why)
                 return  # the management cluster is in trouble, not the member
             self.probes_sent += 1
-            result = await probe.probe()
+            result = self._with_nodes(key, await probe.probe(
+                nodes=self._wants_nodes(key, uid, started)), started)
+        self._completed += 1
         if not result.reachable:
             self._probes.pop(key, None)  # a rotated credential is picked up on the next probe
         known = self._states.get(key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import SplitResult
@@ -41,6 +42,17 @@ class Outcome:
     duration_ms: int
     error: str | None
     retryable: bool = True
+
+
+def _connection_error(exc: BaseException) -> str:
+    """What went wrong connecting, for the deliveries list: a TLS verification failure says
+    which check failed (OpenSSL's reason names the certificate problem, never a secret)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS verification failed: {cause.verify_message or cause.reason}"
+        cause = cause.__cause__ or cause.__context__
+    return f"connection failed: {type(exc).__name__}"
 
 
 def _pinned(parts: SplitResult, address: str) -> str:
@@ -93,7 +105,7 @@ async def attempt(client: httpx.AsyncClient, url: str, secret: bytes, body: byte
     except httpx.TimeoutException:
         return Outcome(False, None, took(), "timed out")
     except httpx.HTTPError as exc:
-        return Outcome(False, None, took(), f"connection failed: {type(exc).__name__}")
+        return Outcome(False, None, took(), _connection_error(exc))
     if 200 <= code < 300:
         return Outcome(True, code, took(), None)
     return Outcome(False, code, took(), f"receiver answered {code}")

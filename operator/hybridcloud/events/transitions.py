@@ -69,6 +69,11 @@ class Event:
         return json.dumps(self.body(), separators=(",", ":"), sort_keys=True).encode()
 
 
+# An application event's ``status`` in the contract's words (its example: application.deployed
+# with "healthy"), the same buckets as ``GET /v1/multi-cluster/status`` counts applications in.
+_APPLICATION_STATUS = {"deployed": "healthy", "degraded": "degraded", "failed": "failed",
+                       "pending": "pending", "deleting": "deleting"}
+
 DELETED_SEQ = 2**31
 """Sequence of an object's deleted event: after anything it may have recorded."""
 
@@ -87,7 +92,8 @@ def _data(kind: str, body: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[
         return {"cluster_id": name, "name": name, "provider": provider, "status": phase}
     clusters = list((body.get("status") or {}).get("placedClusters") or [])
     return {"application_id": name, "name": name, "cluster_id": clusters[0] if clusters else None,
-            "clusters": clusters, "version": entry.get("revision"), "status": phase}
+            "clusters": clusters, "version": entry.get("revision"),
+            "status": _APPLICATION_STATUS.get(phase, "progressing")}
 
 
 def events_of(kind: str, body: Mapping[str, Any]) -> list[Event]:

@@ -48,6 +48,7 @@ class ProbeResult:
     error: str | None = None  # why it was not reachable (never quotes a credential)
     nodes_total: int = 0
     nodes_ready: int = 0
+    nodes_listed: bool = True  # False: only /readyz was asked; the node counts are unknown
 
     @property
     def problem(self) -> tuple[str, str] | None:
@@ -74,15 +75,41 @@ class Timing:
     timeout: float = 5.0
     grace: float = 40.0
     recover_after: int = 3
+    # Seconds one round of the whole fleet takes at the prober's measured throughput (members
+    # / probes per second); 0 until measured. At fleet scale a CPU-bound prober cannot probe
+    # every member each interval, and a member's probes are then this far apart.
+    round_time: float = 0.0
+
+    @property
+    def first_probe_delay(self) -> float:
+        """Longest time from a problem starting to the start of the first probe that sees it."""
+        return max(self.interval, self.round_time)
 
     @property
     def probe_gap(self) -> float:
-        """Longest time between two probe starts: a probe outlasting the interval skips ticks."""
-        return self.interval * max(1, math.ceil(self.timeout / self.interval))
+        """Longest time between two probe starts: a probe outlasting the interval skips ticks,
+        and a fleet larger than the prober's throughput stretches every member's interval."""
+        return max(self.interval * max(1, math.ceil(self.timeout / self.interval)),
+                   self.round_time)
 
     @property
     def unhealthy_after(self) -> float:
-        return max(0.0, self.grace - self.interval - self.probe_gap - self.timeout)
+        return max(0.0, self.grace - self.first_probe_delay - self.probe_gap - self.timeout)
+
+    @property
+    def detection_bound(self) -> float:
+        """Longest time from a member failing to its verdict: the first failing probe starts
+        within one delay, the failure must last ``unhealthy_after``, the probe crossing that
+        starts within one more gap and fails within one timeout. Equal to the grace period
+        while the fleet's round fits in it; above it only when even a single failed probe
+        (``unhealthy_after`` = 0) cannot be seen in time — the prober warns and exports it."""
+        return self.first_probe_delay + self.probe_gap + self.timeout + self.unhealthy_after
+
+    def under_load(self, members: int, probes_per_second: float) -> Timing:
+        """This timing with the round time of ``members`` at the measured throughput."""
+        if members <= 0 or probes_per_second <= 0:
+            return replace(self, round_time=0.0)
+        return replace(self, round_time=members / probes_per_second)
 
 
 @dataclass(frozen=True)
