@@ -31,6 +31,9 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   signal?: AbortSignal;
   noAuth?: boolean;
+  /** A POST or PATCH that may be repeated (a read-only query, absolute values): its 429/503
+   * answers are retried like a GET's. */
+  retrySafe?: boolean;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -84,7 +87,7 @@ export class Transport {
       if (response.ok) return response;
       const error = await toApiError(response);
       const retryable = response.status === 429 || response.status === 503;
-      if (!retryable || !IDEMPOTENT.has(method) || attempt >= maxRetries) throw error;
+      if (!retryable || !(opts.retrySafe || IDEMPOTENT.has(method)) || attempt >= maxRetries) throw error;
       await sleep(this.backoff(attempt, error), opts.signal);
     }
   }
