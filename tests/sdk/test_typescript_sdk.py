@@ -15,6 +15,8 @@ from tests.support import missing_tool
 pytestmark = pytest.mark.integration
 
 TS_SDK = Path(__file__).resolve().parents[2] / "sdk" / "typescript"
+TEST_FILES = ["dist/test/live.test.js", "dist/test/events.test.js",
+              "dist/test/observability.test.js", "dist/test/operator.test.js"]
 
 
 def install_node_packages(npm: str) -> None:
@@ -35,11 +37,11 @@ def test_typescript_sdk_suite_passes_against_the_live_api(sdk_env: dict[str, str
     build = subprocess.run([str(TS_SDK / "node_modules" / ".bin" / "tsc"), "-p", "tsconfig.json"],
                            cwd=TS_SDK, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stdout + build.stderr
-    result = subprocess.run([node, "--test", "--test-reporter=spec", "dist/test/live.test.js",
-                             "dist/test/events.test.js"],
+    result = subprocess.run([node, "--test", "--test-reporter=spec", *TEST_FILES],
                             cwd=TS_SDK, env={**os.environ, **sdk_env}, capture_output=True,
                             text=True, timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "skipped 0" in output, output  # every test saw the live API
     assert "the contract example lists clusters and deploys an application" in output, output
+    assert "a local cluster is built, its transitions stream in" in output, output
