@@ -11,6 +11,9 @@ export interface SubscribeOptions {
   clusters?: string[];
   events?: string[];
   namespace?: string;
+  /** First receive what the server's bounded history still holds (until an event was seen;
+   * reconnections resume after the last event instead). */
+  replay?: boolean;
   signal?: AbortSignal;
   /** Wait before reconnecting when the stream ends (the server's `retry:` wins), default 1 s. */
   reconnectMs?: number;
@@ -73,6 +76,7 @@ export class Subscription extends EventEmitter {
   private async stream(): Promise<void> {
     const query: Record<string, string | undefined> = {
       clusters: this.options.clusters?.join(','), events: this.options.events?.join(','),
+      replay: this.options.replay && !this.lastEventId ? 'true' : undefined,
     };
     const headers: Record<string, string> = { Accept: 'text/event-stream' };
     if (this.options.namespace) headers['X-Tenant-Namespace'] = this.options.namespace;
