@@ -1381,6 +1381,9 @@ type StreamEventsParams struct {
 	// Events Only these event types, e.g. cluster.ready.
 	Events []string `form:"events,omitempty" json:"events,omitempty,omitzero"`
 
+	// Replay Without Last-Event-ID: first send every event still in the server's bounded history, oldest first.
+	Replay bool `form:"replay,omitempty" json:"replay,omitempty,omitzero"`
+
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
 	Namespace   string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 	LastEventID string `json:"last-event-id,omitempty,omitzero"`
