@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // MetricsService covers /v1/clusters/{id}/metrics and /v1/metrics/catalog. A server without a
@@ -79,9 +80,14 @@ func (s *LogsService) Query(ctx context.Context, query *LogQuery, params *QueryL
 }
 
 // Pages walks every page of query, following NextCursor until there is none, stopping at the
-// first error. query.Cursor is where it starts (usually empty).
+// first error. query.Cursor is where it starts (usually empty). A cursor is only valid for the
+// time range it came from, so an unset EndTime is pinned to now for every page (the server's
+// default "now" would move between pages).
 func (s *LogsService) Pages(ctx context.Context, query LogQuery, params *QueryLogsParams) iter.Seq2[*LogQueryResult, error] {
 	return func(yield func(*LogQueryResult, error) bool) {
+		if query.EndTime.IsZero() {
+			query.EndTime = time.Now().UTC()
+		}
 		for {
 			page, err := s.Query(ctx, &query, params)
 			if err != nil {

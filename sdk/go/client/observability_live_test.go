@@ -56,7 +56,7 @@ func TestMetricsCatalogAndClusterMetricsComeFromPrometheus(t *testing.T) {
 func TestAlertRulesAreCreatedReadReplacedAndDeletedAndAlertsAreListed(t *testing.T) {
 	c := tenantClient(t)
 	ctx := context.Background()
-	body := &client.AlertRuleBody{Name: "go-sdk-rule", Expression: `sum(up) > 100000`, Duration: "1m",
+	body := &client.AlertRuleBody{Name: "GoSdkRule", Expression: `sum(up) > 100000`, Duration: "1m",
 		Severity: client.AlertRuleBodySeverity("warning"), Description: "never fires"}
 	created, err := c.AlertRules.Create(ctx, body, nil)
 	if err != nil || created.ID == "" || created.Expression != body.Expression {
@@ -78,7 +78,7 @@ func TestAlertRulesAreCreatedReadReplacedAndDeletedAndAlertsAreListed(t *testing
 		t.Fatalf("list: %v %+v", err, listed)
 	}
 	broken := *body
-	broken.Name, broken.Expression = "go-sdk-broken", "sum(rate(x[5m])"
+	broken.Name, broken.Expression = "GoSdkBroken", "sum(rate(x[5m])"
 	_, err = c.AlertRules.Create(ctx, &broken, nil)
 	if apiErr := apiError(t, err, 400, "INVALID_REQUEST"); apiErr.Details["field"] != "expression" {
 		t.Fatalf("the 400 does not name the expression: %+v", apiErr.Details)
@@ -140,7 +140,7 @@ func TestAnExplicitFalseDisablesASecurityPolicy(t *testing.T) {
 	ctx := context.Background()
 	created, err := c.Security.CreatePolicy(ctx, &client.PolicyCreate{Name: "go-limits", Enabled: client.Bool(false),
 		Rules:   map[string]interface{}{"require_resource_limits": map[string]interface{}{"cpu": true}},
-		Targets: client.PolicyTargetsBody{Clusters: []string{"cluster-001"}}}, nil)
+		Targets: client.PolicyTargetsBody{Namespaces: []string{"production"}, Clusters: []string{"cluster-001"}}}, nil)
 	if err != nil || created.Enabled {
 		t.Fatalf("created with enabled=false: %v %+v", err, created)
 	}

@@ -73,11 +73,14 @@ export class LogsService {
       { body, headers: ns(options), signal: options?.signal, retrySafe: true });
   }
 
-  /** Every page: `for await (const page of client.logs.pages({query: 'level:error'}))`. */
+  /** Every page: `for await (const page of client.logs.pages({query: 'level:error'}))`. A
+   * cursor only fits the time range it came from, so an unset end_time is pinned to now for
+   * every page (the server's default "now" would move between pages). */
   async *pages(body: Schemas['LogQuery'], options?: CallOptions): AsyncGenerator<Schemas['LogQueryResult']> {
     let cursor = body.cursor ?? undefined;
+    const end_time = body.end_time ?? new Date().toISOString();
     for (;;) {
-      const page = await this.query({ ...body, cursor }, options);
+      const page = await this.query({ ...body, end_time, cursor }, options);
       yield page;
       if (!page.next_cursor) return;
       cursor = page.next_cursor;

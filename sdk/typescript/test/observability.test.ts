@@ -33,7 +33,7 @@ test('the metrics catalogue and a cluster\'s series come from Prometheus', live,
 
 test('alert rules are created, read, replaced and deleted; alerts are listed', live, async () => {
   const sdk = client();
-  const body = { name: 'ts-sdk-rule', expression: 'sum(up) > 100000', duration: '1m',
+  const body = { name: 'TsSdkRule', expression: 'sum(up) > 100000', duration: '1m',
                  severity: 'warning' as const, description: 'never fires' };
   const created = await sdk.alertRules.create(body);
   assert.equal(created.expression, body.expression);
@@ -41,7 +41,7 @@ test('alert rules are created, read, replaced and deleted; alerts are listed', l
   assert.equal((await sdk.alertRules.get(created.id)).severity, 'warning');
   assert.equal((await sdk.alertRules.replace(created.id, { ...body, severity: 'critical' })).severity, 'critical');
   assert.deepEqual((await sdk.alertRules.list()).alert_rules.map((r) => r.id), [created.id]);
-  await refused(sdk.alertRules.create({ ...body, name: 'ts-broken', expression: 'sum(rate(x[5m])' }), 400, 'expression');
+  await refused(sdk.alertRules.create({ ...body, name: 'TsBroken', expression: 'sum(rate(x[5m])' }), 400, 'expression');
   await sdk.alertRules.delete(created.id);
   await refused(sdk.alertRules.get(created.id), 404);
   assert.deepEqual((await sdk.alerts.list({ state: 'firing' })).alerts, []);

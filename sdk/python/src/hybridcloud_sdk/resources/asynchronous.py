@@ -22,6 +22,7 @@ from .calls import (
     OperationCalls,
     SecurityCalls,
     WorkloadCalls,
+    now_rfc3339,
 )
 from .synchronous import FINAL_OPERATION_STATES, resized
 
@@ -211,6 +212,9 @@ class AsyncLogs(_AsyncResource):
                     end_time: str | None = None, limit: int | None = None,
                     sort: str | None = None) -> AsyncIterator[m.LogQueryResult]:
         cursor: str | None = None
+        # A cursor only fits the time range it came from: pin an unset end to now for every
+        # page (the server's default "now" would move between pages).
+        end_time = end_time or now_rfc3339()
         while True:
             page = await self.query(query, start_time=start_time, end_time=end_time,
                                     limit=limit, sort=sort, cursor=cursor)
@@ -226,7 +230,8 @@ class AsyncEvents:
 
     def subscribe(self, *, clusters: list[str] | None = None, events: list[str] | None = None,
                   last_event_id: str | None = None, replay: bool = False,
-                  idle_timeout: float | None = None, max_reconnects: int = 5) -> AsyncIterator[StreamEvent]:
+                  idle_timeout: float | None = None,
+                  max_reconnects: int = 5) -> AsyncIterator[StreamEvent]:
         """``async for event in client.events.subscribe(...)``: see the sync client."""
         return subscribe_async(self._transport, Subscription(
             clusters=clusters, events=events, last_event_id=last_event_id, replay=replay,

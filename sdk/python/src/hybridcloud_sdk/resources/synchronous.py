@@ -20,6 +20,7 @@ from .calls import (
     OperationCalls,
     SecurityCalls,
     WorkloadCalls,
+    now_rfc3339,
 )
 
 T = TypeVar("T", bound=m.BaseModel)
@@ -228,6 +229,9 @@ class Logs(_Resource):
               sort: str | None = None) -> Iterator[m.LogQueryResult]:
         """Every page of the query, following ``next_cursor`` until there is none."""
         cursor: str | None = None
+        # A cursor only fits the time range it came from: pin an unset end to now for every
+        # page (the server's default "now" would move between pages).
+        end_time = end_time or now_rfc3339()
         while True:
             page = self.query(query, start_time=start_time, end_time=end_time, limit=limit,
                               sort=sort, cursor=cursor)
