@@ -12,6 +12,8 @@ import pytest
 
 from tests.support import missing_tool
 
+from .live_stack import operator_tail
+
 pytestmark = pytest.mark.integration
 
 TS_SDK = Path(__file__).resolve().parents[2] / "sdk" / "typescript"
@@ -41,7 +43,7 @@ def test_typescript_sdk_suite_passes_against_the_live_api(sdk_env: dict[str, str
                             cwd=TS_SDK, env={**os.environ, **sdk_env}, capture_output=True,
                             text=True, timeout=600)
     output = result.stdout + result.stderr
-    assert result.returncode == 0, output
+    assert result.returncode == 0, output + operator_tail(sdk_env)
     assert "skipped 0" in output, output  # every test saw the live API
     assert "the contract example lists clusters and deploys an application" in output, output
     assert "a local cluster is built, its transitions stream in" in output, output
