@@ -19,6 +19,9 @@ pytestmark = pytest.mark.integration
 GO_SDK = Path(__file__).resolve().parents[2] / "sdk" / "go"
 
 
+# The suite builds a `local` member control plane through the operator: minutes on a busy
+# machine, beyond the default per-test timeout.
+@pytest.mark.timeout(900)
 def test_go_sdk_suite_passes_against_the_live_api(sdk_env: dict[str, str]) -> None:
     go = shutil.which("go")
     if go is None:

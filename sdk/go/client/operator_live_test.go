@@ -116,7 +116,7 @@ func TestALocalClusterIsBuiltAndAnApplicationDeliveredThroughTheOperator(t *test
 
 func TestAWebhookIsPausedByAnExplicitFalsePingedAndRedelivered(t *testing.T) {
 	c := operatedClient(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	hook, err := c.Webhooks.Create(ctx, &client.WebhookCreate{URL: env(t, "HYBRIDCLOUD_SDK_WEBHOOK_URL"),
 		Secret: env(t, "HYBRIDCLOUD_SDK_WEBHOOK_SECRET"), Events: []client.EventType{"cluster.ready"},

@@ -72,7 +72,7 @@ test('a webhook created paused is activated, pinged and redelivered', live, asyn
 });
 
 async function delivered(sdk: HybridCloudClient, webhookId: string, deliveryId: string) {
-  const deadline = Date.now() + 120_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const { deliveries } = await sdk.webhooks.deliveries(webhookId);
     const found = deliveries.find((d) => d.id === deliveryId);
