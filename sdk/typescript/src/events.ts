@@ -82,7 +82,7 @@ export class Subscription extends EventEmitter {
     if (this.options.namespace) headers['X-Tenant-Namespace'] = this.options.namespace;
     if (this.lastEventId) headers['Last-Event-ID'] = this.lastEventId;
     const response = await this.http.send('GET', '/v1/events',
-      { query, headers, signal: this.controller.signal });
+      { query, headers, signal: this.controller.signal, stream: true });
     if (!(response.headers.get('Content-Type') ?? '').startsWith('text/event-stream')) {
       await response.body?.cancel();
       throw new NotAvailableError('the event stream (GET /v1/events answered no event stream)');

