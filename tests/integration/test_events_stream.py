@@ -145,3 +145,29 @@ def test_sse_refuses_unknown_event_types_and_callers_without_read_access(
         with fresh_namespace(kube, "sse-forbidden") as elsewhere:
             refused = http.get("/v1/events", params={"namespace": elsewhere})
             assert refused.status_code == 403
+
+
+def test_replay_without_an_id_first_sends_the_bounded_history_filtered_then_live(
+        base: str, kube: Client, namespace: str) -> None:
+    token = tenant(kube, namespace)
+    live = Stream(base, token)
+    try:
+        make(kube, namespace, "gamma")
+        transition(kube, namespace, "gamma", "cluster.ready", "Active")
+        eventually(lambda: len(live.frames) >= 2, timeout=20, message=lambda: str(live.frames))
+    finally:
+        live.close()
+    plain = Stream(base, token)
+    replayed = Stream(base, token, {"replay": "true", "events": "cluster.ready"})
+    try:
+        eventually(lambda: replayed.frames, timeout=20)
+        assert [(f["event"], f["data"]["data"]["name"]) for f in replayed.frames] == [
+            ("cluster.ready", "gamma")]
+        transition(kube, namespace, "gamma", "cluster.ready", "Active")  # then live events
+        eventually(lambda: len(replayed.frames) >= 2, timeout=20)
+        eventually(lambda: plain.comments >= 1, timeout=10)
+        # Without replay a new connection starts with what happens next, not the history.
+        assert [f["event"] for f in plain.frames] == ["cluster.ready"]
+    finally:
+        plain.close()
+        replayed.close()

@@ -1,13 +1,17 @@
 """The live stack the Go and TypeScript SDK test suites run against: the real API served over
 TCP on the real control plane, a tenant namespace with two active clusters, credentials of every
 kind the suites need (a tenant token, an OAuth client, an expired token, a token without RBAC)
-and a second API with a small rate-limit bucket for the 429 storm. Each test module gets its own
-stack (a fresh namespace), so the Go and TypeScript suites never see each other's objects."""
+and a second API with a small rate-limit bucket for the 429 storm. Behind the API: a real
+Prometheus, Alertmanager and VictoriaLogs (seeded with the tenant's log lines), and a second
+namespace of the same tenant where the real operator runs (``live_stack.py``). Each test module
+gets its own stack (fresh namespaces), so the Go and TypeScript suites never see each other's
+objects."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -27,19 +31,33 @@ from ..integration.api_support import (
     serve,
     set_cluster_status,
 )
+from ..integration.metrics_support import tenant_token
 from ..integration.test_api_auth import reissue
 from ..integration.test_api_contract import cluster_body
+from .live_stack import (
+    LOG_CLUSTER,
+    LOG_LINES,
+    allow_tenant_in,
+    observability_backends,
+    operator_side,
+    scraping,
+    seed_logs,
+)
 
 OAUTH_NAMESPACE = "sdk-oauth"
 
 
 @pytest.fixture(scope="module")
-def sdk_env(management: ControlPlane, kube: Client) -> Iterator[dict[str, str]]:
+def sdk_env(management: ControlPlane, kube: Client,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """HYBRIDCLOUD_SDK_* variables describing a live stack, for an SDK's test process."""
     tenant = f"sdk-{uuid.uuid4().hex[:6]}"
+    operated = f"{tenant}-op"
+    work = tmp_path_factory.mktemp("sdk-stack")
     kube.create(Namespace(metadata=ObjectMeta(name=tenant)))
     ensure_namespace(kube, OAUTH_NAMESPACE)
-    token = identity(kube, tenant, "tenant")
+    token = tenant_token(kube, tenant)  # the platform's resources and alert rules
+    allow_tenant_in(kube, operated, tenant, "tenant")
     unbound = identity(kube, tenant, "no-rbac", bind=False)
     expired = reissue(token, Path(management.ca_cert).parent / "sa.key", expires_in=-3600)
     identity(kube, tenant, "ci-bot")
@@ -49,13 +67,23 @@ def sdk_env(management: ControlPlane, kube: Client) -> Iterator[dict[str, str]]:
                             labels={CLIENT_LABEL: "true"}),
         stringData={"client_id": client_id, "client_secret_hash": hash_client_secret(secret),
                     "service_account": f"{tenant}/ci-bot", "tier": "enterprise"}))
-    settings = Settings(kubeconfig=str(management.kubeconfig), auth_cache_seconds=1,
-                        default_tier=Tier.ENTERPRISE, oauth_namespace=OAUTH_NAMESPACE)
-    # Basic tier (burst 100) over a 1,000 s window: the bucket refills one request per second.
-    limited = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.BASIC,
-                       rate_limit_window_seconds=1000, oauth_namespace=OAUTH_NAMESPACE)
+    stack = ExitStack()
     try:
-        with serve(settings) as base, serve(limited) as limited_base:
+        backends = stack.enter_context(observability_backends(kube, work))
+        seed_logs(backends.logs, tenant)
+        settings = Settings(kubeconfig=str(management.kubeconfig), auth_cache_seconds=1,
+                            default_tier=Tier.ENTERPRISE, oauth_namespace=OAUTH_NAMESPACE,
+                            prometheus_url=backends.prometheus,
+                            alertmanager_url=backends.alertmanager, logs_url=backends.logs,
+                            rules_file=str(backends.rules_file), rules_sync_seconds=0.5,
+                            allow_local_sources=True, webhook_allow_http=True,
+                            webhook_allow_private=True)
+        # Basic tier (burst 100) over a 1,000 s window: the bucket refills one request per second.
+        limited = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.BASIC,
+                           rate_limit_window_seconds=1000, oauth_namespace=OAUTH_NAMESPACE)
+        with serve(settings) as base, serve(limited) as limited_base, \
+                scraping(backends, kube, base, work), \
+                operator_side(management, operated, work) as operator_env:
             with httpx.Client(base_url=base, headers=bearer(token), timeout=30) as http:
                 for name, region in (("cluster-001", "us-east-1"), ("cluster-002", "eu-west-1")):
                     created = http.post("/v1/clusters", json=cluster_body(name, region=region))
@@ -71,7 +99,12 @@ def sdk_env(management: ControlPlane, kube: Client) -> Iterator[dict[str, str]]:
                 "HYBRIDCLOUD_SDK_CLIENT_SECRET": secret,
                 "HYBRIDCLOUD_SDK_LIMITED_URL": limited_base,
                 "HYBRIDCLOUD_SDK_LIMITED_TOKEN": token,
+                "HYBRIDCLOUD_SDK_LOG_CLUSTER": LOG_CLUSTER,
+                "HYBRIDCLOUD_SDK_LOG_LINES": str(LOG_LINES),
+                **operator_env,
             }
     finally:
+        stack.close()
         kube.delete(Secret, f"oauth-{client_id}", namespace=OAUTH_NAMESPACE)
         kube.delete(Namespace, tenant)
+        kube.delete(Namespace, operated)

@@ -69,13 +69,16 @@ class EventHub:
                 listener.queue = asyncio.Queue(1)
                 listener.queue.put_nowait(None)
 
-    def connect(self, accepts: Callable[[Event], bool],
-                last_event_id: str | None) -> tuple[Listener, list[Event]]:
+    def connect(self, accepts: Callable[[Event], bool], last_event_id: str | None, *,
+                replay: bool = False) -> tuple[Listener, list[Event]]:
         """Register a client; returns it and the history after ``last_event_id`` it missed
-        (empty when the id is unknown or no longer in the history)."""
+        (empty when the id is unknown or no longer in the history). Without an id, ``replay``
+        hands it the whole bounded history it may see, oldest first."""
         listener = Listener(accepts)
         self.listeners.add(listener)
         missed: list[Event] = []
+        if replay and not last_event_id:
+            missed = [e for e in self.history if accepts(e)]
         if last_event_id:
             ids = [e.id for e in self.history]
             if last_event_id in ids:

@@ -54,6 +54,12 @@ type Client struct {
 	MultiCluster *MultiClusterService
 	Operations   *OperationsService
 	Security     *SecurityService
+	Metrics      *MetricsService
+	Alerts       *AlertsService
+	AlertRules   *AlertRulesService
+	Logs         *LogsService
+	Webhooks     *WebhooksService
+	Events       *EventsService
 }
 
 // New validates cfg and returns a Client.
@@ -100,6 +106,12 @@ func New(cfg Config) (*Client, error) {
 	c.MultiCluster = &MultiClusterService{c}
 	c.Operations = &OperationsService{c}
 	c.Security = &SecurityService{c}
+	c.Metrics = &MetricsService{c}
+	c.Alerts = &AlertsService{c}
+	c.AlertRules = &AlertRulesService{c}
+	c.Logs = &LogsService{c}
+	c.Webhooks = &WebhooksService{c}
+	c.Events = &EventsService{c}
 	return c, nil
 }
 
@@ -111,6 +123,9 @@ type request struct {
 	body   any
 	form   url.Values // an urlencoded body instead of JSON (the token endpoint)
 	noAuth bool
+	// retrySafe marks a POST or PATCH that may be repeated (a read-only query, setting an
+	// absolute value), so 429/503 answers to it are retried like those to a GET.
+	retrySafe bool
 }
 
 // idempotent methods may be retried: repeating them cannot apply a change twice.
@@ -124,6 +139,24 @@ func idempotent(method string) bool {
 
 // do sends req, retrying 429/503 answers to idempotent methods, and decodes a 2xx body into out.
 func (c *Client) do(ctx context.Context, req request, out any) error {
+	resp, err := c.exchange(ctx, c.http, req, "application/json")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("hybridcloud: decoding the %s %s response: %w", req.method, req.path, err)
+	}
+	return nil
+}
+
+// exchange sends req with httpClient, retrying 429/503 answers to idempotent requests, and
+// returns the first 2xx response with its body unread (the caller closes it).
+func (c *Client) exchange(ctx context.Context, httpClient *http.Client, req request, accept string) (*http.Response, error) {
 	var payload []byte
 	contentType := ""
 	switch {
@@ -132,7 +165,7 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 	case req.body != nil:
 		var err error
 		if payload, err = json.Marshal(req.body); err != nil {
-			return fmt.Errorf("hybridcloud: encoding the request body: %w", err)
+			return nil, fmt.Errorf("hybridcloud: encoding the request body: %w", err)
 		}
 		contentType = "application/json"
 	}
@@ -142,42 +175,35 @@ func (c *Client) do(ctx context.Context, req request, out any) error {
 	if req.params != nil {
 		query, err := encodeParams(req.params, header)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		target.RawQuery = query.Encode()
 	}
 	if header.Get("X-Tenant-Namespace") == "" && c.namespace != "" {
 		header.Set("X-Tenant-Namespace", c.namespace)
 	}
+	header.Set("Accept", accept)
 	for attempt := 0; ; attempt++ {
-		resp, err := c.send(ctx, req, target.String(), header, contentType, payload)
+		resp, err := c.send(ctx, httpClient, req, target.String(), header, contentType, payload)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			defer resp.Body.Close()
-			if out == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				return nil
-			}
-			if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-				return fmt.Errorf("hybridcloud: decoding the %s %s response: %w", req.method, req.path, err)
-			}
-			return nil
+			return resp, nil
 		}
 		apiErr := decodeError(resp)
 		retryable := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
-		if !retryable || !idempotent(req.method) || attempt >= c.maxRetries {
-			return apiErr
+		if !retryable || !(req.retrySafe || idempotent(req.method)) || attempt >= c.maxRetries {
+			return nil, apiErr
 		}
 		if err := sleep(ctx, c.backoff(attempt, apiErr.RetryAfter)); err != nil {
-			return err
+			return nil, err
 		}
 	}
 }
 
-func (c *Client) send(ctx context.Context, req request, target string, header http.Header,
-	contentType string, payload []byte) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, httpClient *http.Client, req request, target string,
+	header http.Header, contentType string, payload []byte) (*http.Response, error) {
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
@@ -189,7 +215,6 @@ func (c *Client) send(ctx context.Context, req request, target string, header ht
 	for name, values := range header {
 		httpReq.Header[name] = values
 	}
-	httpReq.Header.Set("Accept", "application/json")
 	httpReq.Header.Set("User-Agent", c.userAgent)
 	if contentType != "" {
 		httpReq.Header.Set("Content-Type", contentType)
@@ -201,7 +226,7 @@ func (c *Client) send(ctx context.Context, req request, target string, header ht
 		}
 		httpReq.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := c.http.Do(httpReq)
+	resp, err := httpClient.Do(httpReq)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -10,7 +10,8 @@ import (
 )
 
 // headerParams maps the generated *Params fields that travel as HTTP headers (their json tag).
-var headerParams = map[string]string{"x-tenant-namespace": "X-Tenant-Namespace", "if-match": "If-Match"}
+var headerParams = map[string]string{"x-tenant-namespace": "X-Tenant-Namespace", "if-match": "If-Match",
+	"last-event-id": "Last-Event-ID"}
 
 // encodeParams turns a generated *Params struct into the query (fields with a `form` tag) and
 // headers, skipping zero values, so a new endpoint's parameters need no hand-written encoding.
@@ -26,6 +27,17 @@ func encodeParams(params any, header http.Header) (url.Values, error) {
 	for i := 0; i < value.NumField(); i++ {
 		field, fieldValue := value.Type().Field(i), value.Field(i)
 		if fieldValue.IsZero() {
+			continue
+		}
+		if fieldValue.Kind() == reflect.Slice { // a repeated query parameter (?events=a&events=b)
+			name, ok := tagName(field.Tag.Get("form"))
+			for j := 0; ok && j < fieldValue.Len(); j++ {
+				text, err := scalar(fieldValue.Index(j))
+				if err != nil {
+					return nil, fmt.Errorf("hybridcloud: parameter %s: %w", field.Name, err)
+				}
+				query.Add(name, text)
+			}
 			continue
 		}
 		text, err := scalar(fieldValue)
@@ -61,3 +73,7 @@ func scalar(v reflect.Value) (string, error) {
 	}
 	return "", fmt.Errorf("unsupported kind %s", v.Kind())
 }
+
+// Bool returns a pointer to v, for the optional booleans of request bodies: a nil field is not
+// sent (the server's default applies), Bool(false) sends an explicit false.
+func Bool(v bool) *bool { return &v }

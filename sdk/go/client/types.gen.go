@@ -395,7 +395,7 @@ type AlertList struct {
 // AlertRule A stored rule as REST shows it (also rules written with kubectl, so unconstrained).
 type AlertRule struct {
 	Annotations map[string]string `json:"annotations"`
-	CreatedAt   string            `json:"created_at,omitempty"`
+	CreatedAt   string            `json:"created_at,omitempty,omitzero"`
 	Description string            `json:"description"`
 	Duration    string            `json:"duration"`
 	Expression  string            `json:"expression"`
@@ -407,15 +407,15 @@ type AlertRule struct {
 
 // AlertRuleBody defines model for AlertRuleBody.
 type AlertRuleBody struct {
-	Annotations map[string]string `json:"annotations,omitempty"`
-	Description string            `json:"description,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty,omitzero"`
+	Description string            `json:"description,omitempty,omitzero"`
 
 	// Duration How long the expression must hold (for).
-	Duration string `json:"duration,omitempty"`
+	Duration string `json:"duration,omitempty,omitzero"`
 
 	// Expression PromQL; it only ever reads the series of the tenant's own clusters.
 	Expression string            `json:"expression"`
-	Labels     map[string]string `json:"labels,omitempty"`
+	Labels     map[string]string `json:"labels,omitempty,omitzero"`
 
 	// Name Alert name (the alertname label).
 	Name     string                `json:"name"`
@@ -446,10 +446,10 @@ type ApplicationDeploy struct {
 	Name string `json:"name"`
 
 	// Namespace Target namespace on the member cluster.
-	Namespace  string                 `json:"namespace,omitempty"`
+	Namespace  string                 `json:"namespace,omitempty,omitzero"`
 	Source     SourceIn               `json:"source"`
-	SyncPolicy SyncPolicyIn           `json:"sync_policy,omitempty"`
-	Values     map[string]interface{} `json:"values,omitempty"`
+	SyncPolicy SyncPolicyIn           `json:"sync_policy,omitempty,omitzero"`
+	Values     map[string]interface{} `json:"values,omitempty,omitzero"`
 }
 
 // ApplicationList defines model for ApplicationList.
@@ -475,7 +475,7 @@ type ApplicationSummary struct {
 	// Namespace Target namespace on the member cluster.
 	Namespace string    `json:"namespace"`
 	Resources Resources `json:"resources"`
-	Revision  string    `json:"revision,omitempty"`
+	Revision  string    `json:"revision,omitempty,omitzero"`
 
 	// Status healthy, progressing, degraded, failed or pending.
 	Status string `json:"status"`
@@ -486,18 +486,18 @@ type ApplicationSummary struct {
 
 // AutoScalingIn defines model for AutoScalingIn.
 type AutoScalingIn struct {
-	Enabled   bool `json:"enabled,omitempty"`
-	MaxSize   int  `json:"max_size,omitempty"`
-	MinSize   int  `json:"min_size,omitempty"`
-	TargetCPU int  `json:"target_cpu,omitempty"`
+	Enabled   *bool `json:"enabled,omitempty"`
+	MaxSize   int   `json:"max_size,omitempty,omitzero"`
+	MinSize   int   `json:"min_size,omitempty,omitzero"`
+	TargetCPU int   `json:"target_cpu,omitempty,omitzero"`
 }
 
 // AutoScalingOut defines model for AutoScalingOut.
 type AutoScalingOut struct {
 	Enabled   bool `json:"enabled"`
-	MaxSize   int  `json:"max_size,omitempty"`
-	MinSize   int  `json:"min_size,omitempty"`
-	TargetCPU int  `json:"target_cpu,omitempty"`
+	MaxSize   int  `json:"max_size,omitempty,omitzero"`
+	MinSize   int  `json:"min_size,omitempty,omitzero"`
+	TargetCPU int  `json:"target_cpu,omitempty,omitzero"`
 }
 
 // Catalog defines model for Catalog.
@@ -522,16 +522,16 @@ type ClusterConfiguration struct {
 
 // ClusterConfigurationIn defines model for ClusterConfigurationIn.
 type ClusterConfigurationIn struct {
-	Addons     []string     `json:"addons,omitempty"`
-	Networking NetworkingIn `json:"networking,omitempty"`
+	Addons     []string     `json:"addons,omitempty,omitzero"`
+	Networking NetworkingIn `json:"networking,omitempty,omitzero"`
 	NodePools  []NodePoolIn `json:"node_pools"`
 }
 
 // ClusterConfigurationPatch defines model for ClusterConfigurationPatch.
 type ClusterConfigurationPatch struct {
-	Addons     []string     `json:"addons,omitempty"`
-	Networking NetworkingIn `json:"networking,omitempty"`
-	NodePools  []NodePoolIn `json:"node_pools,omitempty"`
+	Addons     []string     `json:"addons,omitempty,omitzero"`
+	Networking NetworkingIn `json:"networking,omitempty,omitzero"`
+	NodePools  []NodePoolIn `json:"node_pools,omitempty,omitzero"`
 }
 
 // ClusterCounts defines model for ClusterCounts.
@@ -548,15 +548,15 @@ type ClusterCreate struct {
 	Configuration ClusterConfigurationIn `json:"configuration"`
 
 	// Labels Labels for placement policies' cluster selectors.
-	Labels map[string]string `json:"labels,omitempty"`
+	Labels map[string]string `json:"labels,omitempty,omitzero"`
 
 	// Name Cluster name; also its ID.
 	Name     string   `json:"name"`
 	Provider Provider `json:"provider"`
-	Region   string   `json:"region,omitempty"`
+	Region   string   `json:"region,omitempty,omitzero"`
 
 	// Version Kubernetes version; the provider's default for new clusters when omitted.
-	Version string `json:"version,omitempty"`
+	Version string `json:"version,omitempty,omitzero"`
 }
 
 // ClusterDetails defines model for ClusterDetails.
@@ -594,10 +594,10 @@ type ClusterList struct {
 
 // ClusterMetrics Usage figures; null until the observability backend is connected.
 type ClusterMetrics struct {
-	CPUUsage    string    `json:"cpu_usage,omitempty"`
-	DiskUsage   string    `json:"disk_usage,omitempty"`
-	MemoryUsage string    `json:"memory_usage,omitempty"`
-	NetworkIo   NetworkIO `json:"network_io,omitempty"`
+	CPUUsage    string    `json:"cpu_usage,omitempty,omitzero"`
+	DiskUsage   string    `json:"disk_usage,omitempty,omitzero"`
+	MemoryUsage string    `json:"memory_usage,omitempty,omitzero"`
+	NetworkIo   NetworkIO `json:"network_io,omitempty,omitzero"`
 }
 
 // ClusterMetricsResponse defines model for ClusterMetricsResponse.
@@ -607,36 +607,36 @@ type ClusterMetricsResponse struct {
 
 // ClusterPatch Fields to change; omitted ones keep their value. “node_pools“ replaces the list.
 type ClusterPatch struct {
-	Configuration ClusterConfigurationPatch `json:"configuration,omitempty"`
-	Labels        map[string]string         `json:"labels,omitempty"`
+	Configuration ClusterConfigurationPatch `json:"configuration,omitempty,omitzero"`
+	Labels        map[string]string         `json:"labels,omitempty,omitzero"`
 
 	// Name Immutable; only the current value.
-	Name string `json:"name,omitempty"`
+	Name string `json:"name,omitempty,omitzero"`
 
 	// Provider Immutable.
-	Provider Provider `json:"provider,omitempty"`
+	Provider Provider `json:"provider,omitempty,omitzero"`
 
 	// Region Immutable.
-	Region  string `json:"region,omitempty"`
-	Version string `json:"version,omitempty"`
+	Region  string `json:"region,omitempty,omitzero"`
+	Version string `json:"version,omitempty,omitzero"`
 }
 
 // ClusterPlacementIn defines model for ClusterPlacementIn.
 type ClusterPlacementIn struct {
 	ClusterID  string                 `json:"cluster_id"`
-	Components []string               `json:"components,omitempty"`
-	Values     map[string]interface{} `json:"values,omitempty"`
+	Components []string               `json:"components,omitempty,omitzero"`
+	Values     map[string]interface{} `json:"values,omitempty,omitzero"`
 }
 
 // ClusterSelector defines model for ClusterSelector.
 type ClusterSelector struct {
-	MatchExpressions []SelectorRequirement `json:"match_expressions,omitempty"`
-	MatchLabels      map[string]string     `json:"match_labels,omitempty"`
+	MatchExpressions []SelectorRequirement `json:"match_expressions,omitempty,omitzero"`
+	MatchLabels      map[string]string     `json:"match_labels,omitempty,omitzero"`
 }
 
 // ClusterSelectorIn defines model for ClusterSelectorIn.
 type ClusterSelectorIn struct {
-	MatchLabels map[string]string `json:"match_labels,omitempty"`
+	MatchLabels map[string]string `json:"match_labels,omitempty,omitzero"`
 }
 
 // ClusterSummary defines model for ClusterSummary.
@@ -661,9 +661,9 @@ type ClusterSummary struct {
 
 // ConditionOut defines model for ConditionOut.
 type ConditionOut struct {
-	LastTransitionTime string `json:"last_transition_time,omitempty"`
-	Message            string `json:"message,omitempty"`
-	Reason             string `json:"reason,omitempty"`
+	LastTransitionTime string `json:"last_transition_time,omitempty,omitzero"`
+	Message            string `json:"message,omitempty,omitzero"`
+	Reason             string `json:"reason,omitempty,omitzero"`
 	Status             string `json:"status"`
 	Type               string `json:"type"`
 }
@@ -677,8 +677,8 @@ type Connectivity struct {
 
 // ConstraintIn defines model for ConstraintIn.
 type ConstraintIn struct {
-	MinProviders int              `json:"min_providers,omitempty"`
-	MinRegions   int              `json:"min_regions,omitempty"`
+	MinProviders int              `json:"min_providers,omitempty,omitzero"`
+	MinRegions   int              `json:"min_regions,omitempty,omitzero"`
 	Type         ConstraintInType `json:"type"`
 }
 
@@ -748,43 +748,43 @@ type LogEntry struct {
 // LogQuery defines model for LogQuery.
 type LogQuery struct {
 	// Cursor next_cursor of the previous page.
-	Cursor string `json:"cursor,omitempty"`
+	Cursor string `json:"cursor,omitempty,omitzero"`
 
 	// EndTime Inclusive; default: now.
-	EndTime time.Time `json:"end_time,omitempty"`
+	EndTime time.Time `json:"end_time,omitempty,omitzero"`
 
 	// Limit Lines per page (see the server's maximum).
-	Limit int `json:"limit,omitempty"`
+	Limit int `json:"limit,omitempty,omitzero"`
 
 	// Query field:value terms (level, namespace, pod, container, cluster, source, message), AND/OR/NOT, parentheses, "quoted phrases", * wildcards; bare words match the message.
 	Query string `json:"query"`
-	Sort  Sort   `json:"sort,omitempty"`
+	Sort  Sort   `json:"sort,omitempty,omitzero"`
 
 	// StartTime Inclusive; default: an hour before end_time.
-	StartTime time.Time `json:"start_time,omitempty"`
+	StartTime time.Time `json:"start_time,omitempty,omitzero"`
 }
 
 // LogQueryResult defines model for LogQueryResult.
 type LogQueryResult struct {
 	Logs       []LogEntry `json:"logs"`
-	NextCursor string     `json:"next_cursor,omitempty"`
+	NextCursor string     `json:"next_cursor,omitempty,omitzero"`
 	Took       string     `json:"took"`
 	Total      int        `json:"total"`
 }
 
 // MultiClusterDeploy defines model for MultiClusterDeploy.
 type MultiClusterDeploy struct {
-	Clusters []ClusterPlacementIn `json:"clusters,omitempty"`
+	Clusters []ClusterPlacementIn `json:"clusters,omitempty,omitzero"`
 
 	// Name Application name; also its ID.
 	Name string `json:"name"`
 
 	// Namespace Target namespace on the member cluster.
-	Namespace       string                 `json:"namespace,omitempty"`
-	PlacementPolicy PlacementPolicyIn      `json:"placement_policy,omitempty"`
+	Namespace       string                 `json:"namespace,omitempty,omitzero"`
+	PlacementPolicy PlacementPolicyIn      `json:"placement_policy,omitempty,omitzero"`
 	Source          SourceIn               `json:"source"`
-	SyncPolicy      SyncPolicyIn           `json:"sync_policy,omitempty"`
-	Values          map[string]interface{} `json:"values,omitempty"`
+	SyncPolicy      SyncPolicyIn           `json:"sync_policy,omitempty,omitzero"`
+	Values          map[string]interface{} `json:"values,omitempty,omitzero"`
 }
 
 // MultiClusterStatus defines model for MultiClusterStatus.
@@ -797,35 +797,35 @@ type MultiClusterStatus struct {
 
 // NetworkIO defines model for NetworkIO.
 type NetworkIO struct {
-	Egress  string `json:"egress,omitempty"`
-	Ingress string `json:"ingress,omitempty"`
+	Egress  string `json:"egress,omitempty,omitzero"`
+	Ingress string `json:"ingress,omitempty,omitzero"`
 }
 
 // NetworkingIn defines model for NetworkingIn.
 type NetworkingIn struct {
-	ClusterCidr string `json:"cluster_cidr,omitempty"`
-	Cni         string `json:"cni,omitempty"`
-	ServiceCidr string `json:"service_cidr,omitempty"`
+	ClusterCidr string `json:"cluster_cidr,omitempty,omitzero"`
+	Cni         string `json:"cni,omitempty,omitzero"`
+	ServiceCidr string `json:"service_cidr,omitempty,omitzero"`
 }
 
 // NetworkingOut defines model for NetworkingOut.
 type NetworkingOut struct {
-	ClusterCidr string `json:"cluster_cidr,omitempty"`
-	Cni         string `json:"cni,omitempty"`
-	ServiceCidr string `json:"service_cidr,omitempty"`
+	ClusterCidr string `json:"cluster_cidr,omitempty,omitzero"`
+	Cni         string `json:"cni,omitempty,omitzero"`
+	ServiceCidr string `json:"service_cidr,omitempty,omitzero"`
 }
 
 // NodePoolIn defines model for NodePoolIn.
 type NodePoolIn struct {
 	// AutoScaling false, or {enabled, min_size, max_size, target_cpu}.
-	AutoScaling  NodePoolIn_AutoScaling `json:"auto_scaling,omitempty"`
-	DiskSize     int                    `json:"disk_size,omitempty"`
-	InstanceType string                 `json:"instance_type,omitempty"`
-	Labels       map[string]string      `json:"labels,omitempty"`
+	AutoScaling  NodePoolIn_AutoScaling `json:"auto_scaling,omitempty,omitzero"`
+	DiskSize     int                    `json:"disk_size,omitempty,omitzero"`
+	InstanceType string                 `json:"instance_type,omitempty,omitzero"`
+	Labels       map[string]string      `json:"labels,omitempty,omitzero"`
 	Name         string                 `json:"name"`
-	Role         NodeRole               `json:"role,omitempty"`
+	Role         NodeRole               `json:"role,omitempty,omitzero"`
 	Size         int                    `json:"size"`
-	Taints       []TaintIn              `json:"taints,omitempty"`
+	Taints       []TaintIn              `json:"taints,omitempty,omitzero"`
 }
 
 // NodePoolInAutoScaling0 defines model for NodePoolIn.AutoScaling.0.
@@ -838,14 +838,14 @@ type NodePoolIn_AutoScaling struct {
 
 // NodePoolOut defines model for NodePoolOut.
 type NodePoolOut struct {
-	AutoScaling  AutoScalingOut    `json:"auto_scaling,omitempty"`
-	DiskSize     int               `json:"disk_size,omitempty"`
-	InstanceType string            `json:"instance_type,omitempty"`
-	Labels       map[string]string `json:"labels,omitempty"`
+	AutoScaling  AutoScalingOut    `json:"auto_scaling,omitempty,omitzero"`
+	DiskSize     int               `json:"disk_size,omitempty,omitzero"`
+	InstanceType string            `json:"instance_type,omitempty,omitzero"`
+	Labels       map[string]string `json:"labels,omitempty,omitzero"`
 	Name         string            `json:"name"`
 	Role         string            `json:"role"`
 	Size         int               `json:"size"`
-	Taints       []TaintOut        `json:"taints,omitempty"`
+	Taints       []TaintOut        `json:"taints,omitempty,omitzero"`
 }
 
 // NodeRole defines model for NodeRole.
@@ -853,20 +853,20 @@ type NodeRole string
 
 // NodeSummary defines model for NodeSummary.
 type NodeSummary struct {
-	Master int `json:"master,omitempty"`
-	Ready  int `json:"ready,omitempty"`
-	Total  int `json:"total,omitempty"`
-	Worker int `json:"worker,omitempty"`
+	Master int `json:"master,omitempty,omitzero"`
+	Ready  int `json:"ready,omitempty,omitzero"`
+	Total  int `json:"total,omitempty,omitzero"`
+	Worker int `json:"worker,omitempty,omitzero"`
 }
 
 // Operation defines model for Operation.
 type Operation struct {
-	Conditions         []ConditionOut `json:"conditions,omitempty"`
-	Generation         int            `json:"generation,omitempty"`
+	Conditions         []ConditionOut `json:"conditions,omitempty,omitzero"`
+	Generation         int            `json:"generation,omitempty,omitzero"`
 	ID                 string         `json:"id"`
-	Message            string         `json:"message,omitempty"`
-	ObservedGeneration int            `json:"observed_generation,omitempty"`
-	Phase              string         `json:"phase,omitempty"`
+	Message            string         `json:"message,omitempty,omitzero"`
+	ObservedGeneration int            `json:"observed_generation,omitempty,omitzero"`
+	Phase              string         `json:"phase,omitempty,omitzero"`
 
 	// Resource The object; null once a delete finished.
 	Resource ResourceRef `json:"resource"`
@@ -876,7 +876,7 @@ type Operation struct {
 
 	// Type create, update or delete.
 	Type      string `json:"type"`
-	UpdatedAt string `json:"updated_at,omitempty"`
+	UpdatedAt string `json:"updated_at,omitempty,omitzero"`
 }
 
 // Performance defines model for Performance.
@@ -888,10 +888,10 @@ type Performance struct {
 
 // PlacementPolicyIn defines model for PlacementPolicyIn.
 type PlacementPolicyIn struct {
-	ClusterCount    int               `json:"cluster_count,omitempty"`
-	ClusterSelector ClusterSelectorIn `json:"cluster_selector,omitempty"`
-	Constraints     []ConstraintIn    `json:"constraints,omitempty"`
-	Strategy        PlacementStrategy `json:"strategy,omitempty"`
+	ClusterCount    int               `json:"cluster_count,omitempty,omitzero"`
+	ClusterSelector ClusterSelectorIn `json:"cluster_selector,omitempty,omitzero"`
+	Constraints     []ConstraintIn    `json:"constraints,omitempty,omitzero"`
+	Strategy        PlacementStrategy `json:"strategy,omitempty,omitzero"`
 }
 
 // PlacementStrategy defines model for PlacementStrategy.
@@ -910,8 +910,8 @@ type PodOut struct {
 // PolicyCluster defines model for PolicyCluster.
 type PolicyCluster struct {
 	ClusterID string `json:"cluster_id"`
-	Message   string `json:"message,omitempty"`
-	Reason    string `json:"reason,omitempty"`
+	Message   string `json:"message,omitempty,omitzero"`
+	Reason    string `json:"reason,omitempty,omitzero"`
 
 	// State applied, failed, pending or removed.
 	State string `json:"state"`
@@ -919,15 +919,15 @@ type PolicyCluster struct {
 
 // PolicyCreate defines model for PolicyCreate.
 type PolicyCreate struct {
-	Description string      `json:"description,omitempty"`
-	Enabled     bool        `json:"enabled,omitempty"`
-	Enforcement Enforcement `json:"enforcement,omitempty"`
+	Description string      `json:"description,omitempty,omitzero"`
+	Enabled     *bool       `json:"enabled,omitempty"`
+	Enforcement Enforcement `json:"enforcement,omitempty,omitzero"`
 	Name        string      `json:"name"`
 
 	// Rules Catalogue rules by name (see docs/security-policies.md), e.g. {"require_resource_limits": {"cpu": true, "memory": true}}.
 	Rules   map[string]interface{} `json:"rules"`
 	Targets PolicyTargetsBody      `json:"targets"`
-	Type    PolicyCreateType       `json:"type,omitempty"`
+	Type    PolicyCreateType       `json:"type,omitempty,omitzero"`
 }
 
 // PolicyCreateType defines model for PolicyCreate.Type.
@@ -941,25 +941,25 @@ type PolicyList struct {
 
 // PolicyPatch defines model for PolicyPatch.
 type PolicyPatch struct {
-	Description string      `json:"description,omitempty"`
-	Enabled     bool        `json:"enabled,omitempty"`
-	Enforcement Enforcement `json:"enforcement,omitempty"`
+	Description string      `json:"description,omitempty,omitzero"`
+	Enabled     *bool       `json:"enabled,omitempty"`
+	Enforcement Enforcement `json:"enforcement,omitempty,omitzero"`
 
 	// Rules Replaces every rule.
-	Rules   map[string]interface{} `json:"rules,omitempty"`
-	Targets PolicyTargetsBody      `json:"targets,omitempty"`
+	Rules   map[string]interface{} `json:"rules,omitempty,omitzero"`
+	Targets PolicyTargetsBody      `json:"targets,omitempty,omitzero"`
 }
 
 // PolicyTargetsBody defines model for PolicyTargetsBody.
 type PolicyTargetsBody struct {
 	// ClusterSelector Clusters by label (instead of clusters).
-	ClusterSelector ClusterSelector `json:"cluster_selector,omitempty"`
+	ClusterSelector ClusterSelector `json:"cluster_selector,omitempty,omitzero"`
 
 	// Clusters Cluster IDs; default: every cluster.
-	Clusters []string `json:"clusters,omitempty"`
+	Clusters []string `json:"clusters,omitempty,omitzero"`
 
 	// Kinds Pod also covers every pod template.
-	Kinds []TargetKind `json:"kinds,omitempty"`
+	Kinds []TargetKind `json:"kinds,omitempty,omitzero"`
 
 	// Namespaces Member namespaces the policy applies to.
 	Namespaces []string `json:"namespaces"`
@@ -1031,9 +1031,9 @@ type ResourceRef struct {
 
 // Resources defines model for Resources.
 type Resources struct {
-	Deployments int `json:"deployments,omitempty"`
-	Pods        int `json:"pods,omitempty"`
-	Services    int `json:"services,omitempty"`
+	Deployments int `json:"deployments,omitempty,omitzero"`
+	Pods        int `json:"pods,omitempty,omitzero"`
+	Services    int `json:"services,omitempty,omitzero"`
 }
 
 // ScaleRequest defines model for ScaleRequest.
@@ -1054,7 +1054,7 @@ type ScaleResult struct {
 type SelectorRequirement struct {
 	Key      string                      `json:"key"`
 	Operator SelectorRequirementOperator `json:"operator"`
-	Values   []string                    `json:"values,omitempty"`
+	Values   []string                    `json:"values,omitempty,omitzero"`
 }
 
 // SelectorRequirementOperator defines model for SelectorRequirement.Operator.
@@ -1080,13 +1080,13 @@ type Sort string
 
 // SourceIn defines model for SourceIn.
 type SourceIn struct {
-	Path       string `json:"path,omitempty"`
+	Path       string `json:"path,omitempty,omitzero"`
 	Repository string `json:"repository"`
-	Revision   string `json:"revision,omitempty"`
+	Revision   string `json:"revision,omitempty,omitzero"`
 
 	// SecretName Secret of the tenant namespace with repository credentials; the caller must be allowed to `get` it, and it must carry the label platform.example.com/credential-type=git.
-	SecretName string       `json:"secret_name,omitempty"`
-	Type       SourceInType `json:"type,omitempty"`
+	SecretName string       `json:"secret_name,omitempty,omitzero"`
+	Type       SourceInType `json:"type,omitempty,omitzero"`
 }
 
 // SourceInType defines model for SourceIn.Type.
@@ -1094,9 +1094,9 @@ type SourceInType string
 
 // SyncPolicyIn defines model for SyncPolicyIn.
 type SyncPolicyIn struct {
-	Automated bool `json:"automated,omitempty"`
-	Prune     bool `json:"prune,omitempty"`
-	SelfHeal  bool `json:"self_heal,omitempty"`
+	Automated *bool `json:"automated,omitempty"`
+	Prune     *bool `json:"prune,omitempty"`
+	SelfHeal  *bool `json:"self_heal,omitempty"`
 }
 
 // TaintEffect defines model for TaintEffect.
@@ -1106,14 +1106,14 @@ type TaintEffect string
 type TaintIn struct {
 	Effect TaintEffect `json:"effect"`
 	Key    string      `json:"key"`
-	Value  string      `json:"value,omitempty"`
+	Value  string      `json:"value,omitempty,omitzero"`
 }
 
 // TaintOut defines model for TaintOut.
 type TaintOut struct {
 	Effect string `json:"effect"`
 	Key    string `json:"key"`
-	Value  string `json:"value,omitempty"`
+	Value  string `json:"value,omitempty,omitzero"`
 }
 
 // TargetKind defines model for TargetKind.
@@ -1123,7 +1123,7 @@ type TargetKind string
 type Token struct {
 	AccessToken string `json:"access_token"`
 	ExpiresIn   int    `json:"expires_in"`
-	TokenType   string `json:"token_type,omitempty"`
+	TokenType   string `json:"token_type,omitempty,omitzero"`
 }
 
 // Webhook defines model for Webhook.
@@ -1140,7 +1140,7 @@ type Webhook struct {
 
 // WebhookCreate defines model for WebhookCreate.
 type WebhookCreate struct {
-	Active bool        `json:"active,omitempty"`
+	Active *bool       `json:"active,omitempty"`
 	Events []EventType `json:"events"`
 	Secret string      `json:"secret"`
 	URL    string      `json:"url"`
@@ -1154,10 +1154,10 @@ type WebhookList struct {
 
 // WebhookPatch defines model for WebhookPatch.
 type WebhookPatch struct {
-	Active bool        `json:"active,omitempty"`
-	Events []EventType `json:"events,omitempty"`
-	Secret string      `json:"secret,omitempty"`
-	URL    string      `json:"url,omitempty"`
+	Active *bool       `json:"active,omitempty"`
+	Events []EventType `json:"events,omitempty,omitzero"`
+	Secret string      `json:"secret,omitempty,omitzero"`
+	URL    string      `json:"url,omitempty,omitzero"`
 }
 
 // WorkloadType defines model for WorkloadType.
@@ -1180,7 +1180,7 @@ type IssueTokenFormdataBody struct {
 	ClientID     string                          `form:"client_id" json:"client_id"`
 	ClientSecret string                          `form:"client_secret" json:"client_secret"`
 	GrantType    IssueTokenFormdataBodyGrantType `form:"grant_type" json:"grant_type"`
-	Scope        string                          `form:"scope,omitempty" json:"scope,omitempty"`
+	Scope        string                          `form:"scope,omitempty" json:"scope,omitempty,omitzero"`
 }
 
 // IssueTokenFormdataBodyGrantType defines parameters for IssueToken.
@@ -1189,59 +1189,59 @@ type IssueTokenFormdataBodyGrantType string
 // ListAlertRulesParams defines parameters for ListAlertRules.
 type ListAlertRulesParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // CreateAlertRuleParams defines parameters for CreateAlertRule.
 type CreateAlertRuleParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // DeleteAlertRuleParams defines parameters for DeleteAlertRule.
 type DeleteAlertRuleParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // GetAlertRuleParams defines parameters for GetAlertRule.
 type GetAlertRuleParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // ReplaceAlertRuleParams defines parameters for ReplaceAlertRule.
 type ReplaceAlertRuleParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // ListAlertsParams defines parameters for ListAlerts.
 type ListAlertsParams struct {
-	State    ListAlertsParamsState `form:"state,omitempty" json:"state,omitempty"`
-	Severity string                `form:"severity,omitempty" json:"severity,omitempty"`
-	Cluster  string                `form:"cluster,omitempty" json:"cluster,omitempty"`
+	State    ListAlertsParamsState `form:"state,omitempty" json:"state,omitempty,omitzero"`
+	Severity string                `form:"severity,omitempty" json:"severity,omitempty,omitzero"`
+	Cluster  string                `form:"cluster,omitempty" json:"cluster,omitempty,omitzero"`
 
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // ListAlertsParamsState defines parameters for ListAlerts.
@@ -1249,288 +1249,291 @@ type ListAlertsParamsState string
 
 // ListClustersParams defines parameters for ListClusters.
 type ListClustersParams struct {
-	Page    int `form:"page,omitempty" json:"page,omitempty"`
-	PerPage int `form:"per_page,omitempty" json:"per_page,omitempty"`
+	Page    int `form:"page,omitempty" json:"page,omitempty,omitzero"`
+	PerPage int `form:"per_page,omitempty" json:"per_page,omitempty,omitzero"`
 
 	// Provider Only this provider.
-	Provider Provider `form:"provider,omitempty" json:"provider,omitempty"`
+	Provider Provider `form:"provider,omitempty" json:"provider,omitempty,omitzero"`
 
 	// Region Only this region.
-	Region string `form:"region,omitempty" json:"region,omitempty"`
+	Region string `form:"region,omitempty" json:"region,omitempty,omitzero"`
 
 	// Status Only this status, e.g. active.
-	Status string `form:"status,omitempty" json:"status,omitempty"`
+	Status string `form:"status,omitempty" json:"status,omitempty,omitzero"`
 
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // CreateClusterParams defines parameters for CreateCluster.
 type CreateClusterParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // DeleteClusterParams defines parameters for DeleteCluster.
 type DeleteClusterParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // GetClusterParams defines parameters for GetCluster.
 type GetClusterParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // UpdateClusterParams defines parameters for UpdateCluster.
 type UpdateClusterParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// IfMatch ETag (resourceVersion) from GET; a stale one is a 409.
-	IfMatch string `json:"if-match,omitempty"`
+	IfMatch string `json:"if-match,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // ListApplicationsParams defines parameters for ListApplications.
 type ListApplicationsParams struct {
-	Page    int `form:"page,omitempty" json:"page,omitempty"`
-	PerPage int `form:"per_page,omitempty" json:"per_page,omitempty"`
+	Page    int `form:"page,omitempty" json:"page,omitempty,omitzero"`
+	PerPage int `form:"per_page,omitempty" json:"per_page,omitempty,omitzero"`
 
 	// Status Only this status, e.g. healthy.
-	Status string `form:"status,omitempty" json:"status,omitempty"`
+	Status string `form:"status,omitempty" json:"status,omitempty,omitzero"`
 
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // DeployApplicationParams defines parameters for DeployApplication.
 type DeployApplicationParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // GetClusterMetricsParams defines parameters for GetClusterMetrics.
 type GetClusterMetricsParams struct {
 	// Start RFC3339; default: an hour before end.
-	Start string `form:"start,omitempty" json:"start,omitempty"`
+	Start string `form:"start,omitempty" json:"start,omitempty,omitzero"`
 
 	// End RFC3339; default: now.
-	End string `form:"end,omitempty" json:"end,omitempty"`
+	End string `form:"end,omitempty" json:"end,omitempty,omitzero"`
 
 	// Step Resolution, e.g. 15s, 5m.
-	Step string `form:"step,omitempty" json:"step,omitempty"`
+	Step string `form:"step,omitempty" json:"step,omitempty,omitzero"`
 
 	// Metrics Comma-separated names from GET /v1/metrics/catalog.
-	Metrics string `form:"metrics,omitempty" json:"metrics,omitempty"`
+	Metrics string `form:"metrics,omitempty" json:"metrics,omitempty,omitzero"`
 
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // GetWorkloadsParams defines parameters for GetWorkloads.
 type GetWorkloadsParams struct {
 	// WorkloadNamespace Only this namespace of the member cluster.
-	WorkloadNamespace string `form:"workload_namespace,omitempty" json:"workload_namespace,omitempty"`
+	WorkloadNamespace string `form:"workload_namespace,omitempty" json:"workload_namespace,omitempty,omitzero"`
 
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // ScaleWorkloadParams defines parameters for ScaleWorkload.
 type ScaleWorkloadParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // StreamEventsParams defines parameters for StreamEvents.
 type StreamEventsParams struct {
 	// Clusters Only events about these clusters (IDs).
-	Clusters []string `form:"clusters,omitempty" json:"clusters,omitempty"`
+	Clusters []string `form:"clusters,omitempty" json:"clusters,omitempty,omitzero"`
 
 	// Events Only these event types, e.g. cluster.ready.
-	Events []string `form:"events,omitempty" json:"events,omitempty"`
+	Events []string `form:"events,omitempty" json:"events,omitempty,omitzero"`
+
+	// Replay Without Last-Event-ID: first send every event still in the server's bounded history, oldest first.
+	Replay bool `form:"replay,omitempty" json:"replay,omitempty,omitzero"`
 
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace   string `form:"namespace,omitempty" json:"namespace,omitempty"`
-	LastEventID string `json:"last-event-id,omitempty"`
+	Namespace   string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
+	LastEventID string `json:"last-event-id,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // QueryLogsParams defines parameters for QueryLogs.
 type QueryLogsParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // DeployMultiClusterApplicationParams defines parameters for DeployMultiClusterApplication.
 type DeployMultiClusterApplicationParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // GetMultiClusterStatusParams defines parameters for GetMultiClusterStatus.
 type GetMultiClusterStatusParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // ListSecurityPoliciesParams defines parameters for ListSecurityPolicies.
 type ListSecurityPoliciesParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // CreateSecurityPolicyParams defines parameters for CreateSecurityPolicy.
 type CreateSecurityPolicyParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // DeleteSecurityPolicyParams defines parameters for DeleteSecurityPolicy.
 type DeleteSecurityPolicyParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // GetSecurityPolicyParams defines parameters for GetSecurityPolicy.
 type GetSecurityPolicyParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // UpdateSecurityPolicyParams defines parameters for UpdateSecurityPolicy.
 type UpdateSecurityPolicyParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // ListWebhooksParams defines parameters for ListWebhooks.
 type ListWebhooksParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // CreateWebhookParams defines parameters for CreateWebhook.
 type CreateWebhookParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // DeleteWebhookParams defines parameters for DeleteWebhook.
 type DeleteWebhookParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // GetWebhookParams defines parameters for GetWebhook.
 type GetWebhookParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // UpdateWebhookParams defines parameters for UpdateWebhook.
 type UpdateWebhookParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // ListWebhookDeliveriesParams defines parameters for ListWebhookDeliveries.
 type ListWebhookDeliveriesParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // RedeliverWebhookParams defines parameters for RedeliverWebhook.
 type RedeliverWebhookParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // PingWebhookParams defines parameters for PingWebhook.
 type PingWebhookParams struct {
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
-	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty"`
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
-	XTenantNamespace string `json:"x-tenant-namespace,omitempty"`
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
 // IssueTokenFormdataRequestBody defines body for IssueToken for application/x-www-form-urlencoded ContentType.

@@ -11,6 +11,9 @@ export interface SubscribeOptions {
   clusters?: string[];
   events?: string[];
   namespace?: string;
+  /** First receive what the server's bounded history still holds (until an event was seen;
+   * reconnections resume after the last event instead). */
+  replay?: boolean;
   signal?: AbortSignal;
   /** Wait before reconnecting when the stream ends (the server's `retry:` wins), default 1 s. */
   reconnectMs?: number;
@@ -73,12 +76,13 @@ export class Subscription extends EventEmitter {
   private async stream(): Promise<void> {
     const query: Record<string, string | undefined> = {
       clusters: this.options.clusters?.join(','), events: this.options.events?.join(','),
+      replay: this.options.replay && !this.lastEventId ? 'true' : undefined,
     };
     const headers: Record<string, string> = { Accept: 'text/event-stream' };
     if (this.options.namespace) headers['X-Tenant-Namespace'] = this.options.namespace;
     if (this.lastEventId) headers['Last-Event-ID'] = this.lastEventId;
     const response = await this.http.send('GET', '/v1/events',
-      { query, headers, signal: this.controller.signal });
+      { query, headers, signal: this.controller.signal, stream: true });
     if (!(response.headers.get('Content-Type') ?? '').startsWith('text/event-stream')) {
       await response.body?.cancel();
       throw new NotAvailableError('the event stream (GET /v1/events answered no event stream)');

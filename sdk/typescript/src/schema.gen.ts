@@ -3393,6 +3393,8 @@ export interface operations {
                 events?: string[] | null;
                 /** @description Tenant namespace; defaults to the caller's ServiceAccount namespace. */
                 namespace?: string | null;
+                /** @description Without Last-Event-ID: first send every event still in the server's bounded history, oldest first. */
+                replay?: boolean;
             };
             header?: {
                 "last-event-id"?: string | null;

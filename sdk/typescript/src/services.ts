@@ -4,7 +4,7 @@ import type { components, operations } from './schema.gen.js';
 import { Transport, sleep } from './transport.js';
 
 export type Schemas = components['schemas'];
-type QueryOf<Op extends keyof operations> =
+export type QueryOf<Op extends keyof operations> =
   operations[Op]['parameters'] extends { query?: infer Q } ? NonNullable<Q> : never;
 
 /** Per-call options: cancellation, and the tenant namespace when not the client's default. */
@@ -17,9 +17,9 @@ export interface WaitOptions extends CallOptions {
   intervalMs?: number;
 }
 
-const enc = encodeURIComponent;
+export const enc = encodeURIComponent;
 
-function ns(options?: CallOptions): Record<string, string> {
+export function ns(options?: CallOptions): Record<string, string> {
   return options?.namespace ? { 'X-Tenant-Namespace': options.namespace } : {};
 }
 

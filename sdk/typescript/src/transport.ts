@@ -31,6 +31,11 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   signal?: AbortSignal;
   noAuth?: boolean;
+  /** A POST or PATCH that may be repeated (a read-only query, absolute values): its 429/503
+   * answers are retried like a GET's. */
+  retrySafe?: boolean;
+  /** The body is a stream read for as long as the caller wants (no overall timeout). */
+  stream?: boolean;
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
@@ -84,7 +89,7 @@ export class Transport {
       if (response.ok) return response;
       const error = await toApiError(response);
       const retryable = response.status === 429 || response.status === 503;
-      if (!retryable || !IDEMPOTENT.has(method) || attempt >= maxRetries) throw error;
+      if (!retryable || !(opts.retrySafe || IDEMPOTENT.has(method)) || attempt >= maxRetries) throw error;
       await sleep(this.backoff(attempt, error), opts.signal);
     }
   }
@@ -116,11 +121,20 @@ export class Transport {
       headers['Content-Type'] = 'application/json';
     }
     if (!opts.noAuth) headers.Authorization = `Bearer ${await this.bearer(opts.signal)}`;
-    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 30_000);
-    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    // The timeout bounds the whole exchange, except for a stream: there it bounds only the wait
+    // for the answer's headers (an event stream is meant to stay open).
+    const timeout = new AbortController();
+    const timeoutMs = this.options.timeoutMs ?? 30_000;
+    const timer = setTimeout(() => timeout.abort(new DOMException(
+      `no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
+    (timer as { unref?: () => void }).unref?.(); // a pending timeout never keeps Node running
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout.signal]) : timeout.signal;
     try {
-      return await this.fetchImpl(url, { method, headers, body, signal });
+      const response = await this.fetchImpl(url, { method, headers, body, signal });
+      if (opts.stream) clearTimeout(timer);
+      return response;
     } catch (error) {
+      clearTimeout(timer);
       if (signal.aborted) throw signal.reason;
       throw new ConnectionError(error instanceof Error ? (error.cause as Error | undefined)?.message
         ?? error.message : String(error), { cause: error });

@@ -73,3 +73,24 @@ for (const status of [404, 501]) {
     assert.deepEqual(events, []);
   });
 }
+
+test('replay asks for the history on the first connection only, then resumes by id', async () => {
+  const queries: { url: string; lastEventId?: string }[] = [];
+  const server = await serveOnce((req, res) => {
+    queries.push({ url: req.url ?? '', lastEventId: req.headers['last-event-id'] as string | undefined });
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+    res.end(`retry: 10\n\nid: h${queries.length}\nevent: cluster.ready\ndata: {}\n\n`);
+  });
+  const client = new HybridCloudClient({ baseUrl: server.url, apiKey: 'k' });
+  const subscription = client.events.subscribe({ replay: true });
+  await new Promise<void>((resolve) => {
+    let seen = 0;
+    subscription.on('event', () => { if (++seen === 2) resolve(); });
+  });
+  subscription.close();
+  await server.close();
+  assert.deepEqual(queries.slice(0, 2), [
+    { url: '/v1/events?replay=true', lastEventId: undefined },
+    { url: '/v1/events', lastEventId: 'h1' },
+  ]);
+});

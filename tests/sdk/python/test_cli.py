@@ -116,7 +116,7 @@ def test_errors_have_documented_exit_codes_and_no_traceback(cli: CLI, tmp_path: 
     cli("--context", "nope", "status", expect=Exit.AUTH)
 
 
-def test_events_replay_after_an_id_then_exit_and_follow_ends_cleanly_on_ctrl_c(
+def test_events_replay_the_history_or_what_followed_an_id_and_follow_ends_on_ctrl_c(
         cli: CLI, api: str, token: str, kube: Client, namespace: str) -> None:
     with HybridCloudClient(base_url=api, api_key=token) as sdk:
         stream = sdk.events.subscribe(events=["cluster.created"], idle_timeout=60)
@@ -131,6 +131,12 @@ def test_events_replay_after_an_id_then_exit_and_follow_ends_cleanly_on_ctrl_c(
     replayed = [json.loads(line)["data"]["cluster_id"] for line in replay]
     assert "cli-after" in replayed and first.data["cluster_id"] not in replayed
     assert set(replayed) <= {*maker.made, "cli-after"}
+    # Without an id: the server's bounded history, oldest first, the first event included.
+    history = cli("events", "--type", "cluster.created", "--idle", "3", "-o", "json",
+                  timeout=120).stdout.splitlines()
+    replayed_all = [json.loads(line)["data"]["cluster_id"] for line in history]
+    assert {*maker.made, "cli-after"} <= set(replayed_all)
+    assert replayed_all.index(first.data["cluster_id"]) < replayed_all.index("cli-after")
 
     follower = subprocess.Popen([str(EXECUTABLE), "events", "--follow", "-o", "json"],
                                 env=cli.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -3,7 +3,8 @@
 Authorized like the REST reads (``list`` on the kind, per tenant namespace); application events
 only reach callers who may list applications. ``clusters`` and ``events`` filter (comma-separated
 or repeated). A reconnecting client sends ``Last-Event-ID`` and first receives what it missed
-that is still in the bounded history. Events come from the one shared hub (``events/stream.py``);
+that is still in the bounded history; a client without one asks for that whole history with
+``replay=true``. Events come from the one shared hub (``events/stream.py``);
 no client opens a watch of its own. A comment line is sent every ``heartbeat`` seconds so
 proxies keep the connection open and clients notice a dead one.
 """
@@ -46,6 +47,9 @@ async def stream_events(
         max_length=100, description="Only events about these clusters (IDs).")] = None,
     events: Annotated[list[str] | None, Query(
         max_length=20, description="Only these event types, e.g. cluster.ready.")] = None,
+    replay: Annotated[bool, Query(
+        description="Without Last-Event-ID: first send every event still in the server's "
+                    "bounded history, oldest first.")] = False,
     last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ) -> StreamingResponse:
     await auth.require(caller, "list", HybridCluster.PLURAL, namespace)
@@ -69,7 +73,7 @@ async def stream_events(
 
     hub: EventHub = request.app.state.event_hub
     heartbeat: float = request.app.state.settings.events_heartbeat_seconds
-    listener, missed = hub.connect(accepts, last_event_id)
+    listener, missed = hub.connect(accepts, last_event_id, replay=replay)
 
     async def body() -> AsyncIterator[bytes]:
         try:

@@ -79,6 +79,9 @@ class Subscription:
     clusters: list[str] | None = None
     events: list[str] | None = None
     last_event_id: str | None = None
+    # Without last_event_id: first receive the server's whole bounded history. (After a
+    # reconnection the Last-Event-ID header wins: the server resumes after it.)
+    replay: bool = False
     # Stop (instead of waiting forever) when no line arrived for this many seconds.
     idle_timeout: float | None = None
     max_reconnects: int = 5
@@ -86,7 +89,10 @@ class Subscription:
 
     def params(self) -> dict[str, str]:
         chosen = {"clusters": self.clusters, "events": self.events}
-        return {key: ",".join(values) for key, values in chosen.items() if values}
+        params = {key: ",".join(values) for key, values in chosen.items() if values}
+        if self.replay:
+            params["replay"] = "true"
+        return params
 
     def headers(self, token: str | None, last_event_id: str | None) -> dict[str, str]:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}

@@ -245,11 +245,12 @@ def events(follow_: Annotated[bool, typer.Option(
                min=0.1, help="without --follow: stop after this many quiet seconds")] = 2.0,
            output: OutputOverride = None) -> None:
     """Platform events (GET /v1/events, Server-Sent Events), one line each (JSON Lines with
-    -o json). Without --follow: what the server still holds after --last-event-id plus what
-    happens until the stream is quiet for --idle seconds, then exit 0."""
+    -o json). Without --follow: the server's bounded history (only what followed
+    --last-event-id when given) plus what happens until the stream is quiet for --idle
+    seconds, then exit 0. With --follow: from now on (or after --last-event-id) until Ctrl-C."""
     with connect() as client:
         stream = client.events.subscribe(clusters=cluster, events=event_type,
-                                         last_event_id=last_event_id,
+                                         last_event_id=last_event_id, replay=not follow_,
                                          idle_timeout=None if follow_ else idle)
         try:
             for event in stream:

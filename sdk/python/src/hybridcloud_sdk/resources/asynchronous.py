@@ -22,8 +22,9 @@ from .calls import (
     OperationCalls,
     SecurityCalls,
     WorkloadCalls,
+    now_rfc3339,
 )
-from .synchronous import FINAL_OPERATION_STATES
+from .synchronous import FINAL_OPERATION_STATES, resized
 
 T = TypeVar("T", bound=m.BaseModel)
 AsyncSend = Callable[[Call[Any]], Awaitable[Any]]
@@ -44,10 +45,13 @@ class AsyncOperations(_AsyncResource):
 
     # `timeout` like the sync client's, raising WaitTimeoutError with the last state seen.
     async def wait(self, operation_id: str, *, timeout: float = 600.0,  # noqa: ASYNC109
-                   interval: float = 2.0) -> m.Operation:
+                   interval: float = 2.0,
+                   on_progress: Callable[[m.Operation], None] | None = None) -> m.Operation:
         deadline = time.monotonic() + timeout
         while True:
             operation = await self.get(operation_id)
+            if on_progress:
+                on_progress(operation)
             if operation.status in FINAL_OPERATION_STATES:
                 return operation
             if time.monotonic() > deadline:
@@ -66,10 +70,13 @@ class AsyncClusters(_AsyncResource):
                    status: str | None = None) -> m.ClusterList:
         return await self._do(ClusterCalls.list(page, per_page, provider, region, status))
 
-    async def iter(self, *, per_page: int = 100) -> AsyncIterator[m.ClusterSummary]:
+    async def iter(self, *, per_page: int = 100, provider: str | None = None,
+                   region: str | None = None, status: str | None = None
+                   ) -> AsyncIterator[m.ClusterSummary]:
         page = 1
         while True:
-            listing = await self.list(page=page, per_page=per_page)
+            listing = await self.list(page=page, per_page=per_page, provider=provider,
+                                      region=region, status=status)
             for cluster in listing.clusters:
                 yield cluster
             if not listing.clusters or page * listing.per_page >= listing.total:
@@ -86,6 +93,13 @@ class AsyncClusters(_AsyncResource):
                      if_match: str | None = None, **fields: Any) -> m.Accepted:
         return await self._do(ClusterCalls.update(cluster_id, {**(patch or {}), **fields},
                                                   if_match))
+
+    async def scale(self, cluster_id: str, node_pool: str, size: int) -> m.Accepted:
+        """Set one node pool's size, the other pools unchanged (see the sync client)."""
+        return await self.update(cluster_id, resized(await self.get(cluster_id), node_pool, size))
+
+    async def upgrade(self, cluster_id: str, version: str) -> m.Accepted:
+        return await self.update(cluster_id, {"version": version})
 
     async def delete(self, cluster_id: str) -> m.Accepted:
         return await self._do(ClusterCalls.delete(cluster_id))
@@ -122,6 +136,17 @@ class AsyncApplications(_AsyncResource):
                    per_page: int | None = None, status: str | None = None) -> m.ApplicationList:
         return await self._do(ApplicationCalls.list(cluster_id, page, per_page, status))
 
+    async def iter(self, cluster_id: str, *, per_page: int = 100,
+                   status: str | None = None) -> AsyncIterator[m.ApplicationSummary]:
+        page = 1
+        while True:
+            listing = await self.list(cluster_id, page=page, per_page=per_page, status=status)
+            for application in listing.applications:
+                yield application
+            if not listing.applications or page * listing.per_page >= listing.total:
+                return
+            page += 1
+
     async def deploy_multi_cluster(self, spec: dict[str, Any] | None = None,
                                    **fields: Any) -> m.Accepted:
         return await self._do(ApplicationCalls.deploy_multi_cluster({**(spec or {}), **fields}))
@@ -149,6 +174,15 @@ class AsyncSecurity(_AsyncResource):
 
     async def get_policy(self, policy_id: str) -> m.PolicyView:
         return await self._do(SecurityCalls.get(policy_id))
+
+    async def create_policy(self, spec: dict[str, Any]) -> m.PolicyView:
+        return await self._do(SecurityCalls.create(spec))
+
+    async def update_policy(self, policy_id: str, patch: dict[str, Any]) -> m.PolicyView:
+        return await self._do(SecurityCalls.update(policy_id, patch))
+
+    async def delete_policy(self, policy_id: str) -> m.PolicyView:
+        return await self._do(SecurityCalls.delete(policy_id))
 
 
 class AsyncMetrics(_AsyncResource):
@@ -178,6 +212,9 @@ class AsyncLogs(_AsyncResource):
                     end_time: str | None = None, limit: int | None = None,
                     sort: str | None = None) -> AsyncIterator[m.LogQueryResult]:
         cursor: str | None = None
+        # A cursor only fits the time range it came from: pin an unset end to now for every
+        # page (the server's default "now" would move between pages).
+        end_time = end_time or now_rfc3339()
         while True:
             page = await self.query(query, start_time=start_time, end_time=end_time,
                                     limit=limit, sort=sort, cursor=cursor)
@@ -192,9 +229,10 @@ class AsyncEvents:
         self._transport = transport
 
     def subscribe(self, *, clusters: list[str] | None = None, events: list[str] | None = None,
-                  last_event_id: str | None = None, idle_timeout: float | None = None,
+                  last_event_id: str | None = None, replay: bool = False,
+                  idle_timeout: float | None = None,
                   max_reconnects: int = 5) -> AsyncIterator[StreamEvent]:
         """``async for event in client.events.subscribe(...)``: see the sync client."""
         return subscribe_async(self._transport, Subscription(
-            clusters=clusters, events=events, last_event_id=last_event_id,
+            clusters=clusters, events=events, last_event_id=last_event_id, replay=replay,
             idle_timeout=idle_timeout, max_reconnects=max_reconnects))

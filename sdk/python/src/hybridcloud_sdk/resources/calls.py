@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +12,11 @@ from .._core import Call
 
 def _seg(value: str) -> str:
     return quote(value, safe="")
+
+
+def now_rfc3339() -> str:
+    """The current instant as the API's RFC 3339 (UTC, seconds)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _body(model: type[m.BaseModel], fields: dict[str, Any]) -> Any:

@@ -20,12 +20,27 @@ from .calls import (
     OperationCalls,
     SecurityCalls,
     WorkloadCalls,
+    now_rfc3339,
 )
 
 T = TypeVar("T", bound=m.BaseModel)
 Send = Callable[[Call[Any]], Any]
 # Operation states after which nothing changes any more.
 FINAL_OPERATION_STATES = frozenset({"succeeded", "failed", "superseded"})
+
+
+def resized(cluster: m.ClusterDetails, node_pool: str, size: int) -> dict[str, Any]:
+    """The PATCH body giving ``node_pool`` of ``cluster`` the new size, every other pool as it
+    is (the API's PATCH replaces the whole node pool list)."""
+    pools = [pool.model_dump(mode="json", exclude_none=True)
+             for pool in cluster.configuration.node_pools]
+    names = [pool["name"] for pool in pools]
+    if node_pool not in names:
+        raise ValueError(f"cluster {cluster.id} has no node pool {node_pool!r}: {names}")
+    for pool in pools:
+        if pool["name"] == node_pool:
+            pool["size"] = size
+    return {"configuration": {"node_pools": pools}}
 
 
 class _Resource:
@@ -95,15 +110,7 @@ class Clusters(_Resource):
     def scale(self, cluster_id: str, node_pool: str, size: int) -> m.Accepted:
         """Set one node pool's size (the API's PATCH replaces the node pool list, so the others
         are sent unchanged)."""
-        pools = [pool.model_dump(mode="json", exclude_none=True)
-                 for pool in self.get(cluster_id).configuration.node_pools]
-        names = [pool["name"] for pool in pools]
-        if node_pool not in names:
-            raise ValueError(f"cluster {cluster_id} has no node pool {node_pool!r}: {names}")
-        for pool in pools:
-            if pool["name"] == node_pool:
-                pool["size"] = size
-        return self.update(cluster_id, {"configuration": {"node_pools": pools}})
+        return self.update(cluster_id, resized(self.get(cluster_id), node_pool, size))
 
     def upgrade(self, cluster_id: str, version: str) -> m.Accepted:
         return self.update(cluster_id, {"version": version})
@@ -222,6 +229,9 @@ class Logs(_Resource):
               sort: str | None = None) -> Iterator[m.LogQueryResult]:
         """Every page of the query, following ``next_cursor`` until there is none."""
         cursor: str | None = None
+        # A cursor only fits the time range it came from: pin an unset end to now for every
+        # page (the server's default "now" would move between pages).
+        end_time = end_time or now_rfc3339()
         while True:
             page = self.query(query, start_time=start_time, end_time=end_time, limit=limit,
                               sort=sort, cursor=cursor)
@@ -236,11 +246,14 @@ class Events:
         self._transport = transport
 
     def subscribe(self, *, clusters: list[str] | None = None, events: list[str] | None = None,
-                  last_event_id: str | None = None, idle_timeout: float | None = None,
+                  last_event_id: str | None = None, replay: bool = False,
+                  idle_timeout: float | None = None,
                   max_reconnects: int = 5) -> Iterator[StreamEvent]:
         """Events as they happen (GET /v1/events, Server-Sent Events), resuming with
-        ``Last-Event-ID`` after a dropped connection. Endless unless ``idle_timeout`` seconds
-        pass without a line from the server; close the iterator (or break) to stop."""
+        ``Last-Event-ID`` after a dropped connection. ``replay=True`` (without
+        ``last_event_id``) first delivers what the server's bounded history still holds.
+        Endless unless ``idle_timeout`` seconds pass without a line from the server; close the
+        iterator (or break) to stop."""
         return subscribe_sync(self._transport, Subscription(
-            clusters=clusters, events=events, last_event_id=last_event_id,
+            clusters=clusters, events=events, last_event_id=last_event_id, replay=replay,
             idle_timeout=idle_timeout, max_reconnects=max_reconnects))
