@@ -76,6 +76,10 @@ class Endpoint:
     failed: int = 0
     last_delivery: str | None = None
     last_ping: str | None = None
+    # Redelivery annotations already queued ("key=value"): the subscription is seen again
+    # (status writes, other edits) before the API's annotation removal lands, and queueing the
+    # same round twice would send it twice and orphan the first job's record.
+    redeliveries_queued: set[str] = field(default_factory=set)
     lanes: list[asyncio.Queue[_Job]] = field(default_factory=list)
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     offered: dict[str, int] = field(default_factory=dict)  # uid -> highest seq queued
@@ -207,10 +211,13 @@ class Dispatcher:
             self._enqueue(endpoint, _Job(event, delivery_id(endpoint.uid, "ping", nonce),
                                          ack=False))
         handled = []
+        present = {f"{k}={v}" for k, v in annotations.items() if k.startswith(REDELIVER_PREFIX)}
         for key, value in annotations.items():
             if not key.startswith(REDELIVER_PREFIX):
                 continue
             handled.append(key)
+            if f"{key}={value}" in endpoint.redeliveries_queued:
+                continue
             wanted = key.removeprefix(REDELIVER_PREFIX)
             record = next((d for d in endpoint.deliveries if d["id"] == wanted), None)
             if record is None or not record.get("payload"):
@@ -221,6 +228,7 @@ class Dispatcher:
                           namespace=endpoint.namespace, uid=wanted, kind="", name="", seq=0)
             self._enqueue(endpoint, _Job(event, delivery_id(endpoint.uid, event.id, value),
                                          ack=False))
+        endpoint.redeliveries_queued = present  # forget rounds whose annotation is gone
         if handled:
             chore = asyncio.create_task(self.remove_annotations(endpoint.body, handled))
             self._chores.add(chore)
@@ -274,6 +282,9 @@ class Dispatcher:
                 "%Y-%m-%dT%H:%M:%SZ")
             endpoint.dirty = True
             await asyncio.sleep(delay)
+        # The record's final state must reach status even when nothing else changes: a ping or
+        # redelivery moves no cursor, and a flush during the attempt stored it as pending.
+        endpoint.dirty = True
         self._ack(endpoint, job)
 
     async def _attempt(self, endpoint: Endpoint, event: Event, body: bytes,
