@@ -64,7 +64,7 @@ class Subscription:
         self.removed.extend(keys)
 
     def annotated(self, annotations: dict[str, str]) -> dict[str, Any]:
-        body = json.loads(json.dumps(self.body))
+        body: dict[str, Any] = json.loads(json.dumps(self.body))
         body["metadata"]["annotations"] = annotations
         return body
 
