@@ -21,6 +21,10 @@ from ..observability_support import alertmanager, free_url, prometheus
 from .api_support import ensure_namespace, eventually, grant, identity, serve
 
 SCRAPER_ROLE = "hybridcloud-metrics-scraper"
+# The member's apiserver counts its objects (the catalogue's ``pods``) once a minute by default;
+# every 5 s here, so the tests that follow a replica change wait seconds, not minutes. Every test
+# starting the shared "metrics-member" passes the same flags (the first start wins).
+MEMBER_APISERVER_ARGS = ("--etcd-count-metric-poll-period=5s",)
 RULES_ROLE = "hybridcloud-test-alert-rules"
 
 # The prometheus-operator CRD, reduced to what the platform relies on (a real installation
