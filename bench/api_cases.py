@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from hybridcloud.controlplane._net import free_ports
-from hybridcloud.devenv_access import mint_dev_token
+from hybridcloud.devenv.access import mint_dev_token
 
 from .env import ROOT, Bench, stop
 from .operator_cases import bounded, client, ensure_namespace, manifest, percentile

@@ -22,8 +22,8 @@ import httpx
 import yaml
 
 from hybridcloud.controlplane._net import free_ports
-from hybridcloud.devenv_access import mint_dev_token
-from hybridcloud.devenv_observability import tool
+from hybridcloud.devenv.access import mint_dev_token
+from hybridcloud.devenv.observability import tool
 from hybridcloud.observability.catalog import CATALOG
 from hybridcloud.observability.prometheus import PrometheusClient
 from hybridcloud.observability.scoping import Scoper

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -115,10 +115,10 @@ def member_cluster(
     """Factory for member clusters (scheduler + kwok fake nodes), started once per name."""
     started: dict[str, ControlPlane] = {}
 
-    def get(name: str, nodes: int = 2) -> ControlPlane:
+    def get(name: str, nodes: int = 2, apiserver_args: Sequence[str] = ()) -> ControlPlane:
         if name not in started:
             plane = ControlPlane(tmp_path_factory.mktemp(name), Profile.MEMBER, name=name,
-                                 nodes=nodes, bin_dir=bin_dir)
+                                 nodes=nodes, bin_dir=bin_dir, apiserver_args=apiserver_args)
             plane.start()
             started[name] = plane
         return started[name]

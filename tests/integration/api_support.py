@@ -21,7 +21,7 @@ from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import Namespace, Secret, ServiceAccount
-from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, Role, RoleBinding
 from lightkube.types import PatchType
 
 from hybridcloud import GROUP
@@ -137,11 +137,28 @@ def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path, *, last:
         time.sleep(0.2)
 
 
+TENANT_RULES = [PolicyRule(apiGroups=[GROUP], resources=["*"], verbs=["*"])]
+
+
 def ensure_tenant_role(kube: Client) -> None:
     """What a tenant gets: the platform's resources (incl. workloads) in its namespace."""
-    kube.apply(ClusterRole(
-        metadata=ObjectMeta(name=TENANT_ROLE),
-        rules=[PolicyRule(apiGroups=[GROUP], resources=["*"], verbs=["*"])]))
+    kube.apply(ClusterRole(metadata=ObjectMeta(name=TENANT_ROLE), rules=TENANT_RULES))
+
+
+def grant(kube: Client, namespace: str, account: str, role: str, rules: list[PolicyRule], *,
+          cluster_role: bool = False, binding: str | None = None) -> None:
+    """Let ServiceAccount ``namespace/account`` do what ``rules`` allow in ``namespace``: a Role
+    (or, with ``cluster_role``, a ClusterRole shared by every test) named ``role`` and a
+    RoleBinding in ``namespace`` (named ``binding``, else ``<account>-<role>``)."""
+    if cluster_role:
+        kube.apply(ClusterRole(metadata=ObjectMeta(name=role), rules=rules))
+    else:
+        kube.apply(Role(metadata=ObjectMeta(name=role, namespace=namespace), rules=rules))
+    kube.apply(RoleBinding(
+        metadata=ObjectMeta(name=binding or f"{account}-{role}", namespace=namespace),
+        roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io",
+                        kind="ClusterRole" if cluster_role else "Role", name=role),
+        subjects=[Subject(kind="ServiceAccount", name=account, namespace=namespace)]))
 
 
 def ensure_namespace(kube: Client, name: str) -> None:
@@ -154,12 +171,8 @@ def identity(kube: Client, namespace: str, account: str, *, bind: bool = True,
     TokenRequest token for it."""
     kube.apply(ServiceAccount(metadata=ObjectMeta(name=account, namespace=namespace)))
     if bind:
-        ensure_tenant_role(kube)
-        kube.apply(RoleBinding(
-            metadata=ObjectMeta(name=f"{account}-tenant", namespace=namespace),
-            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="ClusterRole",
-                            name=TENANT_ROLE),
-            subjects=[Subject(kind="ServiceAccount", name=account, namespace=namespace)]))
+        grant(kube, namespace, account, TENANT_ROLE, TENANT_RULES, cluster_role=True,
+              binding=f"{account}-tenant")
     return request_token(kube, namespace, account, seconds)
 
 

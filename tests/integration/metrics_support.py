@@ -12,15 +12,19 @@ from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.apiextensions_v1 import CustomResourceDefinition
-from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding, RoleBinding
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 
 from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
 
 from ..observability_support import alertmanager, free_url, prometheus
-from .api_support import ensure_namespace, eventually, identity, serve
+from .api_support import ensure_namespace, eventually, grant, identity, serve
 
 SCRAPER_ROLE = "hybridcloud-metrics-scraper"
+# The member's apiserver counts its objects (the catalogue's ``pods``) once a minute by default;
+# every 5 s here, so the tests that follow a replica change wait seconds, not minutes. Every test
+# starting the shared "metrics-member" passes the same flags (the first start wins).
+MEMBER_APISERVER_ARGS = ("--etcd-count-metric-poll-period=5s",)
 RULES_ROLE = "hybridcloud-test-alert-rules"
 
 # The prometheus-operator CRD, reduced to what the platform relies on (a real installation
@@ -65,14 +69,9 @@ def tenant_token(kube: Client, namespace: str, account: str = "tenant") -> str:
     """A tenant identity: the platform's resources plus PrometheusRules in its namespace."""
     ensure_namespace(kube, namespace)
     token = identity(kube, namespace, account)
-    kube.apply(ClusterRole(metadata=ObjectMeta(name=RULES_ROLE), rules=[
+    grant(kube, namespace, account, RULES_ROLE, [
         PolicyRule(apiGroups=["monitoring.coreos.com"], resources=["prometheusrules"],
-                   verbs=["*"])]))
-    kube.apply(RoleBinding(
-        metadata=ObjectMeta(name=f"{account}-rules", namespace=namespace),
-        roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="ClusterRole",
-                        name=RULES_ROLE),
-        subjects=[Subject(kind="ServiceAccount", name=account, namespace=namespace)]))
+                   verbs=["*"])], cluster_role=True, binding=f"{account}-rules")
     return token
 
 

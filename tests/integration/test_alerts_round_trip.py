@@ -20,7 +20,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 from hybridcloud.controlplane import ControlPlane
 
 from .api_support import bearer, eventually, register_member, set_cluster_status
-from .metrics_support import Stack, observability_stack, tenant_token
+from .metrics_support import MEMBER_APISERVER_ARGS, Stack, observability_stack, tenant_token
 from .test_api_contract import CREATE_CLUSTER, assert_error
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,8 @@ def stack(management: ControlPlane, kube: Client,
 
 @pytest.fixture(scope="module")
 def member(member_cluster: Callable[..., ControlPlane]) -> tuple[Client, str]:
-    plane = member_cluster("metrics-member", nodes=1)
+    plane = member_cluster("metrics-member", nodes=1,
+                           apiserver_args=MEMBER_APISERVER_ARGS)
     return (Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="tests"),
             plane.kubeconfig.read_text())
 

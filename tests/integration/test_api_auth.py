@@ -113,19 +113,16 @@ class TestAuthorization:
 
     def test_workloads_need_the_workloads_subresource_not_just_clusters(
             self, client: httpx.Client, kube: Client, namespace: str) -> None:
-        from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
-        from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
+        from lightkube.models.rbac_v1 import PolicyRule
 
         from hybridcloud import GROUP
 
+        from .api_support import grant
+
         token = identity(kube, namespace, "reader", bind=False)
-        kube.apply(Role(metadata=ObjectMeta(name="reader", namespace=namespace), rules=[
+        grant(kube, namespace, "reader", "reader", [
             PolicyRule(apiGroups=[GROUP], resources=["hybridclusters"],
-                       verbs=["get", "list", "create"])]))
-        kube.apply(RoleBinding(
-            metadata=ObjectMeta(name="reader", namespace=namespace),
-            roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role", name="reader"),
-            subjects=[Subject(kind="ServiceAccount", name="reader", namespace=namespace)]))
+                       verbs=["get", "list", "create"])], binding="reader")
         headers = bearer(token)
         assert client.post("/v1/clusters", json=CREATE_CLUSTER, headers=headers).status_code \
             == 201

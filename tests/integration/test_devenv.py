@@ -20,6 +20,7 @@ from hybridcloud import devenv
 from hybridcloud.controlplane import ControlPlane
 from hybridcloud.controlplane._net import free_ports
 from hybridcloud.controlplane._process import terminate
+from hybridcloud.devenv import supervisor as devenv_supervisor
 from hybridcloud.kube.bootstrap import client_for
 from hybridcloud.kube.resources import HybridClusterResource
 from hybridcloud.providers.local import built_version
@@ -204,7 +205,7 @@ def test_operator_and_api_start_on_new_ports_when_a_chosen_port_is_taken_before_
         chosen.append([taken, *ports[1:]] if not chosen else ports)
         return chosen[-1]
 
-    monkeypatch.setattr(devenv, "free_ports", ports_with_one_taken)
+    monkeypatch.setattr(devenv_supervisor, "free_ports", ports_with_one_taken)
     supervisor = devenv.Supervisor(tmp_path / "run", sample=False)
     env = {**os.environ, "KUBECONFIG": str(management.kubeconfig),
            "HYBRIDCLOUD_API_KUBECONFIG": str(management.kubeconfig),

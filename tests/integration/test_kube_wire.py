@@ -14,7 +14,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import ServiceAccount
 
 from hybridcloud.controlplane import ControlPlane
-from hybridcloud.devenv_access import mint_dev_token
+from hybridcloud.devenv.access import mint_dev_token
 from hybridcloud.kube import objects
 from hybridcloud.kube.resources import HybridClusterResource
 from hybridcloud.kube.wire import KubeWire

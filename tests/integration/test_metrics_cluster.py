@@ -24,7 +24,12 @@ from hybridcloud.controlplane import ControlPlane
 
 from ..observability_support import free_url
 from .api_support import bearer, eventually, identity, register_member, serve, set_cluster_status
-from .metrics_support import observability_stack, scraper_token, tenant_token
+from .metrics_support import (
+    MEMBER_APISERVER_ARGS,
+    observability_stack,
+    scraper_token,
+    tenant_token,
+)
 from .test_api_contract import CREATE_CLUSTER, assert_error
 
 pytestmark = pytest.mark.integration
@@ -32,7 +37,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def member(member_cluster: Callable[..., ControlPlane]) -> tuple[Client, str]:
-    plane = member_cluster("metrics-member", nodes=1)
+    plane = member_cluster("metrics-member", nodes=1,
+                           apiserver_args=MEMBER_APISERVER_ARGS)
     client = Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="tests")
     client.apply(Namespace(metadata=ObjectMeta(name="shop")))
     labels = {"app": "web"}
@@ -103,7 +109,7 @@ def test_discovery_lists_active_clusters_with_cluster_and_tenant_labels(
 
 def test_cluster_metrics_have_the_contract_shape(tenant: tuple[httpx.Client, str]) -> None:
     http, _ = tenant
-    # The API server refreshes its object counts once a minute.
+    # The member refreshes its object counts every 5 s (MEMBER_APISERVER_ARGS).
     body = eventually(lambda: (b := _last_minutes(http, "cpu_usage,memory_usage,pods"))
                       and all(b["metrics"][n]["values"] for n in b["metrics"]) and b,
                       timeout=150, interval=2)
@@ -121,7 +127,7 @@ def test_pod_count_follows_the_replicas(tenant: tuple[httpx.Client, str],
                                         member: tuple[Client, str]) -> None:
     http, _ = tenant
     client = member[0]
-    # Object counts are refreshed once a minute: allow two refreshes per step.
+    # Object counts are refreshed every 5 s (MEMBER_APISERVER_ARGS); the timeouts are bounds.
     eventually(lambda: _latest(http, "pods") == 1.0, timeout=150, interval=2)
     client.patch(Deployment, "web", {"spec": {"replicas": 3}}, namespace="shop",
                  patch_type=PatchType.MERGE)

@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from lightkube import Client
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
-from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
+from lightkube.models.rbac_v1 import PolicyRule
 
 from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane._net import free_ports
 
-from .api_support import identity
+from .api_support import grant, identity
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-webhook-key-for-tests"
@@ -50,14 +48,8 @@ def api_settings(kubeconfig: Path, *, allow_private: bool = True) -> Settings:
 def tenant(kube: Client, namespace: str, account: str = "tenant") -> str:
     """A tenant token that may also write Secrets in its namespace (as a namespace admin can)."""
     token = identity(kube, namespace, account)
-    kube.apply(Role(metadata=ObjectMeta(name="secret-writer", namespace=namespace),
-                    rules=[PolicyRule(apiGroups=[""], resources=["secrets"],
-                                      verbs=["create", "patch", "delete"])]))
-    kube.apply(RoleBinding(
-        metadata=ObjectMeta(name=f"{account}-secret-writer", namespace=namespace),
-        roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role",
-                        name="secret-writer"),
-        subjects=[Subject(kind="ServiceAccount", name=account, namespace=namespace)]))
+    grant(kube, namespace, account, "secret-writer", [
+        PolicyRule(apiGroups=[""], resources=["secrets"], verbs=["create", "patch", "delete"])])
     return token
 
 

@@ -23,9 +23,8 @@ import yaml
 from lightkube import AsyncClient, Client, KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
+from lightkube.models.rbac_v1 import PolicyRule
 from lightkube.resources.core_v1 import Event, Secret
-from lightkube.resources.rbac_authorization_v1 import Role, RoleBinding
 from lightkube.types import PatchType
 
 from hybridcloud.api.settings import Settings, Tier
@@ -35,7 +34,7 @@ from hybridcloud.delivery.git import SourceError
 from hybridcloud.kube.references import CREDENTIAL_TYPE_LABEL, InvalidReferenceError, read_named
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
-from ..integration.api_support import bearer, identity, serve
+from ..integration.api_support import bearer, grant, identity, serve
 from ..integration.harness import OperatorProcess, condition, eventually, fresh_namespace
 from .attacker import RecordingServer
 
@@ -371,14 +370,9 @@ def test_rest_refuses_a_secret_the_caller_may_not_get_and_allows_it_once_granted
     assert _names(kube, MultiClusterApplicationResource, tenant) == before, \
         "nothing may be written when the check fails"
 
-    kube.apply(Role(metadata=ObjectMeta(name="read-ops-token", namespace=tenant),
-                    rules=[PolicyRule(apiGroups=[""], resources=["secrets"], verbs=["get"],
-                                      resourceNames=["ops-token"])]))
-    kube.apply(RoleBinding(
-        metadata=ObjectMeta(name="app-creator-reads-ops-token", namespace=tenant),
-        roleRef=RoleRef(apiGroup="rbac.authorization.k8s.io", kind="Role",
-                        name="read-ops-token"),
-        subjects=[Subject(kind="ServiceAccount", name="app-creator", namespace=tenant)]))
+    grant(kube, tenant, "app-creator", "read-ops-token", [
+        PolicyRule(apiGroups=[""], resources=["secrets"], verbs=["get"],
+                   resourceNames=["ops-token"])], binding="app-creator-reads-ops-token")
     def granted() -> httpx.Response | None:
         response = _deploy(api, token, tenant, secret_name="ops-token")
         return response if response.status_code == 201 else None

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import httpx2
 from cachetools import TTLCache
 from fastapi import Depends, Header, Query, Request
 from lightkube import AsyncClient
@@ -45,8 +46,13 @@ from lightkube.resources.authorization_v1 import SubjectAccessReview
 from prometheus_client import Counter
 
 from .. import GROUP
+from ..events.stream import EventHub
 from ..kube.cache import WatchCache
+from ..kube.member_credentials import MemberClients as PlatformCopyClients
 from ..kube.tenants import TenantBook
+from ..observability.alertmanager import AlertmanagerClient
+from ..observability.logstore import LogStore
+from ..observability.scoping import Scoper
 from .errors import APIError
 from .kubecall import kube_call as kube_call  # re-exported: routes import it from here
 from .member import MemberClients
@@ -329,3 +335,26 @@ SettingsDep = Annotated[Settings, Depends(api_settings)]
 MembersDep = Annotated[MemberClients, Depends(member_clients)]
 StatsDep = Annotated[RequestStats, Depends(request_stats)]
 
+# -- backends of the metrics, alerts, logs, security, events and webhook routes (issue 12) -------
+# Routes reach ``app.state`` only through these aliases (tests/unit/test_api_state_access.py).
+# The optional backends are None when the server is not configured with one; routes then answer
+# 503 SERVICE_UNAVAILABLE themselves, after authentication and authorization, as before.
+
+
+def _optional_from_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency answering ``app.state.<name>``, or None when the app never set it."""
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name, None)
+    dependency.__name__ = name
+    return dependency
+
+
+ScoperDep = Annotated[Scoper | None, Depends(_optional_from_state("scoper"))]  # Prometheus
+AlertmanagerDep = Annotated[AlertmanagerClient | None,
+                            Depends(_optional_from_state("alertmanager"))]
+LogStoreDep = Annotated[LogStore | None, Depends(_optional_from_state("logs"))]
+# Member clients built from the platform's copy of each credential, for the scrape proxy.
+ScrapeClientsDep = Annotated[PlatformCopyClients[httpx2.AsyncClient],
+                             Depends(_from_state("scrape_clients"))]
+SecurityPoliciesDep = Annotated[WatchCache, Depends(_from_state("security_policies"))]
+EventHubDep = Annotated[EventHub, Depends(_from_state("event_hub"))]

@@ -1,6 +1,6 @@
 """The API's connections to the metrics and alerting backends, opened with the app and closed
 with it: ``app.state.scoper`` (Prometheus, for metrics and rule validation),
-``app.state.alertmanager``, ``app.state.scrape_clients`` (discovery's member clients) and the
+``app.state.alertmanager``, ``app.state.scrape_clients`` (the scrape proxy's member clients) and the
 rule-file sync task when ``rules_file`` is set."""
 
 from __future__ import annotations
@@ -9,8 +9,12 @@ import asyncio
 import contextlib
 from contextlib import AsyncExitStack
 
+import httpx2
 from fastapi import FastAPI
+from lightkube import AsyncClient, KubeConfig
+from lightkube.config import client_adapter
 
+from ..kube.member_credentials import MemberClients, MemberCredentialError
 from ..observability.alertmanager import AlertmanagerClient
 from ..observability.prometheus import PrometheusClient
 from ..observability.scoping import Scoper
@@ -40,9 +44,24 @@ def start_observability(app: FastAPI, settings: Settings) -> AsyncExitStack:
         stack.push_async_callback(alertmanager.close)
         app.state.alertmanager = alertmanager
 
-    async def close_scrape_clients() -> None:
-        clients = getattr(app.state, "scrape_clients", None)
-        if clients is not None:
-            await clients.close()
-    stack.push_async_callback(close_scrape_clients)
+    app.state.scrape_clients = clients = scrape_clients(app.state.kube, settings)
+    stack.push_async_callback(clients.close)
     return stack
+
+
+def scrape_clients(kube: AsyncClient, settings: Settings) -> MemberClients[httpx2.AsyncClient]:
+    """Plain HTTP clients for members' ``/metrics``, from the platform's copy of each member
+    credential (the tenant's kubeconfig Secret is never used). Nothing is read until a scrape."""
+
+    def build(_: str, config: KubeConfig) -> httpx2.AsyncClient:
+        params = client_adapter.ConnectionParams(
+            timeout=httpx2.Timeout(settings.member_timeout), trust_env=False)
+        chosen = config.get()
+        if chosen is None:
+            raise MemberCredentialError("the member credential names no context")
+        return client_adapter.AsyncClient(chosen, params)
+
+    async def close(client: httpx2.AsyncClient) -> None:
+        await client.aclose()
+
+    return MemberClients(kube, settings.member_credentials_namespace, build, close)

@@ -50,12 +50,12 @@ from ..reconcile import application as logic
 from ..reconcile import application_outcome as decide
 from ..reconcile import health as member_health
 from ..reconcile import tenancy
-from ..reconcile.placement import ClusterFacts, Target, place
+from ..reconcile.placement import Target, place
 from .announce import announce
 from .app_sources import REFRESH_ANNOTATION as REFRESH_ANNOTATION
 from .app_sources import ApplicationSources, FetchSlotsBusyError
 from .config import OperatorConfig
-from .keyed import QueuedController, cluster_facts
+from .keyed import ClusterBook, QueuedController, facts_of, track_cluster
 from .member_loss import MemberLoss
 from .queue import WorkQueue
 
@@ -72,7 +72,7 @@ class ApplicationController(QueuedController):
         self.feed = feed
         self.tenants = tenants
         self.bodies: dict[Key, dict[str, Any]] = {}
-        self.clusters: dict[str, dict[str, tuple[int, ClusterFacts]]] = {}
+        self.clusters: ClusterBook = {}
         self._primed: set[str] = set()
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers,
                                                name="multiclusterapplication")
@@ -104,25 +104,16 @@ class ApplicationController(QueuedController):
         self.queue.add(key)
 
     def observe_cluster(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        meta = body["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
-        known = self.clusters.setdefault(namespace, {})
-        before = known.get(name)
-        if event_type == "DELETED":
-            known.pop(name, None)
-            self.cluster_uids.pop((namespace, name), None)
-        else:
-            revision = int(meta.get("resourceVersion") or 0)
-            if before is not None and before[0] > revision:
-                return
-            known[name] = (revision, cluster_facts(body))
-            self.cluster_uids[(namespace, name)] = meta["uid"]
-        after = known.get(name)
-        if after is not None and after[1].unhealthy_since is not None:
+        namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+        change = track_cluster(self.clusters, self.cluster_uids, event_type, body)
+        if change is None:
+            return
+        before, after = change
+        if after is not None and after.unhealthy_since is not None:
             self.member_loss.lost(namespace, name)
         else:
             self.member_loss.found(namespace, name)
-        if (before and before[1]) != (after and after[1]):
+        if before != after:
             for key in self.bodies:
                 if key[0] == namespace:
                     self.queue.add(key)
@@ -166,7 +157,7 @@ class ApplicationController(QueuedController):
             return None
         mode = logic.delivery_mode(meta.get("annotations"),
                                    automated=spec.sync_policy.automated)
-        facts = {name: f for name, (_, f) in self.clusters.get(key[0], {}).items()}
+        facts = facts_of(self.clusters, key[0])
         deployed_on = {d["cluster"]: tuple(d["components"]) if d.get("components") is not None
                        else None for d in previous.get("deployments") or []}
         # A cluster the app is being removed from (e.g. a lost member whose removal waits for

@@ -35,3 +35,35 @@ def cluster_facts(body: Mapping[str, Any]) -> ClusterFacts:
                         labels=dict(meta.get("labels") or {}),
                         deleting=bool(meta.get("deletionTimestamp")),
                         unhealthy_since=unhealthy_since(body.get("status")))
+
+
+# Per namespace: cluster name → (resourceVersion of the event it came from, its facts).
+ClusterBook = dict[str, dict[str, tuple[int, ClusterFacts]]]
+
+
+def track_cluster(clusters: ClusterBook, uids: dict[Key, str], event_type: str | None,
+                  body: Mapping[str, Any],
+                  ) -> tuple[ClusterFacts | None, ClusterFacts | None] | None:
+    """Record one HybridCluster watch event in ``clusters`` and ``uids`` (member credentials
+    are keyed by the uid); returns the cluster's facts before and after, or None for an event
+    older than what is known (a re-list racing a newer event), which changes nothing."""
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    known = clusters.setdefault(namespace, {})
+    before = known.get(name)
+    if event_type == "DELETED":
+        known.pop(name, None)
+        uids.pop((namespace, name), None)
+    else:
+        revision = int(meta.get("resourceVersion") or 0)
+        if before is not None and before[0] > revision:
+            return None
+        known[name] = (revision, cluster_facts(body))
+        uids[(namespace, name)] = meta["uid"]
+    after = known.get(name)
+    return (before[1] if before else None), (after[1] if after else None)
+
+
+def facts_of(clusters: ClusterBook, namespace: str) -> dict[str, ClusterFacts]:
+    """The namespace's clusters by name, as placement and targeting take them."""
+    return {name: facts for name, (_, facts) in clusters.get(namespace, {}).items()}

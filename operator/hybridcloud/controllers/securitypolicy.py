@@ -33,11 +33,10 @@ from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, SecurityPolicy, SecurityPolicySpec
 from ..models.securitypolicy import ClusterPolicyState
-from ..reconcile.placement import ClusterFacts
 from ..security import compiler, decisions
 from ..security.decisions import ClusterOutcome
 from .config import OperatorConfig
-from .keyed import Key, QueuedController, cluster_facts
+from .keyed import ClusterBook, Key, QueuedController, facts_of, track_cluster
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ class SecurityPolicyController(QueuedController):
                  tenants: TenantBook) -> None:
         self.client, self.wire, self.config, self.tenants = client, wire, config, tenants
         self.bodies: dict[Key, dict[str, Any]] = {}
-        self.clusters: dict[str, dict[str, ClusterFacts]] = {}
+        self.clusters: ClusterBook = {}
         self.cluster_uids: dict[Key, str] = {}
         self._primed: set[str] = set()
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers,
@@ -86,17 +85,9 @@ class SecurityPolicyController(QueuedController):
             self.queue.add(key)
 
     def observe_cluster(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        meta = body["metadata"]
-        namespace, name = meta["namespace"], meta["name"]
-        known = self.clusters.setdefault(namespace, {})
-        before = known.get(name)
-        if event_type == "DELETED":
-            known.pop(name, None)
-            self.cluster_uids.pop((namespace, name), None)
-        else:
-            known[name] = cluster_facts(body)
-            self.cluster_uids[(namespace, name)] = meta["uid"]
-        if before != known.get(name):
+        namespace = body["metadata"]["namespace"]
+        change = track_cluster(self.clusters, self.cluster_uids, event_type, body)
+        if change is not None and change[0] != change[1]:
             for key in self.bodies:
                 if key[0] == namespace:
                     self.queue.add(key)
@@ -133,7 +124,7 @@ class SecurityPolicyController(QueuedController):
         if refused:
             return await self._stall(key, body, generation,
                                      (decisions.POLICY_VIOLATION, "; ".join(refused)), known)
-        facts = self.clusters.get(key[0], {})
+        facts = facts_of(self.clusters, key[0])
         targets = decisions.target_clusters(spec.targets, facts)
         compiled = compiler.compile_policy(key[0], key[1], meta["uid"], spec)
         write = self._apply if spec.enabled else self._remove
@@ -168,7 +159,7 @@ class SecurityPolicyController(QueuedController):
         if FINALIZER not in (body["metadata"].get("finalizers") or []):
             return None
         name = compiler.member_object_name(*key)
-        facts = self.clusters.get(key[0], {})
+        facts = facts_of(self.clusters, key[0])
         clusters = {c["cluster"] for c in (body.get("status") or {}).get("clusters") or []}
         clusters |= {c for c, f in facts.items() if f.phase in decisions.USABLE_PHASES}
         results = await asyncio.gather(*(self._remove_by_name(key, c, name)

@@ -6,14 +6,12 @@ import atexit
 import dataclasses
 import hashlib
 import logging
-import os
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from enum import StrEnum
-from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -21,26 +19,21 @@ from typing import Any, Self
 import httpx
 
 from . import _components as comp
-from ._api import api_client, probe_ok
 from ._binaries import find_binaries, resolve_bin_dir
+from ._boot import Boot, BootPlan
 from ._errors import ControlPlaneError
 from ._kubeconfig import write_kubeconfig
-from ._kwok_crds import install_log_crds
-from ._net import free_ports, port_accepts
+from ._net import free_ports
 from ._nodes import create_nodes, delete_nodes, list_fake_nodes, node_index, schedulable_names
 from ._pki import ClusterPKI, create_cluster_pki, issue_client_cert
-from ._process import Child, Launcher, first_dead, spawn, terminate, wait_for
+from ._process import Child, Launcher, first_dead, terminate, wait_for
 
 log = logging.getLogger(__name__)
 
 _STOP_GRACE = 10.0
 _NODE_TIMEOUT = 60.0
 _START_ATTEMPTS = 3
-# Inherited variables these programs would silently read as configuration.
-_ENV_PREFIXES_TO_DROP = ("ETCD_", "KWOK_")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?")
-# Package data; read through importlib so it also works from an installed wheel.
-_KWOK_STAGES = resources.files(__name__.rpartition(".")[0]).joinpath("kwok-stages.yaml")
 
 
 def lost_a_port(error: ControlPlaneError) -> bool:
@@ -333,83 +326,19 @@ class ControlPlane:
             credentials=pki.admin,
         )
 
-    def _child_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_ENV_PREFIXES_TO_DROP)}
-        # kwok otherwise also loads ~/.kwok/kwok.yaml, whatever the developer left there.
-        env["KWOK_WORKDIR"] = str(self._workdir / "kwok")
-        return env
-
-    def _spawn(self, binaries: dict[str, Path], name: str, args: list[str]) -> Child:
-        assert self._launcher is not None
-        child = spawn(
-            self._launcher,
-            name,
-            binaries[name],
-            args,
-            self._workdir / "logs" / f"{name}.log",
-            self._child_env(),
-        )
-        self._children.append(child)
-        return child
-
     def _boot(self, binaries: dict[str, Path], deadline: float) -> None:
-        ports, pki, work = self._ports, self._pki, self._workdir
-        assert ports is not None
-        assert pki is not None
+        assert self._ports is not None
+        assert self._pki is not None
+        assert self._launcher is not None
+        plan = BootPlan(name=self._name, workdir=self._workdir, kubeconfig=self.kubeconfig,
+                        server=self.server, ports=self._ports, pki=self._pki,
+                        member=self._member, initial_nodes=self._initial_nodes,
+                        apiserver_extra=self._apiserver_extra)
 
-        def wait(child: Child, what: str, ready: Callable[[], bool]) -> None:
-            wait_for(self._children, child, what, ready, deadline)
+        def keep_client(client: httpx.Client) -> None:
+            self._client = client
 
-        etcd = self._spawn(binaries, comp.ETCD, comp.etcd_args(work / "etcd", ports))
-        # The apiserver retries etcd itself; an open client port is enough to go on.
-        wait(etcd, "client port to accept connections", lambda: port_accepts(ports.etcd_client))
-
-        apiserver_args = [*comp.apiserver_args(pki, ports), *self._apiserver_extra]
-        apiserver = self._spawn(binaries, comp.APISERVER, apiserver_args)
-        self._client = client = api_client(
-            self.server, pki.ca_cert, pki.admin_cert, pki.admin_key, timeout=2.0
-        )
-        # /readyz includes the RBAC bootstrap post-start hook.
-        wait(apiserver, "/readyz", lambda: probe_ok(client, "/readyz"))
-        default_ns = "/api/v1/namespaces/default"
-        wait(apiserver, "namespace default", lambda: probe_ok(client, default_ns))
-
-        kcm_args = comp.controller_manager_args(
-            pki, ports, self.kubeconfig, pki.serving_cert_for(comp.CONTROLLER_MANAGER), self._name
-        )
-        kcm = self._spawn(binaries, comp.CONTROLLER_MANAGER, kcm_args)
-        # Member components start before waiting on the controller-manager so that all of
-        # them initialise in parallel.
-        member_checks = self._start_member(binaries, client) if self._member else []
-        # The token controller creates this as soon as the controller-manager runs.
-        default_sa = "/api/v1/namespaces/default/serviceaccounts/default"
-        wait(kcm, "ServiceAccount default/default", lambda: probe_ok(client, default_sa))
-        for child, what, ready in member_checks:
-            wait(child, what, ready)
-
-    def _start_member(
-        self, binaries: dict[str, Path], client: httpx.Client
-    ) -> list[tuple[Child, str, Callable[[], bool]]]:
-        """Start the scheduler and kwok, create the initial nodes; return readiness checks."""
-        ports, pki, work = self._ports, self._pki, self._workdir
-        assert ports is not None
-        assert pki is not None
-        serving = pki.serving_cert_for(comp.SCHEDULER)
-        scheduler_args = comp.scheduler_args(ports, self.kubeconfig, serving)
-        scheduler = self._spawn(binaries, comp.SCHEDULER, scheduler_args)
-        stages = work / "kwok" / "stages.yaml"
-        stages.parent.mkdir(parents=True, exist_ok=True)
-        stages.write_bytes(_KWOK_STAGES.read_bytes())
-        install_log_crds(client)
-        kwok_args = comp.kwok_args(self.kubeconfig, stages, free_ports(1)[0],
-                                   pki.serving_cert_for(comp.KWOK))
-        kwok = self._spawn(binaries, comp.KWOK, kwok_args)
-        wanted = set(create_nodes(client, self._name, range(self._initial_nodes)))
-        scheduler_readyz = f"https://127.0.0.1:{ports.scheduler}/readyz"
-        return [
-            (scheduler, "/readyz", lambda: probe_ok(client, scheduler_readyz)),
-            (kwok, f"nodes {sorted(wanted)} Ready", lambda: wanted <= schedulable_names(client)),
-        ]
+        Boot(plan, self._launcher, binaries, self._children, keep_client).run(deadline)
 
     def _wait_nodes(self, names: set[str], deadline: float) -> None:
         client = self._require_client()

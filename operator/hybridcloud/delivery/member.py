@@ -11,7 +11,7 @@ health, no writes. With ``Writes.NONE`` (paused, or automated sync off) nothing 
 — not even the inventory — and pending changes are reported like drift.
 
 Members are shared ground. Before anything is written, every object is checked against the
-tenant's rules (:mod:`hybridcloud.reconcile.tenancy`): one refused object refuses the whole set.
+tenant's rules (:mod:`hybridcloud.member_writes`): one refused object refuses the whole set.
 An object that already exists without this application's label is never adopted (forced
 server-side apply would take it over, and removing the app would delete it): it is reported as a
 conflict, left out of the inventory, and never written or deleted.
@@ -37,11 +37,11 @@ from lightkube.generic_resource import (
 from lightkube.resources.core_v1 import ConfigMap, Namespace
 from lightkube.types import CascadeType, PatchType
 
+from .. import member_writes
 from ..kube.objects import ignore_missing
+from ..member_writes import Writes
 from ..models.application import Health
 from ..observability.operator_metrics import counted_sync
-from ..reconcile import tenancy
-from ..reconcile.application import Writes
 from . import objects as o
 from .render import Manifest
 
@@ -83,10 +83,10 @@ class _Desired:
     origin: str
     resource: Any
 
-    def planned(self) -> tenancy.PlannedObject:
+    def planned(self) -> member_writes.PlannedObject:
         spec = self.obj.get("spec")
         group = spec.get("group") if isinstance(spec, dict) else None
-        return tenancy.PlannedObject(self.key.api_version, self.key.kind, self.key.namespace,
+        return member_writes.PlannedObject(self.key.api_version, self.key.kind, self.key.namespace,
                                      self.key.name, self.origin,
                                      str(group) if group is not None else None)
 
@@ -106,7 +106,7 @@ class MemberCluster:
     @counted_sync
     async def sync(self, app: AppIdentity, manifests: Sequence[Manifest], *,
                    target_namespace: str, prune: bool, self_heal: bool,
-                   rules: tenancy.Governing, writes: Writes = Writes.CHANGES) -> SyncOutcome:
+                   rules: member_writes.Governing, writes: Writes = Writes.CHANGES) -> SyncOutcome:
         try:
             return await self._sync(app, manifests, target_namespace, prune, self_heal, writes,
                                     rules)
@@ -114,13 +114,13 @@ class MemberCluster:
             raise MemberUnreachableError(f"cannot reach cluster {self.name}: {exc}") from exc
 
     async def refusals(self, app: AppIdentity, manifests: Sequence[Manifest], *,
-                       target_namespace: str, rules: tenancy.Governing) -> list[str]:
+                       target_namespace: str, rules: member_writes.Governing) -> list[str]:
         """What the tenant's rules refuse of ``manifests`` here (read-only: discovery only)."""
         try:
             desired = await self._prepare(app, manifests, target_namespace, SyncOutcome())
         except httpx2.HTTPError as exc:
             raise MemberUnreachableError(f"cannot reach cluster {self.name}: {exc}") from exc
-        return tenancy.delivery_refusals(rules, (d.planned() for d in desired))
+        return member_writes.delivery_refusals(rules, (d.planned() for d in desired))
 
     async def remove(self, app: AppIdentity) -> int:
         """Delete everything the application put on this cluster; returns objects deleted."""
@@ -139,10 +139,10 @@ class MemberCluster:
 
     async def _sync(self, app: AppIdentity, manifests: Sequence[Manifest], target_namespace: str,
                     prune: bool, self_heal: bool, writes: Writes,
-                    rules: tenancy.Governing) -> SyncOutcome:
+                    rules: member_writes.Governing) -> SyncOutcome:
         outcome = SyncOutcome()
         desired = await self._prepare(app, manifests, target_namespace, outcome)
-        outcome.refused = tenancy.delivery_refusals(rules, (d.planned() for d in desired))
+        outcome.refused = member_writes.delivery_refusals(rules, (d.planned() for d in desired))
         if outcome.refused:
             return outcome  # one refused object refuses them all, before any read or write
         fingerprint = o.fingerprint(d.obj for d in desired)

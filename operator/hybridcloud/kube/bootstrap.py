@@ -1,5 +1,5 @@
 """Installing the CRDs and the admission policy into a cluster, and minting ServiceAccount tokens
-(used by ``make up``, tests and benchmarks; the development identity is ``devenv_access``)."""
+(used by ``make up``, tests and benchmarks; the development identity is ``devenv.access``)."""
 
 from __future__ import annotations
 

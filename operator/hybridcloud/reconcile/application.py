@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from typing import Any
 
 from .. import GROUP, PAUSED_ANNOTATION
@@ -27,6 +26,7 @@ from ..annotations import is_paused as is_paused  # re-exported: the controller 
 from ..conditions import PAUSED, READY, RECONCILING, STALLED, Desired
 from ..conditions import apply as apply_conditions
 from ..conditions import get as get_condition
+from ..member_writes import Writes as Writes  # re-exported: delivery modes are built of it
 from ..models.application import ApplicationPhase, DeploymentState, Health
 from . import application_conditions as why
 from .application_conditions import PLACEMENT_READY, POLICY_VIOLATION, SYNCED
@@ -38,14 +38,6 @@ SYNC_ANNOTATION = f"{GROUP}/sync"  # a new value requests one sync
 SYNCED_ANNOTATION = f"{GROUP}/synced"
 PAUSED_MESSAGE = f"annotation {PAUSED_ANNOTATION} is set; nothing is written to member clusters"
 MANUAL_MESSAGE = f"automated sync is off; set annotation {SYNC_ANNOTATION} to a new value to sync"
-
-
-class Writes(StrEnum):
-    """What one pass may write to a member cluster."""
-
-    NONE = "none"  # observe only: drift and pending changes are reported
-    CHANGES = "changes"  # apply what changed in git; revert drift only with selfHeal
-    ALL = "all"  # a requested sync: apply changes and revert every drift
 
 
 @dataclass(frozen=True)

@@ -8,37 +8,36 @@ rule (and the policy it came from) so a tenant knows what to change or whom to a
 Choosing the policy: a policy naming the namespace in ``spec.namespaces`` wins over policies
 selecting it by label; among equals the alphabetically first name wins (deterministic, and shown
 in every message). A namespace no policy selects gets the operator's default rules.
+
+The delivery checks (:class:`Governing`, :class:`PlannedObject`, :func:`object_refusal`, ...) live
+in :mod:`hybridcloud.member_writes`, which the member sync imports too; they are re-exported here
+for the controllers, the API and the security compiler.
 """
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..conditions import STALLED
 from ..conditions import get as get_condition
+from ..member_writes import DEFAULTS_SOURCE as DEFAULTS_SOURCE
+from ..member_writes import PLATFORM_NAMESPACE as PLATFORM_NAMESPACE
+from ..member_writes import Governing as Governing
+from ..member_writes import PlannedObject as PlannedObject
+from ..member_writes import allowed_by
+from ..member_writes import delivery_refusals as delivery_refusals
+from ..member_writes import namespace_refusal as namespace_refusal
+from ..member_writes import object_refusal as object_refusal
 from ..models import HybridClusterSpec, TenantPolicy, TenantRules
 from ..models.tenantpolicy import TenantPolicySpec
 from .placement import matches
 
-# The platform's own namespace on members: the inventories of every application live there, so
-# no application may ever write into it (whatever a policy says).
-PLATFORM_NAMESPACE = "hybridcloud-system"
-DEFAULTS_SOURCE = "the operator's default tenant rules"
 CREDENTIALS_REQUIRED = "CredentialsRequired"
 ACCOUNT_NOT_ALLOWED = "AccountNotAllowed"
 QUOTA_EXCEEDED = "QuotaExceeded"
 POLICY_VIOLATION = "PolicyViolation"
-
-
-@dataclass(frozen=True)
-class Governing:
-    """The rules for one namespace and where they came from (for messages)."""
-
-    rules: TenantRules
-    source: str  # "TenantPolicy <name>" or DEFAULTS_SOURCE
 
 
 def governing(namespace: str, labels: Mapping[str, str],
@@ -62,80 +61,6 @@ def governing(namespace: str, labels: Mapping[str, str],
     name, spec = chosen[0]
     rules = TenantRules(delivery=spec.delivery, clusters=spec.clusters)
     return Governing(rules, f"{TenantPolicy.KIND} {name}")
-
-
-def _allowed(value: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatchcase(value, pattern) for pattern in patterns)
-
-
-# -- delivery ------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PlannedObject:
-    """One object an application would write to a member, as the member would store it."""
-
-    api_version: str
-    kind: str
-    namespace: str | None  # None: cluster-scoped
-    name: str
-    origin: str  # file:line in the source
-    crd_group: str | None = None  # spec.group of a CustomResourceDefinition
-
-    @property
-    def group_kind(self) -> str:
-        group = self.api_version.rpartition("/")[0]
-        return f"{group}/{self.kind}" if group else self.kind
-
-    def __str__(self) -> str:
-        where = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {where}{self.name}"
-
-
-def namespace_refusal(governing: Governing, namespace: str) -> str | None:
-    """Why an application may not write into member namespace ``namespace`` (None: it may)."""
-    allowed = governing.rules.delivery.allowed_namespaces
-    if namespace == PLATFORM_NAMESPACE:
-        return (f"namespace {namespace} is reserved for the platform (application inventories) "
-                "and never writable by applications")
-    if namespace.startswith("kube-") and namespace not in (allowed or []):
-        return (f"namespace {namespace} is a system namespace; only "
-                f"spec.delivery.allowedNamespaces naming it exactly allows it "
-                f"({governing.source})")
-    if allowed is not None and not _allowed(namespace, allowed):
-        return (f"namespace {namespace} is not in spec.delivery.allowedNamespaces "
-                f"({governing.source})")
-    return None
-
-
-def object_refusal(governing: Governing, item: PlannedObject) -> str | None:
-    """Why ``item`` may not be written (None: it may)."""
-    delivery = governing.rules.delivery
-    if item.namespace is not None:
-        return namespace_refusal(governing, item.namespace)
-    if item.kind == "Namespace" and "/" not in item.api_version:
-        return namespace_refusal(governing, item.name)
-    if item.kind == "CustomResourceDefinition" and \
-            item.api_version.startswith("apiextensions.k8s.io/"):
-        group = item.crd_group or ""
-        if _allowed(group, delivery.allowed_crd_groups):
-            return None
-        return (f"CustomResourceDefinitions of group {group or '(none)'} are not in "
-                f"spec.delivery.allowedCRDGroups ({governing.source})")
-    if item.kind in delivery.allowed_cluster_kinds or \
-            item.group_kind in delivery.allowed_cluster_kinds:
-        return None
-    return (f"cluster-scoped kind {item.group_kind} is not in "
-            f"spec.delivery.allowedClusterKinds ({governing.source})")
-
-
-def delivery_refusals(governing: Governing, items: Iterable[PlannedObject]) -> list[str]:
-    """Every refused object, as ``origin: object: why``."""
-    refusals = []
-    for item in items:
-        why = object_refusal(governing, item)
-        if why is not None:
-            refusals.append(f"{item.origin}: {item}: {why}")
-    return refusals
 
 
 # -- clusters ------------------------------------------------------------------------------------
@@ -177,7 +102,7 @@ def credentials_refusal(governing: Governing, spec: HybridClusterSpec) -> Refusa
             f"{governing.source})"))
     accounts = rules.accounts.model_dump(by_alias=True)
     for path, value, allowlist in _account_fields(spec):
-        if value is not None and not _allowed(value, accounts[allowlist]):
+        if value is not None and not allowed_by(value, accounts[allowlist]):
             return Refusal(ACCOUNT_NOT_ALLOWED, (
                 f"{path} {value!r} is not allowed with the platform's default credentials: it is "
                 f"not in spec.clusters.accounts.{allowlist} ({governing.source}); set "

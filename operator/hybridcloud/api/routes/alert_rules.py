@@ -9,14 +9,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
+from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...observability import rules
 from ...observability.prometheus import BackendUnavailableError, QueryRejectedError
+from ...observability.scoping import Scoper
 from ...observability.templates import template_problem
-from ..deps import AuthDep, CallerDep, TenantDep, kube_call
+from ..deps import AuthDep, CallerDep, KubeDep, ScoperDep, SettingsDep, TenantDep, kube_call
 from ..errors import APIError, from_kube
 from ..rule_sync import PrometheusRuleResource, reserved_labels
 from ..settings import Settings
@@ -63,8 +65,8 @@ class AlertRuleList(BaseModel):
     total: int
 
 
-async def _checked(body: AlertRuleBody, request: Request, namespace: str) -> None:
-    settings: Settings = request.app.state.settings
+async def _checked(body: AlertRuleBody, settings: Settings, prometheus: Scoper | None,
+                   namespace: str) -> None:
     identifier = rules.rule_id(body.name)
     rule = rules.manifest(namespace, identifier, body.model_dump())["spec"]["groups"][0][
         "rules"][0]
@@ -79,7 +81,7 @@ async def _checked(body: AlertRuleBody, request: Request, namespace: str) -> Non
         field, _, message = problem.partition(": ")
         raise invalid(field, message)
     try:
-        await scoper(request).scope(body.expression, {settings.metrics_tenant_label: namespace})
+        await scoper(prometheus).scope(body.expression, {settings.metrics_tenant_label: namespace})
     except QueryRejectedError as exc:
         raise APIError("INVALID_REQUEST", f"expression: {exc.message}",
                        {"field": "expression", "position": exc.position}) from exc
@@ -104,15 +106,16 @@ def _rule(obj: dict[str, Any]) -> AlertRule:
 
 @router.post("", operation_id="createAlertRule", status_code=201, response_model=AlertRule,
              responses=errors(403, 409))
-async def create_alert_rule(body: AlertRuleBody, request: Request, caller: CallerDep,
-                            auth: AuthDep, namespace: TenantDep) -> AlertRule:
+async def create_alert_rule(body: AlertRuleBody, caller: CallerDep, auth: AuthDep,
+                            namespace: TenantDep, kube: KubeDep, settings: SettingsDep,
+                            prometheus: ScoperDep) -> AlertRule:
     await auth.require(caller, "create", rules.PLURAL, namespace, group=rules.GROUP)
-    await _checked(body, request, namespace)
+    await _checked(body, settings, prometheus, namespace)
     identifier = rules.rule_id(body.name)
     manifest = rules.manifest(namespace, identifier, body.model_dump())
     try:
-        created = await kube_call(request.app.state.kube.create(
-            PrometheusRuleResource.from_dict(manifest), namespace=namespace))
+        created = await kube_call(kube.create(
+            PrometheusRuleResource.from_dict(manifest)))  # its metadata names the namespace
     except ApiError as exc:
         raise _kube_error(exc, identifier) from exc
     return _rule(created.to_dict())
@@ -120,27 +123,27 @@ async def create_alert_rule(body: AlertRuleBody, request: Request, caller: Calle
 
 @router.get("", operation_id="listAlertRules", response_model=AlertRuleList,
             responses=errors(403))
-async def list_alert_rules(request: Request, caller: CallerDep, auth: AuthDep,
-                           namespace: TenantDep) -> AlertRuleList:
+async def list_alert_rules(caller: CallerDep, auth: AuthDep, namespace: TenantDep,
+                           kube: KubeDep) -> AlertRuleList:
     await auth.require(caller, "list", rules.PLURAL, namespace, group=rules.GROUP)
     found: list[AlertRule] = []
     try:
-        for item in await kube_call(_listing(request, namespace)):
+        for item in await kube_call(_listing(kube, namespace)):
             found.append(_rule(item.to_dict()))
     except ApiError as exc:
         raise _kube_error(exc, "") from exc
     return AlertRuleList(alert_rules=found, total=len(found))
 
 
-async def _listing(request: Request, namespace: str) -> Any:
+async def _listing(kube: AsyncClient, namespace: str) -> Any:
     """The namespace's REST-visible rules, read in full (transport errors become 503)."""
-    return [item async for item in request.app.state.kube.list(
+    return [item async for item in kube.list(
         PrometheusRuleResource, namespace=namespace, labels={rules.RULE_LABEL: "true"})]
 
 
-async def _get(request: Request, namespace: str, identifier: str) -> dict[str, Any]:
+async def _get(kube: AsyncClient, namespace: str, identifier: str) -> dict[str, Any]:
     try:
-        obj = await kube_call(request.app.state.kube.get(
+        obj = await kube_call(kube.get(
             PrometheusRuleResource, identifier, namespace=namespace))
     except ApiError as exc:
         raise _kube_error(exc, identifier) from exc
@@ -152,25 +155,25 @@ async def _get(request: Request, namespace: str, identifier: str) -> dict[str, A
 
 @router.get("/{rule_id}", operation_id="getAlertRule", response_model=AlertRule,
             responses=errors(403, 404))
-async def get_alert_rule(rule_id: RuleId, request: Request, caller: CallerDep, auth: AuthDep,
-                         namespace: TenantDep) -> AlertRule:
+async def get_alert_rule(rule_id: RuleId, caller: CallerDep, auth: AuthDep,
+                         namespace: TenantDep, kube: KubeDep) -> AlertRule:
     await auth.require(caller, "get", rules.PLURAL, namespace, group=rules.GROUP)
-    return _rule(await _get(request, namespace, rule_id))
+    return _rule(await _get(kube, namespace, rule_id))
 
 
 @router.put("/{rule_id}", operation_id="replaceAlertRule", response_model=AlertRule,
             responses=errors(403, 404, 409))
-async def replace_alert_rule(rule_id: RuleId, body: AlertRuleBody, request: Request,
-                             caller: CallerDep, auth: AuthDep,
-                             namespace: TenantDep) -> AlertRule:
+async def replace_alert_rule(rule_id: RuleId, body: AlertRuleBody, caller: CallerDep,
+                             auth: AuthDep, namespace: TenantDep, kube: KubeDep,
+                             settings: SettingsDep, prometheus: ScoperDep) -> AlertRule:
     await auth.require(caller, "update", rules.PLURAL, namespace, group=rules.GROUP)
-    await _checked(body, request, namespace)
-    current = await _get(request, namespace, rule_id)
+    await _checked(body, settings, prometheus, namespace)
+    current = await _get(kube, namespace, rule_id)
     manifest = rules.manifest(namespace, rule_id, body.model_dump())
     manifest["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
     try:
-        replaced = await kube_call(request.app.state.kube.replace(
-            PrometheusRuleResource.from_dict(manifest), namespace=namespace))
+        replaced = await kube_call(kube.replace(
+            PrometheusRuleResource.from_dict(manifest)))  # its metadata names the namespace
     except ApiError as exc:
         raise _kube_error(exc, rule_id) from exc
     return _rule(replaced.to_dict())
@@ -178,12 +181,12 @@ async def replace_alert_rule(rule_id: RuleId, body: AlertRuleBody, request: Requ
 
 @router.delete("/{rule_id}", operation_id="deleteAlertRule", status_code=204,
                responses=errors(403, 404))
-async def delete_alert_rule(rule_id: RuleId, request: Request, caller: CallerDep,
-                            auth: AuthDep, namespace: TenantDep) -> None:
+async def delete_alert_rule(rule_id: RuleId, caller: CallerDep, auth: AuthDep,
+                            namespace: TenantDep, kube: KubeDep) -> None:
     await auth.require(caller, "delete", rules.PLURAL, namespace, group=rules.GROUP)
-    await _get(request, namespace, rule_id)
+    await _get(kube, namespace, rule_id)
     try:
-        await kube_call(request.app.state.kube.delete(
+        await kube_call(kube.delete(
             PrometheusRuleResource, rule_id, namespace=namespace))
     except ApiError as exc:
         raise _kube_error(exc, rule_id) from exc

@@ -9,13 +9,13 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from ...observability import rules
 from ...observability.alertmanager import AlertmanagerClient
 from ...observability.prometheus import BackendUnavailableError
-from ..deps import AuthDep, CallerDep, TenantDep
+from ..deps import AlertmanagerDep, AuthDep, CallerDep, ScoperDep, SettingsDep, TenantDep
 from ..settings import Settings
 from ._common import errors
 from .metrics import scoper, unavailable
@@ -40,8 +40,7 @@ class AlertList(BaseModel):
     alerts: list[Alert]
 
 
-def _alertmanager(request: Request) -> AlertmanagerClient:
-    found: AlertmanagerClient | None = request.app.state.alertmanager
+def _alertmanager(found: AlertmanagerClient | None) -> AlertmanagerClient:
     if found is None:
         raise unavailable("alerts are not available on this server (no Alertmanager "
                           "configured)")
@@ -67,18 +66,18 @@ def _pending_id(labels: dict[str, str]) -> str:
 
 @router.get("", operation_id="listAlerts", response_model=AlertList, responses=errors(403))
 async def list_alerts(
-    request: Request, caller: CallerDep, auth: AuthDep, namespace: TenantDep,
+    caller: CallerDep, auth: AuthDep, namespace: TenantDep, settings: SettingsDep,
+    alertmanager: AlertmanagerDep, prometheus: ScoperDep,
     state: Annotated[Literal["firing", "pending"] | None, Query()] = None,
     severity: Annotated[str | None, Query(max_length=32)] = None,
     cluster: Annotated[str | None, Query(max_length=253)] = None,
 ) -> AlertList:
     await auth.require(caller, "list", rules.PLURAL, namespace, group=rules.GROUP)
-    settings: Settings = request.app.state.settings
     tenant = {settings.metrics_tenant_label: namespace}
     found: list[Alert] = []
     try:
         if state in (None, "firing"):
-            for item in await _alertmanager(request).alerts(tenant):
+            for item in await _alertmanager(alertmanager).alerts(tenant):
                 status = (item.get("status") or {}).get("state")
                 if status != "active":
                     continue  # silenced or inhibited: not shown as firing
@@ -87,7 +86,7 @@ async def list_alerts(
                                     started=item.get("startsAt"), settings=settings,
                                     namespace=namespace))
         if state in (None, "pending"):
-            for item in await scoper(request).prometheus.alerts():
+            for item in await scoper(prometheus).prometheus.alerts():
                 labels = item.get("labels") or {}
                 if item.get("state") != "pending" or \
                         labels.get(settings.metrics_tenant_label) != namespace:

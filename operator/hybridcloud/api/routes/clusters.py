@@ -17,14 +17,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 
 from ... import API_VERSION
 from ...kube.resources import HybridClusterResource
 from ...models import HybridCluster, Provider
-from ..deps import AuthDep, CachesDep, CallerDep, KubeDep, SettingsDep, TenantDep, kube_call
+from ..deps import (
+    AuthDep,
+    CachesDep,
+    CallerDep,
+    KubeDep,
+    ScoperDep,
+    SettingsDep,
+    TenantDep,
+    kube_call,
+)
 from ..errors import APIError, from_kube
 from ..limits import check_cluster
 from ..operations import operation_id
@@ -89,14 +98,16 @@ async def create_cluster(body: ClusterCreate, caller: CallerDep, auth: AuthDep,
 
 @router.get("/{cluster_id}", operation_id="getCluster", response_model=ClusterDetails,
             responses=errors(403, 404))
-async def get_cluster(cluster_id: ClusterId, request: Request, response: Response,
+async def get_cluster(cluster_id: ClusterId, response: Response,
                       caller: CallerDep, auth: AuthDep, caches: CachesDep,
-                      namespace: TenantDep) -> ClusterDetails:
+                      namespace: TenantDep, settings: SettingsDep,
+                      prometheus: ScoperDep) -> ClusterDetails:
     await auth.require(caller, "get", PLURAL, namespace)
     obj = cluster_or_404(caches.clusters, namespace, cluster_id)
     response.headers["ETag"] = f'"{obj["metadata"]["resourceVersion"]}"'
     details = cluster_details(obj)
-    details.metrics = await current_metrics(request, namespace, cluster_id)  # issue 14
+    details.metrics = await current_metrics(prometheus, settings, namespace,
+                                            cluster_id)  # issue 14
     return details
 
 

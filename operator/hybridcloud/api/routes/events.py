@@ -16,14 +16,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
-from ...events.stream import EventHub
 from ...events.transitions import CLUSTER_KIND, Event
 from ...models import HybridCluster, MultiClusterApplication
 from ...models.webhook import EventType
-from ..deps import AuthDep, CallerDep, TenantDep
+from ..deps import AuthDep, CallerDep, EventHubDep, SettingsDep, TenantDep
 from ..errors import APIError
 from ._common import errors
 
@@ -42,7 +41,8 @@ def frame(event: Event) -> bytes:
 @router.get("", operation_id="streamEvents", responses=errors(403),
             response_class=StreamingResponse)
 async def stream_events(
-    request: Request, caller: CallerDep, auth: AuthDep, namespace: TenantDep,
+    caller: CallerDep, auth: AuthDep, namespace: TenantDep, settings: SettingsDep,
+    hub: EventHubDep,
     clusters: Annotated[list[str] | None, Query(
         max_length=100, description="Only events about these clusters (IDs).")] = None,
     events: Annotated[list[str] | None, Query(
@@ -71,8 +71,7 @@ async def stream_events(
             return bool(touched & wanted_clusters)
         return True
 
-    hub: EventHub = request.app.state.event_hub
-    heartbeat: float = request.app.state.settings.events_heartbeat_seconds
+    heartbeat = settings.events_heartbeat_seconds
     listener, missed = hub.connect(accepts, last_event_id, replay=replay)
 
     async def body() -> AsyncIterator[bytes]:

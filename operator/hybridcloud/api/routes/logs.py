@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ...models import HybridCluster
@@ -29,7 +29,7 @@ from ...observability.logsearch import (
     to_ns,
 )
 from ...observability.logstore import LogStore, LogStoreRejectedError, LogStoreUnavailableError
-from ..deps import AuthDep, CallerDep, TenantDep
+from ..deps import AuthDep, CallerDep, LogStoreDep, SettingsDep, TenantDep
 from ..errors import APIError
 from ._common import errors
 
@@ -76,8 +76,7 @@ class LogQueryResult(BaseModel):
     next_cursor: str | None = None
 
 
-def _store(request: Request) -> LogStore:
-    store: LogStore | None = getattr(request.app.state, "logs", None)
+def _store(store: LogStore | None) -> LogStore:
     if store is None:
         raise APIError("SERVICE_UNAVAILABLE", "log queries are not available on this server "
                        "(no log store is configured)")
@@ -104,11 +103,11 @@ def _entry(row: dict[str, Any]) -> LogEntry:
 
 @router.post("/query", operation_id="queryLogs", response_model=LogQueryResult,
              responses=errors(403, 503))
-async def query_logs(body: LogQuery, request: Request, caller: CallerDep, auth: AuthDep,
-                     namespace: TenantDep) -> LogQueryResult:
+async def query_logs(body: LogQuery, caller: CallerDep, auth: AuthDep, namespace: TenantDep,
+                     settings: SettingsDep, store: LogStoreDep) -> LogQueryResult:
     started = time.monotonic()
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace, subresource="logs")
-    maximum: int = request.app.state.settings.logs_max_limit
+    maximum = settings.logs_max_limit
     if body.limit > maximum:
         raise APIError("INVALID_REQUEST", f"limit: must be at most {maximum}",
                        {"field": "limit", "maximum": maximum})
@@ -120,7 +119,7 @@ async def query_logs(body: LogQuery, request: Request, caller: CallerDep, auth: 
     start, end = _window(body)
     try:
         cursor = Cursor.decode(body.cursor) if body.cursor else None
-        page = await search(_store(request), namespace, node, body.query, start, end,
+        page = await search(_store(store), namespace, node, body.query, start, end,
                             body.limit, body.sort is Sort.DESC, cursor)
     except InvalidCursorError as exc:
         raise APIError("INVALID_REQUEST", f"cursor: {exc}", {"field": "cursor"}) from None

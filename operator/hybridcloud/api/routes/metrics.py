@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -24,7 +24,7 @@ from ...models import HybridCluster
 from ...observability.catalog import CATALOG, DEFAULT_METRICS
 from ...observability.prometheus import BackendUnavailableError, QueryRejectedError
 from ...observability.scoping import Scoper
-from ..deps import AuthDep, CachesDep, CallerDep, TenantDep
+from ..deps import AuthDep, CachesDep, CallerDep, ScoperDep, SettingsDep, TenantDep
 from ..errors import APIError
 from ..settings import Settings
 from ..views import ClusterMetrics, NetworkIO
@@ -68,9 +68,8 @@ def unavailable(what: str) -> APIError:
                     headers={"Retry-After": "10"})
 
 
-def scoper(request: Request) -> Scoper:
+def scoper(found: Scoper | None) -> Scoper:
     """The app's scoper, or 503 when no Prometheus is configured."""
-    found: Scoper | None = getattr(request.app.state, "scoper", None)
     if found is None:
         raise unavailable("metrics are not available on this server (no Prometheus configured)")
     return found
@@ -152,8 +151,8 @@ async def metrics_catalog(caller: CallerDep) -> Catalog:
 @router.get("/v1/clusters/{cluster_id}/metrics", operation_id="getClusterMetrics",
             response_model=ClusterMetricsResponse, responses=errors(403, 404))
 async def cluster_metrics(
-    cluster_id: ClusterId, request: Request, caller: CallerDep, auth: AuthDep,
-    caches: CachesDep, namespace: TenantDep,
+    cluster_id: ClusterId, caller: CallerDep, auth: AuthDep, caches: CachesDep,
+    namespace: TenantDep, settings: SettingsDep, prometheus: ScoperDep,
     start: Annotated[str | None, Query(max_length=64, description="RFC3339; default: "
                                        "an hour before end.")] = None,
     end: Annotated[str | None, Query(max_length=64, description="RFC3339; default: now.")
@@ -165,10 +164,9 @@ async def cluster_metrics(
 ) -> JSONResponse:
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace)
     cluster_or_404(caches.clusters, namespace, cluster_id)
-    settings: Settings = request.app.state.settings
     since, until, seconds = time_range(start, end, step, settings.metrics_max_points)
     names = chosen_metrics(metrics)
-    backend = scoper(request)
+    backend = scoper(prometheus)
     scope = cluster_scope(settings, namespace, cluster_id)
 
     async def one(name: str) -> dict[str, Any]:
@@ -196,13 +194,13 @@ def _binary_size(value: float) -> str:
     return f"{value:.0f}"
 
 
-async def current_metrics(request: Request, namespace: str, cluster_id: str) -> ClusterMetrics:
+async def current_metrics(backend: Scoper | None, settings: Settings, namespace: str,
+                          cluster_id: str) -> ClusterMetrics:
     """The cluster details' ``metrics`` block: the catalogue's latest values, or nulls when no
     Prometheus is configured or it cannot answer (the details themselves never fail for it)."""
-    backend: Scoper | None = getattr(request.app.state, "scoper", None)
     if backend is None:
         return ClusterMetrics()
-    scope = cluster_scope(request.app.state.settings, namespace, cluster_id)
+    scope = cluster_scope(settings, namespace, cluster_id)
 
     async def latest(name: str) -> float | None:
         expression = await backend.scope(CATALOG[name].expression, scope)

@@ -21,15 +21,12 @@ from typing import Any
 import httpx2
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from lightkube import KubeConfig
-from lightkube.config import client_adapter
 from lightkube.core.exceptions import ApiError
 
-from ...kube.member_credentials import MemberClients, MemberCredentialError
+from ...kube.member_credentials import MemberCredentialError
 from ...models.common import DNS_SUBDOMAIN
-from ..deps import AuthDep, CachesDep, CallerDep, kube_call
+from ..deps import AuthDep, CachesDep, CallerDep, ScrapeClientsDep, SettingsDep, kube_call
 from ..errors import APIError
-from ..settings import Settings
 from ..views import cluster_status
 
 router = APIRouter(prefix="/internal/metrics", include_in_schema=False)
@@ -44,34 +41,10 @@ async def _require_scraper(request: Request, caller: Any, auth: Any) -> None:
                        {"verb": "get", "path": path})
 
 
-def _member_http(request: Request) -> MemberClients[httpx2.AsyncClient]:
-    found: MemberClients[httpx2.AsyncClient] | None = getattr(request.app.state,
-                                                              "scrape_clients", None)
-    if found is None:
-        settings: Settings = request.app.state.settings
-
-        def build(_: str, config: KubeConfig) -> httpx2.AsyncClient:
-            params = client_adapter.ConnectionParams(
-                timeout=httpx2.Timeout(settings.member_timeout), trust_env=False)
-            chosen = config.get()
-            if chosen is None:
-                raise MemberCredentialError("the member credential names no context")
-            return client_adapter.AsyncClient(chosen, params)
-
-        async def close(client: httpx2.AsyncClient) -> None:
-            await client.aclose()
-
-        found = MemberClients(request.app.state.kube, settings.member_credentials_namespace,
-                              build, close)
-        request.app.state.scrape_clients = found
-    return found
-
-
 @router.get("/targets")
 async def targets(request: Request, caller: CallerDep, auth: AuthDep,
-                  caches: CachesDep) -> JSONResponse:
+                  caches: CachesDep, settings: SettingsDep) -> JSONResponse:
     await _require_scraper(request, caller, auth)
-    settings: Settings = request.app.state.settings
     address = settings.metrics_scrape_address or request.url.netloc
     groups = []
     for obj in caches.clusters.items(None):
@@ -90,7 +63,8 @@ async def targets(request: Request, caller: CallerDep, auth: AuthDep,
 
 @router.get("/scrape/{namespace}/{cluster}")
 async def scrape(namespace: str, cluster: str, request: Request, caller: CallerDep,
-                 auth: AuthDep, caches: CachesDep) -> PlainTextResponse:
+                 auth: AuthDep, caches: CachesDep, settings: SettingsDep,
+                 members: ScrapeClientsDep) -> PlainTextResponse:
     await _require_scraper(request, caller, auth)
     if not re.match(_NAMESPACE, namespace) or not re.match(DNS_SUBDOMAIN, cluster):
         raise APIError("INVALID_REQUEST", "not a cluster", {"field": "cluster"})
@@ -98,10 +72,8 @@ async def scrape(namespace: str, cluster: str, request: Request, caller: CallerD
     if obj is None or cluster_status(obj) != "active":
         raise APIError("CLUSTER_NOT_FOUND", f"no Active cluster {namespace}/{cluster}",
                        {"cluster_id": cluster, "available_clusters": []})
-    settings: Settings = request.app.state.settings
     try:
-        client = await kube_call(_member_http(request).get(namespace, cluster,
-                                                           obj["metadata"]["uid"]))
+        client = await kube_call(members.get(namespace, cluster, obj["metadata"]["uid"]))
         response = await asyncio.wait_for(client.get("/metrics"), settings.member_timeout)
     except (MemberCredentialError, ApiError, httpx2.HTTPError, TimeoutError) as exc:
         raise APIError("SERVICE_UNAVAILABLE", f"cluster {cluster!r} cannot be scraped now",

@@ -15,7 +15,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
+from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.generic_resource import create_global_resource
 from lightkube.types import PatchType
@@ -26,7 +27,16 @@ from ...kube.resources import SecurityPolicyResource
 from ...models import SecurityPolicy, SecurityPolicySpec
 from ...models.common import DNS_LABEL
 from ...security import compiler, decisions
-from ..deps import AuthDep, CachesDep, CallerDep, TenantDep, kube_call
+from ..deps import (
+    AuthDep,
+    CachesDep,
+    CallerDep,
+    KubeDep,
+    SecurityPoliciesDep,
+    SettingsDep,
+    TenantDep,
+    kube_call,
+)
 from ..errors import APIError, from_kube
 from ..security_schemas import (
     PolicyCreate,
@@ -47,18 +57,13 @@ _AdmissionPolicy = create_global_resource(
     "validatingadmissionpolicies")
 
 
-def _cache(request: Request) -> WatchCache:
-    cache: WatchCache = request.app.state.security_policies
-    return cache
-
-
 def _not_found(policy_id: str) -> APIError:
     return APIError("NOT_FOUND", f"Security policy with ID '{policy_id}' not found",
                     {"policy_id": policy_id})
 
 
-def _policy_or_404(request: Request, namespace: str, policy_id: str) -> dict[str, Any]:
-    found = _cache(request).get(namespace, policy_id)
+def _policy_or_404(policies: WatchCache, namespace: str, policy_id: str) -> dict[str, Any]:
+    found = policies.get(namespace, policy_id)
     if found is None:
         raise _not_found(policy_id)
     return found
@@ -74,7 +79,7 @@ def _check_targets(caches: Any, namespace: str, spec: SecurityPolicySpec) -> Non
                        {"field": field, "refused": refused})
 
 
-async def _validate_cel(request: Request, namespace: str, name: str,
+async def _validate_cel(kube: AsyncClient, namespace: str, name: str,
                         spec: SecurityPolicySpec) -> None:
     """Let the management kube-apiserver compile every expression (dry run: nothing stored)."""
     compiled = compiler.compile_policy(namespace, name, "dry-run", spec)
@@ -82,8 +87,7 @@ async def _validate_cel(request: Request, namespace: str, name: str,
     probe = dict(compiled.policy)
     probe["metadata"] = {"name": f"hybridcloud-validate-{uuid.uuid4().hex[:12]}"}
     try:
-        await kube_call(request.app.state.kube.create(_AdmissionPolicy.from_dict(probe),
-                                                      dry_run=True))
+        await kube_call(kube.create(_AdmissionPolicy.from_dict(probe), dry_run=True))
     except ApiError as exc:
         if exc.status.code in (400, 422):
             causes = (exc.status.details.causes if exc.status.details else None) or []
@@ -105,77 +109,78 @@ async def _validate_cel(request: Request, namespace: str, name: str,
 
 @router.get("/v1/security/policies", operation_id="listSecurityPolicies",
             response_model=PolicyList, responses=errors(403))
-async def list_policies(request: Request, caller: CallerDep, auth: AuthDep,
-                        namespace: TenantDep) -> PolicyList:
+async def list_policies(caller: CallerDep, auth: AuthDep, namespace: TenantDep,
+                        policies: SecurityPoliciesDep) -> PolicyList:
     await auth.require(caller, "list", PLURAL, namespace)
-    views = [policy_view(p) for p in _cache(request).items(namespace)]
+    views = [policy_view(p) for p in policies.items(namespace)]
     return PolicyList(policies=views, total=len(views))
 
 
 @router.post("/v1/security/policies", operation_id="createSecurityPolicy", status_code=201,
              response_model=PolicyView, responses=errors(403, 409))
-async def create_policy(body: PolicyCreate, request: Request, caller: CallerDep,
-                        auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> PolicyView:
+async def create_policy(body: PolicyCreate, caller: CallerDep, auth: AuthDep,
+                        caches: CachesDep, namespace: TenantDep, kube: KubeDep,
+                        settings: SettingsDep, policies: SecurityPoliciesDep) -> PolicyView:
     await auth.require(caller, "create", PLURAL, namespace)
     spec = policy_spec(body)
     _check_targets(caches, namespace, spec)
-    await _validate_cel(request, namespace, body.name, spec)
+    await _validate_cel(kube, namespace, body.name, spec)
     manifest = {"apiVersion": API_VERSION, "kind": SecurityPolicy.KIND,
                 "metadata": {"name": body.name, "namespace": namespace},
                 "spec": spec.to_kube()}
     try:
-        created = await kube_call(request.app.state.kube.create(
-            SecurityPolicyResource.from_dict(manifest), namespace=namespace))
+        created = await kube_call(kube.create(  # its metadata names the namespace
+            SecurityPolicyResource.from_dict(manifest)))
     except ApiError as exc:
         raise from_kube(exc) from exc
     obj: dict[str, Any] = created.to_dict()
-    await caught_up(_cache(request), obj, request.app.state.settings.consistency_timeout)
+    await caught_up(policies, obj, settings.consistency_timeout)
     return policy_view(obj)
 
 
 @router.get("/v1/security/policies/{policy_id}", operation_id="getSecurityPolicy",
             response_model=PolicyView, responses=errors(403, 404))
-async def get_policy(policy_id: PolicyId, request: Request, caller: CallerDep, auth: AuthDep,
-                     namespace: TenantDep) -> PolicyView:
+async def get_policy(policy_id: PolicyId, caller: CallerDep, auth: AuthDep,
+                     namespace: TenantDep, policies: SecurityPoliciesDep) -> PolicyView:
     await auth.require(caller, "get", PLURAL, namespace)
-    return policy_view(_policy_or_404(request, namespace, policy_id))
+    return policy_view(_policy_or_404(policies, namespace, policy_id))
 
 
 @router.patch("/v1/security/policies/{policy_id}", operation_id="updateSecurityPolicy",
               response_model=PolicyView, responses=errors(403, 404, 409))
-async def update_policy(policy_id: PolicyId, body: PolicyPatch, request: Request,
-                        caller: CallerDep, auth: AuthDep, caches: CachesDep,
-                        namespace: TenantDep) -> PolicyView:
+async def update_policy(policy_id: PolicyId, body: PolicyPatch, caller: CallerDep,
+                        auth: AuthDep, caches: CachesDep, namespace: TenantDep, kube: KubeDep,
+                        settings: SettingsDep, policies: SecurityPoliciesDep) -> PolicyView:
     await auth.require(caller, "patch", PLURAL, namespace)
-    current = _policy_or_404(request, namespace, policy_id)
+    current = _policy_or_404(policies, namespace, policy_id)
     spec = policy_spec(body, current.get("spec"))
     _check_targets(caches, namespace, spec)
     if body.rules is not None:
-        await _validate_cel(request, namespace, policy_id, spec)
+        await _validate_cel(kube, namespace, policy_id, spec)
     # Replace the whole spec, guarded by the version read (a concurrent edit is a 409).
     ops = [{"op": "replace", "path": "/metadata/resourceVersion",
             "value": current["metadata"]["resourceVersion"]},
            {"op": "replace", "path": "/spec", "value": spec.to_kube()}]
     try:
-        updated = await kube_call(request.app.state.kube.patch(
+        updated = await kube_call(kube.patch(
             SecurityPolicyResource, policy_id, ops, namespace=namespace,
             patch_type=PatchType.JSON))
     except ApiError as exc:
         raise from_kube(exc, not_found=_not_found(policy_id)) from exc
     obj: dict[str, Any] = updated.to_dict()
-    await caught_up(_cache(request), obj, request.app.state.settings.consistency_timeout)
+    await caught_up(policies, obj, settings.consistency_timeout)
     return policy_view(obj)
 
 
 @router.delete("/v1/security/policies/{policy_id}", operation_id="deleteSecurityPolicy",
                status_code=202, response_model=PolicyView, responses=errors(403, 404))
-async def delete_policy(policy_id: PolicyId, request: Request, caller: CallerDep,
-                        auth: AuthDep, namespace: TenantDep) -> PolicyView:
+async def delete_policy(policy_id: PolicyId, caller: CallerDep, auth: AuthDep,
+                        namespace: TenantDep, kube: KubeDep,
+                        policies: SecurityPoliciesDep) -> PolicyView:
     await auth.require(caller, "delete", PLURAL, namespace)
-    current = _policy_or_404(request, namespace, policy_id)
+    current = _policy_or_404(policies, namespace, policy_id)
     try:
-        await kube_call(request.app.state.kube.delete(SecurityPolicyResource, policy_id,
-                                                      namespace=namespace))
+        await kube_call(kube.delete(SecurityPolicyResource, policy_id, namespace=namespace))
     except ApiError as exc:
         raise from_kube(exc, not_found=_not_found(policy_id)) from exc
     view = policy_view(current)

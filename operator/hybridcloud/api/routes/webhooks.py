@@ -35,7 +35,7 @@ from ...kube.cache import WatchCache
 from ...kube.resources import WebhookSubscriptionResource
 from ...models.common import DNS_SUBDOMAIN
 from ...models.webhook import MAX_URL_LENGTH, SECRET_KEY, EventType, WebhookSubscription
-from ..deps import AuthDep, CachesDep, CallerDep, TenantDep, kube_call
+from ..deps import AuthDep, CachesDep, CallerDep, KubeDep, SettingsDep, TenantDep, kube_call
 from ..errors import APIError, from_kube
 from ..settings import Settings
 from ._common import caught_up, errors
@@ -128,8 +128,7 @@ def _found(cache: WatchCache, namespace: str, webhook_id: str) -> dict[str, Any]
     return obj
 
 
-async def _checked_url(request: Request, url: str) -> str:
-    settings: Settings = request.app.state.settings
+async def _checked_url(settings: Settings, url: str) -> str:
     policy = URLPolicy.of(allow_http=settings.webhook_allow_http,
                           allow_private=settings.webhook_allow_private,
                           blocked_cidrs=settings.webhook_blocked_cidrs)
@@ -145,10 +144,11 @@ def _secret_name(webhook_id: str) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _as_caller(request: Request) -> AsyncIterator[AsyncClient]:
-    """A client of the same apiserver authenticated with the caller's bearer token."""
+async def _as_caller(request: Request, kube: AsyncClient) -> AsyncIterator[AsyncClient]:
+    """A client of the same apiserver as ``kube``, authenticated with the caller's bearer
+    token."""
     token = request.headers.get("authorization", "").partition(" ")[2].strip()
-    base: SingleConfig = request.app.state.kube.config
+    base: SingleConfig = kube.config
     client = AsyncClient(config=SingleConfig(
         context_name=base.context_name, context=base.context, cluster=base.cluster,
         user=User(token=token), fname=base.fname), field_manager="hybridcloud-api")
@@ -170,31 +170,31 @@ def _secret(namespace: str, name: str, value: str, owner: dict[str, Any]) -> Sec
 @router.post("", operation_id="createWebhook", status_code=201, response_model=Webhook,
              responses=errors(403, 409))
 async def create_webhook(body: WebhookCreate, request: Request, caller: CallerDep,
-                         auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> Webhook:
+                         auth: AuthDep, caches: CachesDep, namespace: TenantDep,
+                         kube: KubeDep, settings: SettingsDep) -> Webhook:
     await auth.require(caller, "create", PLURAL, namespace)
     await auth.require(caller, "create", "secrets", namespace, group="")
     cache = await _cache(caches)
-    await _checked_url(request, body.url)
+    await _checked_url(settings, body.url)
     name = f"wh-{token_source.token_hex(5)}"
     manifest = {"apiVersion": API_VERSION, "kind": WebhookSubscription.KIND,
                 "metadata": {"name": name, "namespace": namespace},
                 "spec": {"url": body.url, "events": [str(e) for e in dict.fromkeys(body.events)],
                          "secretRef": _secret_name(name), "active": body.active}}
-    kube = request.app.state.kube
-    try:
-        created = (await kube_call(kube.create(WebhookSubscriptionResource.from_dict(manifest),
-                                               namespace=namespace))).to_dict()
+    try:  # the manifest's metadata names the namespace
+        created = (await kube_call(kube.create(
+            WebhookSubscriptionResource.from_dict(manifest)))).to_dict()
     except ApiError as exc:
         raise from_kube(exc) from exc
     try:
-        async with _as_caller(request) as own:
+        async with _as_caller(request, kube) as own:
             await kube_call(own.create(_secret(namespace, _secret_name(name), body.secret,
                                                created)))
     except (ApiError, APIError) as exc:
         # Never leave a subscription without its secret behind a failed request.
         await kube.delete(WebhookSubscriptionResource, name, namespace=namespace)
         raise (from_kube(exc) if isinstance(exc, ApiError) else exc) from None
-    await caught_up(cache, created, request.app.state.settings.consistency_timeout)
+    await caught_up(cache, created, settings.consistency_timeout)
     return _view(created)
 
 
@@ -218,14 +218,14 @@ async def get_webhook(webhook_id: WebhookId, caller: CallerDep, auth: AuthDep,
               responses=errors(403, 404, 409))
 async def update_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Request,
                          caller: CallerDep, auth: AuthDep, caches: CachesDep,
-                         namespace: TenantDep) -> Webhook:
+                         namespace: TenantDep, kube: KubeDep,
+                         settings: SettingsDep) -> Webhook:
     await auth.require(caller, "patch", PLURAL, namespace)
     cache = await _cache(caches)
     obj = _found(cache, namespace, webhook_id)
-    kube = request.app.state.kube
     spec: dict[str, Any] = {}
     if body.url is not None:
-        spec["url"] = await _checked_url(request, body.url)
+        spec["url"] = await _checked_url(settings, body.url)
     if body.events is not None:
         spec["events"] = [str(e) for e in dict.fromkeys(body.events)]
     if body.active is not None:
@@ -235,7 +235,7 @@ async def update_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Req
         secret_name = obj["spec"]["secretRef"]
         secret = _secret(namespace, secret_name, body.secret, obj)
         try:
-            async with _as_caller(request) as own:
+            async with _as_caller(request, kube) as own:
                 await kube_call(own.patch(Secret, secret_name, secret, namespace=namespace,
                                           patch_type=PatchType.APPLY, force=True))
         except ApiError as exc:
@@ -248,17 +248,17 @@ async def update_webhook(webhook_id: WebhookId, body: WebhookPatch, request: Req
             patch_type=PatchType.MERGE))).to_dict()
     except ApiError as exc:
         raise from_kube(exc, not_found=APIError("NOT_FOUND", "webhook not found")) from exc
-    await caught_up(cache, updated, request.app.state.settings.consistency_timeout)
+    await caught_up(cache, updated, settings.consistency_timeout)
     return _view(updated)
 
 
 @router.delete("/{webhook_id}", operation_id="deleteWebhook", status_code=204,
                responses=errors(403, 404))
 async def delete_webhook(webhook_id: WebhookId, request: Request, caller: CallerDep,
-                         auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> None:
+                         auth: AuthDep, caches: CachesDep, namespace: TenantDep,
+                         kube: KubeDep) -> None:
     await auth.require(caller, "delete", PLURAL, namespace)
     obj = _found(await _cache(caches), namespace, webhook_id)
-    kube = request.app.state.kube
     try:
         await kube_call(kube.delete(WebhookSubscriptionResource, webhook_id,
                                     namespace=namespace))
@@ -268,14 +268,14 @@ async def delete_webhook(webhook_id: WebhookId, request: Request, caller: Caller
     # The Secret is owned by the subscription (garbage-collected with it); removed now too
     # when the caller may, so the signing key does not outlive its webhook.
     with contextlib.suppress(ApiError):
-        async with _as_caller(request) as own:
+        async with _as_caller(request, kube) as own:
             await kube_call(own.delete(Secret, obj["spec"]["secretRef"], namespace=namespace))
 
 
-async def _annotate(request: Request, namespace: str, webhook_id: str, key: str,
+async def _annotate(kube: AsyncClient, namespace: str, webhook_id: str, key: str,
                     value: str) -> None:
     try:
-        await kube_call(request.app.state.kube.patch(
+        await kube_call(kube.patch(
             WebhookSubscriptionResource, webhook_id, {"metadata": {"annotations": {key: value}}},
             namespace=namespace, patch_type=PatchType.MERGE))
     except ApiError as exc:
@@ -284,12 +284,12 @@ async def _annotate(request: Request, namespace: str, webhook_id: str, key: str,
 
 @router.post("/{webhook_id}/ping", operation_id="pingWebhook", status_code=202,
              response_model=Requested, responses=errors(403, 404))
-async def ping_webhook(webhook_id: WebhookId, request: Request, caller: CallerDep,
-                       auth: AuthDep, caches: CachesDep, namespace: TenantDep) -> Requested:
+async def ping_webhook(webhook_id: WebhookId, caller: CallerDep, auth: AuthDep,
+                       caches: CachesDep, namespace: TenantDep, kube: KubeDep) -> Requested:
     await auth.require(caller, "patch", PLURAL, namespace)
     obj = _found(await _cache(caches), namespace, webhook_id)
     nonce = token_source.token_hex(8)
-    await _annotate(request, namespace, webhook_id, PING_ANNOTATION, nonce)
+    await _annotate(kube, namespace, webhook_id, PING_ANNOTATION, nonce)
     return Requested(webhook_id=webhook_id, status="queued",
                      delivery_id=delivery_id(obj["metadata"]["uid"], "ping", nonce))
 
@@ -311,8 +311,8 @@ async def list_deliveries(webhook_id: WebhookId, caller: CallerDep, auth: AuthDe
              status_code=202, response_model=Requested, responses=errors(403, 404))
 async def redeliver(webhook_id: WebhookId, delivery: Annotated[str, Path(
         alias="delivery_id", min_length=1, max_length=64, pattern=r"^[a-f0-9]+$")],
-        request: Request, caller: CallerDep, auth: AuthDep, caches: CachesDep,
-        namespace: TenantDep) -> Requested:
+        caller: CallerDep, auth: AuthDep, caches: CachesDep, namespace: TenantDep,
+        kube: KubeDep) -> Requested:
     await auth.require(caller, "patch", PLURAL, namespace)
     obj = _found(await _cache(caches), namespace, webhook_id)
     records = (obj.get("status") or {}).get("deliveries") or []
@@ -321,6 +321,6 @@ async def redeliver(webhook_id: WebhookId, delivery: Annotated[str, Path(
         raise APIError("NOT_FOUND", f"Delivery '{delivery}' not found (or no longer kept)",
                        {"webhook_id": webhook_id, "delivery_id": delivery})
     nonce = token_source.token_hex(8)
-    await _annotate(request, namespace, webhook_id, REDELIVER_PREFIX + delivery, nonce)
+    await _annotate(kube, namespace, webhook_id, REDELIVER_PREFIX + delivery, nonce)
     return Requested(webhook_id=webhook_id, status="queued",
                      delivery_id=delivery_id(obj["metadata"]["uid"], record["eventId"], nonce))

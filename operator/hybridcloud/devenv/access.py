@@ -13,8 +13,8 @@ from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, RoleBinding
 
-from . import GROUP
-from .kube.bootstrap import client_for, request_token
+from .. import GROUP
+from ..kube.bootstrap import client_for, request_token
 
 
 def mint_dev_token(kubeconfig: Path, namespace: str, account: str,

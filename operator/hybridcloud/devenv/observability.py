@@ -16,9 +16,9 @@ from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
 
-from .kube.bootstrap import client_for, request_token
+from ..kube.bootstrap import client_for, request_token
 
-_BUILD = Path(__file__).resolve().parents[2] / "tests" / "tools" / "build.sh"
+_BUILD = Path(__file__).resolve().parents[3] / "tests" / "tools" / "build.sh"
 SCRAPER = "hybridcloud-dev-prometheus"
 
 
