@@ -33,7 +33,7 @@ from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 
 from hybridcloud.controlplane._net import free_ports
-from hybridcloud.devenv_access import mint_dev_token
+from hybridcloud.devenv.access import mint_dev_token
 from hybridcloud.events import signing
 from hybridcloud.events.transitions import CLUSTER_KIND, events_of
 from hybridcloud.kube.resources import HybridClusterResource, WebhookSubscriptionResource
