@@ -34,8 +34,13 @@ from .operator_cases import client, ensure_namespace, manifest
 from .report import Result
 
 CLUSTER = "c-metrics"
-EXPORTED = (b"# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %d\n"
-            b"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 1.5e8\n")
+# A node's container resource metrics, as kwok/the kubelet serve them (the catalogue's
+# cpu_usage and memory_usage read these).
+_CONTAINER = b'{namespace="shop",pod="web-7d4b9c6f5-abcde",container="web"}'
+EXPORTED = (b"# TYPE container_cpu_usage_seconds_total counter\n"
+            b"container_cpu_usage_seconds_total" + _CONTAINER + b" %d\n"
+            b"# TYPE container_memory_working_set_bytes gauge\n"
+            b"container_memory_working_set_bytes" + _CONTAINER + b" 1.5e8\n")
 
 
 class _Exporter(BaseHTTPRequestHandler):

@@ -26,6 +26,7 @@ from ._binaries import find_binaries, resolve_bin_dir
 from ._errors import ControlPlaneError
 from ._kubeconfig import write_kubeconfig
 from ._kwok_crds import install_log_crds
+from ._kwok_usage import with_usage
 from ._net import free_ports, port_accepts
 from ._nodes import create_nodes, delete_nodes, list_fake_nodes, node_index, schedulable_names
 from ._pki import ClusterPKI, create_cluster_pki, issue_client_cert
@@ -399,7 +400,7 @@ class ControlPlane:
         scheduler = self._spawn(binaries, comp.SCHEDULER, scheduler_args)
         stages = work / "kwok" / "stages.yaml"
         stages.parent.mkdir(parents=True, exist_ok=True)
-        stages.write_bytes(_KWOK_STAGES.read_bytes())
+        stages.write_bytes(with_usage(_KWOK_STAGES.read_bytes()))
         install_log_crds(client)
         kwok_args = comp.kwok_args(self.kubeconfig, stages, free_ports(1)[0],
                                    pki.serving_cert_for(comp.KWOK))
