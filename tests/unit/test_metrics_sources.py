@@ -14,7 +14,11 @@ import yaml
 from hybridcloud.api.rule_sync import replace_rule_file
 from hybridcloud.controlplane._kwok_usage import resource_metrics_path, with_usage
 from hybridcloud.observability.app_queries import Workload, application_queries, pod_selectors
-from hybridcloud.observability.node_metrics import node_proxy_path
+from hybridcloud.observability.node_metrics import (
+    UnreadableNodeError,
+    kubelet_proxy_path,
+    simulated_kubelet_url,
+)
 
 
 def _pattern(selector: str) -> re.Pattern[str]:
@@ -36,14 +40,31 @@ def test_kwok_config_keeps_the_stages_and_adds_usage_and_the_kubelet_metric_name
     assert resource_metrics_path("n1") == "/metrics/nodes/n1/metrics/resource"
 
 
-def test_local_nodes_are_read_at_kwoks_path_and_cloud_nodes_at_the_kubelets() -> None:
-    assert node_proxy_path("local", "edge-node-0") == \
-        "/api/v1/nodes/edge-node-0/proxy/metrics/nodes/edge-node-0/metrics/resource"
-    assert node_proxy_path("aws", "ip-10-0-0-1.ec2.internal") == \
+def _node(address: str, port: object = 10250, name: str = "edge-node-0") -> dict[str, object]:
+    return {"metadata": {"name": name}, "status": {
+        "addresses": [{"type": "Hostname", "address": "x"},
+                      {"type": "InternalIP", "address": address}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}}
+
+
+def test_cloud_nodes_are_read_through_the_api_servers_node_proxy() -> None:
+    assert kubelet_proxy_path("ip-10-0-0-1.ec2.internal") == \
         "/api/v1/nodes/ip-10-0-0-1.ec2.internal/proxy/metrics/resource"
     for hostile in ("../../api", "a/b", "A", "", "x?y=1", "n%2F"):
-        with pytest.raises(ValueError):
-            node_proxy_path("local", hostile)
+        with pytest.raises(UnreadableNodeError, match="not a node name"):
+            kubelet_proxy_path(hostile)
+
+
+def test_simulated_kubelets_are_read_only_on_loopback_at_the_reported_port() -> None:
+    assert simulated_kubelet_url(_node("127.0.0.1", 41000)) == \
+        "https://127.0.0.1:41000/metrics/nodes/edge-node-0/metrics/resource"
+    assert simulated_kubelet_url(_node("::1")).startswith("https://[::1]:10250/")
+    # A Node a tenant edited cannot send the platform to another host or an odd URL.
+    for address, port, name in (("10.0.0.5", 10250, "n"), ("169.254.169.254", 80, "n"),
+                                ("localhost", 10250, "n"), ("127.0.0.1", "80/x", "n"),
+                                ("127.0.0.1", 0, "n"), ("127.0.0.1", 10250, "a/../b")):
+        with pytest.raises(UnreadableNodeError):
+            simulated_kubelet_url(_node(address, port, name))
 
 
 def test_pod_selectors_match_each_controllers_pods_and_not_look_alikes() -> None:

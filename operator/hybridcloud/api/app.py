@@ -54,8 +54,8 @@ from .oauth import CLIENT_LABEL
 from .observability import start_observability
 from .ratelimit import RateLimiter
 from .routes import alert_rules as alert_rules_routes  # metrics and alerting (issue 14)
-from .routes import app_metrics as app_metrics_routes  # application metrics (issue 14)
 from .routes import alerts as alerts_routes
+from .routes import app_metrics as app_metrics_routes  # application metrics (issue 14)
 from .routes import (
     applications,
     clusters,

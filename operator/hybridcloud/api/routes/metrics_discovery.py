@@ -8,9 +8,10 @@ the platform's own copy of the member credential (the tenant's kubeconfig Secret
 and no credential is handed to Prometheus). New clusters are scraped without editing files.
 
 Each cluster also gets one target per node, ``…/scrape/{namespace}/{cluster}/nodes/{node}``
-(label ``node``): the node's container resource metrics (kubelet ``/metrics/resource``; kwok's
-simulated equivalent on ``local`` members, see ``observability.node_metrics``), read through the
-member API server's node proxy with the same platform credential. Nodes are listed when
+(label ``node``): the node's container resource metrics, read through the member API server's
+node proxy with the same platform credential (kubelet ``/metrics/resource``), or on ``local``
+members from kwok's simulated kubelet directly, over TLS verified against the member's own CA
+(see ``observability.node_metrics`` for why that is safe). Nodes are listed when
 Prometheus asks for targets, so nodes added or removed are followed without configuration.
 
 Both paths are for the platform's Prometheus only: its bearer token must be allowed ``get`` on
@@ -30,11 +31,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from lightkube import KubeConfig
 from lightkube.config import client_adapter
+from lightkube.config.models import User
 from lightkube.core.exceptions import ApiError
 
 from ...kube.member_credentials import MemberClients, MemberCredentialError
 from ...models.common import DNS_SUBDOMAIN
-from ...observability.node_metrics import node_proxy_path, valid_node_name
+from ...observability.node_metrics import (
+    SIMULATED_PROVIDERS,
+    UnreadableNodeError,
+    kubelet_proxy_path,
+    simulated_kubelet_url,
+    valid_node_name,
+)
 from ..deps import AuthDep, CachesDep, CallerDep, kube_call
 from ..errors import APIError
 from ..settings import Settings
@@ -90,8 +98,34 @@ async def _node_names(request: Request, obj: dict[str, Any]) -> list[str]:
         log.info("nodes of %s/%s not listed for discovery: %s", meta["namespace"],
                  meta["name"], type(exc).__name__)
         return []
-    names = [(item.get("metadata") or {}).get("name") for item in items]
+    names = [str((item.get("metadata") or {}).get("name")) for item in items]
     return sorted(name for name in names if valid_node_name(name))
+
+
+def _simulated_kubelets(request: Request) -> MemberClients[httpx2.AsyncClient]:
+    """Clients that trust only each member's own server CA (and present no credential)."""
+    found: MemberClients[httpx2.AsyncClient] | None = getattr(request.app.state,
+                                                              "kubelet_clients", None)
+    if found is None:
+        settings: Settings = request.app.state.settings
+
+        def build(_: str, config: KubeConfig) -> httpx2.AsyncClient:
+            chosen = config.get()
+            if chosen is None or chosen.cluster.insecure or not (
+                    chosen.cluster.certificate_auth or chosen.cluster.certificate_auth_data):
+                raise MemberCredentialError("the member credential pins no server CA")
+            verify = client_adapter.verify_cluster(chosen.cluster, User(), chosen.abs_file,
+                                                   trust_env=False)
+            return httpx2.AsyncClient(verify=verify, trust_env=False,
+                                      timeout=httpx2.Timeout(settings.member_timeout))
+
+        async def close(client: httpx2.AsyncClient) -> None:
+            await client.aclose()
+
+        found = MemberClients(request.app.state.kube, settings.member_credentials_namespace,
+                              build, close)
+        request.app.state.kubelet_clients = found
+    return found
 
 
 @router.get("/targets")
@@ -127,20 +161,30 @@ def _active_cluster(caches: Any, namespace: str, cluster: str) -> dict[str, Any]
     return obj
 
 
-async def _read_member(request: Request, obj: dict[str, Any], path: str) -> PlainTextResponse:
-    """``path`` of the member API server as Prometheus text, or 503."""
+def _unscrapable(cluster: str, why: str) -> APIError:
+    return APIError("SERVICE_UNAVAILABLE", f"cluster {cluster!r} {why}", {"cluster_id": cluster},
+                    headers={"Retry-After": "10"})
+
+
+async def _read_member(request: Request, obj: dict[str, Any], path: str,
+                       simulated_node: str | None = None) -> PlainTextResponse:
+    """``path`` of the member API server as Prometheus text, or 503. With ``simulated_node``,
+    ``path`` is only used to read that Node, and the metrics come from its kwok kubelet."""
     settings: Settings = request.app.state.settings
-    namespace, cluster = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    meta = obj["metadata"]
+    namespace, cluster = meta["namespace"], meta["name"]
     try:
-        client = await kube_call(_member_http(request).get(namespace, cluster,
-                                                           obj["metadata"]["uid"]))
+        client = await kube_call(_member_http(request).get(namespace, cluster, meta["uid"]))
         response = await asyncio.wait_for(client.get(path), settings.member_timeout)
-    except (MemberCredentialError, ApiError, httpx2.HTTPError, TimeoutError) as exc:
-        raise APIError("SERVICE_UNAVAILABLE", f"cluster {cluster!r} cannot be scraped now",
-                       {"cluster_id": cluster}, headers={"Retry-After": "10"}) from exc
+        if simulated_node is not None and response.status_code == 200:
+            url = simulated_kubelet_url(response.json())
+            direct = await _simulated_kubelets(request).get(namespace, cluster, meta["uid"])
+            response = await asyncio.wait_for(direct.get(url), settings.member_timeout)
+    except (MemberCredentialError, ApiError, httpx2.HTTPError, TimeoutError,
+            UnreadableNodeError, ValueError) as exc:
+        raise _unscrapable(cluster, "cannot be scraped now") from exc
     if response.status_code != 200:
-        raise APIError("SERVICE_UNAVAILABLE", f"cluster {cluster!r} answered "
-                       f"{response.status_code} for its metrics", {"cluster_id": cluster})
+        raise _unscrapable(cluster, f"answered {response.status_code} for its metrics")
     return PlainTextResponse(response.text,
                              media_type=response.headers.get("content-type", "text/plain"))
 
@@ -159,5 +203,6 @@ async def scrape_node(namespace: str, cluster: str, node: str, request: Request,
     obj = _active_cluster(caches, namespace, cluster)
     if not valid_node_name(node):
         raise APIError("INVALID_REQUEST", "not a node name", {"field": "node"})
-    path = node_proxy_path(str(obj["spec"].get("provider", "")), node)
-    return await _read_member(request, obj, path)
+    if str(obj["spec"].get("provider", "")) in SIMULATED_PROVIDERS:
+        return await _read_member(request, obj, f"/api/v1/nodes/{node}", simulated_node=node)
+    return await _read_member(request, obj, kubelet_proxy_path(node))
