@@ -31,6 +31,7 @@ from hybridcloud.observability.scoping import Scoper
 from .api_cases import CONCURRENCY, NAMESPACE, load, serve
 from .env import Bench, stop
 from .operator_cases import client, ensure_namespace, manifest
+from .profile import profiled
 from .report import Result
 
 CLUSTER = "c-metrics"
@@ -122,7 +123,8 @@ async def run(bench: Bench, scale: float) -> list[Result]:
             direct_url = httpx.URL(f"{prometheus_url}/api/v1/query_range", params={
                 "query": scoped, "start": f"{start.timestamp():.3f}",
                 "end": f"{end.timestamp():.3f}", "step": "15"})
-            through_api = await load(http, lambda _: str(api_url), requests, auth)
+            with profiled(api.pid, "metrics-range"):
+                through_api = await load(http, lambda _: str(api_url), requests, auth)
             direct = await load(http, lambda _: str(direct_url), requests)
         params = {"range": "1h", "step": "15s", "points": 241, "metrics": "cpu_usage",
                   "concurrency": CONCURRENCY, "requests": requests,

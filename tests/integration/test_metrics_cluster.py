@@ -17,7 +17,7 @@ from lightkube.models.apps_v1 import DeploymentSpec
 from lightkube.models.core_v1 import Container, PodSpec, PodTemplateSpec, Toleration
 from lightkube.models.meta_v1 import LabelSelector, ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Namespace
+from lightkube.resources.core_v1 import Namespace, Pod
 from lightkube.types import PatchType
 
 from hybridcloud.api.settings import Settings, Tier
@@ -172,26 +172,33 @@ def test_pod_count_follows_the_replicas(tenant: tuple[httpx.Client, str],
                      patch_type=PatchType.MERGE)
 
 
+def _running_pods(client: Client) -> int:
+    return sum(1 for pod in client.list(Pod, namespace="*")
+               if pod.status and pod.status.phase == "Running"
+               and not (pod.metadata and pod.metadata.deletionTimestamp))
+
+
 def test_container_cpu_and_memory_follow_the_replicas(tenant: tuple[httpx.Client, str],
                                                      member: tuple[Client, str]) -> None:
     http, _ = tenant
     client = member[0]
     per_container = 16 * 2**20  # kwok's simulated working set per container (16Mi)
-    eventually(lambda: (_latest(http, "memory_usage") or 0) >= per_container, timeout=60)
-    memory_before = _latest(http, "memory_usage") or 0.0
+    # Only web's single pod runs on the member now (earlier tests' extra replicas are gone).
+    eventually(lambda: _running_pods(client) == 1
+               and _latest(http, "memory_usage") == per_container, timeout=90, interval=1)
     cpu_before = eventually(lambda: _latest(http, "cpu_usage"), timeout=60)
     client.patch(Deployment, "web", {"spec": {"replicas": 3}}, namespace="shop",
                  patch_type=PatchType.MERGE)
     try:
-        eventually(lambda: _latest(http, "memory_usage") == memory_before + 2 * per_container,
-                   timeout=60, interval=1)
+        eventually(lambda: _latest(http, "memory_usage") == 3 * per_container,
+                   timeout=90, interval=1)
         # 10m CPU per simulated container: two more make about 2 percent of a core more.
         eventually(lambda: (_latest(http, "cpu_usage") or 0.0) > cpu_before + 1.5,
-                   timeout=60, interval=1)
+                   timeout=90, interval=1)
     finally:
         client.patch(Deployment, "web", {"spec": {"replicas": 1}}, namespace="shop",
                      patch_type=PatchType.MERGE)
-    eventually(lambda: _latest(http, "memory_usage") == memory_before, timeout=60, interval=1)
+    eventually(lambda: _latest(http, "memory_usage") == per_container, timeout=90, interval=1)
 
 
 def test_catalog_lists_every_metric_with_unit_and_expression(
