@@ -77,9 +77,12 @@ def application_queries(selectors: list[str]) -> Mapping[str, str]:
     requests = _union(selectors, "http_requests_total")
     errors = _union(selectors, "http_requests_total", ',code=~"5.."')
     buckets = _union(selectors, "http_request_duration_seconds_bucket")
+    present = _union(selectors, "container_memory_working_set_bytes", rate=False)
     queries = {
-        "cpu": f"sum({_union(selectors, 'container_cpu_usage_seconds_total')})",
-        "memory": f"sum({_union(selectors, 'container_memory_working_set_bytes', rate=False)})",
+        # Only containers present now (see the catalogue's cpu_usage for why).
+        "cpu": f"sum(({_union(selectors, 'container_cpu_usage_seconds_total')}) "
+               f"and on (namespace, pod, container) ({present}))",
+        "memory": f"sum({present})",
         "request_rate": f"sum({requests})",
         # No 5xx series at all is an error rate of 0 when there are requests.
         "error_rate": f"(sum({errors}) or vector(0)) / sum({requests}) * 100",

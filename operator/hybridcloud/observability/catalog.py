@@ -24,8 +24,11 @@ class CatalogEntry:
 CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in (
     # Container figures as metrics-server/cAdvisor users know them, from each node's
     # /metrics/resource (discovery scrapes one target per node, see node_metrics.py).
+    # "and" the containers present now: rate() alone keeps counting a deleted pod's counter
+    # for the whole 5m window, so CPU would lag a scale-down that memory already shows.
     CatalogEntry("cpu_usage",
-                 "sum(rate(container_cpu_usage_seconds_total[5m])) * 100", "percent",
+                 "sum(rate(container_cpu_usage_seconds_total[5m]) and on (namespace, pod, "
+                 "container) container_memory_working_set_bytes) * 100", "percent",
                  "CPU used by the cluster's containers, in % of one core (sum over "
                  "containers of container_cpu_usage_seconds_total's rate)."),
     CatalogEntry("memory_usage", "sum(container_memory_working_set_bytes)", "bytes",
