@@ -193,8 +193,12 @@ def test_container_cpu_and_memory_follow_the_replicas(tenant: tuple[httpx.Client
         eventually(lambda: _latest(http, "memory_usage") == 3 * per_container,
                    timeout=90, interval=1)
         # 10m CPU per simulated container: two more make about 2 percent of a core more.
-        eventually(lambda: (_latest(http, "cpu_usage") or 0.0) > cpu_before + 1.5,
-                   timeout=90, interval=1)
+        try:
+            eventually(lambda: (_latest(http, "cpu_usage") or 0.0) > cpu_before + 1.5,
+                       timeout=90, interval=1)
+        except AssertionError as exc:
+            raise AssertionError(f"cpu_usage {cpu_before} -> "
+                                 f"{_last_minutes(http, 'cpu_usage')['metrics']}") from exc
     finally:
         client.patch(Deployment, "web", {"spec": {"replicas": 1}}, namespace="shop",
                      patch_type=PatchType.MERGE)

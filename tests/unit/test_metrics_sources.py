@@ -96,7 +96,7 @@ def test_application_queries_join_namespaces_with_or_and_are_empty_without_pods(
                                                  Workload("b", "Deployment", "web")]))
     assert set(queries) == {"cpu", "memory", "request_rate", "error_rate", "p50", "p95", "p99"}
     assert queries["memory"].count(" or ") == 1
-    assert queries["cpu"].startswith("sum((rate(container_cpu_usage_seconds_total{")
+    assert queries["cpu"].startswith("sum((irate(container_cpu_usage_seconds_total{")
     assert " and on (namespace, pod, container) (" in queries["cpu"]
     assert 'code=~"5.."' in queries["error_rate"]
     assert queries["p99"].startswith("histogram_quantile(0.99, sum by (le) (")

@@ -63,9 +63,10 @@ def pod_selectors(workloads: Iterable[Workload]) -> list[str]:
             for namespace, found in sorted(patterns.items())]
 
 
-def _union(selectors: list[str], series: str, extra: str = "", rate: bool = True) -> str:
+def _union(selectors: list[str], series: str, extra: str = "", function: str | None = "rate",
+           window: str = RATE_WINDOW) -> str:
     matchers = [f"{selector}{extra}" for selector in selectors]
-    parts = [f"rate({series}{{{m}}}[{RATE_WINDOW}])" if rate else f"{series}{{{m}}}"
+    parts = [f"{function}({series}{{{m}}}[{window}])" if function else f"{series}{{{m}}}"
              for m in matchers]
     return " or ".join(parts)
 
@@ -77,10 +78,10 @@ def application_queries(selectors: list[str]) -> Mapping[str, str]:
     requests = _union(selectors, "http_requests_total")
     errors = _union(selectors, "http_requests_total", ',code=~"5.."')
     buckets = _union(selectors, "http_request_duration_seconds_bucket")
-    present = _union(selectors, "container_memory_working_set_bytes", rate=False)
+    present = _union(selectors, "container_memory_working_set_bytes", function=None)
     queries = {
-        # Only containers present now (see the catalogue's cpu_usage for why).
-        "cpu": f"sum(({_union(selectors, 'container_cpu_usage_seconds_total')}) "
+        # Latest rate of the containers present now (see the catalogue's cpu_usage for why).
+        "cpu": f"sum(({_union(selectors, 'container_cpu_usage_seconds_total', '', 'irate', '2m')}) "
                f"and on (namespace, pod, container) ({present}))",
         "memory": f"sum({present})",
         "request_rate": f"sum({requests})",

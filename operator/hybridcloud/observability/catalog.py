@@ -24,13 +24,15 @@ class CatalogEntry:
 CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in (
     # Container figures as metrics-server/cAdvisor users know them, from each node's
     # /metrics/resource (discovery scrapes one target per node, see node_metrics.py).
-    # "and" the containers present now: rate() alone keeps counting a deleted pod's counter
-    # for the whole 5m window, so CPU would lag a scale-down that memory already shows.
+    # CPU between each container's two latest samples, as metrics-server computes it: rate()
+    # over a window divides a young container's increase by the whole window (a new replica
+    # would take the window to count fully) and keeps counting a deleted one for as long.
+    # "and" keeps the containers present now.
     CatalogEntry("cpu_usage",
-                 "sum(rate(container_cpu_usage_seconds_total[5m]) and on (namespace, pod, "
+                 "sum(irate(container_cpu_usage_seconds_total[2m]) and on (namespace, pod, "
                  "container) container_memory_working_set_bytes) * 100", "percent",
                  "CPU used by the cluster's containers, in % of one core (sum over "
-                 "containers of container_cpu_usage_seconds_total's rate)."),
+                 "containers of container_cpu_usage_seconds_total's latest rate)."),
     CatalogEntry("memory_usage", "sum(container_memory_working_set_bytes)", "bytes",
                  "Working set of the cluster's containers "
                  "(container_memory_working_set_bytes, what kubectl top shows)."),
