@@ -328,11 +328,18 @@ def test_application_metrics_follow_the_apps_replicas(
     def usage() -> dict[str, Any]:
         found: dict[str, Any] = _usage(http, storefront)["metrics"]["resource_usage"]
         return found
-    eventually(lambda: usage() == {"cpu": "10m", "memory": "16Mi"}, timeout=60, interval=1)
+    def matches(replicas: int) -> bool:
+        found = usage()
+        # Memory is exact (16Mi per simulated container); CPU (10m each) is a rate between
+        # two scrapes, so it carries the scrapes' timing jitter.
+        return (found["memory"] == f"{16 * replicas}Mi" and found["cpu"] is not None
+                and abs(int(found["cpu"].removesuffix("m")) - 10 * replicas) <= 3 * replicas)
+
+    eventually(lambda: matches(1), timeout=90, interval=1)
     member[0].patch(Deployment, "storefront", {"spec": {"replicas": 3}}, namespace="shop",
                     patch_type=PatchType.MERGE)
     try:
-        eventually(lambda: usage() == {"cpu": "30m", "memory": "48Mi"}, timeout=60, interval=1)
+        eventually(lambda: matches(3), timeout=90, interval=1)
     finally:
         member[0].patch(Deployment, "storefront", {"spec": {"replicas": 1}}, namespace="shop",
                         patch_type=PatchType.MERGE)

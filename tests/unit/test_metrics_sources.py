@@ -4,6 +4,7 @@ file that several API replicas write."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 from pathlib import Path
@@ -19,6 +20,7 @@ from hybridcloud.observability.node_metrics import (
     kubelet_proxy_path,
     simulated_kubelet_url,
 )
+from hybridcloud.observability.range_cache import RangeCache
 
 
 def _pattern(selector: str) -> re.Pattern[str]:
@@ -131,3 +133,36 @@ def test_rule_file_writers_never_leave_a_partial_file_or_temporaries(tmp_path: P
     assert [p.name for p in tmp_path.iterdir()] == ["tenants.yaml"]
     # The same text again is not a write.
     assert replace_rule_file(path, path.read_text()) is False
+
+
+def test_identical_metrics_requests_share_one_computation_and_failures_are_not_kept() -> None:
+    cache = RangeCache(ttl=60)
+    calls: list[str] = []
+
+    async def compute() -> bytes:
+        calls.append("ran")
+        await asyncio.sleep(0.01)
+        return b"answer"
+
+    async def failing() -> bytes:
+        calls.append("failed")
+        raise RuntimeError("backend down")
+
+    async def scenario() -> None:
+        answers = await asyncio.gather(*(cache.get(("t", "c"), compute) for _ in range(5)))
+        assert answers == [b"answer"] * 5
+        assert await cache.get(("t", "c"), compute) == b"answer"
+        assert calls == ["ran"]
+        # Another tenant's identical window is its own key.
+        assert await cache.get(("other", "c"), compute) == b"answer"
+        assert calls == ["ran", "ran"]
+        for _ in range(2):
+            with pytest.raises(RuntimeError, match="backend down"):
+                await cache.get(("t", "down"), failing)
+        assert calls[-2:] == ["failed", "failed"]
+
+    asyncio.run(scenario())
+    expired = RangeCache(ttl=0)
+    asyncio.run(expired.get("k", compute))
+    asyncio.run(expired.get("k", compute))
+    assert calls.count("ran") == 4

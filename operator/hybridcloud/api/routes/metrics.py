@@ -11,18 +11,20 @@ comma-separated catalogue names. A backend that is unset, down or slow is 503.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from ...models import HybridCluster
 from ...observability.catalog import CATALOG, DEFAULT_METRICS
 from ...observability.prometheus import BackendUnavailableError, QueryRejectedError
+from ...observability.range_cache import RangeCache
 from ...observability.scoping import Scoper
 from ..deps import AuthDep, CachesDep, CallerDep, TenantDep
 from ..errors import APIError
@@ -73,6 +75,14 @@ def scoper(request: Request) -> Scoper:
     found: Scoper | None = getattr(request.app.state, "scoper", None)
     if found is None:
         raise unavailable("metrics are not available on this server (no Prometheus configured)")
+    return found
+
+
+def answers(request: Request) -> RangeCache:
+    found: RangeCache | None = getattr(request.app.state, "metrics_answers", None)
+    if found is None:
+        found = RangeCache(request.app.state.settings.metrics_cache_seconds)
+        request.app.state.metrics_answers = found
     return found
 
 
@@ -162,7 +172,7 @@ async def cluster_metrics(
                     ] = None,
     metrics: Annotated[str | None, Query(max_length=1024, description="Comma-separated "
                                          "names from GET /v1/metrics/catalog.")] = None,
-) -> JSONResponse:
+) -> Response:
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace)
     cluster_or_404(caches.clusters, namespace, cluster_id)
     settings: Settings = request.app.state.settings
@@ -177,16 +187,24 @@ async def cluster_metrics(
         values = result[0]["values"] if result else []
         return {"metric": name, "values": [[rfc3339(float(t)), str(v)] for t, v in values]}
 
-    try:
+    async def answer() -> bytes:
         series = await asyncio.gather(*(one(name) for name in names))
+        # Built here rather than validated again through the response model: a 1 h range at
+        # 15 s is hundreds of points per metric (the shape is the model's, see the tests).
+        return json.dumps({"metrics": {item["metric"]: item for item in series}},
+                          separators=(",", ":")).encode()
+
+    # Access was checked above; the key holds the tenant and cluster, so no other caller's
+    # answer can be reused here.
+    key = (namespace, cluster_id, tuple(names), since, until, seconds)
+    try:
+        body = await answers(request).get(key, answer)
     except BackendUnavailableError as exc:
         raise unavailable("the metrics backend is unavailable") from exc
     except QueryRejectedError as exc:
         # The catalogue's own expressions are valid; a rejection is the backend's limit.
         raise invalid("metrics", f"the backend refused the query: {exc.message}") from exc
-    # Built here rather than validated again through the response model: a 1 h range at 15 s
-    # is hundreds of points per metric (the shape is the model's, see the tests).
-    return JSONResponse({"metrics": {item["metric"]: item for item in series}})
+    return Response(body, media_type="application/json")
 
 
 def _binary_size(value: float) -> str:
