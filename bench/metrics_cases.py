@@ -31,11 +31,17 @@ from hybridcloud.observability.scoping import Scoper
 from .api_cases import CONCURRENCY, NAMESPACE, load, serve
 from .env import Bench, stop
 from .operator_cases import client, ensure_namespace, manifest
+from .profile import profiled
 from .report import Result
 
 CLUSTER = "c-metrics"
-EXPORTED = (b"# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %d\n"
-            b"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 1.5e8\n")
+# A node's container resource metrics, as kwok/the kubelet serve them (the catalogue's
+# cpu_usage and memory_usage read these).
+_CONTAINER = b'{namespace="shop",pod="web-7d4b9c6f5-abcde",container="web"}'
+EXPORTED = (b"# TYPE container_cpu_usage_seconds_total counter\n"
+            b"container_cpu_usage_seconds_total" + _CONTAINER + b" %d\n"
+            b"# TYPE container_memory_working_set_bytes gauge\n"
+            b"container_memory_working_set_bytes" + _CONTAINER + b" 1.5e8\n")
 
 
 class _Exporter(BaseHTTPRequestHandler):
@@ -117,7 +123,8 @@ async def run(bench: Bench, scale: float) -> list[Result]:
             direct_url = httpx.URL(f"{prometheus_url}/api/v1/query_range", params={
                 "query": scoped, "start": f"{start.timestamp():.3f}",
                 "end": f"{end.timestamp():.3f}", "step": "15"})
-            through_api = await load(http, lambda _: str(api_url), requests, auth)
+            with profiled(api.pid, "metrics-range"):
+                through_api = await load(http, lambda _: str(api_url), requests, auth)
             direct = await load(http, lambda _: str(direct_url), requests)
         params = {"range": "1h", "step": "15s", "points": 241, "metrics": "cpu_usage",
                   "concurrency": CONCURRENCY, "requests": requests,

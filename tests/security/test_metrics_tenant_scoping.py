@@ -21,7 +21,7 @@ from hybridcloud.controlplane import ControlPlane
 
 from ..integration.api_support import bearer, eventually, register_member, set_cluster_status
 from ..integration.metrics_support import Stack, observability_stack, tenant_token
-from ..integration.test_api_contract import CREATE_CLUSTER, assert_error
+from ..integration.test_api_contract import CREATE_CLUSTER, DEPLOY_APPLICATION, assert_error
 
 pytestmark = pytest.mark.integration
 A, B = "scope-tenant-a", "scope-tenant-b"
@@ -123,3 +123,19 @@ def test_tenants_cannot_use_the_discovery_or_scrape_endpoints(
     for client in (first, second):
         assert_error(client.get("/internal/metrics/targets"), 403, "FORBIDDEN")
         assert_error(client.get(f"/internal/metrics/scrape/{A}/edge"), 403, "FORBIDDEN")
+        assert_error(client.get(f"/internal/metrics/scrape/{A}/edge/nodes/metrics-member-node-0"),
+                     403, "FORBIDDEN")
+
+
+def test_a_tenant_cannot_read_another_tenants_application_metrics(
+        tenants: tuple[httpx.Client, httpx.Client]) -> None:
+    first, second = tenants
+    assert first.post("/v1/clusters/edge/applications", json={
+        **DEPLOY_APPLICATION, "name": "private-app"}).status_code == 201
+    url = "/v1/clusters/edge/applications/private-app/metrics"
+    assert first.get(url).status_code == 200
+    # B has a cluster of the same name; A's application is still not B's to read.
+    created = second.post("/v1/clusters", json={**CREATE_CLUSTER, "name": "edge"})
+    assert created.status_code in (201, 409), created.text
+    assert_error(second.get(url), 404, "APPLICATION_NOT_FOUND")
+    assert_error(second.get(url, params={"namespace": A}), 403, "FORBIDDEN")

@@ -55,6 +55,7 @@ from .observability import start_observability
 from .ratelimit import RateLimiter
 from .routes import alert_rules as alert_rules_routes  # metrics and alerting (issue 14)
 from .routes import alerts as alerts_routes
+from .routes import app_metrics as app_metrics_routes  # application metrics (issue 14)
 from .routes import (
     applications,
     clusters,
@@ -247,6 +248,6 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
 
     for module in (clusters, applications, workloads, multicluster, operations, oauth, security,
                    webhooks, events, logs, metrics_routes, metrics_discovery_routes,
-                   alert_rules_routes, alerts_routes):
+                   alert_rules_routes, alerts_routes, app_metrics_routes):
         app.include_router(module.router)
     return app

@@ -52,6 +52,7 @@ from ..kube.member_credentials import MemberClients as PlatformCopyClients
 from ..kube.tenants import TenantBook
 from ..observability.alertmanager import AlertmanagerClient
 from ..observability.logstore import LogStore
+from ..observability.range_cache import RangeCache
 from ..observability.scoping import Scoper
 from .errors import APIError
 from .kubecall import kube_call as kube_call  # re-exported: routes import it from here
@@ -356,5 +357,9 @@ LogStoreDep = Annotated[LogStore | None, Depends(_optional_from_state("logs"))]
 # Member clients built from the platform's copy of each credential, for the scrape proxy.
 ScrapeClientsDep = Annotated[PlatformCopyClients[httpx2.AsyncClient],
                              Depends(_from_state("scrape_clients"))]
+# ``local`` members' simulated kubelets, trusted by each member's own CA (node metrics).
+KubeletClientsDep = Annotated[PlatformCopyClients[httpx2.AsyncClient],
+                              Depends(_from_state("kubelet_clients"))]
+MetricsAnswersDep = Annotated[RangeCache, Depends(_from_state("metrics_answers"))]
 SecurityPoliciesDep = Annotated[WatchCache, Depends(_from_state("security_policies"))]
 EventHubDep = Annotated[EventHub, Depends(_from_state("event_hub"))]

@@ -2,13 +2,18 @@
 objects labelled ``platform.example.com/alert-rule=true`` (written by ``POST /v1/alert-rules`` or
 applied from Git) are confined to their namespace's series, written to ``rules_file`` and, when
 the file changed, Prometheus is told to reload. A rule that cannot be confined is left out (and
-logged), never loaded as written."""
+logged), never loaded as written.
+
+Any number of API replicas may share one rule file: each renders the whole file from the
+objects (sorted, so the same objects give the same bytes) and replaces it atomically through its
+own temporary file (``replace_rule_file``); none keeps state the others need."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +66,32 @@ async def render_rule_file(kube: AsyncClient, scoper: Scoper, settings: Settings
     return yaml.safe_dump({"groups": groups}, sort_keys=True)
 
 
-def _replace(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)  # Prometheus never reads a half-written file
+def replace_rule_file(path: Path, text: str) -> bool:
+    """Make ``path`` hold ``text``; False when it already did (nothing written).
+
+    Safe with any number of API replicas sharing the file: each writes a temporary file of its
+    own (a shared temporary name would let one replica rename another's half-written file) and
+    renames it over ``path`` atomically, so Prometheus only ever reads a whole file. Every
+    replica renders the whole file from the same PrometheusRule objects, so whichever rename
+    lands last holds the same rules."""
+    try:
+        if path.read_text() == text:
+            return False
+    except FileNotFoundError:
+        pass
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)  # Prometheus may run as another user on a shared volume
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True
 
 
 async def sync_rules(kube: AsyncClient, scoper: Scoper, settings: Settings) -> None:
@@ -75,7 +102,9 @@ async def sync_rules(kube: AsyncClient, scoper: Scoper, settings: Settings) -> N
         try:
             text = await render_rule_file(kube, scoper, settings)
             if text != written:
-                _replace(path, text)
+                # Reload even when another replica already wrote this text: it may have
+                # stopped between its rename and its reload. A reload is idempotent.
+                replace_rule_file(path, text)
                 await scoper.prometheus.reload()
                 written = text
         except (ApiError, BackendUnavailableError, OSError) as exc:

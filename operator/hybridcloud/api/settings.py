@@ -143,6 +143,10 @@ class Settings(BaseSettings):
         default=None, description="host:port at which Prometheus reaches this API to scrape "
         "member metrics (the targets discovery lists); unset: the address Prometheus used for "
         "the discovery request.")
+    metrics_cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="How long an answer of GET /v1/clusters/{id}/"
+        "metrics for one exact window (cluster, metrics, start, end, step) is reused, and "
+        "identical concurrent requests share one computation; 0: every request queries.")
     # --- end of metrics and alerting ---------------------------------------------------------
 
     # --- alert rules (issue 14) ---------------------------------------------------------------

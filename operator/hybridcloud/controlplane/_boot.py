@@ -15,6 +15,7 @@ import httpx
 from . import _components as comp
 from ._api import api_client, probe_ok
 from ._kwok_crds import install_log_crds
+from ._kwok_usage import with_usage
 from ._net import free_ports, port_accepts
 from ._nodes import create_nodes, schedulable_names
 from ._pki import ClusterPKI
@@ -98,7 +99,7 @@ class Boot:
                                 comp.scheduler_args(ports, plan.kubeconfig, serving))
         stages = plan.workdir / "kwok" / "stages.yaml"
         stages.parent.mkdir(parents=True, exist_ok=True)
-        stages.write_bytes(_KWOK_STAGES.read_bytes())
+        stages.write_bytes(with_usage(_KWOK_STAGES.read_bytes()))
         install_log_crds(client)
         kwok_args = comp.kwok_args(plan.kubeconfig, stages, free_ports(1)[0],
                                    pki.serving_cert_for(comp.KWOK))

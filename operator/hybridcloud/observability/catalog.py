@@ -4,7 +4,8 @@ Each entry is a PromQL expression written without any cluster or tenant matcher;
 it (``promql.render``) to the requested cluster and the caller's tenant before it is sent, so an
 entry can never read another cluster's series. The series come from what discovery makes
 Prometheus scrape for every Active cluster (``discovery.py``): the member API server's own
-``/metrics`` (read by the platform with its member credential).
+``/metrics`` and each node's container resource metrics (both read by the platform with its
+member credential).
 """
 
 from __future__ import annotations
@@ -21,10 +22,20 @@ class CatalogEntry:
 
 
 CATALOG: dict[str, CatalogEntry] = {entry.name: entry for entry in (
-    CatalogEntry("cpu_usage", "sum(rate(process_cpu_seconds_total[5m])) * 100", "percent",
-                 "CPU used by the cluster's scraped control-plane processes, in % of one core."),
-    CatalogEntry("memory_usage", "sum(process_resident_memory_bytes)", "bytes",
-                 "Resident memory of the cluster's scraped control-plane processes."),
+    # Container figures as metrics-server/cAdvisor users know them, from each node's
+    # /metrics/resource (discovery scrapes one target per node, see node_metrics.py).
+    # CPU between each container's two latest samples, as metrics-server computes it: rate()
+    # over a window divides a young container's increase by the whole window (a new replica
+    # would take the window to count fully) and keeps counting a deleted one for as long.
+    # "and" keeps the containers present now.
+    CatalogEntry("cpu_usage",
+                 "sum(irate(container_cpu_usage_seconds_total[2m]) and on (namespace, pod, "
+                 "container) container_memory_working_set_bytes) * 100", "percent",
+                 "CPU used by the cluster's containers, in % of one core (sum over "
+                 "containers of container_cpu_usage_seconds_total's latest rate)."),
+    CatalogEntry("memory_usage", "sum(container_memory_working_set_bytes)", "bytes",
+                 "Working set of the cluster's containers "
+                 "(container_memory_working_set_bytes, what kubectl top shows)."),
     # apiserver_resource_objects is refreshed by the API server once a minute.
     CatalogEntry("pods", 'sum(apiserver_resource_objects{group="",resource="pods"})', "count",
                  "Pods stored in the cluster (follows replicas as workloads scale; the API "

@@ -11,20 +11,29 @@ comma-separated catalogue names. A backend that is unset, down or slow is 503.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from ...models import HybridCluster
 from ...observability.catalog import CATALOG, DEFAULT_METRICS
 from ...observability.prometheus import BackendUnavailableError, QueryRejectedError
 from ...observability.scoping import Scoper
-from ..deps import AuthDep, CachesDep, CallerDep, ScoperDep, SettingsDep, TenantDep
+from ..deps import (
+    AuthDep,
+    CachesDep,
+    CallerDep,
+    MetricsAnswersDep,
+    ScoperDep,
+    SettingsDep,
+    TenantDep,
+)
 from ..errors import APIError
 from ..settings import Settings
 from ..views import ClusterMetrics, NetworkIO
@@ -153,6 +162,7 @@ async def metrics_catalog(caller: CallerDep) -> Catalog:
 async def cluster_metrics(
     cluster_id: ClusterId, caller: CallerDep, auth: AuthDep, caches: CachesDep,
     namespace: TenantDep, settings: SettingsDep, prometheus: ScoperDep,
+    answers: MetricsAnswersDep,
     start: Annotated[str | None, Query(max_length=64, description="RFC3339; default: "
                                        "an hour before end.")] = None,
     end: Annotated[str | None, Query(max_length=64, description="RFC3339; default: now.")
@@ -161,7 +171,7 @@ async def cluster_metrics(
                     ] = None,
     metrics: Annotated[str | None, Query(max_length=1024, description="Comma-separated "
                                          "names from GET /v1/metrics/catalog.")] = None,
-) -> JSONResponse:
+) -> Response:
     await auth.require(caller, "get", HybridCluster.PLURAL, namespace)
     cluster_or_404(caches.clusters, namespace, cluster_id)
     since, until, seconds = time_range(start, end, step, settings.metrics_max_points)
@@ -175,16 +185,24 @@ async def cluster_metrics(
         values = result[0]["values"] if result else []
         return {"metric": name, "values": [[rfc3339(float(t)), str(v)] for t, v in values]}
 
-    try:
+    async def answer() -> bytes:
         series = await asyncio.gather(*(one(name) for name in names))
+        # Built here rather than validated again through the response model: a 1 h range at
+        # 15 s is hundreds of points per metric (the shape is the model's, see the tests).
+        return json.dumps({"metrics": {item["metric"]: item for item in series}},
+                          separators=(",", ":")).encode()
+
+    # Access was checked above; the key holds the tenant and cluster, so no other caller's
+    # answer can be reused here.
+    key = (namespace, cluster_id, tuple(names), since, until, seconds)
+    try:
+        body = await answers.get(key, answer)
     except BackendUnavailableError as exc:
         raise unavailable("the metrics backend is unavailable") from exc
     except QueryRejectedError as exc:
         # The catalogue's own expressions are valid; a rejection is the backend's limit.
         raise invalid("metrics", f"the backend refused the query: {exc.message}") from exc
-    # Built here rather than validated again through the response model: a 1 h range at 15 s
-    # is hundreds of points per metric (the shape is the model's, see the tests).
-    return JSONResponse({"metrics": {item["metric"]: item for item in series}})
+    return Response(body, media_type="application/json")
 
 
 def _binary_size(value: float) -> str:
