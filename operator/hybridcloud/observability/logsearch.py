@@ -1,11 +1,9 @@
 """One page of a tenant's logs from the store: the LogsQL sent, the order, the paging cursor.
 
-Cost: sorting every match by six fields was what made a page slow, far more than counting. The
-total and the page are asked for concurrently, and the page is found in two steps so the store
-can take its "newest N lines" path (only ``sort by (_time desc) limit N`` does: the store then
-narrows the time range instead of sorting every match): the first ``skip + limit + 1`` lines by
-time alone, then every line at exactly the edge timestamp of those (a one-nanosecond range),
-ordered here with a deterministic tie-break.
+Cost: sorting every match of a broad query by six fields was what made a page slow, far more
+than counting (a count is about as cheap as the bare filter). So the total comes first, and the
+matches per nanosecond it implies size a time window at the page's beginning expected to hold
+twice the page; the window grows if it holds less. Only the lines in that window are sorted.
 
 Paging is anchored on time, not on a row offset, so lines arriving meanwhile do not shift pages:
 the cursor holds the timestamp of the last line returned and how many lines with exactly that
@@ -16,7 +14,6 @@ ever narrows the tenant-scoped query, so a forged cursor can reveal nothing else
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import hashlib
@@ -110,10 +107,6 @@ def digest(tenant: str, query: str, start: int, end: int, descending: bool) -> s
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def _order_key(row: dict[str, Any]) -> tuple[Any, ...]:
-    return (parse_rfc3339_ns(row["_time"]), *(row.get(f, "") for f in _TIEBREAK))
-
-
 async def _total(store: LogStore, logsql: str, start: int, end: int) -> int:
     # The store's end bound is exclusive; the contract's end_time is inclusive.
     counted = await store.query(f"{logsql} | stats count() as total", format_ns(start),
@@ -122,19 +115,24 @@ async def _total(store: LogStore, logsql: str, start: int, end: int) -> int:
 
 
 async def _first_rows(store: LogStore, logsql: str, start: int, end: int, count: int,
-                      descending: bool) -> list[dict[str, Any]]:
-    """The first ``count`` rows of ``start..end`` in the order of :func:`_order_key`."""
+                      descending: bool, density: float) -> list[dict[str, Any]]:
+    """The first ``count`` rows of ``start..end`` in the order of :func:`_order_key`.
+
+    ``density`` (matches per ns, from the total) sizes a window at the page's beginning that
+    should hold twice ``count`` matches; a window that holds fewer grows fourfold until it does
+    or covers the whole range. Every line outside the window comes after every line in it, so
+    the first ``count`` of the window are the first of the range."""
     order = " desc" if descending else ""
-    head = await store.query(f"{logsql} | sort by (_time{order}) limit {count}",
-                             format_ns(start), format_ns(end + 1))
-    if len(head) >= count:
-        # Lines at the edge timestamp may be cut anywhere: take all of them, then tie-break.
-        times = [parse_rfc3339_ns(row["_time"]) for row in head]
-        edge = min(times) if descending else max(times)
-        head = [row for row, at in zip(head, times, strict=True) if at != edge]
-        head += await store.query(logsql, format_ns(edge), format_ns(edge + 1))
-    head.sort(key=_order_key, reverse=descending)
-    return head[:count]
+    by = ", ".join(f"{f}{order}" for f in ("_time", *_TIEBREAK))
+    width = end - start + 1 if density <= 0 else max(1_000_000, int(2 * count / density))
+    while True:
+        low = max(start, end - width + 1) if descending else start
+        high = end if descending else min(end, start + width - 1)
+        rows = await store.query(f"{logsql} | sort by ({by}) limit {count}",
+                                 format_ns(low), format_ns(high + 1))
+        if len(rows) >= count or (low, high) == (start, end):
+            return rows
+        width *= 4
 
 
 async def search(store: LogStore, tenant: str, node: Node, query_text: str, start: int,
@@ -151,9 +149,9 @@ async def search(store: LogStore, tenant: str, node: Node, query_text: str, star
             page_end = cursor.at
         else:
             page_start = cursor.at
-    total, rows = await asyncio.gather(
-        _total(store, logsql, start, end),
-        _first_rows(store, logsql, page_start, page_end, skip + limit + 1, descending))
+    total = await _total(store, logsql, start, end)
+    rows = await _first_rows(store, logsql, page_start, page_end, skip + limit + 1, descending,
+                             total / (end - start + 1))
     rows = rows[skip:]
     more = len(rows) > limit
     rows = rows[:limit]
