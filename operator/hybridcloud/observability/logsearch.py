@@ -116,7 +116,7 @@ async def _total(store: LogStore, logsql: str, start: int, end: int) -> int:
 
 async def _first_rows(store: LogStore, logsql: str, start: int, end: int, count: int,
                       descending: bool, density: float) -> list[dict[str, Any]]:
-    """The first ``count`` rows of ``start..end`` in the order of :func:`_order_key`.
+    """The first ``count`` rows of ``start..end`` by time, then the ``_TIEBREAK`` fields.
 
     ``density`` (matches per ns, from the total) sizes a window at the page's beginning that
     should hold twice ``count`` matches; a window that holds fewer grows fourfold until it does
