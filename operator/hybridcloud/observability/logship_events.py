@@ -160,10 +160,12 @@ class EventFeed:
 
     async def run(self) -> None:
         """Until cancelled: list, then watch; a 410 or a broken watch lists again."""
-        await self._reconcile_with_store()
-        version = self.book.events_version
+        version, reconciled = self.book.events_version, False
         while True:
             try:
+                if not reconciled:  # the store may be down when the shipper starts
+                    await self._reconcile_with_store()
+                    reconciled = True
                 if version is None:
                     version = await self._relist()
                 if version is not None:
