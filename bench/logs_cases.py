@@ -23,6 +23,7 @@ from lightkube import AsyncClient, Client, KubeConfig
 
 from hybridcloud.controlplane import ControlPlane, Profile
 from hybridcloud.controlplane._net import free_ports
+from hybridcloud.kube.pod_logs import PodLogReader
 from hybridcloud.observability.cursors import CursorBook
 from hybridcloud.observability.logquery import parse, render
 from hybridcloud.observability.logsearch import format_ns, search, to_ns
@@ -69,14 +70,18 @@ async def _ship(store: LogStore, work: Path, lines: int) -> tuple[float, float]:
         deadline = time.monotonic() + 60
         while not pod_running(sync, "bench", "app-0") and time.monotonic() < deadline:
             time.sleep(0.2)  # noqa: ASYNC251  (setup, not measured)
-        client = AsyncClient(config=KubeConfig.from_file(plane.kubeconfig))
+        config = KubeConfig.from_file(plane.kubeconfig)
+        client = AsyncClient(config=config)
+        logs = PodLogReader(config)
         book = CursorBook(client, "default", "bench-member")
-        shipper = MemberShipper(Member("bench-ship", "logbench", "uid"), client, store, book)
+        shipper = MemberShipper(Member("bench-ship", "logbench", "uid"), client, logs, store,
+                                book)
         started = time.perf_counter()
         while await shipper.poll():
             pass
         shipped = time.perf_counter() - started
         await client.close()
+        await logs.close()
         assert await _count(store, 'tenant:="bench-ship" AND source:="application"') >= lines
         records = [{"_time": format_ns(to_ns(at)), "_msg": text, "tenant": "bench-bulk",
                     "cluster": "logbench", "namespace": "bench", "pod": "app-0",

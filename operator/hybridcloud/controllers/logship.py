@@ -4,7 +4,8 @@ Enabled by ``HYBRIDCLOUD_OPERATOR_LOGS_URL``. A kopf event handler on HybridClus
 namespaces the operator watches) starts one supervised task per Active cluster
 (``observability.logship.MemberShipper``) and cancels it when the cluster leaves that phase or
 is deleted. Members are read with the platform's own copy of their credential
-(``kube.member_credentials``), never the tenant's ``<cluster>-kubeconfig``.
+(``kube.member_credentials``), never the tenant's ``<cluster>-kubeconfig``. The cursor
+ConfigMap is owned by that platform copy, so it goes away with the cluster (``cursors.py``).
 """
 
 from __future__ import annotations
@@ -12,16 +13,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 import kopf
 from lightkube import AsyncClient, KubeConfig
+from lightkube.models.meta_v1 import OwnerReference
 
 from .. import GROUP, VERSION
-from ..kube.member_credentials import MemberClients, MemberCredentialError
+from ..kube.member_credentials import (
+    MemberClients,
+    MemberCredentialError,
+    platform_secret_name,
+    read_platform_copy,
+)
+from ..kube.pod_logs import PodLogReader
 from ..models import HybridCluster
-from ..observability.cursors import CursorBook
+from ..observability.cursors import CursorBook, owner_secret
 from ..observability.logship import Member, MemberShipper, active
 from ..observability.logstore import LogStore
 from .config import OperatorConfig
@@ -31,20 +40,28 @@ _MEMO_KEY = "logship"
 _RETRY = 5.0
 
 
-def _member_client(_: str, config: KubeConfig) -> AsyncClient:
-    return AsyncClient(config=config, timeout=httpx2.Timeout(30.0),
-                       field_manager="hybridcloud-logship")
+@dataclass(frozen=True)
+class _MemberAccess:
+    kube: AsyncClient
+    logs: PodLogReader
 
 
-async def _close(client: AsyncClient) -> None:
-    await client.close()
+def _member_client(_: str, config: KubeConfig) -> _MemberAccess:
+    return _MemberAccess(AsyncClient(config=config, timeout=httpx2.Timeout(30.0),
+                                     field_manager="hybridcloud-logship"),
+                         PodLogReader(config))
+
+
+async def _close(access: _MemberAccess) -> None:
+    await access.kube.close()
+    await access.logs.close()
 
 
 class LogShipping:
     def __init__(self, config: OperatorConfig, management: AsyncClient, url: str) -> None:
         self.config, self.management = config, management
         self.store = LogStore(url, config.logs_timeout)
-        self.members: MemberClients[AsyncClient] = MemberClients(
+        self.members: MemberClients[_MemberAccess] = MemberClients(
             management, config.member_credentials_namespace, _member_client, _close)
         self.tasks: dict[tuple[str, str], tuple[str, asyncio.Task[None]]] = {}
 
@@ -64,12 +81,13 @@ class LogShipping:
     async def _ship(self, member: Member) -> None:
         while True:  # until cancelled: a missing credential or a crash is retried
             try:
-                client = await self.members.get(member.tenant, member.cluster, member.uid)
+                access = await self.members.get(member.tenant, member.cluster, member.uid)
                 book = CursorBook(self.management, self.config.member_credentials_namespace,
                                   member.uid, {f"{GROUP}/cluster": member.cluster,
-                                               f"{GROUP}/cluster-namespace": member.tenant})
+                                               f"{GROUP}/cluster-namespace": member.tenant},
+                                  await self._credential_owner(member))
                 await book.load()
-                shipper = MemberShipper(member, client, self.store, book,
+                shipper = MemberShipper(member, access.kube, access.logs, self.store, book,
                                         interval=self.config.logs_interval,
                                         max_bytes=self.config.logs_max_bytes)
                 await shipper.run()
@@ -81,6 +99,16 @@ class LogShipping:
                 log.warning("log shipping for %s/%s restarts after %s", member.tenant,
                             member.cluster, type(exc).__name__)
             await asyncio.sleep(_RETRY)
+
+    async def _credential_owner(self, member: Member) -> OwnerReference:
+        """The platform copy of the member's credential, as the owner of its cursors."""
+        secret = await read_platform_copy(self.management,
+                                          self.config.member_credentials_namespace,
+                                          member.tenant, member.cluster, member.uid)
+        uid = secret.metadata.uid if secret is not None and secret.metadata else None
+        if not uid:
+            raise MemberCredentialError(f"cluster {member.cluster} has no credential yet")
+        return owner_secret(platform_secret_name(member.uid), uid)
 
     async def stop(self) -> None:
         for _, task in self.tasks.values():

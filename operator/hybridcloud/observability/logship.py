@@ -1,17 +1,19 @@
 """Shipping one member cluster's container logs and Events to the log store, exactly once.
 
-A :class:`MemberShipper` polls the member through the Kubernetes API with the platform's own
-credential (what a collector on a managed cluster sees): it lists pods, reads each container's
-``pods/log`` with ``timestamps=true`` from its cursor (``sinceTime``, whole seconds, so the first
-second is read again and filtered), and lists Events. Each poll ships what is new in one ingest
-request and then advances the cursors; cursors are saved to the management cluster once per
-poll (a ConfigMap per member, ``cursors.py``), never per line.
+A :class:`MemberShipper` reads the member through the Kubernetes API with the platform's own
+credential (what a collector on a managed cluster sees): it lists pods and reads each
+container's ``pods/log`` with ``timestamps=true`` from its cursor (``sinceTime``, whole
+seconds, so the first second is read again and filtered; ``kube.pod_logs``), while an
+:class:`~.logship_events.EventFeed` watches the member's Events. Each poll ships what is new in
+one ingest request and then advances the cursors; cursors are saved to the management cluster
+once per poll (a ConfigMap per member, ``cursors.py``), never per line.
 
 Exactly once across a SIGKILL: the saved cursor may lag the store by one poll (killed after the
 ingest, before the save). So the first time this process meets a container it asks the store
 for the newest line already stored for it at or after the saved cursor and resumes behind that
 line, skipping the lines stored at exactly that timestamp (dedupe on (container, timestamp,
-line) at the resume boundary). Events are keyed by (uid, count) the same way.
+line) at the resume boundary). The Event feed does the same with the newest occurrence stored
+per Event.
 
 Memory stays bounded: one response of at most ``max_bytes`` per container per poll (a longer
 backlog is read over several polls), cursors only for containers and Events that still exist.
@@ -28,13 +30,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lightkube import AsyncClient
-from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import Event, Pod, PodLog
+from lightkube.resources.core_v1 import Pod
 
+from ..kube.pod_logs import PodLogError, PodLogReader
 from .cursors import CursorBook, LineCursor
 from .loglevel import extract_level
 from .logquery import quote
 from .logsearch import format_ns, parse_rfc3339_ns
+from .logship_events import EventFeed, store_scope
 from .logstore import LogStore, LogStoreRejectedError
 
 log = logging.getLogger(__name__)
@@ -98,10 +101,13 @@ class _Batch:
 
 
 class MemberShipper:
-    def __init__(self, member: Member, client: AsyncClient, store: LogStore, book: CursorBook,
-                 *, interval: float = 1.0, max_bytes: int = 1 << 20) -> None:
-        self.member, self.client, self.store, self.book = member, client, store, book
+    def __init__(self, member: Member, client: AsyncClient, logs: PodLogReader, store: LogStore,
+                 book: CursorBook, *, interval: float = 1.0, max_bytes: int = 1 << 20) -> None:
+        self.member, self.client, self.logs = member, client, logs
+        self.store, self.book = store, book
         self.interval, self.max_bytes = interval, max_bytes
+        self.events = EventFeed(client, book, store, self._event_record,
+                                store_scope(member.tenant, member.cluster))
         self._checked: set[str] = set()  # containers reconciled with the store in this process
         # sinceTime has whole seconds only: a container writing more than max_bytes within one
         # second would be read from the same start forever. Such a container's reads grow
@@ -114,10 +120,13 @@ class MemberShipper:
                 "cluster": self.member.cluster, "namespace": namespace, "pod": pod,
                 "container": container, "source": source, "level": level, "key": key}
 
+    def _event_record(self, at: int, text: str, namespace: str, pod: str, level: str,
+                      key: str) -> dict[str, Any]:
+        return self._record(at, text, namespace, pod, "", "event", level, key)
+
     async def _stored_boundary(self, key: str, since: int) -> LineCursor | None:
         """The newest line the store already holds for ``key`` at or after ``since``."""
-        scope = (f"tenant:={quote(self.member.tenant)} AND cluster:={quote(self.member.cluster)}"
-                 f" AND key:={quote(key)}")
+        scope = f"{store_scope(self.member.tenant, self.member.cluster)} AND key:={quote(key)}"
         rows = await self.store.query(f"{scope} | stats max(_time) as t", format_ns(since))
         newest = rows[0].get("t") if rows else None
         if not newest:
@@ -126,24 +135,11 @@ class MemberShipper:
         same = await self.store.query(f"{scope} | fields _msg", format_ns(at), format_ns(at + 1))
         return LineCursor(at, [line_hash(row.get("_msg", "")) for row in same])
 
-    async def _stored_event_count(self, key: str) -> int:
-        scope = (f"tenant:={quote(self.member.tenant)} AND cluster:={quote(self.member.cluster)}"
-                 f" AND key:={quote(key)}")
-        rows = await self.store.query(f"{scope} | stats max(event_count) as c", format_ns(0))
-        value = rows[0].get("c") if rows else None
-        try:
-            return int(float(value)) if value not in (None, "", "NaN") else 0
-        except ValueError:
-            return 0
-
     async def _cursor_for(self, key: str) -> LineCursor | None:
         cursor = self.book.get(key)
         if key in self._checked:
             return cursor
         self._checked.add(key)
-        if key.startswith("event/"):
-            count = await self._stored_event_count(key)
-            return LineCursor(count, []) if count > (cursor.at if cursor else 0) else cursor
         # The store is the truth about what was shipped: it may be one poll ahead of the cursor.
         boundary = await self._stored_boundary(key, cursor.at if cursor else 0)
         if boundary is not None and (cursor is None or boundary.at >= cursor.at):
@@ -153,18 +149,11 @@ class MemberShipper:
     async def _read_log(self, pod: str, namespace: str, container: str,
                         cursor: LineCursor | None, size: int,
                         ) -> tuple[list[tuple[int, str]], bool]:
-        params: dict[str, Any] = {"container": container, "timestamps": True,
-                                  "limitBytes": size}
-        if cursor is not None:
-            params["sinceTime"] = format_ns(cursor.at - cursor.at % 1_000_000_000)
-        # lightkube's log() has no sinceTime/limitBytes; the same request with them.
-        inner = self.client._client
-        request = inner.prepare_request("get", PodLog, name=pod, namespace=namespace,
-                                        params=params)
-        response = await inner.send(inner.build_adapter_request(request))  # type: ignore[no-untyped-call]
-        inner.raise_for_status(response)  # type: ignore[no-untyped-call]
-        text = response.text
-        truncated = len(response.content) >= size
+        since = None if cursor is None else format_ns(cursor.at - cursor.at % 1_000_000_000)
+        content = await self.logs.read(namespace, pod, container, since_time=since,
+                                       limit_bytes=size)
+        text = content.decode(errors="replace")
+        truncated = len(content) >= size
         raw_lines = text.split("\n")
         if truncated or not text.endswith("\n"):
             raw_lines = raw_lines[:-1]  # a partial last line is read again next poll
@@ -189,9 +178,8 @@ class MemberShipper:
                 try:
                     lines, truncated = await self._read_log(meta.name, meta.namespace,
                                                             state.name, cursor, size)
-                except ApiError as exc:
-                    log.debug("no logs of %s on %s yet: %s", key, self.member.cluster,
-                              exc.status.code)
+                except PodLogError as exc:
+                    log.debug("no logs of %s on %s yet: %s", key, self.member.cluster, exc.code)
                     continue
                 shipped = fresh_lines(lines, cursor)
                 stuck = truncated and not shipped
@@ -204,48 +192,27 @@ class MemberShipper:
                                                   extract_level(text), key)
                                      for at, text in shipped)
                 batch.cursors[key] = advanced(cursor, shipped)
-        self.book.prune(live, events=False)
+        self.book.prune(live)
         # Pods come and go: forget what belonged to containers that are gone (bounded memory).
         self._read_size = {k: v for k, v in self._read_size.items() if k in live}
-        self._checked = {k for k in self._checked if k.startswith("event/") or k in live}
+        self._checked &= live
         return backlog
-
-    async def _events(self, batch: _Batch) -> None:
-        live: set[str] = set()
-        async for event in self.client.list(Event, namespace="*"):
-            meta = event.metadata
-            if meta is None or not meta.uid:
-                continue
-            count = event.count or 1
-            key = f"event/{meta.uid}"
-            live.add(key)
-            cursor = await self._cursor_for(key)
-            seen = cursor.at if cursor else 0
-            if count <= seen:
-                continue
-            when = event.lastTimestamp or event.eventTime or event.firstTimestamp
-            at = parse_rfc3339_ns(when.strftime("%Y-%m-%dT%H:%M:%S") + "Z") if when else 0
-            involved = event.involvedObject
-            text = f"{event.reason or ''}: {event.message or ''}".strip(": ")
-            record = self._record(at, text, meta.namespace or "",
-                                  involved.name or "" if involved.kind == "Pod" else "", "",
-                                  "event", "warning" if event.type == "Warning" else "info",
-                                  key)
-            # For Events the cursor's timestamp slot holds the count already shipped.
-            record["event_count"] = count
-            batch.records.append(record)
-            batch.cursors[key] = LineCursor(count, [])
-        self.book.prune(live, events=True)
-        self._checked = {k for k in self._checked if not k.startswith("event/") or k in live}
 
     async def poll(self) -> bool:
         """One pass; True when some container had more than one response's worth."""
         batch = _Batch()
         backlog = await self._containers(batch)
-        await self._events(batch)
-        await self.store.ingest(batch.records)
+        changes = self.events.pending()
+        await self.store.ingest([*batch.records,
+                                 *(change.record for change in changes if change.record)])
+        self.events.commit(len(changes))
         for key, cursor in batch.cursors.items():
             self.book.set(key, cursor)
+        for change in changes:
+            if change.key:
+                self.book.set_event(change.key, change.mark)
+            if change.version:
+                self.book.set_events_version(change.version)
         await self.book.save()
         return backlog
 
@@ -256,6 +223,14 @@ class MemberShipper:
             await self.store.flush()
         except LogStoreRejectedError as exc:
             log.warning("log store refused a flush; resuming without it: %s", exc)
+        feed = asyncio.create_task(self.events.run())
+        try:
+            await self._poll_forever()
+        finally:
+            feed.cancel()
+            await asyncio.gather(feed, return_exceptions=True)
+
+    async def _poll_forever(self) -> None:
         while True:
             try:
                 backlog = await self.poll()
