@@ -67,6 +67,7 @@ from .routes import (
     webhooks,
     workloads,
 )
+from .routes import git_hooks as git_hooks_routes  # Git push webhooks (issue 19)
 from .routes import metrics as metrics_routes
 from .routes import metrics_discovery as metrics_discovery_routes
 from .settings import Settings
@@ -139,7 +140,8 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             for operation in path.values():
                 # Validation failures are 400 INVALID_REQUEST with the standard body.
                 operation.get("responses", {}).pop("422", None)
-                if operation.get("operationId") != "issueToken":
+                # Unauthenticated on purpose: the token endpoint and signed Git webhooks.
+                if operation.get("operationId") not in ("issueToken", "receiveGitPush"):
                     operation["security"] = [{"bearer": []}]
         components = schema.setdefault("components", {})
         for name in ("HTTPValidationError", "ValidationError"):
@@ -247,6 +249,6 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
 
     for module in (clusters, applications, workloads, multicluster, operations, oauth, security,
                    webhooks, events, logs, metrics_routes, metrics_discovery_routes,
-                   alert_rules_routes, alerts_routes):
+                   alert_rules_routes, alerts_routes, git_hooks_routes):
         app.include_router(module.router)
     return app
