@@ -31,8 +31,9 @@ from .harness import OperatorProcess, delivery_operator, eventually, fresh_names
 from .test_application_delivery import Repo
 
 pytestmark = pytest.mark.integration
-GREETING = ("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: greeting, namespace: hooked}}\n"
-            "data: {{text: {text}}}\n")
+# Each test its own namespace on the member: applications never adopt each other's objects.
+GREETING = ("apiVersion: v1\nkind: ConfigMap\n"
+            "metadata: {{name: greeting, namespace: {namespace}}}\ndata: {{text: {text}}}\n")
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +71,9 @@ def receiver(management: ControlPlane, tmp_path: Path) -> Iterator[httpx.Client]
         yield http
 
 
-def _greeting(member: Client) -> str | None:
+def _greeting(member: Client, namespace: str) -> str | None:
     try:
-        return (member.get(ConfigMap, "greeting", namespace="hooked").data or {}).get("text")
+        return (member.get(ConfigMap, "greeting", namespace=namespace).data or {}).get("text")
     except ApiError as exc:
         if exc.status.code == 404:
             return None
@@ -84,20 +85,21 @@ def test_a_push_reaches_the_member_through_the_webhook_without_waiting_for_the_p
         kube: Client, hook_namespace: str, operator: OperatorProcess, member: Client,
         receiver: httpx.Client, tmp_path: Path, provider: str) -> None:
     repo = Repo(tmp_path)
-    repo.commit({"manifests/greeting.yaml": GREETING.format(text="first")})
+    target = f"hooked-{provider}"
+    repo.commit({"manifests/greeting.yaml": GREETING.format(namespace=target, text="first")})
     create_application(kube, hook_namespace, f"hooked-{provider}", repo.url, "main",
                        path="manifests", placement=["edge"])
-    eventually(lambda: _greeting(member) == "first" or None, timeout=90,
+    eventually(lambda: _greeting(member, target) == "first" or None, timeout=90,
                message=lambda: f"first commit never arrived\n{operator.tail(30)}")
 
-    repo.commit({"manifests/greeting.yaml": GREETING.format(text="second")})
+    repo.commit({"manifests/greeting.yaml": GREETING.format(namespace=target, text="second")})
     time.sleep(3)
-    assert _greeting(member) == "first", "nothing polls within the 600 s interval"
+    assert _greeting(member, target) == "first", "nothing polls within the 600 s interval"
 
     body = push_payload(provider, repo.url)
     pushed = time.monotonic()
     answer = receiver.post("/v1/hooks/git", content=body, headers=signed_headers(provider, body))
     assert answer.status_code == 202, answer.text
-    eventually(lambda: _greeting(member) == "second" or None, timeout=20,
+    eventually(lambda: _greeting(member, target) == "second" or None, timeout=20,
                message=lambda: f"the push never arrived\n{operator.tail(30)}")
     assert time.monotonic() - pushed < 20
