@@ -134,3 +134,22 @@ def test_a_repository_the_caller_can_no_longer_reach_is_not_answered_from_the_mi
             await cache.resolve(url, "main", max_age=0.2)
 
     asyncio.run(run())
+
+
+def test_branches_and_annotated_tags_resolve_from_the_advertised_refs_without_a_git_process(
+        tmp_path: Path, counted: Path) -> None:
+    [(work, url)] = repositories(tmp_path, 1)
+    head = git(work, "rev-parse", "HEAD")
+    git(work, "tag", "-a", "v2", "-m", "annotated")
+    git(work, "push", "--quiet", url.removeprefix("file://"), "v2")
+    cache = GitCache(tmp_path / "cache", allow_local=True)
+
+    async def run() -> None:
+        assert await cache.resolve(url, "v2", max_age=3600) == head, "peeled to the commit"
+        calls(counted)
+        for revision in ("main", "v2", "HEAD", "refs/heads/main") * 5:
+            assert await cache.resolve(url, revision, max_age=3600) == head
+        assert calls(counted) == Counter(), "answered from memory"
+        assert await cache.resolve(url, head[:12], max_age=3600) == head  # SHAs: the mirror
+
+    asyncio.run(run())

@@ -172,7 +172,12 @@ class GitCache:
             if not self.answers(repository, credentials, max_age=max_age,
                                 not_before=not_before):
                 await self._refresh(repository, mirror, credentials)
-            sha = await self._rev_parse(mirror, revision)
+            # Branches and tags straight from the advertised refs when the mirror was filled
+            # from them (no git process per application: the resync profile's hot spot).
+            seen = self._advertised.get((repository, credentials.identity()))
+            sha = _advertised_commit(seen[2], revision) \
+                if seen and self._mirrored.get(repository) == seen[2] else None
+            sha = sha or await self._rev_parse(mirror, revision)
             if sha is None and re.fullmatch(r"[0-9a-f]{7,64}", revision):
                 # A commit no branch or tag points at: ask the server for it directly.
                 with contextlib.suppress(SourceError):
@@ -445,6 +450,17 @@ def _explain_refusal(error: SourceError, repository: str,
     refusal = detail.removeprefix("git fetch failed: ").removeprefix("git ls-remote failed: ")
     return InvalidSourceError(f"{where} refused the credentials in the Secret of "
                               f"spec.source.secretRef ({refusal})", reason="AuthenticationFailed")
+
+
+def _advertised_commit(refs: dict[str, str], revision: str) -> str | None:
+    """``revision`` as ``git rev-parse`` would resolve it in the mirror (branch, then tag,
+    annotated tags peeled, HEAD), from ``ls-remote`` output; None for anything else (SHAs)."""
+    if revision == "HEAD":
+        return refs.get("HEAD")
+    for ref in (f"refs/heads/{revision}", f"refs/tags/{revision}", revision):
+        if ref.startswith(("refs/heads/", "refs/tags/")) and ref in refs:
+            return refs.get(f"{ref}^{{}}") or refs[ref]
+    return None
 
 
 def _ensure(directory: Path) -> Path:
