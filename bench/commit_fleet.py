@@ -77,6 +77,13 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=5).status_code == 200
+    except httpx.TransportError:  # not listening yet
+        return False
+
+
 def _status(obj: Any) -> dict[str, Any]:
     return obj.status if isinstance(obj.status, dict) else {}
 
@@ -180,8 +187,8 @@ def run(workdir: Path, scale: float) -> list[Result]:
 
         process = operator(600.0)
         try:
-            _wait(lambda: httpx.get(f"{hook}/readyz", timeout=5).status_code == 200
-                  if api.poll() is None else True, 60, "the API never became ready")
+            _wait(lambda: _ready(f"{hook}/readyz") or api.poll() is not None, 120,
+                  "the API never became ready")
             for member in MEMBERS:
                 kube.create(HybridClusterResource.from_dict({
                     "apiVersion": "platform.example.com/v1", "kind": "HybridCluster",

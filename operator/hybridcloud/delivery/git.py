@@ -57,6 +57,7 @@ from ..redaction import redact as redact  # re-exported for the delivery modules
 from .errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from .gitlimits import SETTING as _SETTING
 from .gitlimits import GitLimits, discard, extract, folder_size, tree_over_limits
+from .gitrefs import RefSnapshots, parse_ls_remote
 from .urls import RepositoryRefusedError, Transport, check_repository
 
 NETWORK_PROTOCOLS = "git:http:https:ssh"
@@ -139,10 +140,7 @@ class GitCache:
         self.allow_local = allow_local
         self.known_hosts = known_hosts
         self._locks: dict[str, asyncio.Lock] = {}
-        # (repository, credentials identity) -> when its last ls-remote started and ended, and
-        # the refs it saw
-        self._advertised: dict[tuple[str, str], tuple[float, float, dict[str, str]]] = {}
-        self._mirrored: dict[str, dict[str, str]] = {}  # repository -> refs last fetched
+        self._refs = RefSnapshots()
 
     @staticmethod
     def _key(repository: str) -> str:
@@ -174,10 +172,8 @@ class GitCache:
                 await self._refresh(repository, mirror, credentials)
             # Branches and tags straight from the advertised refs when the mirror was filled
             # from them (no git process per application: the resync profile's hot spot).
-            seen = self._advertised.get((repository, credentials.identity()))
-            sha = _advertised_commit(seen[2], revision) \
-                if seen and self._mirrored.get(repository) == seen[2] else None
-            sha = sha or await self._rev_parse(mirror, revision)
+            sha = self._refs.commit(repository, credentials.identity(), revision) or \
+                await self._rev_parse(mirror, revision)
             if sha is None and re.fullmatch(r"[0-9a-f]{7,64}", revision):
                 # A commit no branch or tag points at: ask the server for it directly.
                 with contextlib.suppress(SourceError):
@@ -192,26 +188,23 @@ class GitCache:
     def answers(self, repository: str, credentials: GitCredentials | None = None, *,
                 max_age: float, not_before: float | None = None) -> bool:
         """Whether :meth:`resolve` would answer from the mirror without asking the server."""
-        seen = self._advertised.get((repository, (credentials or GitCredentials()).identity()))
-        if seen is None or not (self._mirror(repository) / "HEAD").exists():
-            return False
-        started, ended, _ = seen
-        # Age counts from the answer (callers that queued behind the request share it); a
-        # forced refresh needs a request that started after it was asked for.
-        return time.monotonic() - ended < max_age and \
-            (not_before is None or started >= not_before)
+        identity = (credentials or GitCredentials()).identity()
+        return (self._mirror(repository) / "HEAD").exists() and self._refs.fresh(
+            repository, identity, max_age=max_age, not_before=not_before)
 
     async def _refresh(self, repository: str, mirror: Path, credentials: GitCredentials) -> None:
         """One ``ls-remote`` with the caller's credentials; a fetch only when the refs moved."""
         started = time.monotonic()
-        refs = await self._ls_remote(repository, mirror, credentials)
-        if self._mirrored.get(repository) != refs or not (mirror / "HEAD").exists():
+        try:
+            out = await self._git(["ls-remote", "--quiet", repository], _ensure(mirror.parent),
+                                  credentials)
+        except SourceError as exc:
+            raise _explain_refusal(exc, repository, credentials) from None
+        refs = parse_ls_remote(out)
+        if self._refs.needs_fetch(repository, refs) or not (mirror / "HEAD").exists():
             await self._fetch(repository, mirror, credentials)
-            # Refs as advertised before the fetch: if they moved meanwhile, the next poll
-            # sees a difference and fetches again (never the other way round).
-            self._mirrored[repository] = refs
-        self._advertised[(repository, credentials.identity())] = (started, time.monotonic(),
-                                                                   refs)
+            self._refs.fetched(repository, refs)
+        self._refs.answered(repository, credentials.identity(), started, refs)
 
     def check_url(self, repository: str, *, with_credentials: bool) -> Transport:
         """Refuse a URL the platform does not fetch (see :mod:`urls`) and credentials that
@@ -298,25 +291,8 @@ class GitCache:
             if exc.reason == "LimitExceeded":
                 # What was fetched so far is useless and may be large: drop the mirror.
                 shutil.rmtree(mirror, ignore_errors=True)
-                self._mirrored.pop(repository, None)
-                self._advertised = {k: v for k, v in self._advertised.items()
-                                    if k[0] != repository}
+                self._refs.forget(repository)
             raise _explain_refusal(exc, repository, credentials) from None
-
-    async def _ls_remote(self, repository: str, mirror: Path,
-                         credentials: GitCredentials) -> dict[str, str]:
-        """The branches, tags and HEAD the server advertises (ref -> object id)."""
-        try:
-            out = await self._git(["ls-remote", "--quiet", repository], _ensure(mirror.parent),
-                                  credentials)
-        except SourceError as exc:
-            raise _explain_refusal(exc, repository, credentials) from None
-        refs: dict[str, str] = {}
-        for line in out.decode(errors="replace").splitlines():
-            sha, _, ref = line.partition("\t")
-            if ref == "HEAD" or ref.startswith(("refs/heads/", "refs/tags/")):
-                refs[ref] = sha
-        return refs
 
     async def _rev_parse(self, mirror: Path, revision: str) -> str | None:
         refs = ["refs/hybridcloud/remote-head"] if revision == "HEAD" else \
@@ -450,17 +426,6 @@ def _explain_refusal(error: SourceError, repository: str,
     refusal = detail.removeprefix("git fetch failed: ").removeprefix("git ls-remote failed: ")
     return InvalidSourceError(f"{where} refused the credentials in the Secret of "
                               f"spec.source.secretRef ({refusal})", reason="AuthenticationFailed")
-
-
-def _advertised_commit(refs: dict[str, str], revision: str) -> str | None:
-    """``revision`` as ``git rev-parse`` would resolve it in the mirror (branch, then tag,
-    annotated tags peeled, HEAD), from ``ls-remote`` output; None for anything else (SHAs)."""
-    if revision == "HEAD":
-        return refs.get("HEAD")
-    for ref in (f"refs/heads/{revision}", f"refs/tags/{revision}", revision):
-        if ref.startswith(("refs/heads/", "refs/tags/")) and ref in refs:
-            return refs.get(f"{ref}^{{}}") or refs[ref]
-    return None
 
 
 def _ensure(directory: Path) -> Path:
