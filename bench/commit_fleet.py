@@ -162,6 +162,8 @@ def run(workdir: Path, scale: float) -> list[Result]:
         install_crds(plane.kubeconfig)
         kube = Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="bench")
         kube.create(Namespace(metadata=ObjectMeta(name=NAMESPACE)))
+        # Where operator and API keep the platform's own member credentials (as the chart does).
+        kube.create(Namespace(metadata=ObjectMeta(name="hybridcloud-system")))
         port = _free_port()
         hook = f"http://127.0.0.1:{port}"
         base_env = {**os.environ, "PYTHONPATH": str(ROOT)}
