@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -174,7 +175,7 @@ def run(workdir: Path, scale: float) -> list[Result]:
             cwd=ROOT, env={**base_env, "HYBRIDCLOUD_API_KUBECONFIG": str(plane.kubeconfig),
                            "HYBRIDCLOUD_API_GIT_HOOK_SECRETS_DIR": str(secrets)})
 
-        def operator(git_interval: float) -> subprocess.Popen[bytes]:
+        def operator(git_interval: float, resync: float = 300.0) -> subprocess.Popen[bytes]:
             log = (workdir / "operator.log").open("ab")
             return subprocess.Popen(
                 [sys.executable, "-m", "hybridcloud", "operator", "--namespace", NAMESPACE,
@@ -185,7 +186,10 @@ def run(workdir: Path, scale: float) -> list[Result]:
                      "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
                      "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "0.3",
                      "HYBRIDCLOUD_OPERATOR_DELIVERY_POLL_INTERVAL": "1",
-                     "HYBRIDCLOUD_OPERATOR_GIT_INTERVAL": str(git_interval)})
+                     "HYBRIDCLOUD_OPERATOR_GIT_INTERVAL": str(git_interval),
+                     # A converged application's next pass comes at the resync interval; the
+                     # revision is re-resolved then if git_interval has passed.
+                     "HYBRIDCLOUD_OPERATOR_RESYNC_INTERVAL": str(resync)})
 
         process = operator(600.0)
         try:
@@ -222,14 +226,17 @@ def run(workdir: Path, scale: float) -> list[Result]:
                   "the applications never reached every member")
             time.sleep(2)  # let the first passes' resyncs settle
             with profiled(process.pid, "operator-commit-to-fleet-webhook"):
-                webhook = [_push_and_wait(work, bare, members, apps, hook, 120)
+                webhook = [_push_and_wait(work, bare, members, apps, hook, 60 + 3 * apps)
                            for _ in range(pushes)]
             stop(process)
-            process = operator(POLL_INTERVAL)
+            process = operator(POLL_INTERVAL, resync=POLL_INTERVAL)
             time.sleep(POLL_INTERVAL)  # the restart's own passes are not part of the figure
-            with profiled(process.pid, "operator-commit-to-fleet-polling"):
-                polling = [_push_and_wait(work, bare, members, apps, None, 10 * POLL_INTERVAL)
-                           for _ in range(2)]
+            polling: list[float] = []
+            with profiled(process.pid, "operator-commit-to-fleet-polling"), \
+                    contextlib.suppress(TimeoutError):  # reported as missing below
+                for _ in range(2):
+                    polling.append(_push_and_wait(work, bare, members, apps, None,
+                                                  2 * POLL_INTERVAL + 60 + 3 * apps))
             floor = asyncio.run(_direct_apply(kubeconfigs, apps))
         finally:
             stop(process)
@@ -243,8 +250,8 @@ def run(workdir: Path, scale: float) -> list[Result]:
         Result("commit_to_fleet_webhook_p50_s", statistics.median(webhook), "s", floor,
                {**params, "pushes": pushes, "each_s": [round(t, 2) for t in webhook]},
                target="p50 <= 2 s"),
-        Result("commit_to_fleet_polling_s", max(polling), "s", floor,
+        Result("commit_to_fleet_polling_s", max(polling) if polling else None, "s", floor,
                {**params, "git_interval_s": POLL_INTERVAL,
                 "each_s": [round(t, 2) for t in polling]},
-               target=f"<= git_interval ({POLL_INTERVAL:.0f} s) + the webhook figure"),
+               target=f"<= git_interval = resync ({POLL_INTERVAL:.0f} s) + the webhook figure"),
     ]
