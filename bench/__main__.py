@@ -1,7 +1,8 @@
 """Run every benchmark case that can run, print the table, write bench/results/latest.json.
 
     BENCH_SCALE=0.2 make bench    # shrink cluster counts and idle windows (default 1.0)
-    BENCH_ONLY=api make bench      # one group: operator, api, delivery, health, logs or metrics
+    BENCH_ONLY=api make bench      # one group: operator, api, delivery, health, logs, metrics
+                                   # or git
     BENCH_ONLY=webhooks make bench # webhook deliveries and the SSE stream (issue 17)
 """
 
@@ -14,7 +15,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import api_cases, delivery_cases, health_cases, logs_cases, metrics_cases, operator_cases
+from . import (
+    api_cases,
+    delivery_cases,
+    git_cases,  # commit to fleet, git fetch cost (issue 19)
+    health_cases,
+    logs_cases,
+    metrics_cases,
+    operator_cases,
+)
 from .env import bench_environment
 from .report import Result, table, write
 
@@ -43,12 +52,14 @@ async def _run(scale: float, only: set[str]) -> list[Result]:
                 results += await webhook_cases.run(bench, scale)
         if "logs" in only:  # issue 15
             results += await asyncio.to_thread(logs_cases.run, Path(tmp) / "logs", scale)
+        if "git" in only:  # issue 19
+            results += await git_cases.run(Path(tmp) / "git", scale)
     return results
 
 
 def main() -> int:
     scale = float(os.environ.get("BENCH_SCALE", "1.0"))
-    groups = {"operator", "api", "delivery", "health", "logs", "metrics", "webhooks"}
+    groups = {"operator", "api", "delivery", "health", "logs", "metrics", "webhooks", "git"}
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(","))) or groups
     if not only <= groups:
         print(f"BENCH_ONLY must name some of {sorted(groups)}", file=sys.stderr)

@@ -49,6 +49,7 @@ from ..observability.logstore import LogStore
 from . import errors
 from .bodylimit import BodyLimit
 from .deps import Authenticator, Caches, CallerDep
+from .hook_replay import RecentPayloads
 from .member import MemberClients
 from .oauth import CLIENT_LABEL
 from .observability import start_observability
@@ -68,6 +69,7 @@ from .routes import (
     webhooks,
     workloads,
 )
+from .routes import git_hooks as git_hooks_routes  # Git push webhooks (issue 19)
 from .routes import metrics as metrics_routes
 from .routes import metrics_discovery as metrics_discovery_routes
 from .settings import Settings
@@ -140,7 +142,8 @@ def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
             for operation in path.values():
                 # Validation failures are 400 INVALID_REQUEST with the standard body.
                 operation.get("responses", {}).pop("422", None)
-                if operation.get("operationId") != "issueToken":
+                # Unauthenticated on purpose: the token endpoint and signed Git webhooks.
+                if operation.get("operationId") not in ("issueToken", "receiveGitPush"):
                     operation["security"] = [{"bearer": []}]
         components = schema.setdefault("components", {})
         for name in ("HTTPValidationError", "ValidationError"):
@@ -199,6 +202,7 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.rate_limit_window_seconds)
     app.state.stats = RequestStats()
+    app.state.git_hook_payloads = RecentPayloads()
     errors.install(app)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     # Added before the request-context middleware, so it runs inside it (its refusals carry the
@@ -248,6 +252,7 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
 
     for module in (clusters, applications, workloads, multicluster, operations, oauth, security,
                    webhooks, events, logs, metrics_routes, metrics_discovery_routes,
-                   alert_rules_routes, alerts_routes, app_metrics_routes):
+                   alert_rules_routes, alerts_routes, app_metrics_routes,
+                   git_hooks_routes):
         app.include_router(module.router)
     return app

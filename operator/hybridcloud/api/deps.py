@@ -55,6 +55,7 @@ from ..observability.logstore import LogStore
 from ..observability.range_cache import RangeCache
 from ..observability.scoping import Scoper
 from .errors import APIError
+from .hook_replay import RecentPayloads
 from .kubecall import kube_call as kube_call  # re-exported: routes import it from here
 from .member import MemberClients
 from .proxies import client_address as resolve_client_address
@@ -361,5 +362,6 @@ ScrapeClientsDep = Annotated[PlatformCopyClients[httpx2.AsyncClient],
 KubeletClientsDep = Annotated[PlatformCopyClients[httpx2.AsyncClient],
                               Depends(_from_state("kubelet_clients"))]
 MetricsAnswersDep = Annotated[RangeCache, Depends(_from_state("metrics_answers"))]
+GitHookPayloadsDep = Annotated[RecentPayloads, Depends(_from_state("git_hook_payloads"))]
 SecurityPoliciesDep = Annotated[WatchCache, Depends(_from_state("security_policies"))]
 EventHubDep = Annotated[EventHub, Depends(_from_state("event_hub"))]

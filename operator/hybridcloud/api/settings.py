@@ -158,3 +158,18 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="How often the rule file is brought up to date with the "
         "PrometheusRule objects labelled platform.example.com/alert-rule=true.")
     # --- end of alert rules ---------------------------------------------------------------------
+
+    # --- git webhook receiver (issue 19) -------------------------------------------------------
+    git_hook_secrets_dir: str | None = Field(
+        default=None, description="Directory holding the Git webhook secrets, one file per "
+        "provider: `github`, `gitlab`, `gitea` (a Secret mounted as a volume). POST "
+        "/v1/hooks/git accepts a provider's pushes only when its file exists and the request is "
+        "signed with it; unset: every push is refused with 401. Files are re-read on each "
+        "request, so a rotated Secret applies without a restart.")
+    git_hook_max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest push payload POST /v1/hooks/git accepts "
+        "(413 above; never more than HYBRIDCLOUD_API_MAX_BODY_BYTES).")
+    git_hook_replay_seconds: float = Field(
+        default=600.0, ge=0, description="A signed payload received again within this time is "
+        "acknowledged without refreshing anything again.")
+    # --- end of git webhook receiver ----------------------------------------------------------

@@ -1,7 +1,13 @@
 """The source stages of an application pass: resolve the git revision (cached for
 ``git_interval``, forced by the ``platform.example.com/refresh`` annotation, at most
 ``git_fetches_per_namespace`` fetches of one namespace at a time) and render it for one
-placement target; with the backoff of transient source errors."""
+placement target; with the backoff of transient source errors.
+
+Applications sharing a repository share its server round trips (see ``GitCache``): one
+``ls-remote`` per repository and ``git_interval``. A forced refresh (the annotation, which the
+Git webhook receiver sets) is satisfied by any ``ls-remote`` that started after the operator saw
+the annotation change, so a push refreshing 100 applications of one repository costs a few
+requests, not 100; and an application the mirror can answer takes no fetch slot."""
 
 from __future__ import annotations
 
@@ -12,9 +18,9 @@ from typing import Any
 
 from lightkube import AsyncClient
 
-from .. import GROUP
 from ..delivery.credentials import load_git_credentials
 from ..delivery.git import GitCache
+from ..delivery.githooks import REFRESH_ANNOTATION as REFRESH_ANNOTATION
 from ..delivery.gitlimits import GitLimits
 from ..delivery.render import RenderLimits
 from ..delivery.source import SourceRenderer
@@ -23,7 +29,6 @@ from ..reconcile.placement import Target
 from .config import OperatorConfig
 
 Key = tuple[str, str]
-REFRESH_ANNOTATION = f"{GROUP}/refresh"
 
 
 class FetchSlotsBusyError(Exception):
@@ -49,15 +54,24 @@ class ApplicationSources:
         self._fetch_slots: dict[str, asyncio.Semaphore] = {}
         self._resolved: dict[Key, tuple[tuple[Any, ...], float, str]] = {}
         self._seen_tokens: dict[tuple[Key, str], str] = {}
+        self._noticed: dict[Key, tuple[str, float]] = {}  # refresh token, when it was seen
         self._retries: dict[Key, int] = {}  # consecutive transient source failures
 
     def forget(self, key: Key) -> None:
         self._resolved.pop(key, None)
+        self._noticed.pop(key, None)
         self._retries.pop(key, None)
 
     def succeeded(self, key: Key) -> None:
         """Fetched and rendered: the backoff of transient errors starts over."""
         self._retries.pop(key, None)
+
+    def observe(self, key: Key, body: Mapping[str, Any]) -> None:
+        """Note when a new refresh token arrived (the watch event, not the later pass): any
+        ``ls-remote`` started after that moment reflects the push that caused it."""
+        token = (body["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION)
+        if token is not None and self._noticed.get(key, ("", 0.0))[0] != token:
+            self._noticed[key] = (token, time.monotonic())
 
     async def resolve(self, key: Key, body: Mapping[str, Any],
                       spec: HybridApplicationSpec) -> str:
@@ -66,26 +80,38 @@ class ApplicationSources:
         source = spec.source
         identity = (source.repository, source.revision,
                     source.secret_ref.name if source.secret_ref else None)
-        forced = self._token_changed(key, body, REFRESH_ANNOTATION)
+        token = (body["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION)
+        # Consumed only once answered: a pass turned away by busy fetch slots stays forced.
+        forced = token is not None and self._seen_tokens.get((key, REFRESH_ANNOTATION)) != token
         cached = self._resolved.get(key)
         if cached and cached[0] == identity and not forced and \
                 time.monotonic() - cached[1] < self.config.git_interval:
             return cached[2]
+        not_before = None
+        if forced:
+            noticed = self._noticed.get(key)
+            not_before = noticed[1] if noticed and noticed[0] == token else time.monotonic()
         ref = source.secret_ref
+        git = self.renderer.git
         # A refused URL is reported before any Secret is read or any slot taken.
-        self.renderer.git.check_url(source.repository, with_credentials=ref is not None)
-        slots = self._fetch_slots.setdefault(
-            key[0], asyncio.Semaphore(self.config.git_fetches_per_namespace))
-        if slots.locked():
-            raise FetchSlotsBusyError
-        async with slots:
-            credentials = None if ref is None else \
-                await load_git_credentials(self.client, key[0], ref.name, ref.key,
-                                           source.repository)
-            sha = await self.renderer.git.resolve(
-                source.repository, source.revision, credentials,
-                max_age=0.0 if forced else self.config.git_interval / 2)
+        git.check_url(source.repository, with_credentials=ref is not None)
+        credentials = None if ref is None else \
+            await load_git_credentials(self.client, key[0], ref.name, ref.key, source.repository)
+        if git.answers(source.repository, credentials, max_age=self.config.git_interval,
+                       not_before=not_before):
+            sha = await git.resolve(source.repository, source.revision, credentials,
+                                    max_age=self.config.git_interval, not_before=not_before)
+        else:
+            slots = self._fetch_slots.setdefault(
+                key[0], asyncio.Semaphore(self.config.git_fetches_per_namespace))
+            if slots.locked():
+                raise FetchSlotsBusyError
+            async with slots:
+                sha = await git.resolve(source.repository, source.revision, credentials,
+                                        max_age=self.config.git_interval, not_before=not_before)
         self._resolved[key] = (identity, time.monotonic(), sha)
+        if forced and token is not None:
+            self._seen_tokens[(key, REFRESH_ANNOTATION)] = token
         return sha
 
     async def render(self, key: Key, spec: HybridApplicationSpec, revision: str,
@@ -105,11 +131,3 @@ class ApplicationSources:
         failures = self._retries.get(key, 0)
         self._retries[key] = failures + 1
         return float(min(self.config.resync_interval, 2 ** failures))
-
-    def _token_changed(self, key: Key, body: Mapping[str, Any], annotation: str) -> bool:
-        """Whether ``annotation`` holds a value this process has not acted on yet."""
-        value = (body["metadata"].get("annotations") or {}).get(annotation)
-        if value is None or self._seen_tokens.get((key, annotation)) == value:
-            return False
-        self._seen_tokens[(key, annotation)] = value
-        return True

@@ -101,6 +101,7 @@ class ApplicationController(QueuedController):
             # last pass scheduled still catches drift.
             return
         self.bodies[key] = dict(body)
+        self.sources.observe(key, body)  # when a refresh request arrived (issue 19)
         self.queue.add(key)
 
     def observe_cluster(self, event_type: str | None, body: Mapping[str, Any]) -> None:

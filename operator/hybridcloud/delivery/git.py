@@ -18,9 +18,19 @@ file used through ``GIT_SSH_COMMAND`` and deleted afterwards, and every error te
 of secrets and of user:password parts in URLs.
 
 A mirror fetched with one set of credentials is never reused for a caller with other (or no)
-credentials without a fetch of its own, so an application cannot read a private repository
-through a mirror another application's Secret filled. Refused authentication is reported as
-``AuthenticationFailed`` with a message saying what to fix.
+credentials without a check of its own: that caller's ``git ls-remote`` must succeed with its own
+credentials (the server says it may read the repository) before the mirror answers it, so an
+application cannot read a private repository through a mirror another application's Secret
+filled. Refused authentication is reported as ``AuthenticationFailed`` with a message saying
+what to fix.
+
+One network request per repository and interval, not per application: the refs a server
+advertised (``git ls-remote``) are kept per (repository, credentials) with the times the request
+started and was answered. Callers whose ``max_age`` that answer satisfies (and, for a forced
+refresh, whose ``not_before`` the request started after) are answered from the mirror without any
+request; otherwise
+one ``ls-remote`` runs, and a ``fetch`` follows only when the advertised refs differ from those
+the mirror was last filled from.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ from ..redaction import redact as redact  # re-exported for the delivery modules
 from .errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from .gitlimits import SETTING as _SETTING
 from .gitlimits import GitLimits, discard, extract, folder_size, tree_over_limits
+from .gitrefs import RefSnapshots, parse_ls_remote
 from .urls import RepositoryRefusedError, Transport, check_repository
 
 NETWORK_PROTOCOLS = "git:http:https:ssh"
@@ -129,7 +140,7 @@ class GitCache:
         self.allow_local = allow_local
         self.known_hosts = known_hosts
         self._locks: dict[str, asyncio.Lock] = {}
-        self._fetched: dict[tuple[str, str], float] = {}  # (repository, credentials identity)
+        self._refs = RefSnapshots()
 
     @staticmethod
     def _key(repository: str) -> str:
@@ -144,21 +155,25 @@ class GitCache:
     # -- public ------------------------------------------------------------------------------
 
     async def resolve(self, repository: str, revision: str,
-                      credentials: GitCredentials | None = None, *, max_age: float = 0.0) -> str:
-        """Fetch (unless fetched less than ``max_age`` seconds ago) and resolve ``revision`` (a
-        branch, tag, commit or HEAD) to a full commit SHA."""
+                      credentials: GitCredentials | None = None, *, max_age: float = 0.0,
+                      not_before: float | None = None) -> str:
+        """``revision`` (a branch, tag, commit or HEAD) as a full commit SHA. The server is asked
+        (``ls-remote``, then a fetch if its refs moved) unless this caller's credentials saw its
+        refs less than ``max_age`` seconds ago in a request started at or after ``not_before``
+        (a ``time.monotonic()`` value: a forced refresh passes when it was asked for)."""
         _check_argument(repository, "source.repository")
         _check_argument(revision, "source.revision")
         credentials = credentials or GitCredentials()
         self.check(repository, credentials)
-        fetched_with = (repository, credentials.identity())
         async with self._lock(repository):
             mirror = self._mirror(repository)
-            fresh = time.monotonic() - self._fetched.get(fetched_with, -1e9) < max_age
-            if not fresh or not mirror.exists():
-                await self._fetch(repository, mirror, credentials)
-                self._fetched[fetched_with] = time.monotonic()
-            sha = await self._rev_parse(mirror, revision)
+            if not self.answers(repository, credentials, max_age=max_age,
+                                not_before=not_before):
+                await self._refresh(repository, mirror, credentials)
+            # Branches and tags straight from the advertised refs when the mirror was filled
+            # from them (no git process per application: the resync profile's hot spot).
+            sha = self._refs.commit(repository, credentials.identity(), revision) or \
+                await self._rev_parse(mirror, revision)
             if sha is None and re.fullmatch(r"[0-9a-f]{7,64}", revision):
                 # A commit no branch or tag points at: ask the server for it directly.
                 with contextlib.suppress(SourceError):
@@ -169,6 +184,27 @@ class GitCache:
                 raise InvalidSourceError(f"revision {revision!r} not found in {redact(repository)}",
                                          reason="RevisionNotFound")
             return sha
+
+    def answers(self, repository: str, credentials: GitCredentials | None = None, *,
+                max_age: float, not_before: float | None = None) -> bool:
+        """Whether :meth:`resolve` would answer from the mirror without asking the server."""
+        identity = (credentials or GitCredentials()).identity()
+        return (self._mirror(repository) / "HEAD").exists() and self._refs.fresh(
+            repository, identity, max_age=max_age, not_before=not_before)
+
+    async def _refresh(self, repository: str, mirror: Path, credentials: GitCredentials) -> None:
+        """One ``ls-remote`` with the caller's credentials; a fetch only when the refs moved."""
+        started = time.monotonic()
+        try:
+            out = await self._git(["ls-remote", "--quiet", repository], _ensure(mirror.parent),
+                                  credentials)
+        except SourceError as exc:
+            raise _explain_refusal(exc, repository, credentials) from None
+        refs = parse_ls_remote(out)
+        if self._refs.needs_fetch(repository, refs) or not (mirror / "HEAD").exists():
+            await self._fetch(repository, mirror, credentials)
+            self._refs.fetched(repository, refs)
+        self._refs.answered(repository, credentials.identity(), started, refs)
 
     def check_url(self, repository: str, *, with_credentials: bool) -> Transport:
         """Refuse a URL the platform does not fetch (see :mod:`urls`) and credentials that
@@ -255,7 +291,7 @@ class GitCache:
             if exc.reason == "LimitExceeded":
                 # What was fetched so far is useless and may be large: drop the mirror.
                 shutil.rmtree(mirror, ignore_errors=True)
-                self._fetched = {k: v for k, v in self._fetched.items() if k[0] != repository}
+                self._refs.forget(repository)
             raise _explain_refusal(exc, repository, credentials) from None
 
     async def _rev_parse(self, mirror: Path, revision: str) -> str | None:
@@ -387,7 +423,7 @@ def _explain_refusal(error: SourceError, repository: str,
         return InvalidSourceError(f"the SSH host key of {where} does not match `knownHosts` in "
                                   "the Secret of spec.source.secretRef",
                                   reason="AuthenticationFailed")
-    refusal = detail.removeprefix("git fetch failed: ")
+    refusal = detail.removeprefix("git fetch failed: ").removeprefix("git ls-remote failed: ")
     return InvalidSourceError(f"{where} refused the credentials in the Secret of "
                               f"spec.source.secretRef ({refusal})", reason="AuthenticationFailed")
 

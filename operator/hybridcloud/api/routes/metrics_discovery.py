@@ -31,7 +31,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from lightkube.core.exceptions import ApiError
 
-from ...kube.member_credentials import MemberCredentialError
+from ...kube.member_credentials import MemberClients, MemberCredentialError
 from ...models.common import DNS_SUBDOMAIN
 from ...observability.node_metrics import (
     SIMULATED_PROVIDERS,
@@ -51,9 +51,9 @@ from ..deps import (
 )
 from ..errors import APIError
 from ..settings import Settings
-
-ScrapeClients = Any  # PlatformCopyClients[httpx2.AsyncClient], as the deps aliases give them
 from ..views import cluster_status
+
+ScrapeClients = MemberClients[httpx2.AsyncClient]  # what the deps aliases give the routes
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/internal/metrics", include_in_schema=False)
