@@ -46,7 +46,7 @@ async def resolve_digest(ref: ImageRef, insecure: frozenset[str], wait: float) -
     except httpx.HTTPError as exc:
         raise RegistryUnreachableError(
             f"registry {ref.registry} unreachable: {type(exc).__name__}") from exc
-    digest = answer.headers.get("Docker-Content-Digest", "")
+    digest = str(answer.headers.get("Docker-Content-Digest", ""))
     if answer.status_code != 200 or not DIGEST.match(digest):
         raise RegistryUnreachableError(
             f"registry {ref.registry} answered {answer.status_code} for {ref.text}")

@@ -106,13 +106,13 @@ class TrivyScanner:
             await process.wait()
             raise ScanError(SCANNER_TIMEOUT, f"the scanner did not finish within "
                             f"{self.settings.timeout:g}s") from exc
-        if process.returncode != 0:
+        code = process.returncode or 0  # set: communicate() waited for the exit
+        if code != 0:
             why = _scrub(err.decode(errors="replace")) or "no message"
-            if process.returncode < 0:
-                raise ScanError(SCANNER_FAILED, f"the scanner was killed by signal "
-                                f"{-process.returncode}: {why}")
-            raise ScanError(SCANNER_FAILED, f"the scanner exited with {process.returncode}: "
-                            f"{why}")
+            if code < 0:
+                raise ScanError(SCANNER_FAILED, f"the scanner was killed by signal {-code}: "
+                                f"{why}")
+            raise ScanError(SCANNER_FAILED, f"the scanner exited with {code}: {why}")
         return out.decode(errors="replace")
 
     async def scan_image(self, reference: str, scanners: tuple[str, ...] = ("vuln", "secret"),
