@@ -176,3 +176,17 @@ def test_a_scan_fails_with_the_first_failed_targets_reason() -> None:
     assert (status["phase"], status["reason"]) == ("failed", "ImageUnreachable")
     assert status["summary"]["high"] == 2 and status["progress"] == {"total": 2, "done": 2}
     assert status["message"] == "image/x: down"
+
+
+async def test_a_server_without_trivy_fails_scans_with_scanner_missing(tmp_path: Any) -> None:
+    from hybridcloud.security.scanner import (
+        SCANNER_MISSING,
+        ScanError,
+        ScannerSettings,
+        TrivyScanner,
+    )
+    scanner = TrivyScanner(ScannerSettings(trivy=tmp_path / "absent", cache_dir=tmp_path))
+    with pytest.raises(ScanError) as caught:
+        await scanner.scan_image("registry.example.com/a/b:1")
+    assert caught.value.reason == SCANNER_MISSING
+    assert "not installed on this server" in caught.value.message
