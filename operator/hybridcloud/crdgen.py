@@ -29,6 +29,7 @@ from .models import (
     WebhookSubscription,
 )
 from .models.common import DNS_LABEL, cel
+from .models.securityscan import ConfigAuditReport, SecurityScan, VulnerabilityReport
 
 JSON = dict[str, Any]
 
@@ -93,11 +94,14 @@ def _object_schema(model: type[BaseModel]) -> JSON:
 
 
 Kind = (type[HybridCluster] | type[MultiClusterApplication] | type[TenantPolicy]
-        | type[SecurityPolicy] | type[WebhookSubscription])
+        | type[SecurityPolicy] | type[WebhookSubscription] | type[SecurityScan]
+        | type[VulnerabilityReport] | type[ConfigAuditReport])
 
 
 def _status_model(kind: Kind) -> type[BaseModel] | None:
     """The kind's status model; None for kinds without status (policies the operator reads)."""
+    if "status" not in kind.model_fields:
+        return None  # reports: the operator writes them whole
     status_model = kind.model_fields["status"].annotation
     found = [arg for arg in getattr(status_model, "__args__", ())
              if isinstance(arg, type) and issubclass(arg, BaseModel)]
@@ -105,13 +109,15 @@ def _status_model(kind: Kind) -> type[BaseModel] | None:
 
 
 def _root_schema(kind: Kind) -> JSON:
-    spec_model = kind.model_fields["spec"].annotation
+    # Reports keep trivy-operator's shape: their content is under `report`, not `spec`.
+    body = getattr(kind, "BODY_FIELD", "spec")
+    spec_model = kind.model_fields[body].annotation
     assert isinstance(spec_model, type) and issubclass(spec_model, BaseModel)
     properties: JSON = {
         "apiVersion": {"type": "string", "description": "APIVersion of this object."},
         "kind": {"type": "string", "description": "Kind of this object."},
         "metadata": {"type": "object"},
-        "spec": _object_schema(spec_model),
+        body: _object_schema(spec_model),
     }
     status_cls = _status_model(kind)
     if status_cls is not None:
@@ -121,7 +127,7 @@ def _root_schema(kind: Kind) -> JSON:
     return {
         "type": "object",
         "description": (kind.__doc__ or "").replace("\n    ", " ").strip(),
-        "required": ["spec"],
+        "required": [body],
         "properties": properties,
         "x-kubernetes-validations": [
             cel(f"self.metadata.name.matches('{DNS_LABEL}') && size(self.metadata.name) <= 63",
@@ -187,6 +193,32 @@ _PRINTER_COLUMNS: dict[str, list[JSON]] = {
         {"name": "Events", "type": "string", "jsonPath": ".spec.events", "priority": 1},
         _AGE,
     ],
+    # -- scans (issue 16) --
+    SecurityScan.KIND: [
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Done", "type": "integer", "jsonPath": ".status.progress.done"},
+        {"name": "Total", "type": "integer", "jsonPath": ".status.progress.total"},
+        {"name": "Critical", "type": "integer", "jsonPath": ".status.summary.critical"},
+        {"name": "High", "type": "integer", "jsonPath": ".status.summary.high"},
+        {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+        _AGE,
+    ],
+    VulnerabilityReport.KIND: [
+        {"name": "Repository", "type": "string", "jsonPath": ".report.artifact.repository"},
+        {"name": "Tag", "type": "string", "jsonPath": ".report.artifact.tag"},
+        {"name": "Critical", "type": "integer", "jsonPath": ".report.summary.criticalCount"},
+        {"name": "High", "type": "integer", "jsonPath": ".report.summary.highCount"},
+        {"name": "Medium", "type": "integer", "jsonPath": ".report.summary.mediumCount"},
+        {"name": "Low", "type": "integer", "jsonPath": ".report.summary.lowCount"},
+        _AGE,
+    ],
+    ConfigAuditReport.KIND: [
+        {"name": "Cluster", "type": "string", "jsonPath": ".report.cluster"},
+        {"name": "High", "type": "integer", "jsonPath": ".report.summary.highCount"},
+        {"name": "Medium", "type": "integer", "jsonPath": ".report.summary.mediumCount"},
+        {"name": "Low", "type": "integer", "jsonPath": ".report.summary.lowCount"},
+        _AGE,
+    ],
 }
 
 
@@ -228,7 +260,8 @@ def crd(kind: Kind) -> JSON:
 
 
 KINDS: tuple[Kind, ...] = (HybridCluster, MultiClusterApplication, TenantPolicy, SecurityPolicy,
-                           WebhookSubscription)
+                           WebhookSubscription, SecurityScan, VulnerabilityReport,
+                           ConfigAuditReport)
 
 
 def rendered() -> dict[str, str]:

@@ -1,6 +1,6 @@
 """The Security API against the real management apiserver: the contract's policy shapes, RBAC,
 bad input (unknown rules, CEL the kube-apiserver's compiler refuses, namespaces the tenant may
-not police) and the scan endpoints that are not available on this server."""
+not police). Scans: test_security_scans.py."""
 
 from __future__ import annotations
 
@@ -175,15 +175,6 @@ def test_a_caller_without_rbac_on_securitypolicies_is_forbidden(
                          "FORBIDDEN")
         assert error["details"]["resource"] == "securitypolicies"
     error_of(client.get("/v1/security/policies"), 401, "UNAUTHORIZED")
-
-
-def test_scans_and_vulnerabilities_answer_not_available_rather_than_404(
-        client: httpx.Client, tenant: dict[str, str]) -> None:
-    scan = error_of(client.post("/v1/security/scan", json={"targets": [], "scan_types": []},
-                                headers=tenant), 501, "NOT_IMPLEMENTED")
-    assert "not available on this server" in scan["message"]
-    error_of(client.get("/v1/security/vulnerabilities", headers=tenant), 501, "NOT_IMPLEMENTED")
-    error_of(client.get("/v1/security/vulnerabilities"), 401, "UNAUTHORIZED")
 
 
 def test_the_dry_run_leaves_no_admission_policy_on_the_management_cluster(

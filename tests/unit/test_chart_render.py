@@ -84,6 +84,9 @@ def test_defaults_render_the_complete_install(render: Render) -> None:
         ("CustomResourceDefinition", "tenantpolicies.platform.example.com"),
         ("CustomResourceDefinition", "securitypolicies.platform.example.com"),
         ("CustomResourceDefinition", "webhooksubscriptions.platform.example.com"),
+        ("CustomResourceDefinition", "securityscans.platform.example.com"),
+        ("CustomResourceDefinition", "vulnerabilityreports.platform.example.com"),
+        ("CustomResourceDefinition", "configauditreports.platform.example.com"),
         ("ServiceAccount", "hybridcloud-operator"), ("ServiceAccount", "hybridcloud-api"),
         ("Deployment", "hybridcloud-operator"), ("Deployment", "hybridcloud-api"),
         ("Service", "hybridcloud-api"), ("PodDisruptionBudget", "hybridcloud-api"),
@@ -101,7 +104,9 @@ def test_defaults_render_the_complete_install(render: Render) -> None:
         ("RoleBinding", "hybridcloud-operator-member-credentials"),
         *[("ClusterRole", f"hybridcloud-{kind}-{role}")
           for kind in ("hybridcluster", "multiclusterapplication", "securitypolicy",
-                       "webhooksubscription")
+                       "webhooksubscription",
+                       # scans (issue 16)
+                       "securityscan", "vulnerabilityreport", "configauditreport")
           for role in ("admin", "editor", "viewer")],
     ])
 

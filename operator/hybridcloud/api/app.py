@@ -41,6 +41,8 @@ from ..kube.resources import (
     HybridClusterResource,
     MultiClusterApplicationResource,
     SecurityPolicyResource,
+    SecurityScanResource,
+    VulnerabilityReportResource,
     WebhookSubscriptionResource,
 )
 from ..kube.tenants import TenantBook
@@ -65,6 +67,7 @@ from .routes import (
     multicluster,
     oauth,
     operations,
+    scans,
     security,
     webhooks,
     workloads,
@@ -172,9 +175,13 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
                                            settings.member_credentials_namespace)
         # Security API (issue 16): SecurityPolicies, read like the other kinds from a watch.
         app.state.security_policies = WatchCache(kube, SecurityPolicyResource)
+        # Scans and their vulnerability reports (issue 16, routes/scans.py).
+        app.state.security_scans = WatchCache(kube, SecurityScanResource)
+        app.state.vulnerability_reports = WatchCache(kube, VulnerabilityReportResource)
         app.state.logs = (LogStore(settings.logs_url, settings.logs_timeout)
                           if settings.logs_url else None)  # logs (issue 15)
-        await start_all([*caches.all(), app.state.security_policies],
+        await start_all([*caches.all(), app.state.security_policies,
+                         app.state.security_scans, app.state.vulnerability_reports],
                         settings.cache_sync_timeout)
         observability = start_observability(app, settings)  # metrics and alerting (issue 14)
         try:
@@ -182,6 +189,8 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         finally:
             await observability.aclose()
             await app.state.security_policies.stop()
+            await app.state.security_scans.stop()
+            await app.state.vulnerability_reports.stop()
             if app.state.logs is not None:
                 await app.state.logs.close()
             for cache in caches.all():
@@ -251,7 +260,7 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
             return render_metrics(request.app)
 
     for module in (clusters, applications, workloads, multicluster, operations, oauth, security,
-                   webhooks, events, logs, metrics_routes, metrics_discovery_routes,
+                   scans, webhooks, events, logs, metrics_routes, metrics_discovery_routes,
                    alert_rules_routes, alerts_routes, app_metrics_routes,
                    git_hooks_routes):
         app.include_router(module.router)

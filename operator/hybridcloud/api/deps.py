@@ -364,4 +364,6 @@ KubeletClientsDep = Annotated[PlatformCopyClients[httpx2.AsyncClient],
 MetricsAnswersDep = Annotated[RangeCache, Depends(_from_state("metrics_answers"))]
 GitHookPayloadsDep = Annotated[RecentPayloads, Depends(_from_state("git_hook_payloads"))]
 SecurityPoliciesDep = Annotated[WatchCache, Depends(_from_state("security_policies"))]
+SecurityScansDep = Annotated[WatchCache, Depends(_from_state("security_scans"))]
+VulnerabilityReportsDep = Annotated[WatchCache, Depends(_from_state("vulnerability_reports"))]
 EventHubDep = Annotated[EventHub, Depends(_from_state("event_hub"))]

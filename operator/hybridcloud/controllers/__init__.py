@@ -18,7 +18,16 @@ from ..kube.objects import FIELD_MANAGER
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..providers.registry import ProviderRegistry, load_factory
-from . import application, health, hybridcluster, logship, metrics, securitypolicy, settings
+from . import (
+    application,
+    health,
+    hybridcluster,
+    logship,
+    metrics,
+    securitypolicy,
+    securityscan,  # scans (issue 16)
+    settings,
+)
 from .config import OperatorConfig
 from .webhooks import WebhookService
 
@@ -38,9 +47,15 @@ def _security_policies(memo: kopf.Memo) -> securitypolicy.SecurityPolicyControll
     return controller
 
 
+def _security_scans(memo: kopf.Memo) -> securityscan.SecurityScanController:
+    controller: securityscan.SecurityScanController = memo["security_scans"]
+    return controller
+
+
 hybridcluster.register(_clusters)
 application.register(_applications)
 securitypolicy.register(_security_policies)
+securityscan.register(_security_scans)
 
 
 @kopf.on.startup()
@@ -75,6 +90,9 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
                                                                         tenants)
     memo["security_policies"].start()
     tenants.on_change(memo["security_policies"].recheck_all)
+    # Security scans (issue 16): Trivy runs, report objects.
+    memo["security_scans"] = securityscan.SecurityScanController(client, wire, config)
+    memo["security_scans"].start()
     memo["webhooks"] = WebhookService(client, wire, config)  # webhooks (issue 17)
     await memo["webhooks"].start()
 
@@ -86,6 +104,7 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["clusters"].stop()
     await memo["applications"].stop()
     await memo["security_policies"].stop()
+    await memo["security_scans"].stop()
     await memo["tenants"].stop()
     await memo["feed"].drain()
     await memo["webhooks"].stop()

@@ -131,6 +131,22 @@ class OperatorConfig(BaseSettings):
         default=15.0, gt=0, description="Seconds between node-readiness listings of one member "
         "(/readyz is probed every interval; the nodes every probe while it is failing).")
     # -- end member health ----------------------------------------------------------------------
+    # -- security scans (issue 16; charts/hybridcloud/README.md "Vulnerability database") --
+    scanner_trivy_path: Path = Field(
+        default=Path("/usr/local/bin/trivy"), description="The Trivy binary scans run; scans "
+        "fail with ScannerMissing when it is absent.")
+    scanner_cache_dir: Path = Field(
+        default=Path.home() / ".cache/trivy", description="Trivy's cache directory; its db/ "
+        "holds trivy.db + metadata.json, supplied by the platform's operator (never "
+        "downloaded by scans: they run with --skip-db-update --offline-scan).")
+    scanner_timeout: float = Field(default=300.0, gt=0,
+                                   description="Seconds one Trivy run may take.")
+    scanner_insecure_registries: list[str] = Field(
+        default_factory=list, description="JSON list of registries (host:port) read over plain "
+        "HTTP (a local development registry); every other registry over HTTPS.")
+    scan_workers: int = Field(default=2, ge=1, le=16,
+                              description="Scans running at the same time.")
+    # -- end security scans --
     tenant_defaults: TenantRules = Field(
         default_factory=TenantRules,
         description="JSON rules (the spec of a TenantPolicy without its selectors) for tenant "

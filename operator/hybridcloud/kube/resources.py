@@ -12,6 +12,7 @@ from ..models import (
     TenantPolicy,
     WebhookSubscription,
 )
+from ..models.securityscan import ConfigAuditReport, SecurityScan, VulnerabilityReport
 
 HybridClusterResource = create_namespaced_resource(
     GROUP, VERSION, HybridCluster.KIND, HybridCluster.PLURAL)
@@ -26,5 +27,14 @@ TenantPolicyResource = create_global_resource(
 WebhookSubscriptionResource = create_namespaced_resource(
     GROUP, VERSION, WebhookSubscription.KIND, WebhookSubscription.PLURAL)
 
-__all__ = ["HybridClusterResource", "MultiClusterApplicationResource", "SecurityPolicyResource",
-           "TenantPolicyResource", "WebhookSubscriptionResource"]
+# scans (issue 16)
+SecurityScanResource = create_namespaced_resource(
+    GROUP, VERSION, SecurityScan.KIND, SecurityScan.PLURAL)
+VulnerabilityReportResource = create_namespaced_resource(
+    GROUP, VERSION, VulnerabilityReport.KIND, VulnerabilityReport.PLURAL)
+ConfigAuditReportResource = create_namespaced_resource(
+    GROUP, VERSION, ConfigAuditReport.KIND, ConfigAuditReport.PLURAL)
+
+__all__ = ["ConfigAuditReportResource", "HybridClusterResource",
+           "MultiClusterApplicationResource", "SecurityPolicyResource", "SecurityScanResource",
+           "TenantPolicyResource", "VulnerabilityReportResource", "WebhookSubscriptionResource"]

@@ -5,9 +5,7 @@
   decides, exactly like the other routes. Before anything is stored the policy is compiled and
   its ``ValidatingAdmissionPolicy`` is created with ``dryRun=All`` on the management cluster:
   the kube-apiserver's own CEL compiler judges raw CEL (400 naming ``rules.cel[i]``).
-* ``POST /v1/security/scan`` and ``GET /v1/security/vulnerabilities`` answer 501
-  ``NOT_IMPLEMENTED`` until scanning is built (a clear error for SDKs rather than a 404); they
-  stay out of ``/openapi.json`` until then.
+* Scans and vulnerability reports: :mod:`.scans`.
 """
 
 from __future__ import annotations
@@ -187,19 +185,3 @@ async def delete_policy(policy_id: PolicyId, caller: CallerDep, auth: AuthDep,
     view.status = "deleting"
     return view
 
-
-def _not_available(what: str) -> APIError:
-    return APIError("NOT_IMPLEMENTED", f"{what} is not available on this server: vulnerability "
-                    "scanning is not installed", {"feature": "security_scanning"})
-
-
-# Left out of /openapi.json: the schema describes what this server offers (and fuzzers rightly
-# treat any 5xx as a server fault); callers of the contract still get a clear error, not a 404.
-@router.post("/v1/security/scan", include_in_schema=False)
-async def trigger_scan(caller: CallerDep) -> None:
-    raise _not_available("POST /v1/security/scan")
-
-
-@router.get("/v1/security/vulnerabilities", include_in_schema=False)
-async def vulnerabilities(caller: CallerDep) -> None:
-    raise _not_available("GET /v1/security/vulnerabilities")
