@@ -1,7 +1,8 @@
 """Run every benchmark case that can run, print the table, write bench/results/latest.json.
 
     BENCH_SCALE=0.2 make bench    # shrink cluster counts and idle windows (default 1.0)
-    BENCH_ONLY=api make bench      # one group: operator, api, delivery, health, logs or metrics
+    BENCH_ONLY=api make bench      # one group: operator, api, delivery, health, logs, metrics,
+                                   # deliveryscale, fleet or mixed (comma-separated for several)
 """
 
 from __future__ import annotations
@@ -13,9 +14,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import api_cases, delivery_cases, health_cases, logs_cases, metrics_cases, operator_cases
+from . import (
+    api_cases,
+    delivery_cases,
+    fleet_cases,
+    fleet_delivery_cases,
+    health_cases,
+    logs_cases,
+    metrics_cases,
+    mixed_load_cases,
+    operator_cases,
+)
 from .env import bench_environment
-from .report import Result, table, write
+from .report import Result, compare, load_previous, table, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -38,25 +49,45 @@ async def _run(scale: float, only: set[str]) -> list[Result]:
             results += await health_cases.run(scale)
         if "logs" in only:  # issue 15
             results += await asyncio.to_thread(logs_cases.run, Path(tmp) / "logs", scale)
+        # issue 19: fleet scale
+        if "deliveryscale" in only:
+            results += await asyncio.to_thread(fleet_delivery_cases.run,
+                                               Path(tmp) / "deliveryscale", scale)
+        if "fleet" in only:
+            with bench_environment(Path(tmp) / "fleet") as bench:
+                results += await fleet_cases.run(bench, scale)
+        if "mixed" in only:
+            with bench_environment(Path(tmp) / "mixed") as bench:
+                results += await mixed_load_cases.run(bench, scale)
     return results
 
 
 def main() -> int:
     scale = float(os.environ.get("BENCH_SCALE", "1.0"))
-    groups = {"operator", "api", "delivery", "health", "logs", "metrics"}
+    groups = {"operator", "api", "delivery", "health", "logs", "metrics",
+              "deliveryscale", "fleet", "mixed"}  # the last three: issue 19
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(","))) or groups
     if not only <= groups:
         print(f"BENCH_ONLY must name some of {sorted(groups)}", file=sys.stderr)
         return 2
     started = time.time()
+    load_before = os.getloadavg()  # the machine is shared: figures need its load beside them
     print(f"hybridcloud benchmarks (BENCH_SCALE={scale}); apiserver: local, etcd "
           "--unsafe-no-fsync; ratios are against baselines measured in this run", flush=True)
     results = asyncio.run(_run(scale, only))
     elapsed = time.time() - started
     print()
     print(table(results))
+    previous = load_previous(RESULTS)  # read before this run's results replace it
+    if previous is not None:
+        print()
+        print(compare(previous, results))
+    load_after = os.getloadavg()
+    print(f"\nload average (1, 5, 15 min): before {load_before}, after {load_after}")
     write(results, RESULTS, {"bench_scale": scale, "elapsed_s": round(elapsed, 1),
-                             "etcd": "--unsafe-no-fsync"})
+                             "etcd": "--unsafe-no-fsync",
+                             "load_average_before": load_before,
+                             "load_average_after": load_after})
     print(f"\nwrote {RESULTS} in {elapsed:.0f}s")
     return 0
 
