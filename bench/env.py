@@ -82,9 +82,18 @@ class Bench:
     metrics_port: int = 0  # the operator's /metrics (set by start_operator)
 
     def operator_metric(self, name: str, **labels: str) -> float:
-        """Sum of the operator's samples of ``name`` whose labels include ``labels``."""
-        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).text
-        return metric_total(text, name, **labels)
+        """Sum of the operator's samples of ``name`` whose labels include ``labels`` (waits
+        for the endpoint while the operator starts: slow on a loaded machine)."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                 timeout=10).text
+                return metric_total(text, name, **labels)
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     @contextmanager
     def operator(self, namespace: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:

@@ -178,8 +178,13 @@ def percentile(values: list[float], pct: float) -> float:
 
 async def idle_window(bench: Bench, pid: int, seconds: float) -> tuple[int, float, int]:
     """(peak RSS bytes, operator requests per second, writes) over ``seconds``."""
-    peak, rps, writes, _ = await idle_window_with_work(bench, pid, seconds)
-    return peak, rps, writes
+    start, peak = time.time(), rss_bytes(pid)
+    while time.time() - start < seconds:
+        await asyncio.sleep(1)
+        peak = max(peak, rss_bytes(pid))
+    counts = bench.requests(start, time.time())
+    writes = sum(v for k, v in counts.items() if k in WRITE_VERBS)
+    return peak, sum(counts.values()) / seconds, writes
 
 
 async def idle_window_with_work(bench: Bench, pid: int,
