@@ -21,15 +21,8 @@ from hybridcloud.controlplane._net import free_ports
 from hybridcloud.devenv_access import mint_dev_token
 
 from .api_cases import load, serve
-from .env import ROOT, WRITE_VERBS, Bench, rss_bytes, stop
-from .operator_cases import (
-    ActiveWatcher,
-    bounded,
-    client,
-    ensure_namespace,
-    manifest,
-    settled,
-)
+from .env import OPERATOR_USER, ROOT, WRITE_VERBS, Bench, rss_bytes, stop
+from .operator_cases import ActiveWatcher, bounded, client, ensure_namespace, manifest
 from .profile import profiled
 from .report import Result
 
@@ -37,13 +30,17 @@ NAMESPACE = "default"  # the dev ServiceAccount's namespace: the REST list reads
 CREATORS = 32
 
 
-def _quiet_since(audit: Path, offset: int, user: str) -> tuple[float | None, int, int]:
-    """(time of the last request by ``user`` after byte ``offset``, its writes, all requests),
-    watches excluded — reading only what was logged since ``offset``."""
+def _quiet_since(audit: Path, offset: int, user: str) -> tuple[float | None, int, int, int]:
+    """(time of the last request by ``user`` after byte ``offset``, its writes, all its
+    requests, where the last complete line ends), watches excluded — reading only what was
+    logged since ``offset`` (the log grows by a line per request: 20k clusters make it big)."""
     last, writes, total = None, 0, 0
-    with audit.open() as handle:
+    with audit.open("rb") as handle:
         handle.seek(offset)
         for line in handle:
+            if not line.endswith(b"\n"):
+                break  # being written: read it next time
+            offset += len(line)
             event = json.loads(line)
             if event.get("user", {}).get("username") != user or event.get("verb") == "watch":
                 continue
@@ -52,17 +49,24 @@ def _quiet_since(audit: Path, offset: int, user: str) -> tuple[float | None, int
             stamp = datetime.fromisoformat(
                 event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
             last = stamp if last is None else max(last, stamp)
-    return last, writes, total
+    return last, writes, total, offset
 
 
 async def _grow(bench: Bench, watcher: ActiveWatcher, first: int, last: int) -> None:
     kube = client(bench)
     names = [f"f-{i:05d}" for i in range(first, last)]
-    started = time.time()
+    offset = bench.audit_log.stat().st_size
     await bounded((kube.create(manifest(n, NAMESPACE)) for n in names), CREATORS)
     await kube.close()
     await watcher.wait(names, limit=3600)
-    await settled(bench, started, quiet_for=3.0, limit=300)
+    # Quiet: no operator request for 3 s (Events trail the last status write a little).
+    deadline, latest = time.time() + 300, time.time()
+    while time.time() < deadline:
+        await asyncio.sleep(1)
+        found, _, _, offset = _quiet_since(bench.audit_log, offset, OPERATOR_USER)
+        latest = max(latest, found or 0.0)
+        if time.time() - latest >= 3.0:
+            return
 
 
 async def _peak_rss(pid: int, seconds: float) -> int:
@@ -107,11 +111,12 @@ async def run(bench: Bench, scale: float) -> list[Result]:
     started = time.time()
     process = bench.start_operator(NAMESPACE, HYBRIDCLOUD_OPERATOR_RESYNC_INTERVAL="3600")
     try:
-        quiet_for, last = 5.0, started
-        while time.time() - max(last, started) < quiet_for or time.time() - started < 8:
+        quiet_for, last, writes, total, position = 5.0, started, 0, 0, offset
+        while time.time() - last < quiet_for or time.time() - started < 8:
             await asyncio.sleep(1)
-            last = _quiet_since(bench.audit_log, offset, "hybridcloud-operator")[0] or started
-        _, writes, total = _quiet_since(bench.audit_log, offset, "hybridcloud-operator")
+            found, more_writes, more, position = _quiet_since(bench.audit_log, position,
+                                                               OPERATOR_USER)
+            last, writes, total = max(last, found or 0.0), writes + more_writes, total + more
         rss_restart = rss_bytes(process.pid)
     finally:
         stop(process)
