@@ -42,7 +42,12 @@ async def load(http: httpx.AsyncClient, url: Callable[[int], str], requests: int
         while not queue.empty():
             i = queue.get_nowait()
             began = time.perf_counter()
-            response = await http.get(url(i), headers=headers)
+            try:
+                response = await http.get(url(i), headers=headers)
+            except httpx.RemoteProtocolError:
+                # A keep-alive connection the server closed while idle (between phases): any
+                # client reconnects; the request itself was never served.
+                response = await http.get(url(i), headers=headers)
             samples.append((time.perf_counter() - began) * 1000)
             if response.status_code != 200:
                 raise RuntimeError(f"GET {url(i)} answered {response.status_code}: "

@@ -198,12 +198,14 @@ def run(workdir: Path, scale: float) -> list[Result]:
                     "spec": {"provider": "local", "region": f"local-{member}",
                              "version": "v1.37.2", "nodeGroups": [{"name": "w", "size": 1}]}}),
                     namespace=NAMESPACE)
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline:
+            deadline = time.monotonic() + 900
+            while True:
                 phases = [_status(kube.get(HybridClusterResource, m, namespace=NAMESPACE))
                           .get("phase") for m in MEMBERS]
                 if all(p == "Active" for p in phases):
                     break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"members not Active after 900 s: {phases}")
                 time.sleep(0.5)
             kubeconfigs = []
             for member in MEMBERS:
