@@ -62,7 +62,7 @@ async def load(http: httpx.AsyncClient, url: Callable[[int], str], requests: int
 def serve(args: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     process = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env={**os.environ, **env},
                                stdout=log.open("ab"), stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded shared machine starts it slowly
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:

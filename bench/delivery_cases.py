@@ -32,6 +32,7 @@ from .ssa_floor import apply_everywhere, load_objects
 
 MEMBERS = ("east", "west", "north")
 NAMESPACE = "fanout"
+LOCAL_MEMBERS_ALLOWED = json.dumps({"clusters": {"allowDefaultCredentials": True}})
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -106,6 +107,9 @@ def run(workdir: Path, scale: float) -> list[Result]:
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "PYTHONPATH": str(ROOT),
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(workdir / "local"),
                "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
+               "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
+               # Production tenant defaults refuse clusters on the platform's own credentials.
+               "HYBRIDCLOUD_OPERATOR_TENANT_DEFAULTS": LOCAL_MEMBERS_ALLOWED,
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "0.3",
                "HYBRIDCLOUD_OPERATOR_DELIVERY_POLL_INTERVAL": "0.3"}
         log = (workdir / "operator.log").open("ab")

@@ -34,7 +34,7 @@ from hybridcloud.controlplane._net import free_ports
 from hybridcloud.kube.bootstrap import install_crds
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
-from .delivery_cases import _git, _status
+from .delivery_cases import LOCAL_MEMBERS_ALLOWED, _git, _status
 from .env import ROOT, metric_total, rss_bytes, stop
 from .profile import profiled
 from .report import Result
@@ -180,6 +180,8 @@ def run(workdir: Path, scale: float) -> list[Result]:
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(workdir / "local"),
                "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
                "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
+               # Production tenant defaults refuse clusters on the platform's own credentials.
+               "HYBRIDCLOUD_OPERATOR_TENANT_DEFAULTS": LOCAL_MEMBERS_ALLOWED,
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "0.3",
                "HYBRIDCLOUD_OPERATOR_DELIVERY_POLL_INTERVAL": "1",
                "HYBRIDCLOUD_OPERATOR_GIT_INTERVAL": "3600",
