@@ -180,6 +180,7 @@ def run(workdir: Path, scale: float) -> list[Result]:
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(workdir / "local"),
                "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
                "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
+               "HYBRIDCLOUD_OPERATOR_CREDENTIALS_NAMESPACE": NAMESPACE,
                # Production tenant defaults refuse clusters on the platform's own credentials.
                "HYBRIDCLOUD_OPERATOR_TENANT_DEFAULTS": LOCAL_MEMBERS_ALLOWED,
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "0.3",
