@@ -1,9 +1,9 @@
 """Run every benchmark case that can run, print the table, write bench/results/latest.json.
 
     BENCH_SCALE=0.2 make bench    # shrink cluster counts and idle windows (default 1.0)
-    BENCH_ONLY=api make bench      # one group: operator, api, delivery, health, logs, metrics
-                                   # or git
-    BENCH_ONLY=webhooks make bench # webhook deliveries and the SSE stream (issue 17)
+    BENCH_ONLY=api make bench      # one group: operator, api, delivery, health, logs, metrics,
+                                   # webhooks, git, deliveryscale, fleet or mixed
+                                   # (comma-separated for several)
 """
 
 from __future__ import annotations
@@ -13,24 +13,42 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from . import (
     api_cases,
     delivery_cases,
+    fleet_cases,
+    fleet_delivery_cases,
     git_cases,  # commit to fleet, git fetch cost (issue 19)
     health_cases,
     logs_cases,
     metrics_cases,
+    mixed_load_cases,
     operator_cases,
 )
 from .env import bench_environment
-from .report import Result, table, write
+from .report import Result, compare, load_previous, table, write
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+GROUPS = ("operator", "api", "metrics", "delivery", "health", "logs", "webhooks", "git",
+          "deliveryscale", "fleet", "mixed")  # git and the last three: issue 19
 
 
 async def _run(scale: float, only: set[str]) -> list[Result]:
+    results: list[Result] = []
+    for group in [g for g in GROUPS if g in only]:  # one failing keeps the others' figures
+        try:
+            results += await _run_groups(scale, {group})
+        except Exception as exc:
+            traceback.print_exc()
+            results.append(Result(f"{group} (group)", None, "", note=f"did not finish: "
+                                  f"{type(exc).__name__}: {str(exc)[:200]}"))
+    return results
+
+
+async def _run_groups(scale: float, only: set[str]) -> list[Result]:
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="hybridcloud-bench-") as tmp:
         if "operator" in only:
@@ -54,25 +72,44 @@ async def _run(scale: float, only: set[str]) -> list[Result]:
             results += await asyncio.to_thread(logs_cases.run, Path(tmp) / "logs", scale)
         if "git" in only:  # issue 19
             results += await git_cases.run(Path(tmp) / "git", scale)
+        # issue 19: fleet scale
+        if "deliveryscale" in only:
+            results += await asyncio.to_thread(fleet_delivery_cases.run,
+                                               Path(tmp) / "deliveryscale", scale)
+        if "fleet" in only:
+            with bench_environment(Path(tmp) / "fleet") as bench:
+                results += await fleet_cases.run(bench, scale)
+        if "mixed" in only:
+            with bench_environment(Path(tmp) / "mixed") as bench:
+                results += await mixed_load_cases.run(bench, scale)
     return results
 
 
 def main() -> int:
     scale = float(os.environ.get("BENCH_SCALE", "1.0"))
-    groups = {"operator", "api", "delivery", "health", "logs", "metrics", "webhooks", "git"}
+    groups = set(GROUPS)
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(","))) or groups
     if not only <= groups:
         print(f"BENCH_ONLY must name some of {sorted(groups)}", file=sys.stderr)
         return 2
     started = time.time()
+    load_before = os.getloadavg()  # the machine is shared: figures need its load beside them
     print(f"hybridcloud benchmarks (BENCH_SCALE={scale}); apiserver: local, etcd "
           "--unsafe-no-fsync; ratios are against baselines measured in this run", flush=True)
     results = asyncio.run(_run(scale, only))
     elapsed = time.time() - started
     print()
     print(table(results))
+    previous = load_previous(RESULTS)  # read before this run's results replace it
+    if previous is not None:
+        print()
+        print(compare(previous, results))
+    load_after = os.getloadavg()
+    print(f"\nload average (1, 5, 15 min): before {load_before}, after {load_after}")
     write(results, RESULTS, {"bench_scale": scale, "elapsed_s": round(elapsed, 1),
-                             "etcd": "--unsafe-no-fsync"})
+                             "etcd": "--unsafe-no-fsync",
+                             "load_average_before": load_before,
+                             "load_average_after": load_after})
     print(f"\nwrote {RESULTS} in {elapsed:.0f}s")
     return 0
 

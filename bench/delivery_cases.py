@@ -1,8 +1,15 @@
-"""Case 8: fan-out delivery of 20 manifests to 3 local member clusters vs sequential kubectl."""
+"""Case 8: fan-out delivery of 20 manifests to 3 local member clusters.
+
+The baseline is the in-process parallel server-side-apply floor (:mod:`bench.ssa_floor`):
+the same objects, warm connections, all clusters at once. Sequential ``kubectl apply`` (cold
+starts included) is kept as a second, reference figure.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -21,9 +28,11 @@ from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplic
 from .env import ROOT, stop
 from .profile import profiled
 from .report import Result
+from .ssa_floor import apply_everywhere, load_objects
 
 MEMBERS = ("east", "west", "north")
 NAMESPACE = "fanout"
+LOCAL_MEMBERS_ALLOWED = json.dumps({"clusters": {"allowDefaultCredentials": True}})
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -98,6 +107,10 @@ def run(workdir: Path, scale: float) -> list[Result]:
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "PYTHONPATH": str(ROOT),
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(workdir / "local"),
                "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
+               "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
+               "HYBRIDCLOUD_OPERATOR_CREDENTIALS_NAMESPACE": NAMESPACE,
+               # Production tenant defaults refuse clusters on the platform's own credentials.
+               "HYBRIDCLOUD_OPERATOR_TENANT_DEFAULTS": LOCAL_MEMBERS_ALLOWED,
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "0.3",
                "HYBRIDCLOUD_OPERATOR_DELIVERY_POLL_INTERVAL": "0.3"}
         log = (workdir / "operator.log").open("ab")
@@ -152,6 +165,11 @@ def run(workdir: Path, scale: float) -> list[Result]:
         for plane_ in planes:
             plane_.start()
         try:
+            # The floor first, into its own namespace (so its applies create, like ours did).
+            floor_objects = json.loads(json.dumps(load_objects(repo_dir / "manifests"))
+                                       .replace('"bench-app"', '"bench-floor"'))
+            floor = asyncio.run(apply_everywhere([p.kubeconfig for p in planes],
+                                                 floor_objects))
             start = time.time()
             for plane_ in planes:
                 # Namespace first, as any kubectl user must (files apply in name order).
@@ -164,7 +182,13 @@ def run(workdir: Path, scale: float) -> list[Result]:
         finally:
             for plane_ in planes:
                 plane_.stop()
-    return [Result("fanout_seconds", ours, "s", theirs,
+    return [Result("fanout_seconds", ours, "s", floor,
                    {"manifests": 20, "clusters": len(MEMBERS),
-                    "baseline": "kubectl apply --server-side to each cluster in sequence"},
+                    "baseline": "in-process parallel server-side apply of the same objects "
+                                "over warm connections (the floor)"},
+                   target="<= 1.3x baseline"),
+            Result("fanout_seconds_vs_kubectl", ours, "s", theirs,
+                   {"manifests": 20, "clusters": len(MEMBERS),
+                    "baseline": "kubectl apply --server-side to each cluster in sequence "
+                                "(reference)"},
                    target="<= 1.0x baseline")]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import httpx
+
 from hybridcloud.controlplane import ControlPlane, Profile
+from hybridcloud.controlplane._net import free_ports
 from hybridcloud.kube.bootstrap import install_crds
 
 OPERATOR_USER = "hybridcloud-operator"
@@ -75,6 +79,22 @@ class Bench:
         return latest
 
     # -- operator --------------------------------------------------------------------------
+    metrics_port: int = 0  # the operator's /metrics (set by start_operator)
+
+    def operator_metric(self, name: str, **labels: str) -> float:
+        """Sum of the operator's samples of ``name`` whose labels include ``labels`` (waits
+        for the endpoint while the operator starts: slow on a loaded machine)."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                 timeout=10).text
+                return metric_total(text, name, **labels)
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
     @contextmanager
     def operator(self, namespace: str, **env: str) -> Iterator[subprocess.Popen[bytes]]:
         process = self.start_operator(namespace, **env)
@@ -85,6 +105,7 @@ class Bench:
 
     def start_operator(self, namespace: str, **env: str) -> subprocess.Popen[bytes]:
         provider_dir = self.workdir / "instant-provider"
+        self.metrics_port = free_ports(1)[0]
         full_env = {
             **os.environ, "KUBECONFIG": str(self.operator_kubeconfig),
             "PYTHONPATH": str(ROOT),
@@ -93,11 +114,25 @@ class Bench:
                 json.dumps({"local": "tests.bench.instant_provider:factory"}),
             "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "0.2",
             "HYBRIDCLOUD_OPERATOR_CREDENTIALS_NAMESPACE": namespace,
+            "HYBRIDCLOUD_OPERATOR_METRICS_PORT": str(self.metrics_port),
             **env}
         log = (self.workdir / "operator.log").open("ab")
         return subprocess.Popen([sys.executable, "-m", "hybridcloud", "operator", "--namespace",
                                  namespace, "--health-port", "0"], stdout=log,
                                 stderr=subprocess.STDOUT, env=full_env, cwd=ROOT)
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` (Prometheus text format) carrying all of ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        found = dict(re.findall(r'(\w+)="([^"]*)"', head))
+        if all(found.get(k) == v for k, v in labels.items()):
+            total += float(value)
+    return total
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -63,3 +63,61 @@ def _cpus() -> int:
     import os
 
     return os.cpu_count() or 0
+
+
+# -- comparison with the previous run ------------------------------------------------------
+
+def case_key(name: str, parameters: dict[str, Any]) -> str:
+    """What identifies a case across runs: its name and its scalar parameters (the same name
+    is measured at several sizes, e.g. ``idle_rss`` at 0, 1k and 5k clusters)."""
+    scalars = [f"{k}={v}" for k, v in sorted(parameters.items())
+               if isinstance(v, str | int | float | bool) and k != "baseline"]
+    return name + (f" [{', '.join(scalars)}]" if scalars else "")
+
+
+def load_previous(path: Path) -> dict[str, Any] | None:
+    """The previous ``latest.json``, or None when there is none (or it is unreadable)."""
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def compare(previous: dict[str, Any], results: list[Result]) -> str:
+    """Per case: previous value, new value and the change, so regressions show at a glance.
+
+    Cases are matched by :func:`case_key`; a case new in this run or gone since the last one
+    says so. The change is relative (``+12.0%``); from or to zero it is the absolute step."""
+    before: dict[str, float | None] = {}
+    for entry in previous.get("results") or []:
+        if isinstance(entry, dict) and "name" in entry:
+            before[case_key(str(entry["name"]), dict(entry.get("parameters") or {}))] = \
+                entry.get("value")
+    rows = [("case", "previous", "new", "change")]
+    seen = set()
+    for result in results:
+        key = case_key(result.name, result.parameters)
+        seen.add(key)
+        if key not in before:
+            rows.append((key, "-", _fmt(result.value), "new case"))
+            continue
+        rows.append((key, _fmt(before[key]), _fmt(result.value),
+                     _change(before[key], result.value)))
+    rows += [(key, _fmt(value), "-", "not run") for key, value in before.items()
+             if key not in seen]
+    width = [max(len(row[i]) for row in rows) for i in range(3)]
+    when = previous.get("generated_at", "unknown time")
+    return f"compared with the previous run ({when}):\n" + "\n".join(
+        "  ".join(cell.ljust(width[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        for row in rows)
+
+
+def _change(old: float | None, new: float | None) -> str:
+    if old is None or new is None:
+        return "-" if old == new else "now measured" if old is None else "no longer measured"
+    if old == new:
+        return "="
+    if old == 0:
+        return f"{new - old:+.3g}"
+    return f"{100 * (new - old) / abs(old):+.1f}%"

@@ -77,8 +77,11 @@ class ApplicationController(QueuedController):
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers,
                                                name="multiclusterapplication")
         self.cluster_uids: dict[Key, str] = {}  # (namespace, name) → HybridCluster uid
+        self._uids: dict[str, Key] = {}  # application uid → key, for member watch events
         self.members: MemberClients[MemberCluster] = MemberClients(
-            client, config.member_credentials_namespace, MemberCluster, _close_member)
+            client, config.member_credentials_namespace,
+            lambda name, config: MemberCluster(name, config, self._changed_on_member),
+            _close_member)
         self.sources = ApplicationSources(client, config)
         self.timing = decide.Timing(poll=config.delivery_poll_interval,
                                     resync=config.resync_interval)
@@ -102,7 +105,15 @@ class ApplicationController(QueuedController):
             return
         self.bodies[key] = dict(body)
         self.sources.observe(key, body)  # when a refresh request arrived (issue 19)
+        self._uids[meta["uid"]] = key
         self.queue.add(key)
+
+    def _changed_on_member(self, uid: str) -> None:
+        """Someone changed (or deleted) one of the app's objects on a member: drift to heal,
+        or a workload's health moving. Its pass runs now, not at the next resync."""
+        key = self._uids.get(uid)
+        if key is not None and key in self.bodies:
+            self.queue.add(key)
 
     def observe_cluster(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
@@ -124,7 +135,9 @@ class ApplicationController(QueuedController):
         await self.members.close()
 
     def _forget(self, key: Key) -> None:
-        self.bodies.pop(key, None)
+        body = self.bodies.pop(key, None)
+        if body is not None:
+            self._uids.pop(body["metadata"].get("uid", ""), None)
         self.sources.forget(key)
         self.queue.forget(key)
 

@@ -6,9 +6,10 @@ union of old and new objects), so a crash mid-apply never leaves an object we wo
 prune or remove; after a successful apply with prune it shrinks to the new set.
 
 Objects are applied only when what we would apply changed (fingerprint in the inventory) or, with
-self-heal, when a live object drifted from it. Otherwise a pass is read-only: GETs for drift and
-health, no writes. With ``Writes.NONE`` (paused, or automated sync off) nothing is written at all
-— not even the inventory — and pending changes are reported like drift.
+self-heal, when a live object drifted from it. Otherwise a pass is read-only: drift and health
+are read from the member's watches (:mod:`.member_cache`), no requests and no writes. With
+``Writes.NONE`` (paused, or automated sync off) nothing is written at all — not even the
+inventory — and pending changes are reported like drift.
 
 Members are shared ground. Before anything is written, every object is checked against the
 tenant's rules (:mod:`hybridcloud.member_writes`): one refused object refuses the whole set.
@@ -20,7 +21,7 @@ conflict, left out of the inventory, and never written or deleted.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ from ..member_writes import Writes
 from ..models.application import Health
 from ..observability.operator_metrics import counted_sync
 from . import objects as o
+from .member_cache import AppliedObjects
 from .render import Manifest
 
 INVENTORY_NAMESPACE = "hybridcloud-system"
@@ -92,13 +94,17 @@ class _Desired:
 
 
 class MemberCluster:
-    def __init__(self, name: str, config: KubeConfig) -> None:
-        """``config`` must come from ``kube.kubeconfig_policy.safe_kube_config``."""
+    def __init__(self, name: str, config: KubeConfig,
+                 on_change: Callable[[str], None] | None = None) -> None:
+        """``config`` must come from ``kube.kubeconfig_policy.safe_kube_config``;
+        ``on_change(app uid)`` is told when someone else changed one of that app's objects."""
         self.name = name
         self.client = AsyncClient(config=config, field_manager=o.FIELD_MANAGER, timeout=_TIMEOUT)
         self._crds_loaded = False
+        self.applied = AppliedObjects(self.client, on_change)  # reads at rest come from here
 
     async def close(self) -> None:
+        await self.applied.stop()
         await self.client.close()
 
     # -- public ------------------------------------------------------------------------------
@@ -147,7 +153,7 @@ class MemberCluster:
             return outcome  # one refused object refuses them all, before any read or write
         fingerprint = o.fingerprint(d.obj for d in desired)
         live: dict[o.ObjectKey, dict[str, Any] | None] = {
-            d.key: await self._get(d.resource, d.key) for d in desired}
+            d.key: await self._current(d.resource, d.key) for d in desired}
         foreign = {d.key for d in desired
                    if (current := live[d.key]) is not None and not o.owned_by(current, app.uid)}
         outcome.errors += [f"{d.origin}: {d.key}: exists and is not managed by this application"
@@ -188,7 +194,9 @@ class MemberCluster:
                     response = await self.client.patch(
                         item.resource, item.key.name, item.obj, namespace=item.key.namespace,
                         patch_type=PatchType.APPLY, field_manager=o.FIELD_MANAGER, force=True)
-                    live[item.key] = dict(response.to_dict())
+                    applied = dict(response.to_dict())
+                    live[item.key] = applied
+                    self.applied.remember(item.resource, applied)
                     outcome.applied += 1
                 except ApiError as exc:
                     outcome.errors.append(f"{item.origin}: {item.key}: {exc.status.message}")
@@ -255,7 +263,8 @@ class MemberCluster:
             counts[plural] = counts.get(plural, 0) + 1
             if item.key.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
                 continue
-            current = await self._get(item.resource, item.key)  # fresh status, not the apply's
+            # The watch's copy: a workload's status changes arrive as events (and a new pass).
+            current = await self._current(item.resource, item.key)
             healths.append(o.workload_health(current))
             pods += o.ready_pods(current or {})
         if any(d.key.kind in ("Deployment", "StatefulSet", "DaemonSet") for d in desired):
@@ -284,6 +293,11 @@ class MemberCluster:
             return await self._resource(api_version, kind, crds)
         return None
 
+    async def _current(self, resource: Any, key: o.ObjectKey) -> dict[str, Any] | None:
+        """The watch's copy of an object we manage; the apiserver's answer when the watch has
+        none (missing, not ours, or not synced yet: only the apiserver can tell)."""
+        return self.applied.lookup(resource, key) or await self._get(resource, key)
+
     async def _get(self, resource: Any, key: o.ObjectKey) -> dict[str, Any] | None:
         try:
             found = await self.client.get(resource, key.name, namespace=key.namespace)
@@ -302,6 +316,7 @@ class MemberCluster:
             return 0  # gone already, or taken over by someone else: leave it
         await ignore_missing(self.client.delete(
             resource, key.name, namespace=key.namespace, cascade=CascadeType.BACKGROUND))
+        self.applied.forget(key)
         return 1
 
     async def _ensure_namespaces(self, names: Any) -> None:
@@ -318,14 +333,11 @@ class MemberCluster:
                     patch_type=PatchType.APPLY, field_manager=o.FIELD_MANAGER, force=True)
 
     async def _read_inventory(self, app: AppIdentity) -> dict[str, Any]:
-        try:
-            found = await self.client.get(ConfigMap, _inventory_name(app),
-                                          namespace=INVENTORY_NAMESPACE)
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return {}
-            raise
-        data = found.data or {}
+        found = await self._current(ConfigMap, o.ObjectKey(
+            "v1", "ConfigMap", INVENTORY_NAMESPACE, _inventory_name(app)))
+        if found is None:
+            return {}
+        data = found.get("data") or {}
         keys = {o.ObjectKey.from_json(raw) for raw in json.loads(data.get("objects", "[]"))}
         return {"keys": keys, "fingerprint": data.get("fingerprint")}
 
@@ -340,9 +352,11 @@ class MemberCluster:
                 "metadata": {"name": _inventory_name(app), "namespace": INVENTORY_NAMESPACE,
                              "labels": {o.MANAGED_BY: o.MANAGED_BY_VALUE}},
                 "data": data}
-        await self.client.patch(ConfigMap, _inventory_name(app), body,
-                                namespace=INVENTORY_NAMESPACE, patch_type=PatchType.APPLY,
-                                field_manager=o.FIELD_MANAGER, force=True)
+        written = await self.client.patch(ConfigMap, _inventory_name(app), body,
+                                          namespace=INVENTORY_NAMESPACE,
+                                          patch_type=PatchType.APPLY,
+                                          field_manager=o.FIELD_MANAGER, force=True)
+        self.applied.remember(ConfigMap, dict(written.to_dict()))
 
 
 

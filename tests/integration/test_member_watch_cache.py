@@ -1,0 +1,155 @@
+"""Delivery reads members through watches of what the platform applied, not GETs per pass.
+
+One `local` member and an operator whose resync is ten minutes away: anything that happens
+within a test happens because of a watch event or an explicit pass, never the resync. Requests
+to the member are counted with its own ``apiserver_request_total`` metric (read with the
+member's admin credential), restricted to the kinds the applications deliver.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import ssl
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from lightkube import Client, KubeConfig
+from lightkube.resources.apps_v1 import Deployment
+from lightkube.resources.core_v1 import ConfigMap, Secret
+from lightkube.types import PatchType
+
+from hybridcloud.controlplane import ControlPlane
+from hybridcloud.controlplane._net import free_ports
+from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
+
+from .harness import OperatorProcess, delivery_operator, eventually, fresh_namespace, wait_phase
+from .test_application_delivery import Repo, create_app, is_ready, sample_files, wait_app
+
+pytestmark = pytest.mark.integration
+APPS = 4
+DELIVERED = ("configmaps", "deployments", "services")
+
+
+@pytest.fixture(scope="module")
+def tenant(kube: Client) -> Iterator[str]:
+    with fresh_namespace(kube, "watchcache") as name:
+        yield name
+
+
+@pytest.fixture(scope="module")
+def metrics_port() -> int:
+    return free_ports(1)[0]
+
+
+@pytest.fixture(scope="module")
+def operator(management: ControlPlane, tenant: str, metrics_port: int,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    with delivery_operator(management.kubeconfig, tenant, tmp_path_factory.mktemp("operator"),
+                           HYBRIDCLOUD_OPERATOR_RESYNC_INTERVAL="600",
+                           HYBRIDCLOUD_OPERATOR_METRICS_PORT=str(metrics_port)) as process:
+        yield process
+
+
+@pytest.fixture(scope="module")
+def member(kube: Client, tenant: str, operator: OperatorProcess,
+           tmp_path_factory: pytest.TempPathFactory) -> tuple[Client, httpx.Client]:
+    """The Active member: a lightkube client and an httpx client for its /metrics."""
+    kube.create(HybridClusterResource.from_dict({
+        "apiVersion": "platform.example.com/v1", "kind": "HybridCluster",
+        "metadata": {"name": "east"},
+        "spec": {"provider": "local", "version": "v1.37.2", "region": "local-a",
+                 "nodeGroups": [{"name": "workers", "size": 1}]}}), namespace=tenant)
+    wait_phase(kube, tenant, "east", "Active", operator, timeout=180)
+    secret = kube.get(Secret, name="east-kubeconfig", namespace=tenant)
+    text = base64.b64decode((secret.data or {})["value"]).decode()
+    config = yaml.safe_load(text)
+    folder = tmp_path_factory.mktemp("member")
+    user = config["users"][0]["user"]
+    files = {}
+    for field in ("certificate-authority-data", "client-certificate-data", "client-key-data"):
+        source = config["clusters"][0]["cluster"] if field.startswith("cert") else user
+        path = folder / field
+        path.write_bytes(base64.b64decode(source[field]))
+        files[field] = str(path)
+    context = ssl.create_default_context(cafile=files["certificate-authority-data"])
+    context.load_cert_chain(files["client-certificate-data"], files["client-key-data"])
+    http = httpx.Client(base_url=config["clusters"][0]["cluster"]["server"], verify=context)
+    return (Client(config=KubeConfig.from_dict(config), field_manager="someone-else"), http)
+
+
+@pytest.fixture(scope="module")
+def apps(kube: Client, tenant: str, operator: OperatorProcess,
+         member: tuple[Client, httpx.Client], tmp_path_factory: pytest.TempPathFactory,
+         ) -> list[str]:
+    repo = Repo(Path(tmp_path_factory.mktemp("repo")))
+    repo.commit(sample_files())
+    names = [f"cached-{i}" for i in range(APPS)]
+    for name in names:
+        create_app(kube, tenant, name, repo, "k8s/manifests", targetNamespace=name,
+                   placement=[{"cluster": "east"}], syncPolicy={"selfHeal": True})
+    for name in names:
+        wait_app(kube, tenant, name, operator, is_ready, "Ready", timeout=120)
+    return names
+
+
+def member_requests(http: httpx.Client, verb: str) -> float:
+    """``apiserver_request_total`` for ``verb`` on the kinds the apps deliver."""
+    text = http.get("/metrics").raise_for_status().text
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
+        if labels.get("verb") == verb and labels.get("resource") in DELIVERED:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def operator_syncs(port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").raise_for_status().text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("hybridcloud_delivery_syncs_total{"))
+
+
+def test_passes_at_rest_read_the_member_from_watches_and_send_it_no_get(
+        kube: Client, tenant: str, member: tuple[Client, httpx.Client], apps: list[str],
+        metrics_port: int, operator: OperatorProcess) -> None:
+    _, http = member
+    syncs, gets = operator_syncs(metrics_port), member_requests(http, "GET")
+    patches = member_requests(http, "PATCH")
+    for name in apps:  # a full pass per application, as a resync would run it
+        kube.patch(MultiClusterApplicationResource, name, {"metadata": {"annotations": {
+            "example.com/poke": uuid.uuid4().hex}}}, namespace=tenant,
+            patch_type=PatchType.MERGE)
+    eventually(lambda: operator_syncs(metrics_port) >= syncs + APPS, timeout=60,
+               message=lambda: f"passes did not run\n{operator.tail(20)}")
+    assert member_requests(http, "GET") == gets
+    assert member_requests(http, "PATCH") == patches
+
+
+def test_drift_on_a_member_is_healed_from_the_watch_without_a_resync(
+        member: tuple[Client, httpx.Client], apps: list[str],
+        operator: OperatorProcess) -> None:
+    client, _ = member
+    namespace = apps[0]
+    client.patch(Deployment, "sample-app", {"spec": {"replicas": 4}}, namespace=namespace)
+    client.patch(ConfigMap, "settings", {"data": {"mode": "green"}}, namespace=namespace)
+    eventually(lambda: client.get(Deployment, "sample-app", namespace=namespace).spec.replicas
+               == 1 and client.get(ConfigMap, "settings", namespace=namespace).data
+               == {"mode": "blue"}, timeout=30, message=lambda: operator.tail(20))
+
+
+def test_an_object_deleted_on_a_member_is_recreated_from_the_watch(
+        member: tuple[Client, httpx.Client], apps: list[str],
+        operator: OperatorProcess) -> None:
+    client, _ = member
+    namespace = apps[1]
+    client.delete(ConfigMap, "settings", namespace=namespace)
+    eventually(lambda: any(c.metadata.name == "settings"
+                           for c in client.list(ConfigMap, namespace=namespace)),
+               timeout=30, message=lambda: operator.tail(20))
