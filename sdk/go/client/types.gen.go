@@ -196,6 +196,45 @@ func (e Provider) Valid() bool {
 	}
 }
 
+// Defines values for ScanCreateScanTypes.
+const (
+	Misconfigurations ScanCreateScanTypes = "misconfigurations"
+	Secrets           ScanCreateScanTypes = "secrets"
+	Vulnerabilities   ScanCreateScanTypes = "vulnerabilities"
+)
+
+// Valid indicates whether the value is a known member of the ScanCreateScanTypes enum.
+func (e ScanCreateScanTypes) Valid() bool {
+	switch e {
+	case Misconfigurations:
+		return true
+	case Secrets:
+		return true
+	case Vulnerabilities:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ScanTargetBodyType.
+const (
+	Cluster ScanTargetBodyType = "cluster"
+	Image   ScanTargetBodyType = "image"
+)
+
+// Valid indicates whether the value is a known member of the ScanTargetBodyType enum.
+func (e ScanTargetBodyType) Valid() bool {
+	switch e {
+	case Cluster:
+		return true
+	case Image:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SelectorRequirementOperator.
 const (
 	DoesNotExist SelectorRequirementOperator = "DoesNotExist"
@@ -458,6 +497,23 @@ type ApplicationList struct {
 	Page         int                  `json:"page"`
 	PerPage      int                  `json:"per_page"`
 	Total        int                  `json:"total"`
+}
+
+// ApplicationMetricValues defines model for ApplicationMetricValues.
+type ApplicationMetricValues struct {
+	ErrorRate     string        `json:"error_rate"`
+	RequestRate   string        `json:"request_rate"`
+	ResourceUsage ResourceUsage `json:"resource_usage"`
+	ResponseTime  ResponseTime  `json:"response_time"`
+}
+
+// ApplicationMetricsResponse defines model for ApplicationMetricsResponse.
+type ApplicationMetricsResponse struct {
+	Application string                  `json:"application"`
+	Metrics     ApplicationMetricValues `json:"metrics"`
+
+	// Unavailable Why a metric is null (metric name → reason).
+	Unavailable map[string]string `json:"unavailable,omitempty,omitzero"`
 }
 
 // ApplicationSummary defines model for ApplicationSummary.
@@ -732,6 +788,11 @@ type ErrorInfo struct {
 
 // EventType defines model for EventType.
 type EventType string
+
+// HookAccepted defines model for HookAccepted.
+type HookAccepted struct {
+	Status string `json:"status"`
+}
 
 // LogEntry defines model for LogEntry.
 type LogEntry struct {
@@ -1029,11 +1090,27 @@ type ResourceRef struct {
 	Namespace string `json:"namespace"`
 }
 
+// ResourceUsage defines model for ResourceUsage.
+type ResourceUsage struct {
+	// CPU CPU cores in millicores, e.g. 230m.
+	CPU string `json:"cpu"`
+
+	// Memory Working set, e.g. 456Mi.
+	Memory string `json:"memory"`
+}
+
 // Resources defines model for Resources.
 type Resources struct {
 	Deployments int `json:"deployments,omitempty,omitzero"`
 	Pods        int `json:"pods,omitempty,omitzero"`
 	Services    int `json:"services,omitempty,omitzero"`
+}
+
+// ResponseTime defines model for ResponseTime.
+type ResponseTime struct {
+	P50 string `json:"p50"`
+	P95 string `json:"p95"`
+	P99 string `json:"p99"`
 }
 
 // ScaleRequest defines model for ScaleRequest.
@@ -1048,6 +1125,51 @@ type ScaleResult struct {
 	Replicas     Replicas `json:"replicas"`
 	Status       string   `json:"status"`
 	WorkloadType string   `json:"workload_type"`
+}
+
+// ScanCreate defines model for ScanCreate.
+type ScanCreate struct {
+	ScanTypes []ScanCreateScanTypes `json:"scan_types,omitempty,omitzero"`
+	Targets   []ScanTargetBody      `json:"targets"`
+}
+
+// ScanCreateScanTypes defines model for ScanCreate.ScanTypes.
+type ScanCreateScanTypes string
+
+// ScanTargetBody defines model for ScanTargetBody.
+type ScanTargetBody struct {
+	ClusterID string             `json:"cluster_id,omitempty,omitzero"`
+	Image     string             `json:"image,omitempty,omitzero"`
+	Type      ScanTargetBodyType `json:"type"`
+}
+
+// ScanTargetBodyType defines model for ScanTargetBody.Type.
+type ScanTargetBodyType string
+
+// ScanTargetView defines model for ScanTargetView.
+type ScanTargetView struct {
+	Images  int    `json:"images,omitempty,omitzero"`
+	Message string `json:"message,omitempty,omitzero"`
+	Reason  string `json:"reason,omitempty,omitzero"`
+	State   string `json:"state"`
+	Target  string `json:"target"`
+}
+
+// ScanView defines model for ScanView.
+type ScanView struct {
+	CompletedAt string                   `json:"completed_at,omitempty,omitzero"`
+	CreatedAt   string                   `json:"created_at,omitempty,omitzero"`
+	ID          string                   `json:"id"`
+	Message     string                   `json:"message,omitempty,omitzero"`
+	Progress    map[string]int           `json:"progress,omitempty,omitzero"`
+	Reason      string                   `json:"reason,omitempty,omitzero"`
+	Reports     []string                 `json:"reports,omitempty,omitzero"`
+	Results     []ScanTargetView         `json:"results,omitempty,omitzero"`
+	ScanTypes   []string                 `json:"scan_types"`
+	StartedAt   string                   `json:"started_at,omitempty,omitzero"`
+	Status      string                   `json:"status"`
+	Summary     map[string]int           `json:"summary,omitempty,omitzero"`
+	Targets     []map[string]interface{} `json:"targets"`
 }
 
 // SelectorRequirement defines model for SelectorRequirement.
@@ -1124,6 +1246,26 @@ type Token struct {
 	AccessToken string `json:"access_token"`
 	ExpiresIn   int    `json:"expires_in"`
 	TokenType   string `json:"token_type,omitempty,omitzero"`
+}
+
+// VulnerabilityList defines model for VulnerabilityList.
+type VulnerabilityList struct {
+	Summary         map[string]int      `json:"summary"`
+	Vulnerabilities []VulnerabilityView `json:"vulnerabilities"`
+}
+
+// VulnerabilityView defines model for VulnerabilityView.
+type VulnerabilityView struct {
+	AffectedImages []string `json:"affected_images"`
+	Clusters       []string `json:"clusters,omitempty,omitzero"`
+	Description    string   `json:"description"`
+	FixAvailable   bool     `json:"fix_available"`
+	FixedVersion   string   `json:"fixed_version,omitempty,omitzero"`
+	ID             string   `json:"id"`
+	Package        string   `json:"package"`
+	Score          float32  `json:"score,omitempty,omitzero"`
+	Severity       string   `json:"severity"`
+	Version        string   `json:"version"`
 }
 
 // Webhook defines model for Webhook.
@@ -1331,6 +1473,15 @@ type DeployApplicationParams struct {
 	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
 
+// GetApplicationMetricsParams defines parameters for GetApplicationMetrics.
+type GetApplicationMetricsParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
+}
+
 // GetClusterMetricsParams defines parameters for GetClusterMetrics.
 type GetClusterMetricsParams struct {
 	// Start RFC3339; default: an hour before end.
@@ -1391,6 +1542,9 @@ type StreamEventsParams struct {
 	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
 	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
 }
+
+// ReceiveGitPushJSONBody defines parameters for ReceiveGitPush.
+type ReceiveGitPushJSONBody = map[string]interface{}
 
 // QueryLogsParams defines parameters for QueryLogs.
 type QueryLogsParams struct {
@@ -1457,6 +1611,42 @@ type GetSecurityPolicyParams struct {
 
 // UpdateSecurityPolicyParams defines parameters for UpdateSecurityPolicy.
 type UpdateSecurityPolicyParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
+}
+
+// TriggerSecurityScanParams defines parameters for TriggerSecurityScan.
+type TriggerSecurityScanParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
+}
+
+// GetSecurityScanParams defines parameters for GetSecurityScan.
+type GetSecurityScanParams struct {
+	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
+	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
+
+	// XTenantNamespace Tenant namespace (alternative to ?namespace=).
+	XTenantNamespace string `json:"x-tenant-namespace,omitempty,omitzero"`
+}
+
+// ListVulnerabilitiesParams defines parameters for ListVulnerabilities.
+type ListVulnerabilitiesParams struct {
+	// Severity low, medium, high or critical (comma list allowed).
+	Severity string `form:"severity,omitempty" json:"severity,omitempty,omitzero"`
+
+	// Fixed true: only fixable ones; false: only unfixed.
+	Fixed string `form:"fixed,omitempty" json:"fixed,omitempty,omitzero"`
+
+	// Cluster Only what scans of this cluster found.
+	Cluster string `form:"cluster,omitempty" json:"cluster,omitempty,omitzero"`
+
 	// Namespace Tenant namespace; defaults to the caller's ServiceAccount namespace.
 	Namespace string `form:"namespace,omitempty" json:"namespace,omitempty,omitzero"`
 
@@ -1557,6 +1747,9 @@ type DeployApplicationJSONRequestBody = ApplicationDeploy
 // ScaleWorkloadJSONRequestBody defines body for ScaleWorkload for application/json ContentType.
 type ScaleWorkloadJSONRequestBody = ScaleRequest
 
+// ReceiveGitPushJSONRequestBody defines body for ReceiveGitPush for application/json ContentType.
+type ReceiveGitPushJSONRequestBody = ReceiveGitPushJSONBody
+
 // QueryLogsJSONRequestBody defines body for QueryLogs for application/json ContentType.
 type QueryLogsJSONRequestBody = LogQuery
 
@@ -1568,6 +1761,9 @@ type CreateSecurityPolicyJSONRequestBody = PolicyCreate
 
 // UpdateSecurityPolicyJSONRequestBody defines body for UpdateSecurityPolicy for application/json ContentType.
 type UpdateSecurityPolicyJSONRequestBody = PolicyPatch
+
+// TriggerSecurityScanJSONRequestBody defines body for TriggerSecurityScan for application/json ContentType.
+type TriggerSecurityScanJSONRequestBody = ScanCreate
 
 // CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
 type CreateWebhookJSONRequestBody = WebhookCreate

@@ -130,6 +130,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/clusters/{cluster_id}/applications/{app_name}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Application Metrics */
+        get: operations["getApplicationMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/clusters/{cluster_id}/metrics": {
         parameters: {
             query?: never;
@@ -192,6 +209,23 @@ export interface paths {
         get: operations["streamEvents"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/hooks/git": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Git push webhook (GitHub, GitLab, Gitea) */
+        post: operations["receiveGitPush"];
         delete?: never;
         options?: never;
         head?: never;
@@ -318,6 +352,57 @@ export interface paths {
         head?: never;
         /** Update Policy */
         patch: operations["updateSecurityPolicy"];
+        trace?: never;
+    };
+    "/v1/security/scan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Trigger Scan */
+        post: operations["triggerSecurityScan"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/security/scans/{scan_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Scan */
+        get: operations["getSecurityScan"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/security/vulnerabilities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Vulnerabilities */
+        get: operations["listVulnerabilities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/v1/webhooks": {
@@ -578,6 +663,28 @@ export interface components {
             per_page: number;
             /** Total */
             total: number;
+        };
+        /** ApplicationMetricsResponse */
+        ApplicationMetricsResponse: {
+            /** Application */
+            application: string;
+            metrics: components["schemas"]["ApplicationMetricValues"];
+            /**
+             * Unavailable
+             * @description Why a metric is null (metric name → reason).
+             */
+            unavailable?: {
+                [key: string]: string;
+            };
+        };
+        /** ApplicationMetricValues */
+        ApplicationMetricValues: {
+            /** Error Rate */
+            error_rate: string | null;
+            /** Request Rate */
+            request_rate: string | null;
+            resource_usage: components["schemas"]["ResourceUsage"];
+            response_time: components["schemas"]["ResponseTime"] | null;
         };
         /** ApplicationSummary */
         ApplicationSummary: {
@@ -972,6 +1079,11 @@ export interface components {
          * @enum {string}
          */
         EventType: "cluster.created" | "cluster.updated" | "cluster.scaled" | "cluster.ready" | "cluster.failed" | "cluster.deleted" | "application.deployed" | "application.updated" | "application.degraded" | "application.failed" | "application.deleted";
+        /** HookAccepted */
+        HookAccepted: {
+            /** Status */
+            status: string;
+        };
         /** LogEntry */
         LogEntry: {
             /** Cluster */
@@ -1413,6 +1525,28 @@ export interface components {
              */
             services?: number;
         };
+        /** ResourceUsage */
+        ResourceUsage: {
+            /**
+             * Cpu
+             * @description CPU cores in millicores, e.g. 230m.
+             */
+            cpu: string | null;
+            /**
+             * Memory
+             * @description Working set, e.g. 456Mi.
+             */
+            memory: string | null;
+        };
+        /** ResponseTime */
+        ResponseTime: {
+            /** P50 */
+            p50: string | null;
+            /** P95 */
+            p95: string | null;
+            /** P99 */
+            p99: string | null;
+        };
         /** ScaleRequest */
         ScaleRequest: {
             /** Replicas */
@@ -1429,6 +1563,80 @@ export interface components {
             status: string;
             /** Workload Type */
             workload_type: string;
+        };
+        /** ScanCreate */
+        ScanCreate: {
+            /**
+             * Scan Types
+             * @default [
+             *       "vulnerabilities",
+             *       "secrets",
+             *       "misconfigurations"
+             *     ]
+             */
+            scan_types?: ("vulnerabilities" | "secrets" | "misconfigurations")[];
+            /** Targets */
+            targets: components["schemas"]["ScanTargetBody"][];
+        };
+        /** ScanTargetBody */
+        ScanTargetBody: {
+            /** Cluster Id */
+            cluster_id?: string | null;
+            /** Image */
+            image?: string | null;
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "cluster" | "image";
+        };
+        /** ScanTargetView */
+        ScanTargetView: {
+            /** Images */
+            images?: number | null;
+            /** Message */
+            message?: string | null;
+            /** Reason */
+            reason?: string | null;
+            /** State */
+            state: string;
+            /** Target */
+            target: string;
+        };
+        /** ScanView */
+        ScanView: {
+            /** Completed At */
+            completed_at?: string | null;
+            /** Created At */
+            created_at?: string | null;
+            /** Id */
+            id: string;
+            /** Message */
+            message?: string | null;
+            /** Progress */
+            progress?: {
+                [key: string]: number;
+            };
+            /** Reason */
+            reason?: string | null;
+            /** Reports */
+            reports?: string[];
+            /** Results */
+            results?: components["schemas"]["ScanTargetView"][];
+            /** Scan Types */
+            scan_types: string[];
+            /** Started At */
+            started_at?: string | null;
+            /** Status */
+            status: string;
+            /** Summary */
+            summary?: {
+                [key: string]: number;
+            };
+            /** Targets */
+            targets: {
+                [key: string]: unknown;
+            }[];
         };
         /** SelectorRequirement */
         SelectorRequirement: {
@@ -1552,6 +1760,38 @@ export interface components {
              * @default Bearer
              */
             token_type?: string;
+        };
+        /** VulnerabilityList */
+        VulnerabilityList: {
+            /** Summary */
+            summary: {
+                [key: string]: number;
+            };
+            /** Vulnerabilities */
+            vulnerabilities: components["schemas"]["VulnerabilityView"][];
+        };
+        /** VulnerabilityView */
+        VulnerabilityView: {
+            /** Affected Images */
+            affected_images: string[];
+            /** Clusters */
+            clusters?: string[];
+            /** Description */
+            description: string;
+            /** Fix Available */
+            fix_available: boolean;
+            /** Fixed Version */
+            fixed_version?: string | null;
+            /** Id */
+            id: string;
+            /** Package */
+            package: string;
+            /** Score */
+            score?: number | null;
+            /** Severity */
+            severity: string;
+            /** Version */
+            version: string;
         };
         /** Webhook */
         Webhook: {
@@ -3045,6 +3285,108 @@ export interface operations {
             };
         };
     };
+    getApplicationMetrics: {
+        parameters: {
+            query?: {
+                /** @description Tenant namespace; defaults to the caller's ServiceAccount namespace. */
+                namespace?: string | null;
+            };
+            header?: {
+                /** @description Tenant namespace (alternative to ?namespace=). */
+                "x-tenant-namespace"?: string | null;
+            };
+            path: {
+                app_name: string;
+                /** @description Cluster ID (the HybridCluster's name). */
+                cluster_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApplicationMetricsResponse"];
+                };
+            };
+            /** @description INVALID_REQUEST: malformed body or parameter; details.field names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, invalid or expired bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: Kubernetes RBAC does not allow this in the tenant namespace. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description CLUSTER_NOT_FOUND / APPLICATION_NOT_FOUND / NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: the body exceeds HYBRIDCLOUD_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED: retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description INTERNAL_ERROR. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: the Kubernetes API (or member cluster) is unreachable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     getClusterMetrics: {
         parameters: {
             query?: {
@@ -3433,6 +3775,91 @@ export interface operations {
             };
             /** @description FORBIDDEN: Kubernetes RBAC does not allow this in the tenant namespace. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: the body exceeds HYBRIDCLOUD_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED: retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description INTERNAL_ERROR. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: the Kubernetes API (or member cluster) is unreachable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    receiveGitPush: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HookAccepted"];
+                };
+            };
+            /** @description Signed, but not a push event: ignored. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description INVALID_REQUEST: malformed body or parameter; details.field names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, invalid or expired bearer token. */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4393,6 +4820,304 @@ export interface operations {
             };
             /** @description CONFLICT: name already exists, stale If-Match, or state does not allow it. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: the body exceeds HYBRIDCLOUD_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED: retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description INTERNAL_ERROR. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: the Kubernetes API (or member cluster) is unreachable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    triggerSecurityScan: {
+        parameters: {
+            query?: {
+                /** @description Tenant namespace; defaults to the caller's ServiceAccount namespace. */
+                namespace?: string | null;
+            };
+            header?: {
+                /** @description Tenant namespace (alternative to ?namespace=). */
+                "x-tenant-namespace"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScanCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanView"];
+                };
+            };
+            /** @description INVALID_REQUEST: malformed body or parameter; details.field names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, invalid or expired bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: Kubernetes RBAC does not allow this in the tenant namespace. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description CLUSTER_NOT_FOUND / APPLICATION_NOT_FOUND / NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: the body exceeds HYBRIDCLOUD_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED: retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description INTERNAL_ERROR. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: the Kubernetes API (or member cluster) is unreachable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    getSecurityScan: {
+        parameters: {
+            query?: {
+                /** @description Tenant namespace; defaults to the caller's ServiceAccount namespace. */
+                namespace?: string | null;
+            };
+            header?: {
+                /** @description Tenant namespace (alternative to ?namespace=). */
+                "x-tenant-namespace"?: string | null;
+            };
+            path: {
+                /** @description Scan ID (the SecurityScan's name). */
+                scan_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ScanView"];
+                };
+            };
+            /** @description INVALID_REQUEST: malformed body or parameter; details.field names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, invalid or expired bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: Kubernetes RBAC does not allow this in the tenant namespace. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description CLUSTER_NOT_FOUND / APPLICATION_NOT_FOUND / NOT_FOUND. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: the body exceeds HYBRIDCLOUD_API_MAX_BODY_BYTES. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description RATE_LIMITED: retry after Retry-After seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description INTERNAL_ERROR. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description SERVICE_UNAVAILABLE: the Kubernetes API (or member cluster) is unreachable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listVulnerabilities: {
+        parameters: {
+            query?: {
+                /** @description Only what scans of this cluster found. */
+                cluster?: string | null;
+                /** @description true: only fixable ones; false: only unfixed. */
+                fixed?: string | null;
+                /** @description Tenant namespace; defaults to the caller's ServiceAccount namespace. */
+                namespace?: string | null;
+                /** @description low, medium, high or critical (comma list allowed). */
+                severity?: string | null;
+            };
+            header?: {
+                /** @description Tenant namespace (alternative to ?namespace=). */
+                "x-tenant-namespace"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VulnerabilityList"];
+                };
+            };
+            /** @description INVALID_REQUEST: malformed body or parameter; details.field names it. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description UNAUTHORIZED: missing, invalid or expired bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description FORBIDDEN: Kubernetes RBAC does not allow this in the tenant namespace. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

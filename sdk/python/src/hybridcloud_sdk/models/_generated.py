@@ -327,6 +327,10 @@ class EventType(
     ] = Field(..., title="EventType")
 
 
+class HookAccepted(BaseModel):
+    status: str = Field(..., title="Status")
+
+
 class LogEntry(BaseModel):
     cluster: str = Field(..., title="Cluster")
     container: str = Field(..., title="Container")
@@ -505,10 +509,25 @@ class ResourceRef(BaseModel):
     namespace: str = Field(..., title="Namespace")
 
 
+class ResourceUsage(BaseModel):
+    cpu: str | None = Field(
+        ..., description="CPU cores in millicores, e.g. 230m.", title="Cpu"
+    )
+    memory: str | None = Field(
+        ..., description="Working set, e.g. 456Mi.", title="Memory"
+    )
+
+
 class Resources(BaseModel):
     deployments: int | None = Field(0, title="Deployments")
     pods: int | None = Field(0, title="Pods")
     services: int | None = Field(0, title="Services")
+
+
+class ResponseTime(BaseModel):
+    p50: str | None = Field(..., title="P50")
+    p95: str | None = Field(..., title="P95")
+    p99: str | None = Field(..., title="P99")
 
 
 class ScaleRequest(BaseModel):
@@ -524,6 +543,59 @@ class ScaleResult(BaseModel):
     replicas: Replicas
     status: str = Field(..., title="Status")
     workload_type: str = Field(..., title="Workload Type")
+
+
+class ClusterId(RootModel[str]):
+    root: str = Field(
+        ...,
+        max_length=253,
+        min_length=1,
+        pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        title="Cluster Id",
+    )
+
+
+class Image(RootModel[str]):
+    root: str = Field(
+        ...,
+        max_length=512,
+        min_length=1,
+        pattern="^[a-zA-Z0-9][a-zA-Z0-9._:/@-]*$",
+        title="Image",
+    )
+
+
+class ScanTargetBody(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    cluster_id: ClusterId | None = Field(None, title="Cluster Id")
+    image: Image | None = Field(None, title="Image")
+    type: Literal["cluster", "image"] = Field(..., title="Type")
+
+
+class ScanTargetView(BaseModel):
+    images: int | None = Field(None, title="Images")
+    message: str | None = Field(None, title="Message")
+    reason: str | None = Field(None, title="Reason")
+    state: str = Field(..., title="State")
+    target: str = Field(..., title="Target")
+
+
+class ScanView(BaseModel):
+    completed_at: str | None = Field(None, title="Completed At")
+    created_at: str | None = Field(None, title="Created At")
+    id: str = Field(..., title="Id")
+    message: str | None = Field(None, title="Message")
+    progress: dict[str, int] | None = Field(None, title="Progress")
+    reason: str | None = Field(None, title="Reason")
+    reports: list[str] | None = Field(None, title="Reports")
+    results: list[ScanTargetView] | None = Field(None, title="Results")
+    scan_types: list[str] = Field(..., title="Scan Types")
+    started_at: str | None = Field(None, title="Started At")
+    status: str = Field(..., title="Status")
+    summary: dict[str, int] | None = Field(None, title="Summary")
+    targets: list[dict[str, Any]] = Field(..., title="Targets")
 
 
 class SelectorRequirement(BaseModel):
@@ -642,6 +714,19 @@ class Token(BaseModel):
     token_type: str | None = Field("Bearer", title="Token Type")
 
 
+class VulnerabilityView(BaseModel):
+    affected_images: list[str] = Field(..., title="Affected Images")
+    clusters: list[str] | None = Field(None, title="Clusters")
+    description: str = Field(..., title="Description")
+    fix_available: bool = Field(..., title="Fix Available")
+    fixed_version: str | None = Field(None, title="Fixed Version")
+    id: str = Field(..., title="Id")
+    package: str = Field(..., title="Package")
+    score: float | None = Field(None, title="Score")
+    severity: str = Field(..., title="Severity")
+    version: str = Field(..., title="Version")
+
+
 class Webhook(BaseModel):
     active: bool = Field(..., title="Active")
     created_at: str | None = Field(..., title="Created At")
@@ -708,6 +793,23 @@ class ApplicationDeploy(BaseModel):
     source: SourceIn
     sync_policy: SyncPolicyIn | None = None
     values: dict[str, Any] | None = Field(None, title="Values")
+
+
+class ApplicationMetricValues(BaseModel):
+    error_rate: str | None = Field(..., title="Error Rate")
+    request_rate: str | None = Field(..., title="Request Rate")
+    resource_usage: ResourceUsage
+    response_time: ResponseTime | None
+
+
+class ApplicationMetricsResponse(BaseModel):
+    application: str = Field(..., title="Application")
+    metrics: ApplicationMetricValues
+    unavailable: dict[str, str] | None = Field(
+        None,
+        description="Why a metric is null (metric name → reason).",
+        title="Unavailable",
+    )
 
 
 class ApplicationSummary(BaseModel):
@@ -928,6 +1030,28 @@ class PolicyTargetsBody(BaseModel):
         min_length=1,
         title="Namespaces",
     )
+
+
+class ScanCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    scan_types: (
+        list[Literal["vulnerabilities", "secrets", "misconfigurations"]] | None
+    ) = Field(
+        ["vulnerabilities", "secrets", "misconfigurations"],
+        max_length=3,
+        min_length=1,
+        title="Scan Types",
+    )
+    targets: list[ScanTargetBody] = Field(
+        ..., max_length=20, min_length=1, title="Targets"
+    )
+
+
+class VulnerabilityList(BaseModel):
+    summary: dict[str, int] = Field(..., title="Summary")
+    vulnerabilities: list[VulnerabilityView] = Field(..., title="Vulnerabilities")
 
 
 class Workloads(BaseModel):
