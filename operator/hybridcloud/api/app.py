@@ -29,6 +29,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from lightkube import AsyncClient, KubeConfig
+from lightkube.core.resource import api_info
 from lightkube.resources.core_v1 import Secret
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
@@ -112,7 +113,7 @@ def render_metrics(app: Starlette) -> PlainTextResponse:
     """The Prometheus text of ``app`` (the API), with the cache gauges brought up to date."""
     caches: Caches | None = getattr(app.state, "caches", None)
     for cache in caches.all() if caches else ():
-        name = cache.resource._api_info.plural
+        name = api_info(cache.resource).plural
         CACHE_OBJECTS.labels(name).set(len(cache))
         CACHE_SYNCED.labels(name).set(1 if cache.synced else 0)
     return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
@@ -246,7 +247,7 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
     @app.get("/readyz", include_in_schema=False)
     async def readyz(request: Request) -> JSONResponse:
         caches: Caches = request.app.state.caches
-        waiting = [c.resource._api_info.plural for c in caches.all() if not c.synced]
+        waiting = [api_info(c.resource).plural for c in caches.all() if not c.synced]
         if waiting:
             return JSONResponse({"status": "not ready", "unsynced": waiting}, status_code=503)
         return JSONResponse({"status": "ok"})

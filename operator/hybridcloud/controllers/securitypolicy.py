@@ -20,6 +20,7 @@ import httpx2
 import kopf
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError
+from lightkube.core.resource import api_info
 from lightkube.generic_resource import create_global_resource
 from lightkube.types import PatchType
 from pydantic import ValidationError
@@ -219,7 +220,7 @@ class SecurityPolicyController(QueuedController):
                 return
             raise
         if not compiler.owned_by(dict(current.to_dict()), *key):
-            raise ForeignObjectError(f"{resource._api_info.resource.kind} {name} exists on the "
+            raise ForeignObjectError(f"{api_info(resource).resource.kind} {name} exists on the "
                                      "cluster and is not managed by this policy")
 
     async def _member(self, namespace: str, cluster: str) -> AsyncClient:

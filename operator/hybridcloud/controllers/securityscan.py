@@ -22,6 +22,7 @@ import httpx2
 import kopf
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError
+from lightkube.core.resource import api_info
 from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, StatefulSet
 from lightkube.resources.batch_v1 import CronJob, Job
 from lightkube.resources.core_v1 import ConfigMap, Pod
@@ -231,7 +232,7 @@ async def _read_workloads(member: AsyncClient) -> list[dict[str, Any]]:
     """Every top-level workload (and ConfigMap) outside the kube-* namespaces."""
     found: list[dict[str, Any]] = []
     for resource in (*_WORKLOADS, ConfigMap):
-        kind = resource._api_info.resource.kind
+        kind = api_info(resource).resource.kind
         async for item in member.list(resource, namespace="*"):
             obj = dict(item.to_dict())  # type: ignore[attr-defined]
             meta = obj.get("metadata") or {}
