@@ -144,6 +144,11 @@ class OperatorConfig(BaseSettings):
     scanner_insecure_registries: list[str] = Field(
         default_factory=list, description="JSON list of registries (host:port) read over plain "
         "HTTP (a local development registry); every other registry over HTTPS.")
+    scanner_private_registries: list[str] = Field(
+        default_factory=list, description="JSON list of registries (host or host:port) scans "
+        "may contact although they resolve to non-public addresses (an in-cluster or VPC "
+        "registry); any other registry resolving to loopback, private, link-local or reserved "
+        "addresses is refused (RegistryRefused).")
     scan_workers: int = Field(default=2, ge=1, le=16,
                               description="Scans running at the same time.")
     # -- end security scans --

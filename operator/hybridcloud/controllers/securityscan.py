@@ -69,7 +69,8 @@ class SecurityScanController(QueuedController):
         self.scanner = TrivyScanner(ScannerSettings(
             trivy=config.scanner_trivy_path, cache_dir=config.scanner_cache_dir,
             timeout=config.scanner_timeout,
-            insecure_registries=frozenset(config.scanner_insecure_registries)))
+            insecure_registries=frozenset(config.scanner_insecure_registries),
+            private_registries=frozenset(config.scanner_private_registries)))
 
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]

@@ -8,7 +8,10 @@ local registry in development and tests); every other one over HTTPS.
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import re
+import socket
 
 import httpx
 
@@ -25,6 +28,40 @@ _MANIFEST_TYPES = ", ".join((
 
 class RegistryUnreachableError(RuntimeError):
     """The registry did not answer, or refused to name the image's digest."""
+
+
+class RegistryRefusedError(RuntimeError):
+    """The registry's name leads to an address the platform does not let scans contact."""
+
+
+def _host(registry: str) -> str:
+    if registry.startswith("["):  # [v6]:port
+        return registry[1:].partition("]")[0]
+    return registry.rpartition(":")[0] if registry.count(":") == 1 else registry
+
+
+async def check_registry_address(registry: str, allowed: frozenset[str]) -> None:
+    """Refuse a registry whose name resolves to a non-public address (loopback, private,
+    link-local such as the cloud metadata service, shared, reserved) unless the platform's
+    operator listed it in ``allowed``: image names come from tenants (scan targets and their
+    workloads), and the scanner must not become their way into the platform's own network.
+    Checked right before the registry is contacted; a name that resolves nowhere is left to
+    fail as unreachable."""
+    if registry in allowed:
+        return
+    host = _host(_REGISTRY_API_HOST.get(registry, registry))
+    try:
+        found = await asyncio.get_running_loop().getaddrinfo(host, None,
+                                                             type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).partition("%")[0])
+        if not address.is_global:
+            raise RegistryRefusedError(
+                f"registry {registry} resolves to a non-public address; scans only contact "
+                "public registries and the ones the platform lists in "
+                "HYBRIDCLOUD_OPERATOR_SCANNER_PRIVATE_REGISTRIES")
 
 
 async def resolve_digest(ref: ImageRef, insecure: frozenset[str], wait: float) -> str:

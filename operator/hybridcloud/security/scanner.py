@@ -31,6 +31,7 @@ SCANNER_FAILED = "ScannerFailed"
 SCANNER_TIMEOUT = "ScannerTimeout"
 DATABASE_MISSING = "DatabaseMissing"
 IMAGE_UNREACHABLE = "ImageUnreachable"
+REGISTRY_REFUSED = "RegistryRefused"
 BAD_IMAGE_REFERENCE = "BadImageReference"
 
 _STDERR_TAIL = 600
@@ -52,6 +53,8 @@ class ScannerSettings:
     timeout: float = 300.0
     insecure_registries: frozenset[str] = field(default_factory=frozenset)
     """Registries (``host:port``) spoken to over plain HTTP; never set for a real registry."""
+    private_registries: frozenset[str] = field(default_factory=frozenset)
+    """Registries scans may contact although they resolve to non-public addresses."""
     digest_cache_size: int = 512
 
 
@@ -123,6 +126,11 @@ class TrivyScanner:
             ref = image_refs.parse(reference)
         except image_refs.ImageReferenceError as exc:
             raise ScanError(BAD_IMAGE_REFERENCE, str(exc)) from exc
+        allowed = self.settings.insecure_registries | self.settings.private_registries
+        try:
+            await registry_digest.check_registry_address(ref.registry, allowed)
+        except registry_digest.RegistryRefusedError as exc:
+            raise ScanError(REGISTRY_REFUSED, str(exc)) from exc
         try:
             digest = await registry_digest.resolve_digest(ref, self.settings.insecure_registries,
                                                      wait=30.0)
