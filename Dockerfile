@@ -6,10 +6,10 @@
 # The base is pinned by tag; pin it by digest too (FROM name:tag@sha256:...) in your own CI.
 
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
-ARG GO_IMAGE=golang:1.26.0-bookworm
+ARG GO_IMAGE=golang:1.26.8-bookworm
 
-# -- tools: helm (Helm-chart sources) and kubectl (kustomize sources), from the same pinned
-#    modules the tests build them from ----------------------------------------------------------
+# -- tools: helm (Helm-chart sources), kubectl (kustomize sources) and trivy (security scans),
+#    from the same pinned modules the tests build them from ---------------------------------------
 FROM ${GO_IMAGE} AS tools
 ENV CGO_ENABLED=0 GOFLAGS="-buildvcs=false -mod=mod"
 COPY tests/controlplane/helm/go.mod tests/controlplane/helm/go.sum /tools/helm/
@@ -21,6 +21,12 @@ RUN cd /tools/helm \
       helm.sh/helm/v3/cmd/helm \
  && cd /tools/kubernetes \
  && go build -trimpath -ldflags "-s -w" -o /out/kubectl k8s.io/kubernetes/cmd/kubectl
+COPY tests/tools/trivy/go.mod tests/tools/trivy/go.sum /tools/trivy/
+# Trivy's own release build sets GOEXPERIMENT=jsonv2; the build tag does the same.
+RUN cd /tools/trivy \
+ && go build -trimpath -tags=goexperiment.jsonv2 -o /out/trivy \
+      -ldflags "-s -w -X=github.com/aquasecurity/trivy/pkg/version/app.ver=v0.74.0" \
+      github.com/aquasecurity/trivy/cmd/trivy
 
 # -- build: resolve and install the package and its provider SDKs into a virtualenv --------------
 FROM ${PYTHON_IMAGE} AS build
@@ -50,6 +56,9 @@ RUN apt-get update \
  && install -d -o 65532 -g 65532 /var/lib/hybridcloud
 COPY --from=build /opt/hybridcloud /opt/hybridcloud
 COPY --from=tools /out/helm /out/kubectl /opt/hybridcloud/tools/
+# Where HYBRIDCLOUD_OPERATOR_SCANNER_TRIVY_PATH looks by default; its database is supplied by
+# the platform's operator (the chart's scanner.cacheVolume; docs/security-scans.md).
+COPY --from=tools /out/trivy /usr/local/bin/trivy
 # Read-only root filesystem at run time: no bytecode writes; state goes to /var/lib/hybridcloud
 # and /tmp (volumes in the chart).
 ENV PATH=/opt/hybridcloud/bin:$PATH \

@@ -72,6 +72,18 @@ def test_the_image_carries_helm_and_kubectl_where_the_operator_looks_for_them() 
     assert "helm.sh/helm/v3/cmd/helm" in builds and "k8s.io/kubernetes/cmd/kubectl" in builds
 
 
+def test_the_image_carries_trivy_where_the_scanner_looks_for_it_by_default() -> None:
+    """Security scans run Trivy at the operator's default scanner path, built from the tests'
+    pinned module with the build tag Trivy's release sets."""
+    from hybridcloud.controllers.config import OperatorConfig
+    default = OperatorConfig.model_fields["scanner_trivy_path"].default
+    copies = [rest for keyword, rest in instructions() if keyword == "COPY"]
+    assert f"--from=tools /out/trivy {default}" in copies
+    builds = " ".join(rest for keyword, rest in instructions() if keyword == "RUN")
+    assert "github.com/aquasecurity/trivy/cmd/trivy" in builds
+    assert "-tags=goexperiment.jsonv2" in builds
+
+
 def test_base_images_are_pinned_to_a_versioned_tag_without_a_registry_host() -> None:
     for image in base_images():
         name, _, tag = image.partition(":")
