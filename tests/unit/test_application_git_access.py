@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from hybridcloud.delivery.credentials import select_key, uses_ssh
-from hybridcloud.delivery.git import GitCache, GitCredentials, SourceError, _explain_refusal
+from hybridcloud.delivery.git import GitCache, GitCredentials, SourceError
+from hybridcloud.delivery.git_errors import explain_refusal as _explain_refusal
 
 TOKEN = "tok-3f9a7c1e5b"
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAb3BlbnNzaC1rZXktdjEkeymaterial\n-----END-----"

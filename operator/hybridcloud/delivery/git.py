@@ -39,7 +39,6 @@ import asyncio
 import contextlib
 import hashlib
 import io
-import json
 import os
 import re
 import shlex
@@ -48,13 +47,16 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..observability.operator_metrics import timed_git_fetch
 from ..redaction import redact as redact  # re-exported for the delivery modules
-from .errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from .git_errors import GitCredentials as GitCredentials
+from .git_errors import InvalidSourceError as InvalidSourceError
+from .git_errors import SourceError as SourceError
+from .git_errors import SourceUnavailableError as SourceUnavailableError
+from .git_errors import check_argument, explain_refusal
 from .gitlimits import SETTING as _SETTING
 from .gitlimits import GitLimits, discard, extract, folder_size, tree_over_limits
 from .gitrefs import RefSnapshots, parse_ls_remote
@@ -68,65 +70,7 @@ case "$1" in
   *) printf '%s\\n' "$HYBRIDCLOUD_GIT_TOKEN" ;;
 esac
 """
-# What git, curl and ssh print when the server wants credentials or refused them.
-_AUTH_FAILURES = ("could not read Username", "could not read Password", "Authentication failed",
-                  "HTTP Basic: Access denied", "The requested URL returned error: 401",
-                  "The requested URL returned error: 403", "Permission denied (publickey",
-                  "Invalid username or password")
-_HOST_KEY_FAILURES = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED")
 _TOO_SLOW = ("Operation too slow", "transfer rate", "Timeout, server")
-
-
-class SourceError(DeliveryError):
-    """The source cannot be fetched or the revision/path does not exist. ``str()`` is safe to
-    show users (no secrets). Raised as one of the two classes below, which say whether
-    retrying can help."""
-
-    default_reason = "SourceUnavailable"
-
-
-class InvalidSourceError(SourceError, PermanentDeliveryError):
-    """Only the user can fix it: a revision or path that does not exist, a refused URL or
-    credential, a repository over the limits."""
-
-    default_reason = "InvalidSource"
-
-
-class SourceUnavailableError(SourceError, TransientDeliveryError):
-    """The git server or the API did not answer as expected this time: retried."""
-
-    default_reason = "SourceUnavailable"
-
-
-@dataclass(frozen=True)
-class GitCredentials:
-    """From the Secret named by ``source.secretRef``."""
-
-    token: str | None = field(default=None, repr=False)
-    username: str | None = None
-    ssh_private_key: str | None = field(default=None, repr=False)
-    known_hosts: str | None = None
-
-    @classmethod
-    def from_secret(cls, data: dict[str, str]) -> GitCredentials:
-        return cls(token=data.get("token") or data.get("password"),
-                   username=data.get("username"),
-                   ssh_private_key=data.get("sshPrivateKey"),
-                   known_hosts=data.get("knownHosts"))
-
-    def secrets(self) -> list[str]:
-        return [s for s in (self.token, self.ssh_private_key) if s]
-
-    def identity(self) -> str:
-        """A digest telling credentials apart without keeping or showing them."""
-        parts = (self.token, self.username, self.ssh_private_key, self.known_hosts)
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-
-
-def _check_argument(value: str, field: str) -> None:
-    if not value or value.startswith("-") or "\n" in value or "\x00" in value:
-        raise InvalidSourceError(f"{field} {value!r} is not a valid git {field.split('.')[-1]}",
-                                 reason="InvalidSource")
 
 
 class GitCache:
@@ -161,8 +105,8 @@ class GitCache:
         (``ls-remote``, then a fetch if its refs moved) unless this caller's credentials saw its
         refs less than ``max_age`` seconds ago in a request started at or after ``not_before``
         (a ``time.monotonic()`` value: a forced refresh passes when it was asked for)."""
-        _check_argument(repository, "source.repository")
-        _check_argument(revision, "source.revision")
+        check_argument(repository, "source.repository")
+        check_argument(revision, "source.revision")
         credentials = credentials or GitCredentials()
         self.check(repository, credentials)
         async with self._lock(repository):
@@ -199,7 +143,7 @@ class GitCache:
             out = await self._git(["ls-remote", "--quiet", repository], _ensure(mirror.parent),
                                   credentials)
         except SourceError as exc:
-            raise _explain_refusal(exc, repository, credentials) from None
+            raise explain_refusal(exc, repository, credentials) from None
         refs = parse_ls_remote(out)
         if self._refs.needs_fetch(repository, refs) or not (mirror / "HEAD").exists():
             await self._fetch(repository, mirror, credentials)
@@ -232,7 +176,7 @@ class GitCache:
 
     async def export(self, repository: str, sha: str, path: str) -> Path:
         """The directory ``path`` of commit ``sha``, exported once and then reused."""
-        _check_argument(sha, "source.revision")
+        check_argument(sha, "source.revision")
         tree = self.tree(repository, sha)
         base = tree.parent
         target = (tree / path).resolve()
@@ -292,7 +236,7 @@ class GitCache:
                 # What was fetched so far is useless and may be large: drop the mirror.
                 shutil.rmtree(mirror, ignore_errors=True)
                 self._refs.forget(repository)
-            raise _explain_refusal(exc, repository, credentials) from None
+            raise explain_refusal(exc, repository, credentials) from None
 
     async def _rev_parse(self, mirror: Path, revision: str) -> str | None:
         refs = ["refs/hybridcloud/remote-head"] if revision == "HEAD" else \
@@ -405,27 +349,6 @@ class GitCache:
                        key=lambda p: p.stat().st_mtime, reverse=True)
         for old in trees[_KEEP_TREES:]:
             shutil.rmtree(old, ignore_errors=True)
-
-
-def _explain_refusal(error: SourceError, repository: str,
-                     credentials: GitCredentials) -> SourceError:
-    """``error`` restated as an authentication problem when it is one."""
-    detail = str(error)
-    where = redact(repository)
-    if not any(m in detail for m in (*_AUTH_FAILURES, *_HOST_KEY_FAILURES)):
-        return error
-    if not credentials.secrets():
-        return InvalidSourceError(f"{where} requires authentication: set "
-                                  "spec.source.secretRef to a Secret with key `token` (HTTPS) "
-                                  "or `sshPrivateKey` (SSH)",
-                                  reason="AuthenticationFailed")
-    if any(m in detail for m in _HOST_KEY_FAILURES):
-        return InvalidSourceError(f"the SSH host key of {where} does not match `knownHosts` in "
-                                  "the Secret of spec.source.secretRef",
-                                  reason="AuthenticationFailed")
-    refusal = detail.removeprefix("git fetch failed: ").removeprefix("git ls-remote failed: ")
-    return InvalidSourceError(f"{where} refused the credentials in the Secret of "
-                              f"spec.source.secretRef ({refusal})", reason="AuthenticationFailed")
 
 
 def _ensure(directory: Path) -> Path:
