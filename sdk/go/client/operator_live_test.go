@@ -156,8 +156,8 @@ func TestAWebhookIsCreatedPausedByAnExplicitFalsePingedAndRedelivered(t *testing
 	}
 }
 
-// awaitDelivery polls the delivery history until the operator has recorded deliveryID,
-// whatever its outcome (the delivery machinery itself is tested in tests/integration).
+// awaitDelivery polls the delivery history until the operator has recorded deliveryID as
+// succeeded (the receiver answers 2xx); a failed delivery fails the test at once.
 func awaitDelivery(ctx context.Context, t *testing.T, c *client.Client, webhookID, deliveryID string) client.Delivery {
 	t.Helper()
 	for {
@@ -166,13 +166,16 @@ func awaitDelivery(ctx context.Context, t *testing.T, c *client.Client, webhookI
 			t.Fatal(err)
 		}
 		for _, delivery := range list.Deliveries {
-			if delivery.ID == deliveryID {
+			if delivery.ID == deliveryID && delivery.Status == "succeeded" {
 				return delivery
+			}
+			if delivery.ID == deliveryID && delivery.Status == "failed" {
+				t.Fatalf("delivery %s failed: %+v", deliveryID, delivery)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("delivery %s never recorded: %+v", deliveryID, list.Deliveries)
+			t.Fatalf("delivery %s never succeeded: %+v", deliveryID, list.Deliveries)
 		case <-time.After(300 * time.Millisecond):
 		}
 	}

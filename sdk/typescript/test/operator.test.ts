@@ -73,15 +73,16 @@ test('a webhook created paused is activated, pinged and redelivered', live, asyn
   await assert.rejects(sdk.webhooks.get(hook.id), { status: 404 });
 });
 
-/** Polls the delivery history until the operator has recorded deliveryId (whatever its outcome:
- * the delivery machinery itself is tested in tests/integration/test_webhooks.py). */
+/** Polls the delivery history until the operator has recorded deliveryId as succeeded (the
+ * receiver answers 2xx); a failed delivery fails at once. */
 async function recorded(sdk: HybridCloudClient, webhookId: string, deliveryId: string) {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const { deliveries } = await sdk.webhooks.deliveries(webhookId);
     const found = deliveries.find((d) => d.id === deliveryId);
-    if (found) return found;
-    assert.ok(Date.now() < deadline, `delivery ${deliveryId} never recorded: ${JSON.stringify(deliveries)}`);
+    if (found?.status === 'succeeded') return found;
+    assert.notEqual(found?.status, 'failed', `delivery ${deliveryId} failed: ${JSON.stringify(found)}`);
+    assert.ok(Date.now() < deadline, `delivery ${deliveryId} never succeeded: ${JSON.stringify(deliveries)}`);
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
 }

@@ -183,6 +183,7 @@ def show_path() -> None:
 
 
 from . import commands  # noqa: E402,F401  (registers the resource commands on the groups above)
+from . import security  # noqa: E402,F401  (security scan and apps metrics commands)
 
 
 def main() -> None:
