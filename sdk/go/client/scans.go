@@ -38,13 +38,16 @@ func ClusterScan(scanTypes []ScanCreateScanTypes, clusterIDs ...string) *ScanCre
 }
 
 // WaitScan polls a scan until it is completed or failed; bound it with ctx. A failed scan is
-// returned together with an error naming its reason (for example ScannerMissing).
+// returned together with an error naming its reason (for example ScannerMissing). When ctx ends
+// or a poll fails, the last state seen comes back with the error (nil before the first answer).
 func (s *SecurityService) WaitScan(ctx context.Context, scanID string, params *GetSecurityScanParams, opts *WaitOptions) (*ScanView, error) {
+	var last *ScanView
 	for {
 		scan, err := s.GetScan(ctx, scanID, params)
 		if err != nil {
-			return nil, err
+			return last, err
 		}
+		last = scan
 		switch scan.Status {
 		case "completed":
 			return scan, nil

@@ -61,7 +61,7 @@ func TestVulnerabilitiesAreFilteredAndABadFilterIsA400NamingIt(t *testing.T) {
 	}
 }
 
-func TestMetricsOfAnApplicationNotOnTheClusterAreA404(t *testing.T) {
+func TestApplicationMetricsOfAnAppNotOnTheClusterAreA404(t *testing.T) {
 	c := tenantClient(t)
 	_, err := c.Metrics.ApplicationMetrics(context.Background(), "cluster-001", "no-such-app", nil)
 	apiErr := apiError(t, err, 404, "APPLICATION_NOT_FOUND")
