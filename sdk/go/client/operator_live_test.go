@@ -104,6 +104,19 @@ func TestALocalClusterIsBuiltAndAnApplicationDeliveredThroughTheOperator(t *test
 		t.Fatalf("the application is not synced: %v %+v", err, apps)
 	}
 	awaitEvent(t, events, "application.deployed", &seen)
+	// The delivered app's metrics from the stack's Prometheus: its workloads are found on the
+	// member, and each figure is a value or null with the reason (kwok pods serve no HTTP series).
+	metrics, err := c.Metrics.ApplicationMetrics(ctx, "go-live", "sample-app", nil)
+	if err != nil || metrics.Application != "sample-app" {
+		t.Fatalf("application metrics: %v %+v", err, metrics)
+	}
+	for name, value := range map[string]string{"request_rate": metrics.Metrics.RequestRate,
+		"response_time": metrics.Metrics.ResponseTime.P50, "resource_usage": metrics.Metrics.ResourceUsage.CPU} {
+		reason := metrics.Unavailable[name]
+		if (value == "" && reason == "") || reason == "the application has no workloads on this cluster" {
+			t.Fatalf("%s: value %q, reason %q: %+v", name, value, reason, metrics)
+		}
+	}
 
 	deleted, err := c.Clusters.Delete(ctx, "go-live", nil)
 	if err != nil {

@@ -47,6 +47,17 @@ test('a local cluster is built, its transitions stream in, and an application is
     assert.equal((await sdk.operations.wait(deployed.operation_id, { intervalMs: 500, signal })).status, 'succeeded');
     const apps = await sdk.applications.list('ts-live');
     assert.deepEqual(apps.applications.map((a) => [a.name, a.sync_status]), [['sample-app', 'synced']]);
+    // The delivered app's metrics from the stack's Prometheus: its workloads are found on the
+    // member, and each figure is a value or null with the reason (kwok pods serve no HTTP series).
+    const metrics = await sdk.metrics.getApplicationMetrics('ts-live', 'sample-app', { signal });
+    assert.equal(metrics.application, 'sample-app');
+    const figures = { request_rate: metrics.metrics.request_rate, response_time: metrics.metrics.response_time,
+                      resource_usage: metrics.metrics.resource_usage.cpu };
+    for (const [name, value] of Object.entries(figures)) {
+      const reason = metrics.unavailable?.[name];
+      assert.ok(value !== null || reason, `${name}: neither a value nor a reason: ${JSON.stringify(metrics)}`);
+      assert.notEqual(reason, 'the application has no workloads on this cluster', JSON.stringify(metrics));
+    }
 
     const removed = await sdk.clusters.delete('ts-live');
     assert.equal((await sdk.operations.wait(removed.operation_id, { intervalMs: 500, signal })).status, 'succeeded');
