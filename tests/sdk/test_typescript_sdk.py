@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 TS_SDK = Path(__file__).resolve().parents[2] / "sdk" / "typescript"
 TEST_FILES = ["dist/test/live.test.js", "dist/test/events.test.js",
-              "dist/test/observability.test.js", "dist/test/operator.test.js"]
+              "dist/test/observability.test.js", "dist/test/operator.test.js",
+              "dist/test/scans.test.js"]
 
 
 def install_node_packages(npm: str) -> None:

@@ -104,6 +104,19 @@ func TestALocalClusterIsBuiltAndAnApplicationDeliveredThroughTheOperator(t *test
 		t.Fatalf("the application is not synced: %v %+v", err, apps)
 	}
 	awaitEvent(t, events, "application.deployed", &seen)
+	// The delivered app's metrics from the stack's Prometheus: its workloads are found on the
+	// member, and each figure is a value or null with the reason (kwok pods serve no HTTP series).
+	metrics, err := c.Metrics.ApplicationMetrics(ctx, "go-live", "sample-app", nil)
+	if err != nil || metrics.Application != "sample-app" {
+		t.Fatalf("application metrics: %v %+v", err, metrics)
+	}
+	for name, value := range map[string]string{"request_rate": metrics.Metrics.RequestRate,
+		"response_time": metrics.Metrics.ResponseTime.P50, "resource_usage": metrics.Metrics.ResourceUsage.CPU} {
+		reason := metrics.Unavailable[name]
+		if (value == "" && reason == "") || reason == "the application has no workloads on this cluster" {
+			t.Fatalf("%s: value %q, reason %q: %+v", name, value, reason, metrics)
+		}
+	}
 
 	deleted, err := c.Clusters.Delete(ctx, "go-live", nil)
 	if err != nil {
@@ -156,8 +169,8 @@ func TestAWebhookIsCreatedPausedByAnExplicitFalsePingedAndRedelivered(t *testing
 	}
 }
 
-// awaitDelivery polls the delivery history until the operator has recorded deliveryID,
-// whatever its outcome (the delivery machinery itself is tested in tests/integration).
+// awaitDelivery polls the delivery history until the operator has recorded deliveryID as
+// succeeded (the receiver answers 2xx); a failed delivery fails the test at once.
 func awaitDelivery(ctx context.Context, t *testing.T, c *client.Client, webhookID, deliveryID string) client.Delivery {
 	t.Helper()
 	for {
@@ -166,13 +179,16 @@ func awaitDelivery(ctx context.Context, t *testing.T, c *client.Client, webhookI
 			t.Fatal(err)
 		}
 		for _, delivery := range list.Deliveries {
-			if delivery.ID == deliveryID {
+			if delivery.ID == deliveryID && delivery.Status == "succeeded" {
 				return delivery
+			}
+			if delivery.ID == deliveryID && delivery.Status == "failed" {
+				t.Fatalf("delivery %s failed: %+v", deliveryID, delivery)
 			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("delivery %s never recorded: %+v", deliveryID, list.Deliveries)
+			t.Fatalf("delivery %s never succeeded: %+v", deliveryID, list.Deliveries)
 		case <-time.After(300 * time.Millisecond):
 		}
 	}

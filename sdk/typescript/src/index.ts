@@ -12,7 +12,8 @@ import { WebhooksService } from './webhooks.js';
 
 export { ApiError, ConnectionError, NotAvailableError } from './errors.js';
 export type { ClientOptions } from './transport.js';
-export type { CallOptions, Schemas, WaitOptions } from './services.js';
+export type { CallOptions, Schemas, VulnerabilityQuery, WaitOptions } from './services.js';
+export { ScanFailedError } from './services.js';
 export type { ClusterMetricsQuery } from './observability.js';
 export type { PlatformEvent, SubscribeOptions, Subscription } from './events.js';
 export type { components, operations, paths } from './schema.gen.js';

@@ -23,6 +23,15 @@ export class MetricsService {
       query: { ...window, metrics: metrics?.join(',') }, headers: ns(options), signal: options?.signal });
   }
 
+  /** An application's current request rate, error rate, latency percentiles and CPU/memory on
+   * one cluster; values its pods do not expose are null, with the reason in `unavailable`. An
+   * application not placed on the cluster is a 404 APPLICATION_NOT_FOUND. */
+  getApplicationMetrics(clusterId: string, appName: string, options?: CallOptions):
+      Promise<Schemas['ApplicationMetricsResponse']> {
+    return this.http.request('GET', `/v1/clusters/${enc(clusterId)}/applications/${enc(appName)}/metrics`,
+      { headers: ns(options), signal: options?.signal });
+  }
+
   /** The metric names getClusterMetrics accepts, with units and expressions. */
   catalog(options?: CallOptions): Promise<Schemas['Catalog']> {
     return this.http.request('GET', '/v1/metrics/catalog', { headers: ns(options), signal: options?.signal });

@@ -172,4 +172,51 @@ export class SecurityService {
   deletePolicy(policyId: string, options?: CallOptions): Promise<Schemas['PolicyView']> {
     return this.http.request('DELETE', `/v1/security/policies/${enc(policyId)}`, { headers: ns(options), signal: options?.signal });
   }
+
+  /** Starts a scan (202): `status` is `pending` until the operator picks it up. */
+  triggerScan(body: Schemas['ScanCreate'], options?: CallOptions): Promise<Schemas['ScanView']> {
+    return this.http.request('POST', '/v1/security/scan', { body, headers: ns(options), signal: options?.signal });
+  }
+
+  getScan(scanId: string, options?: CallOptions): Promise<Schemas['ScanView']> {
+    return this.http.request('GET', `/v1/security/scans/${enc(scanId)}`, { headers: ns(options), signal: options?.signal });
+  }
+
+  /** Polls until the scan is completed; a failed one rejects with ScanFailedError (its `scan`
+   * says why, e.g. reason ScannerMissing). Bound it with `signal`. */
+  async waitForScan(scanId: string, options?: WaitOptions): Promise<Schemas['ScanView']> {
+    for (;;) {
+      const scan = await this.getScan(scanId, options);
+      if (scan.status === 'completed') return scan;
+      if (scan.status === 'failed') throw new ScanFailedError(scan);
+      await sleep(options?.intervalMs ?? 2000, options?.signal);
+    }
+  }
+
+  /** What the latest scans found. A filter the server refuses is a 400 ApiError whose
+   * `details.field` names it. */
+  listVulnerabilities(query: VulnerabilityQuery = {}, options?: CallOptions): Promise<Schemas['VulnerabilityList']> {
+    const { severity, fixed, cluster } = query;
+    return this.http.request('GET', '/v1/security/vulnerabilities', {
+      query: { severity: Array.isArray(severity) ? severity.join(',') : severity,
+               fixed: fixed === undefined ? undefined : String(fixed), cluster },
+      headers: ns(options), signal: options?.signal });
+  }
+}
+
+export interface VulnerabilityQuery {
+  /** low, medium, high or critical, or several of them. */
+  severity?: string | string[];
+  /** true: only fixable ones; false: only unfixed ones. */
+  fixed?: boolean;
+  /** Only what scans of this cluster found. */
+  cluster?: string;
+}
+
+/** waitForScan's rejection when the scan failed; `scan` carries its reason and message. */
+export class ScanFailedError extends Error {
+  constructor(readonly scan: Schemas['ScanView']) {
+    super(`scan ${scan.id} failed (${scan.reason ?? ''}): ${scan.message ?? ''}`);
+    this.name = 'ScanFailedError';
+  }
 }

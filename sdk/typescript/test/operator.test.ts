@@ -47,6 +47,17 @@ test('a local cluster is built, its transitions stream in, and an application is
     assert.equal((await sdk.operations.wait(deployed.operation_id, { intervalMs: 500, signal })).status, 'succeeded');
     const apps = await sdk.applications.list('ts-live');
     assert.deepEqual(apps.applications.map((a) => [a.name, a.sync_status]), [['sample-app', 'synced']]);
+    // The delivered app's metrics from the stack's Prometheus: its workloads are found on the
+    // member, and each figure is a value or null with the reason (kwok pods serve no HTTP series).
+    const metrics = await sdk.metrics.getApplicationMetrics('ts-live', 'sample-app', { signal });
+    assert.equal(metrics.application, 'sample-app');
+    const figures = { request_rate: metrics.metrics.request_rate, response_time: metrics.metrics.response_time,
+                      resource_usage: metrics.metrics.resource_usage.cpu };
+    for (const [name, value] of Object.entries(figures)) {
+      const reason = metrics.unavailable?.[name];
+      assert.ok(value !== null || reason, `${name}: neither a value nor a reason: ${JSON.stringify(metrics)}`);
+      assert.notEqual(reason, 'the application has no workloads on this cluster', JSON.stringify(metrics));
+    }
 
     const removed = await sdk.clusters.delete('ts-live');
     assert.equal((await sdk.operations.wait(removed.operation_id, { intervalMs: 500, signal })).status, 'succeeded');
@@ -73,15 +84,16 @@ test('a webhook created paused is activated, pinged and redelivered', live, asyn
   await assert.rejects(sdk.webhooks.get(hook.id), { status: 404 });
 });
 
-/** Polls the delivery history until the operator has recorded deliveryId (whatever its outcome:
- * the delivery machinery itself is tested in tests/integration/test_webhooks.py). */
+/** Polls the delivery history until the operator has recorded deliveryId as succeeded (the
+ * receiver answers 2xx); a failed delivery fails at once. */
 async function recorded(sdk: HybridCloudClient, webhookId: string, deliveryId: string) {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const { deliveries } = await sdk.webhooks.deliveries(webhookId);
     const found = deliveries.find((d) => d.id === deliveryId);
-    if (found) return found;
-    assert.ok(Date.now() < deadline, `delivery ${deliveryId} never recorded: ${JSON.stringify(deliveries)}`);
+    if (found?.status === 'succeeded') return found;
+    assert.notEqual(found?.status, 'failed', `delivery ${deliveryId} failed: ${JSON.stringify(found)}`);
+    assert.ok(Date.now() < deadline, `delivery ${deliveryId} never succeeded: ${JSON.stringify(deliveries)}`);
     await new Promise((resolve) => setTimeout(resolve, 300));
   }
 }

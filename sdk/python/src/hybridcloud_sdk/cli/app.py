@@ -182,7 +182,8 @@ def show_path() -> None:
     print(config_path())
 
 
-from . import commands  # noqa: E402,F401  (registers the resource commands on the groups above)
+# Registers the resource, security-scan and apps-metrics commands on the groups above.
+from . import commands, security  # noqa: E402,F401
 
 
 def main() -> None:

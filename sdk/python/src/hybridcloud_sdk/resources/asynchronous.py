@@ -20,11 +20,13 @@ from .calls import (
     MetricsCalls,
     MultiClusterCalls,
     OperationCalls,
+    ScanCalls,
     SecurityCalls,
     WorkloadCalls,
     now_rfc3339,
+    scan_targets,
 )
-from .synchronous import FINAL_OPERATION_STATES, resized
+from .synchronous import FINAL_OPERATION_STATES, FINAL_SCAN_STATES, resized
 
 T = TypeVar("T", bound=m.BaseModel)
 AsyncSend = Callable[[Call[Any]], Awaitable[Any]]
@@ -184,6 +186,38 @@ class AsyncSecurity(_AsyncResource):
     async def delete_policy(self, policy_id: str) -> m.PolicyView:
         return await self._do(SecurityCalls.delete(policy_id))
 
+    async def trigger_scan(self, *, cluster_id: str | None = None,
+                           images: list[str] | None = None,
+                           targets: list[dict[str, Any]] | None = None,
+                           scan_types: list[str] | None = None) -> m.ScanView:
+        return await self._do(ScanCalls.trigger({
+            "targets": scan_targets(cluster_id, images, targets), "scan_types": scan_types}))
+
+    async def get_scan(self, scan_id: str) -> m.ScanView:
+        return await self._do(ScanCalls.get(scan_id))
+
+    # `timeout` like the sync client's, raising WaitTimeoutError with the last state seen.
+    async def wait_for_scan(self, scan_id: str, *, timeout: float = 600.0,  # noqa: ASYNC109
+                            interval: float = 2.0,
+                            on_progress: Callable[[m.ScanView], None] | None = None
+                            ) -> m.ScanView:
+        deadline = time.monotonic() + timeout
+        while True:
+            scan = await self.get_scan(scan_id)
+            if on_progress:
+                on_progress(scan)
+            if scan.status in FINAL_SCAN_STATES:
+                return scan
+            if time.monotonic() > deadline:
+                raise WaitTimeoutError(f"scan {scan_id} still {scan.status} after "
+                                       f"{timeout:.0f}s")
+            await asyncio.sleep(interval)
+
+    async def list_vulnerabilities(self, *, severity: str | list[str] | None = None,
+                                   fixed: bool | None = None,
+                                   cluster: str | None = None) -> m.VulnerabilityList:
+        return await self._do(ScanCalls.vulnerabilities(severity, fixed, cluster))
+
 
 class AsyncMetrics(_AsyncResource):
     async def get_cluster_metrics(self, cluster_id: str, *, start_time: str | None = None,
@@ -192,6 +226,10 @@ class AsyncMetrics(_AsyncResource):
                                   step: str | None = None) -> m.ClusterMetricsResponse:
         return await self._do(MetricsCalls.cluster(cluster_id, start_time, end_time, metrics,
                                                    step))
+
+    async def get_application_metrics(self, cluster_id: str,
+                                      app_name: str) -> m.ApplicationMetricsResponse:
+        return await self._do(MetricsCalls.application(cluster_id, app_name))
 
 
 class AsyncAlerts(_AsyncResource):

@@ -125,6 +125,36 @@ class SecurityCalls:
         return Call("DELETE", f"/v1/security/policies/{_seg(policy_id)}", m.PolicyView)
 
 
+class ScanCalls:
+    @staticmethod
+    def trigger(fields: dict[str, Any]) -> Call[m.ScanView]:
+        # Each POST starts one more scan: never retried (not idempotent).
+        return Call("POST", "/v1/security/scan", m.ScanView, json=_body(m.ScanCreate, fields))
+
+    @staticmethod
+    def get(scan_id: str) -> Call[m.ScanView]:
+        return Call("GET", f"/v1/security/scans/{_seg(scan_id)}", m.ScanView)
+
+    @staticmethod
+    def vulnerabilities(severity: str | list[str] | None, fixed: bool | None,
+                        cluster: str | None) -> Call[m.VulnerabilityList]:
+        if isinstance(severity, list):
+            severity = ",".join(severity)
+        return Call("GET", "/v1/security/vulnerabilities", m.VulnerabilityList, params={
+            "severity": severity, "cluster": cluster,
+            "fixed": None if fixed is None else str(fixed).lower()})
+
+
+def scan_targets(cluster_id: str | None, images: list[str] | None,
+                 targets: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The request's ``targets``: explicit ones, then the cluster, then each image."""
+    chosen = list(targets or [])
+    if cluster_id is not None:
+        chosen.append({"type": "cluster", "cluster_id": cluster_id})
+    chosen += [{"type": "image", "image": image} for image in images or []]
+    return chosen
+
+
 class MetricsCalls:
     @staticmethod
     def cluster(cluster_id: str, start_time: str | None, end_time: str | None,
@@ -134,6 +164,12 @@ class MetricsCalls:
                     m.ClusterMetricsResponse, params={
                         "start": start_time, "end": end_time, "step": step,
                         "metrics": ",".join(metrics) if metrics else None})
+
+
+    @staticmethod
+    def application(cluster_id: str, app_name: str) -> Call[m.ApplicationMetricsResponse]:
+        return Call("GET", f"/v1/clusters/{_seg(cluster_id)}/applications/{_seg(app_name)}/"
+                    "metrics", m.ApplicationMetricsResponse)
 
 
 class AlertCalls:

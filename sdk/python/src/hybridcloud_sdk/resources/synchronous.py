@@ -18,15 +18,19 @@ from .calls import (
     MetricsCalls,
     MultiClusterCalls,
     OperationCalls,
+    ScanCalls,
     SecurityCalls,
     WorkloadCalls,
     now_rfc3339,
+    scan_targets,
 )
 
 T = TypeVar("T", bound=m.BaseModel)
 Send = Callable[[Call[Any]], Any]
 # Operation states after which nothing changes any more.
 FINAL_OPERATION_STATES = frozenset({"succeeded", "failed", "superseded"})
+# Scan states after which the operator does not touch the scan again.
+FINAL_SCAN_STATES = frozenset({"completed", "failed"})
 
 
 def resized(cluster: m.ClusterDetails, node_pool: str, size: int) -> dict[str, Any]:
@@ -197,6 +201,40 @@ class Security(_Resource):
     def delete_policy(self, policy_id: str) -> m.PolicyView:
         return self._do(SecurityCalls.delete(policy_id))
 
+    def trigger_scan(self, *, cluster_id: str | None = None, images: list[str] | None = None,
+                     targets: list[dict[str, Any]] | None = None,
+                     scan_types: list[str] | None = None) -> m.ScanView:
+        """Start a scan of a cluster's images and/or of named images (202; ``status`` is
+        ``pending`` until the operator picks it up). ``targets`` takes the API's own shape."""
+        return self._do(ScanCalls.trigger({
+            "targets": scan_targets(cluster_id, images, targets), "scan_types": scan_types}))
+
+    def get_scan(self, scan_id: str) -> m.ScanView:
+        return self._do(ScanCalls.get(scan_id))
+
+    def wait_for_scan(self, scan_id: str, *, timeout: float = 600.0, interval: float = 2.0,
+                      on_progress: Callable[[m.ScanView], None] | None = None) -> m.ScanView:
+        """Poll until the scan is ``completed`` or ``failed``; returns it (a failed scan is
+        returned, not raised: its ``reason`` says why, e.g. ``ScannerMissing``)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            scan = self.get_scan(scan_id)
+            if on_progress:
+                on_progress(scan)
+            if scan.status in FINAL_SCAN_STATES:
+                return scan
+            if time.monotonic() > deadline:
+                raise WaitTimeoutError(f"scan {scan_id} still {scan.status} after "
+                                       f"{timeout:.0f}s")
+            time.sleep(interval)
+
+    def list_vulnerabilities(self, *, severity: str | list[str] | None = None,
+                             fixed: bool | None = None,
+                             cluster: str | None = None) -> m.VulnerabilityList:
+        """What the latest scans found; ``severity`` is one of low/medium/high/critical or a
+        list of them, ``fixed=True`` only fixable ones."""
+        return self._do(ScanCalls.vulnerabilities(severity, fixed, cluster))
+
 
 class Metrics(_Resource):
     def get_cluster_metrics(self, cluster_id: str, *, start_time: str | None = None,
@@ -205,6 +243,13 @@ class Metrics(_Resource):
         """Series per metric name; ServiceUnavailableError (503) when the server has no
         Prometheus configured or it is down."""
         return self._do(MetricsCalls.cluster(cluster_id, start_time, end_time, metrics, step))
+
+    def get_application_metrics(self, cluster_id: str,
+                                app_name: str) -> m.ApplicationMetricsResponse:
+        """Current request/error rate, latency percentiles and CPU/memory of an application
+        on one cluster; a value the app does not expose is ``None`` with the reason in
+        ``unavailable``. 404 (``APPLICATION_NOT_FOUND``) for an app not placed there."""
+        return self._do(MetricsCalls.application(cluster_id, app_name))
 
 
 class Alerts(_Resource):
