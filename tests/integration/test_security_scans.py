@@ -3,8 +3,10 @@ against images in a real OCI registry that workloads on a `local` member cluster
 API starts the scan and reads its results.
 
 The member runs ``shop/web`` (the vulnerable image, an AWS key in an env value), ``shop/agent``
-(a privileged container of the patched image) and the Pod ``shop/leaky`` (an image with a key
-left in a layer). The module shares the cluster and the scan; tests read different parts of it.
+(a privileged container of the patched image, with resource limits) and the Pod ``shop/leaky``
+(an image tagged ``latest`` with a key left in a layer). The tenant's SecurityPolicy
+``shop-hygiene`` (audit: limits required, no latest tag) targets the cluster; two others do not
+apply to it. The module shares the cluster and the scan; tests read different parts of it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hybridcloud.controlplane import ControlPlane
 from hybridcloud.kube.resources import (
     ConfigAuditReportResource,
     HybridClusterResource,
+    SecurityPolicyResource,
     SecurityScanResource,
     VulnerabilityReportResource,
 )
@@ -40,6 +43,7 @@ from .harness import OperatorProcess, delivery_operator, eventually, fresh_names
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 CLUSTER = "scanned"
+UNREACHABLE = "127.0.0.1:9"
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +59,7 @@ def images(registry: str) -> dict[str, scan_support.PushedImage]:
                                               scan_support.vulnerable_alpine()),
         "patched": scan_support.push_image(registry, "shop/agent", "2.0",
                                            scan_support.patched_alpine()),
-        "leaky": scan_support.push_image(registry, "shop/leaky", "0.1",
+        "leaky": scan_support.push_image(registry, "shop/leaky", "latest",
                                          scan_support.alpine_with_secret()),
     }
 
@@ -76,12 +80,33 @@ def operator(management: ControlPlane, tenant: str, registry: str,
             HYBRIDCLOUD_OPERATOR_SCANNER_TRIVY_PATH=str(tool_binary("trivy", "trivy")),
             HYBRIDCLOUD_OPERATOR_SCANNER_CACHE_DIR=str(cache),
             HYBRIDCLOUD_OPERATOR_SCANNER_TIMEOUT="240",
-            HYBRIDCLOUD_OPERATOR_SCANNER_INSECURE_REGISTRIES=json.dumps([registry])) as process:
+            HYBRIDCLOUD_OPERATOR_SCANNER_INSECURE_REGISTRIES=json.dumps([registry]),
+            # A loopback port nothing listens on: allowed, so the scan reaches it and fails.
+            HYBRIDCLOUD_OPERATOR_SCANNER_PRIVATE_REGISTRIES=json.dumps([UNREACHABLE])) as process:
         yield process
 
 
 def _container(name: str, image: str, **extra: Any) -> dict[str, Any]:
     return {"name": name, "image": image, **extra}
+
+
+POLICY = "shop-hygiene"
+
+
+def _policies(kube: Client, tenant: str) -> None:
+    """The policy the scan applies, and two it must not: one selecting clusters by a label the
+    scanned one lacks, one for a namespace nothing runs in."""
+    rules = {"requireResourceLimits": {"cpu": True, "memory": True}, "disallowLatestTag": True}
+    for name, targets in (
+            (POLICY, {"namespaces": ["shop"], "clusters": [CLUSTER]}),
+            ("gpu-only", {"namespaces": ["shop"], "clusterSelector": {
+                "matchLabels": {"tier": "gpu"}}}),
+            ("billing-only", {"namespaces": ["billing"]})):
+        kube.create(SecurityPolicyResource.from_dict({
+            "apiVersion": "platform.example.com/v1", "kind": "SecurityPolicy",
+            "metadata": {"name": name},
+            "spec": {"enforcement": "audit", "targets": targets, "rules": rules}}),
+            namespace=tenant)
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +121,15 @@ def member(kube: Client, tenant: str, operator: OperatorProcess,
     secret = kube.get(Secret, name=f"{CLUSTER}-kubeconfig", namespace=tenant)
     text = base64.b64decode((secret.data or {})["value"]).decode()
     client = Client(config=KubeConfig.from_dict(yaml.safe_load(text)), field_manager="tests")
+    _policies(kube, tenant)
     client.apply(Namespace(metadata=ObjectMeta(name="shop")))
     leaked_env = [{"name": "AWS_ACCESS_KEY_ID", "value": scan_support.PLANTED_AWS_KEY},
                   {"name": "LOG_LEVEL", "value": "info"}]
     for name, container in (
             ("web", _container("app", images["vulnerable"].reference, env=leaked_env)),
             ("agent", _container("agent", images["patched"].reference,
-                                 securityContext={"privileged": True}))):
+                                 securityContext={"privileged": True},
+                                 resources={"limits": {"cpu": "100m", "memory": "64Mi"}}))):
         client.create(Deployment.from_dict({
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": name, "namespace": "shop"},
@@ -234,15 +261,33 @@ def test_privileged_container_is_a_misconfiguration_finding(
     assert audit["report"]["cluster"] == CLUSTER
 
 
+def test_security_policy_violations_name_the_rule_the_policy_and_the_container(
+        cluster_scan: dict[str, Any], kube: Client, tenant: str) -> None:
+    (audit,) = [dict(o.to_dict()) for o in kube.list(ConfigAuditReportResource,
+                                                     namespace=tenant)]
+    by_policy = {(c["policy"], c["checkID"], c["target"]): c["messages"]
+                 for c in audit["report"]["checks"] if c.get("policy")}
+    limits = "require_resource_limits: container {} must set resources.limits.{}"
+    assert by_policy == {
+        (POLICY, "disallow_latest_tag", "Pod/shop/leaky container leaky"): [
+            "disallow_latest_tag: container leaky must set image with a tag other than latest "
+            "(or a digest)"],
+        (POLICY, "require_resource_limits", "Pod/shop/leaky container leaky"): [
+            limits.format("leaky", "cpu"), limits.format("leaky", "memory")],
+        (POLICY, "require_resource_limits", "Deployment/shop/web container app"): [
+            limits.format("app", "cpu"), limits.format("app", "memory")],
+    }  # agent (limits, tag 2.0) complies; gpu-only and billing-only do not apply here
+
+
 def test_an_unreachable_registry_fails_the_scan_with_the_reason(
         cluster_scan: dict[str, Any], http: httpx.Client, operator: OperatorProcess) -> None:
     started = http.post("/v1/security/scan", json={
-        "targets": [{"type": "image", "image": "127.0.0.1:9/shop/web:1.0"}],
+        "targets": [{"type": "image", "image": f"{UNREACHABLE}/shop/web:1.0"}],
         "scan_types": ["vulnerabilities"]})
     assert started.status_code == 202, started.text
     done = wait_scan(http, started.json()["id"], operator, timeout=120)
     assert done["status"] == "failed" and done["reason"] == "ImageUnreachable"
-    assert "registry 127.0.0.1:9 unreachable" in done["message"]
+    assert f"registry {UNREACHABLE} unreachable" in done["message"]
 
 
 def test_a_scan_of_an_unknown_cluster_is_a_404_and_stores_nothing(

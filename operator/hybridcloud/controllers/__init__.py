@@ -91,7 +91,8 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     memo["security_policies"].start()
     tenants.on_change(memo["security_policies"].recheck_all)
     # Security scans (issue 16): Trivy runs, report objects.
-    memo["security_scans"] = securityscan.SecurityScanController(client, wire, config)
+    memo["security_scans"] = securityscan.SecurityScanController(client, wire, config,
+                                                                 tenants)
     memo["security_scans"].start()
     memo["webhooks"] = WebhookService(client, wire, config)  # webhooks (issue 17)
     await memo["webhooks"].start()

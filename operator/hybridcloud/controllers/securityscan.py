@@ -8,7 +8,8 @@ subject, so a rerun replaces rather than duplicates them.
 A ``cluster`` target is read through the platform's own copy of the member credential (never the
 tenant's ``<cluster>-kubeconfig``): its workloads' images are scanned once each (the scanner also
 caches by digest across scans), their pod specs are checked against the Pod Security Standards
-and the literal values of their manifests are scanned for secrets. Reports are owned by the scan,
+and the tenant's SecurityPolicy rules (:mod:`hybridcloud.security.policy_checks`), and the literal
+values of their manifests are scanned for secrets. Reports are owned by the scan,
 so deleting it deletes them.
 """
 
@@ -35,17 +36,19 @@ from ..kube.member_credentials import MemberClients, MemberCredentialError
 from ..kube.resources import (
     ConfigAuditReportResource,
     HybridClusterResource,
+    SecurityPolicyResource,
     SecurityScanResource,
     VulnerabilityReportResource,
 )
+from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..models.securityscan import SecurityScan
-from ..security import scan_decisions, workload_checks
+from ..security import policy_checks, scan_decisions, workload_checks
 from ..security.decisions import USABLE_PHASES
 from ..security.scan_decisions import TargetOutcome
 from ..security.scanner import ScanError, ScannerSettings, TrivyScanner
 from .config import OperatorConfig
-from .keyed import Key, QueuedController
+from .keyed import Key, QueuedController, cluster_facts
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -59,8 +62,9 @@ _DONE = ("completed", "failed")
 
 
 class SecurityScanController(QueuedController):
-    def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig) -> None:
-        self.client, self.wire, self.config = client, wire, config
+    def __init__(self, client: AsyncClient, wire: KubeWire, config: OperatorConfig,
+                 tenants: TenantBook) -> None:
+        self.client, self.wire, self.config, self.tenants = client, wire, config, tenants
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.scan_workers,
                                             name="securityscan")
@@ -159,10 +163,22 @@ class SecurityScanController(QueuedController):
         except _MEMBER_TROUBLE as exc:
             return TargetOutcome(target, "failed", scan_decisions.CLUSTER_UNREACHABLE,
                                  _why(exc))
-        return await self._scan_workloads(scan, cluster, workloads, kinds)
+        policies = (await self._policies(key[0], body) if "misconfigurations" in kinds else [])
+        return await self._scan_workloads(scan, cluster, workloads, kinds, policies)
+
+    async def _policies(self, namespace: str,
+                        cluster: dict[str, Any]) -> list[policy_checks.PolicyInForce]:
+        """The tenant's SecurityPolicies that apply to ``cluster``: read fresh at each scan (a
+        policy written just before the scan counts)."""
+        bodies = [dict(item.to_dict())  # type: ignore[no-untyped-call]
+                  async for item in self.client.list(SecurityPolicyResource,
+                                                     namespace=namespace)]
+        return policy_checks.in_force(bodies, cluster_facts(cluster),
+                                      self.tenants.rules_for(namespace))
 
     async def _scan_workloads(self, scan: dict[str, Any], cluster: str,
-                              workloads: list[dict[str, Any]], kinds: set[str]) -> TargetOutcome:
+                              workloads: list[dict[str, Any]], kinds: set[str],
+                              policies: list[policy_checks.PolicyInForce]) -> TargetOutcome:
         target = f"cluster/{cluster}"
         users: dict[str, list[str]] = {}
         for obj in workloads:
@@ -186,6 +202,7 @@ class SecurityScanController(QueuedController):
             counts = scan_decisions.add_counts(counts, scan_decisions.report_counts(report))
         if kinds & {"misconfigurations", "secrets"}:
             checks = ([c for obj in workloads for c in workload_checks.check(_qualified(obj))]
+                      + [c for obj in workloads for c in policy_checks.check(obj, policies)]
                       if "misconfigurations" in kinds else [])
             secrets: tuple[Any, ...] = ()
             if "secrets" in kinds:

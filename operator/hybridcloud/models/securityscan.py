@@ -7,7 +7,8 @@ with Trivy (offline) and writes what it found as report objects owned by the sca
 * ``VulnerabilityReport`` — one per scanned image (trivy-operator's shape: ``report.artifact``,
   ``report.summary``, ``report.vulnerabilities``), plus the secrets found in the image's files;
 * ``ConfigAuditReport`` — one per cluster target: Pod Security Standards findings of its
-  workloads and secrets written into their manifests (env values, ConfigMaps).
+  workloads, their violations of the namespace's SecurityPolicy rules, and secrets written into
+  their manifests (env values, ConfigMaps).
 
 Deleting the scan deletes its reports (garbage collection through ownerReferences).
 """
@@ -224,6 +225,9 @@ class ReportCheck(KubeModel):
     title: str = Field(max_length=256, description="Check title.")
     target: str = Field(max_length=1024, description="Kind/namespace/name [container c].")
     messages: list[str] = Field(default_factory=list, max_length=10, description="What is wrong.")
+    policy: str | None = Field(default=None, max_length=253,
+                               description="The SecurityPolicy whose rule checkID is (absent for "
+                               "Pod Security Standards checks).")
 
 
 class ConfigAuditSummary(KubeModel):
@@ -238,15 +242,16 @@ class ConfigAuditReportBody(KubeModel):
     scanner: ReportScanner = Field(description="What scanned it.")
     summary: ConfigAuditSummary = Field(description="Misconfigurations by severity.")
     checks: list[ReportCheck] = Field(default_factory=list, max_length=5000,
-                                      description="Pod Security Standards findings.")
+                                      description="Pod Security Standards findings and "
+                                      "violations of the namespace's SecurityPolicy rules.")
     secrets: list[ReportSecret] = Field(default_factory=list, max_length=1000,
                                         description="Secrets written into manifests.")
     update_timestamp: str = Field(max_length=40, description="When it was scanned.")
 
 
 class ConfigAuditReport(KubeModel):
-    """Misconfigurations (Pod Security Standards) of a cluster's workloads and secrets written
-    into their manifests, found by a SecurityScan."""
+    """Misconfigurations (Pod Security Standards, SecurityPolicy rules) of a cluster's workloads
+    and secrets written into their manifests, found by a SecurityScan."""
 
     KIND: ClassVar[str] = "ConfigAuditReport"
     PLURAL: ClassVar[str] = "configauditreports"

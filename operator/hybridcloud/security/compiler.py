@@ -25,6 +25,8 @@ from ..models.securitypolicy import (
     SecurityPolicySpec,
     TargetKind,
 )
+from . import rule_messages as say
+from .rule_messages import Wording
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY_VALUE = "hybridcloud"
@@ -97,13 +99,17 @@ class Validation:
                 "reason": "Forbidden", "message": f"{self.rule}: the object violates this rule"}
 
 
+def _message(wording: Wording, names: str) -> str:
+    """CEL building ``wording`` around ``names`` (a CEL list of strings)."""
+    return f"{cel_string(wording.before)} + {names}.join(', ') + {cel_string(wording.after)}"
+
+
 def _per_container(rule: str, ok: str, field: str) -> Validation:
     """Every container satisfies ``ok`` (over ``c``); the message lists those that do not."""
     offenders = f"variables.containers.filter(c, !({ok})).map(c, c.name)"
     return Validation(
         expression=f"variables.containers.all(c, {ok})",
-        message_expression=(f"{cel_string(rule + ': container ')} + {offenders}.join(', ') + "
-                            f"{cel_string(' must set ' + field)}"),
+        message_expression=_message(say.container_must_set(rule, field), offenders),
         rule=rule)
 
 
@@ -111,7 +117,7 @@ def _resources(rule: str, section: str, flags: ResourceFlags) -> list[Validation
     wanted = [name for name, on in (("cpu", flags.cpu), ("memory", flags.memory)) if on]
     return [_per_container(
         rule, f"has(c.resources) && has(c.resources.{section}) && "
-        f"{cel_string(name)} in c.resources.{section}", f"resources.{section}.{name}")
+        f"{cel_string(name)} in c.resources.{section}", say.resource_field(section, name))
         for name in wanted]
 
 
@@ -125,23 +131,21 @@ _RUN_AS_NON_ROOT = (
 def _security_context() -> list[Validation]:
     rule = "require_security_context"
     return [
-        _per_container(rule, _RUN_AS_NON_ROOT, "securityContext.runAsNonRoot: true (or the "
-                       "pod's)"),
+        _per_container(rule, _RUN_AS_NON_ROOT, say.RUN_AS_NON_ROOT),
         _per_container(rule, "has(c.securityContext) && "
                        "has(c.securityContext.allowPrivilegeEscalation) && "
                        "!c.securityContext.allowPrivilegeEscalation",
-                       "securityContext.allowPrivilegeEscalation: false"),
+                       say.NO_PRIVILEGE_ESCALATION),
         _per_container(rule, "has(c.securityContext) && has(c.securityContext.capabilities) && "
                        "has(c.securityContext.capabilities.drop) && "
-                       "'ALL' in c.securityContext.capabilities.drop",
-                       "securityContext.capabilities.drop: [ALL]"),
+                       "'ALL' in c.securityContext.capabilities.drop", say.DROP_ALL),
     ]
 
 
 def _pod_flag(rule: str, field: str) -> Validation:
     return Validation(
         expression=f"!(has(variables.podSpec.{field}) && variables.podSpec.{field})",
-        message_expression=cel_string(f"{rule}: the pod must not set {field}: true"), rule=rule)
+        message_expression=cel_string(say.pod_must_not_set(rule, field)), rule=rule)
 
 
 def _host_path() -> Validation:
@@ -149,9 +153,8 @@ def _host_path() -> Validation:
     volumes = "(has(variables.podSpec.volumes) ? variables.podSpec.volumes : [])"
     return Validation(
         expression=f"{volumes}.all(v, !has(v.hostPath))",
-        message_expression=(f"{cel_string(rule + ': volume ')} + "
-                            f"{volumes}.filter(v, has(v.hostPath)).map(v, v.name).join(', ') + "
-                            f"{cel_string(' must not use hostPath')}"),
+        message_expression=_message(
+            say.HOST_PATH, f"{volumes}.filter(v, has(v.hostPath)).map(v, v.name)"),
         rule=rule)
 
 
@@ -161,10 +164,9 @@ def _registries(registries: list[str]) -> Validation:
     offenders = f"variables.containers.filter(c, !({ok}))"
     return Validation(
         expression=f"variables.containers.all(c, {ok})",
-        message_expression=(
-            f"{cel_string(rule + ': container ')} + {offenders}.map(c, c.name + ' (image ' + "
-            f"c.image + ')').join(', ') + "
-            f"{cel_string(' must pull from one of: ' + ', '.join(registries))}"),
+        # Each offender reads as say.registry_offender does.
+        message_expression=_message(say.allowed_registries(registries),
+                                    f"{offenders}.map(c, c.name + ' (image ' + c.image + ')')"),
         rule=rule)
 
 
@@ -178,19 +180,18 @@ def _labels(keys: list[str]) -> Validation:
     missing = f"{cel_list(keys)}.filter(k, !(k in variables.podLabels))"
     return Validation(
         expression=f"{cel_list(keys)}.all(k, k in variables.podLabels)",
-        message_expression=(f"{cel_string(rule + ': the pod (template) must carry label(s) ')}"
-                            f" + {missing}.join(', ') + {cel_string(' in metadata.labels')}"),
+        message_expression=_message(say.REQUIRED_LABELS, missing),
         rule=rule)
 
 
 def _max_replicas(limit: int) -> Validation:
     rule = "max_replicas"
+    wording = say.max_replicas(limit)
     return Validation(
         expression=(f"!(object.kind in {cel_list(_REPLICATED)}) || !has(object.spec.replicas) "
                     f"|| object.spec.replicas <= {limit}"),
-        message_expression=(f"{cel_string(rule + ': spec.replicas ')} + "
-                            f"string(object.spec.replicas) + "
-                            f"{cel_string(f' exceeds the maximum of {limit}')}"),
+        message_expression=(f"{cel_string(wording.before)} + string(object.spec.replicas) + "
+                            f"{cel_string(wording.after)}"),
         rule=rule)
 
 
@@ -208,17 +209,16 @@ def validations(rules: PolicyRules) -> list[Validation]:
         out.append(_per_container(
             "disallow_privileged", "!(has(c.securityContext) && "
             "has(c.securityContext.privileged) && c.securityContext.privileged)",
-            "securityContext.privileged: false (or leave it unset)"))
+            say.NOT_PRIVILEGED))
     if rules.disallow_host_namespaces:
         out += [_pod_flag("disallow_host_namespaces", field)
-                for field in ("hostNetwork", "hostPID", "hostIPC")]
+                for field in say.HOST_NAMESPACE_FIELDS]
     if rules.disallow_host_path:
         out.append(_host_path())
     if rules.allowed_registries:
         out.append(_registries(rules.allowed_registries))
     if rules.disallow_latest_tag:
-        out.append(_per_container("disallow_latest_tag", _PINNED,
-                                  "image with a tag other than latest (or a digest)"))
+        out.append(_per_container("disallow_latest_tag", _PINNED, say.PINNED_IMAGE))
     if rules.require_labels:
         out.append(_labels(rules.require_labels))
     if rules.max_replicas is not None:

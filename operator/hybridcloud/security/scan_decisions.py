@@ -108,11 +108,14 @@ def vulnerability_report(scan: Mapping[str, Any], result: ImageScan, cluster: st
 def config_audit_report(scan: Mapping[str, Any], cluster: str,
                         checks: Sequence[Misconfiguration], secrets: Sequence[SecretFinding],
                         now: str) -> dict[str, Any]:
-    grouped: dict[tuple[str, str], dict[str, Any]] = {}
+    grouped: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     for check in checks:
-        entry = grouped.setdefault((check.check_id, check.target), {
+        # Per policy: two policies with the same rule are two findings, each naming its policy.
+        entry = grouped.setdefault((check.check_id, check.target, check.policy), {
             "checkID": check.check_id, "severity": check.severity, "title": check.title,
             "target": check.target[:1024], "messages": []})
+        if check.policy is not None:
+            entry["policy"] = check.policy
         if len(entry["messages"]) < 10:
             entry["messages"].append(check.message[:512])
     counts = _severity_counts(c["severity"] for c in grouped.values())
@@ -123,7 +126,8 @@ def config_audit_report(scan: Mapping[str, Any], cluster: str,
                               cluster, target),
         "report": {
             "cluster": cluster,
-            "scanner": {"name": "hybridcloud Pod Security Standards + Trivy secrets",
+            "scanner": {"name": "hybridcloud Pod Security Standards, SecurityPolicy rules + "
+                                "Trivy secrets",
                         "vendor": "hybridcloud", "version": SCANNER_VERSION},
             "summary": {f"{k}Count": counts[k] for k in ("critical", "high", "medium", "low")},
             "checks": list(grouped.values())[:5000],

@@ -31,6 +31,8 @@ class Misconfiguration:
     target: str
     """``Kind/name`` and, for a container check, ``container <name>``."""
     message: str
+    policy: str | None = None
+    """The SecurityPolicy whose rule this is (None: a Pod Security Standards check)."""
 
 
 def pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
