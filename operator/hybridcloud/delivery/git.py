@@ -136,6 +136,7 @@ class GitCache:
         return (self._mirror(repository) / "HEAD").exists() and self._refs.fresh(
             repository, identity, max_age=max_age, not_before=not_before)
 
+    @timed_git_fetch  # the request to the server is the ls-remote, so it is what is timed
     async def _refresh(self, repository: str, mirror: Path, credentials: GitCredentials) -> None:
         """One ``ls-remote`` with the caller's credentials; a fetch only when the refs moved."""
         started = time.monotonic()
@@ -220,7 +221,6 @@ class GitCache:
 
     # -- git ---------------------------------------------------------------------------------
 
-    @timed_git_fetch
     async def _fetch(self, repository: str, mirror: Path, credentials: GitCredentials) -> None:
         if not (mirror / "HEAD").exists():
             _ensure(mirror.parent)
