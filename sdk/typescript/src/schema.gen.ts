@@ -3349,6 +3349,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description CONFLICT: name already exists, stale If-Match, or state does not allow it. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description PAYLOAD_TOO_LARGE: the body exceeds HYBRIDCLOUD_API_MAX_BODY_BYTES. */
             413: {
                 headers: {

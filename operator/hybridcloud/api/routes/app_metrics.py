@@ -25,10 +25,11 @@ from lightkube.resources.core_v1 import Pod
 from pydantic import BaseModel, Field
 
 from ...delivery.objects import APP_LABEL
-from ...models import HybridCluster, MultiClusterApplication
+from ...models import ClusterPhase, HybridCluster, MultiClusterApplication
 from ...models.common import DNS_SUBDOMAIN
 from ...observability.app_queries import Workload, application_queries, pod_selectors
 from ...observability.prometheus import BackendUnavailableError, QueryRejectedError
+from ...reconcile.placement import serving
 from ..deps import (
     AuthDep,
     CachesDep,
@@ -116,7 +117,7 @@ async def _workloads(members: Any, cluster: dict[str, Any], app_uid: str,
 
 @router.get("/v1/clusters/{cluster_id}/applications/{app_name}/metrics",
             operation_id="getApplicationMetrics", response_model=ApplicationMetricsResponse,
-            responses=errors(403, 404))
+            responses=errors(403, 404, 409))
 async def application_metrics(
     cluster_id: ClusterId, app_name: AppName, caller: CallerDep, auth: AuthDep,
     caches: CachesDep, namespace: TenantDep, members: MembersDep, settings: SettingsDep,
@@ -130,6 +131,11 @@ async def application_metrics(
         raise APIError("APPLICATION_NOT_FOUND", f"no application {app_name!r} on cluster "
                        f"{cluster_id!r}", {"application": app_name, "cluster_id": cluster_id})
     backend = scoper(prometheus)
+    phase = (cluster.get("status") or {}).get("phase") or ClusterPhase.PENDING
+    if not serving(phase):  # the workloads route's rule: no member to read before it is active
+        raise APIError("CONFLICT", f"cluster {cluster_id!r} is {phase.lower()}; application "
+                       "metrics are available once it is active",
+                       {"cluster_id": cluster_id, "status": phase.lower()})
     workloads = await _workloads(members, cluster, app["metadata"]["uid"], cluster_id)
     queries = application_queries(pod_selectors(workloads))
     scope = cluster_scope(settings, namespace, cluster_id)
