@@ -6,6 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx2
+from lightkube import AsyncClient, KubeConfig
+
+from ..kube.member_credentials import MemberClients
 from ..reconcile.health import unhealthy_since
 from ..reconcile.placement import ClusterFacts
 from .queue import WorkQueue
@@ -67,3 +71,18 @@ def track_cluster(clusters: ClusterBook, uids: dict[Key, str], event_type: str |
 def facts_of(clusters: ClusterBook, namespace: str) -> dict[str, ClusterFacts]:
     """The namespace's clusters by name, as placement and targeting take them."""
     return {name: facts for name, (_, facts) in clusters.get(namespace, {}).items()}
+
+
+def platform_member_clients(client: AsyncClient, namespace: str, field_manager: str,
+                            timeout: float) -> MemberClients[AsyncClient]:
+    """lightkube clients for members, from the platform's copy of each member credential in
+    ``namespace``, writing as ``field_manager``; closed when the credential changes."""
+
+    def build(_: str, config: KubeConfig) -> AsyncClient:
+        return AsyncClient(config=config, field_manager=field_manager,
+                           timeout=httpx2.Timeout(timeout))
+
+    async def close(member: AsyncClient) -> None:
+        await member.close()
+
+    return MemberClients(client, namespace, build, close)

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx2
 import kopf
-from lightkube import AsyncClient, KubeConfig
+from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.core.resource import api_info
 from lightkube.generic_resource import create_global_resource
@@ -37,12 +37,19 @@ from ..models.securitypolicy import ClusterPolicyState
 from ..security import compiler, decisions
 from ..security.decisions import ClusterOutcome
 from .config import OperatorConfig
-from .keyed import ClusterBook, Key, QueuedController, facts_of, track_cluster
+from .keyed import (
+    ClusterBook,
+    Key,
+    QueuedController,
+    facts_of,
+    platform_member_clients,
+    track_cluster,
+)
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "hybridcloud-security-policies"
-_MEMBER_TIMEOUT = httpx2.Timeout(20.0)
+_MEMBER_TIMEOUT = 20.0
 
 AdmissionPolicy = create_global_resource(
     "admissionregistration.k8s.io", "v1", "ValidatingAdmissionPolicy",
@@ -69,8 +76,8 @@ class SecurityPolicyController(QueuedController):
         self._primed: set[str] = set()
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers,
                                             name="securitypolicy")
-        self.members: MemberClients[AsyncClient] = MemberClients(
-            client, config.member_credentials_namespace, _member_client, _close)
+        self.members: MemberClients[AsyncClient] = platform_member_clients(
+            client, config.member_credentials_namespace, FIELD_MANAGER, _MEMBER_TIMEOUT)
 
     # -- wiring --------------------------------------------------------------------------------
 
@@ -259,14 +266,6 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, httpx2.HTTPError):
         return f"cannot reach the cluster: {type(exc).__name__}"
     return str(exc)
-
-
-def _member_client(_: str, config: KubeConfig) -> AsyncClient:
-    return AsyncClient(config=config, field_manager=FIELD_MANAGER, timeout=_MEMBER_TIMEOUT)
-
-
-async def _close(client: AsyncClient) -> None:
-    await client.close()
 
 
 def register(controller_of: Callable[[kopf.Memo], SecurityPolicyController]) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx2
 import kopf
-from lightkube import AsyncClient, KubeConfig
+from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
 from lightkube.core.resource import api_info
 from lightkube.resources.apps_v1 import DaemonSet, Deployment, ReplicaSet, StatefulSet
@@ -48,12 +48,12 @@ from ..security.decisions import USABLE_PHASES
 from ..security.scan_decisions import TargetOutcome
 from ..security.scanner import ScanError, ScannerSettings, TrivyScanner
 from .config import OperatorConfig
-from .keyed import Key, QueuedController, cluster_facts
+from .keyed import Key, QueuedController, cluster_facts, platform_member_clients
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "hybridcloud-security-scans"
-_MEMBER_TIMEOUT = httpx2.Timeout(30.0)
+_MEMBER_TIMEOUT = 30.0
 _SKIPPED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 # Pods and ReplicaSets/Jobs that a higher workload owns are read through that owner.
 _WORKLOADS = (Deployment, StatefulSet, DaemonSet, CronJob, ReplicaSet, Job, Pod)
@@ -68,8 +68,8 @@ class SecurityScanController(QueuedController):
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.scan_workers,
                                             name="securityscan")
-        self.members: MemberClients[AsyncClient] = MemberClients(
-            client, config.member_credentials_namespace, _member_client, _close)
+        self.members: MemberClients[AsyncClient] = platform_member_clients(
+            client, config.member_credentials_namespace, FIELD_MANAGER, _MEMBER_TIMEOUT)
         self.scanner = TrivyScanner(ScannerSettings(
             trivy=config.scanner_trivy_path, cache_dir=config.scanner_cache_dir,
             timeout=config.scanner_timeout,
@@ -271,14 +271,6 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, httpx2.HTTPError):
         return f"cannot reach the cluster: {type(exc).__name__}"
     return str(exc)
-
-
-def _member_client(_: str, config: KubeConfig) -> AsyncClient:
-    return AsyncClient(config=config, field_manager=FIELD_MANAGER, timeout=_MEMBER_TIMEOUT)
-
-
-async def _close(client: AsyncClient) -> None:
-    await client.close()
 
 
 def register(controller_of: Callable[[kopf.Memo], SecurityScanController]) -> None:
