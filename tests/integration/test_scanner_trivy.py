@@ -37,10 +37,11 @@ class CountingScanner(TrivyScanner):
         return await super()._run(args, env)
 
 
-def _scanner(cache: Path, registry: str, trivy: Path | None = None) -> CountingScanner:
+def _scanner(cache: Path, registry: str, trivy: Path | None = None,
+             private: frozenset[str] = frozenset()) -> CountingScanner:
     return CountingScanner(ScannerSettings(
         trivy=trivy or tool_binary("trivy", "trivy"), cache_dir=cache, timeout=240,
-        insecure_registries=frozenset({registry})))
+        insecure_registries=frozenset({registry}), private_registries=private))
 
 
 async def test_vulnerable_package_is_reported_with_its_fixed_version(
@@ -102,8 +103,12 @@ async def test_secret_in_manifest_values_is_found_by_where_it_is(
 
 async def test_unreachable_registry_is_an_image_unreachable_error(
         trivy_cache: Path, registry: str) -> None:
+    # Listed as a private registry, so the address check lets the scanner try it; nothing
+    # listens on the discard port, so the try fails as unreachable.
+    dead = "127.0.0.1:9"
     with pytest.raises(ScanError) as caught:
-        await _scanner(trivy_cache, registry).scan_image("127.0.0.1:9/fixtures/app:1.0")
+        await _scanner(trivy_cache, registry, private=frozenset({dead})).scan_image(
+            f"{dead}/fixtures/app:1.0")
     assert caught.value.reason == scanner.IMAGE_UNREACHABLE
     assert "127.0.0.1:9 unreachable" in caught.value.message
 

@@ -206,10 +206,20 @@ def test_a_429_storm_is_backed_off_from_and_the_read_then_succeeds(
     assert over.is_set()
 
 
-def test_a_create_is_never_retried_after_429(limited_api: str, token: str) -> None:
-    _exhaust(limited_api, token)
+@pytest.fixture(scope="module")
+def exhausted_api(management: ControlPlane) -> Iterator[str]:
+    # Same tier, but a window so long that it refills one request every 1,000 s: nothing
+    # refills between exhausting the bucket and the create, however slow the machine is.
+    settings = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.BASIC,
+                        rate_limit_window_seconds=1_000_000, oauth_namespace="sdk-python-exhausted")
+    with serve(settings) as base:
+        yield base
+
+
+def test_a_create_is_never_retried_after_429(exhausted_api: str, token: str) -> None:
+    _exhaust(exhausted_api, token)
     seen: list[int] = []
-    with HybridCloudClient(base_url=limited_api, api_key=token,
+    with HybridCloudClient(base_url=exhausted_api, api_key=token,
                            retry=RetryPolicy(max_retries=5)) as sdk:
         sdk._transport.http.event_hooks["response"].append(lambda r: seen.append(r.status_code))
         with pytest.raises(RateLimitedError) as refused:
