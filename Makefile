@@ -50,6 +50,8 @@ lint: venv ## ruff, mypy --strict, import-linter contracts, generated-CRD and ma
 	@# sdk (issue 18): the Python SDK's own ruff, mypy --strict and import-linter settings
 	cd sdk/python && $(abspath $(VENV))/bin/ruff check . && $(abspath $(VENV))/bin/mypy \
 	  && $(abspath $(VENV))/bin/lint-imports --no-cache
+	@# the Go SDK is gofmt-clean (go vet runs with its tests)
+	@test -z "$$(gofmt -l sdk/go)" || { echo "gofmt: these files need formatting:"; gofmt -l sdk/go; exit 1; }
 	$(PY) -m hybridcloud.crdgen --check --out crds
 	$(PY) hack/generate_manifests.py --check
 

@@ -28,7 +28,9 @@ func (e *APIError) Error() string {
 // ConnectionError means the API could not be reached at all (refused, reset, timed out).
 type ConnectionError struct{ Err error }
 
-func (e *ConnectionError) Error() string { return "hybridcloud: the API is unreachable: " + e.Err.Error() }
+func (e *ConnectionError) Error() string {
+	return "hybridcloud: the API is unreachable: " + e.Err.Error()
+}
 func (e *ConnectionError) Unwrap() error { return e.Err }
 
 // ErrNotAvailable is matched (errors.Is) by answers 404 NOT_FOUND for a route or 501 from a
