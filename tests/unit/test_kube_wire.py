@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hybridcloud.kube.wire import _api_error, _proxy_for, object_path
+from hybridcloud.kube.wire import _api_error, object_path, proxy_for
 
 
 def test_paths_follow_the_apiserver_layout_for_core_and_grouped_kinds() -> None:
@@ -38,9 +38,9 @@ def test_proxy_settings_from_the_environment_apply_unless_the_host_is_excluded(
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
                  "all_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
-    assert _proxy_for("https://10.0.0.1:6443") is None
+    assert proxy_for("https://10.0.0.1:6443") is None
     monkeypatch.setenv("https_proxy", "http://proxy.internal:3128")
-    assert _proxy_for("https://10.0.0.1:6443") == "http://proxy.internal:3128"
+    assert proxy_for("https://10.0.0.1:6443") == "http://proxy.internal:3128"
     monkeypatch.setenv("no_proxy", "10.0.0.1,.svc")
-    assert _proxy_for("https://10.0.0.1:6443") is None
-    assert _proxy_for("https://kubernetes.default.svc") is None
+    assert proxy_for("https://10.0.0.1:6443") is None
+    assert proxy_for("https://kubernetes.default.svc") is None

@@ -45,7 +45,7 @@ class KubeWire:
         self._field_manager = field_manager
         # Proxy settings from the environment, as lightkube's httpx client honours them;
         # resolved once (aiohttp's trust_env re-reads them, and ~/.netrc, on every request).
-        self._proxy = _proxy_for(self._base)
+        self._proxy = proxy_for(self._base)
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
@@ -78,7 +78,7 @@ class KubeWire:
         prepared = await flow.__anext__()
         try:
             return await self._send(method, url, params, data,
-                                    {**headers, **_auth_headers(prepared)})
+                                    {**headers, **auth_headers(prepared)})
         except ApiError as exc:
             if exc.status.code != 401:
                 raise
@@ -87,7 +87,7 @@ class KubeWire:
             except StopAsyncIteration:
                 raise exc from None
             return await self._send(method, url, params, data,
-                                    {**headers, **_auth_headers(prepared)})
+                                    {**headers, **auth_headers(prepared)})
 
     async def _send(self, method: str, url: str, params: Mapping[str, str] | None,
                     data: bytes | None, headers: Mapping[str, str]) -> dict[str, Any]:
@@ -101,7 +101,8 @@ class KubeWire:
             return answer
 
 
-def _proxy_for(url: str) -> str | None:
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (None: connect directly)."""
     parts = urlsplit(url)
     if proxy_bypass(parts.hostname or ""):
         return None
@@ -109,7 +110,8 @@ def _proxy_for(url: str) -> str | None:
     return proxies.get(parts.scheme) or proxies.get("all") or None
 
 
-def _auth_headers(request: httpx2.Request) -> dict[str, str]:
+def auth_headers(request: httpx2.Request) -> dict[str, str]:
+    """The Authorization header a lightkube auth flow put on ``request``, if any."""
     value = request.headers.get("Authorization")
     return {"Authorization": value} if value else {}
 
