@@ -115,3 +115,20 @@ def test_the_measured_throughput_sets_the_round_and_the_exported_detection_bound
     assert prober._overloaded and prober.timing.detection_bound > 40
     prober._adapt(5000, 1000.0)  # keeping up again (members / interval)
     assert not prober._overloaded and prober.timing.unhealthy_after == 25.0
+
+
+def test_the_round_follows_the_throughput_of_several_intervals_not_one_slow_interval() -> None:
+    prober = _Prober(_Member())  # 5 s interval
+    assert prober._measure(0.0, restart=True) is None  # members just joined: no figure yet
+    for tick in range(1, 7):  # six intervals at 1,000 probes/s
+        prober._completed += 5000
+        rate = prober._measure(5.0 * tick, restart=False)
+    assert rate == pytest.approx(1000.0)
+    prober._completed += 1000  # one interval at 200 probes/s (node listings, a busy machine)
+    rate = prober._measure(35.0, restart=False)
+    assert rate == pytest.approx((5 * 5000 + 1000) / 30.0)  # 867/s over 30 s, not 200/s
+    for tick in range(8, 14):  # a lasting slowdown shows within the window
+        prober._completed += 1000
+        rate = prober._measure(5.0 * tick, restart=False)
+    assert rate == pytest.approx(200.0)
+    assert prober._measure(70.0, restart=True) is None  # members joined again: start over

@@ -10,9 +10,10 @@ member is failing or unhealthy); between listings the last counts stand. The pur
 and recovery hysteresis.
 
 At fleet scale the prober may not manage every member each interval. It measures its own
-throughput (probes per second) and the resulting round time, and judges with a timing whose
-``unhealthy_after`` shrinks by what the longer round costs, so a verdict still comes within the
-grace period; the bound (``Timing.detection_bound``) is exported as
+throughput (probes per second over the last ``THROUGHPUT_INTERVALS`` intervals) and the
+resulting round time, and judges with a timing whose ``unhealthy_after`` shrinks by what the
+longer round costs, so a verdict still comes within the grace period; the bound
+(``Timing.detection_bound``) is exported as
 ``hybridcloud_member_health_detection_bound_seconds``, and a warning is logged when the fleet
 is too large for even one failed probe to be seen within the grace period.
 
@@ -32,6 +33,7 @@ import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
@@ -60,6 +62,11 @@ Key = tuple[str, str]
 # on every probe: a probe round must not cost a management-cluster read per member.
 _CREDENTIAL_RECHECK = 60.0
 NODES_EVERY = 3  # at most one probe in this many lists the nodes (unless the member fails)
+# The throughput that sets the round is measured over this many probe intervals, not one: a
+# single interval swings with the node listings (one probe in three) and with the machine, and at
+# 5,000 members a one-interval measure read a 9 s round as 25 s. A real slowdown still shows
+# within this window.
+THROUGHPUT_INTERVALS = 6
 DETECTION_BOUND = Gauge(
     "hybridcloud_member_health_detection_bound_seconds",
     "Longest time from a member failing to its Ready=False verdict at the prober's measured "
@@ -80,7 +87,8 @@ class MemberHealthProber:
         self.nodes_interval = config.health_nodes_interval
         # key → (listed at, total, ready, /readyz-only probes since)
         self._nodes: dict[Key, tuple[float, int, int, int]] = {}
-        self._completed = 0  # probes finished since the last throughput measurement
+        self._completed = 0  # probes finished, ever (the throughput window takes differences)
+        self._samples: deque[tuple[float, int]] = deque()  # (monotonic time, _completed)
         self._overloaded = False
         self.members: MemberClients[MemberProbe] = MemberClients(
             client, config.member_credentials_namespace,
@@ -120,13 +128,11 @@ class MemberHealthProber:
     async def _run(self) -> None:
         """Keep one probing loop per member, following the cluster controller's cache; each
         interval, measure the throughput and adapt the timing to it."""
-        measured_at = time.monotonic()
-        joined = True  # members started probing in the last window: their first probes open
+        joined = True  # members started probing in the last interval: their first probes open
         while True:    # connections and fetch credentials, not what a round costs
-            now = time.monotonic()
-            if not joined:
-                self._adapt(len(self._loops), self._completed / max(now - measured_at, 1e-3))
-            self._completed, measured_at = 0, now
+            rate = self._measure(time.monotonic(), restart=joined)
+            if rate is not None:
+                self._adapt(len(self._loops), rate)
             members = self._members()
             joined = any(key not in self._loops for key in members)
             for key, (uid, task) in list(self._loops.items()):
@@ -155,6 +161,20 @@ class MemberHealthProber:
             except Exception:  # a bug must not end this member's probing
                 log.exception("probing cluster %s/%s failed", *key)
             tick += interval * max(1, math.ceil((loop.time() - tick) / interval))
+
+    def _measure(self, now: float, *, restart: bool) -> float | None:
+        """Probes per second over the last ``THROUGHPUT_INTERVALS`` intervals (None right after
+        a ``restart``: joining members' first probes say nothing about a round)."""
+        if restart:
+            self._samples.clear()
+        self._samples.append((now, self._completed))
+        span = THROUGHPUT_INTERVALS * self.timing.interval
+        while len(self._samples) > 2 and now - self._samples[1][0] >= span:
+            self._samples.popleft()
+        if len(self._samples) < 2:
+            return None
+        since, done = self._samples[0]
+        return (self._completed - done) / max(now - since, 1e-3)
 
     def _adapt(self, members: int, probes_per_second: float) -> None:
         """Judge with the round time the fleet really has (only once every member has had a
