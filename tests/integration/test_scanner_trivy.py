@@ -3,6 +3,7 @@ holding images built by the tests."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -88,6 +89,17 @@ async def test_same_digest_is_scanned_once_and_a_moved_tag_is_scanned_again(
     scan_support.push_image(registry, "fixtures/moving", "stable", scan_support.patched_alpine())
     moved = await scan.scan_image(first.reference)
     assert scan.runs == 2 and moved.vulnerabilities == ()
+    assert scan._locks == {}  # no lock outlives its scans
+
+
+async def test_concurrent_scans_of_one_digest_run_trivy_once_and_leave_no_lock(
+        registry: str, trivy_cache: Path) -> None:
+    scan = _scanner(trivy_cache, registry)
+    image = scan_support.push_image(registry, "fixtures/busy", "1.0",
+                                    scan_support.vulnerable_alpine())
+    results = await asyncio.gather(*(scan.scan_image(image.reference) for _ in range(3)))
+    assert scan.runs == 1 and {r.digest for r in results} == {image.digest}
+    assert scan._locks == {}
 
 
 async def test_secret_in_manifest_values_is_found_by_where_it_is(

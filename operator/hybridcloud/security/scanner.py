@@ -19,7 +19,8 @@ import os
 import re
 import tempfile
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -66,11 +67,19 @@ def _scrub(text: str) -> str:
     return " | ".join(lines)[-_STDERR_TAIL:]
 
 
+@dataclass
+class _DigestLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # holders and waiters
+
+
 class TrivyScanner:
     def __init__(self, settings: ScannerSettings) -> None:
         self.settings = settings
         self._by_digest: OrderedDict[str, ImageScan] = OrderedDict()
-        self._locks: dict[str, asyncio.Lock] = {}
+        # digest|scanners → [its lock, holders and waiters]; an entry lives only while someone
+        # holds or waits for it (a long-running operator meets ever new digests).
+        self._locks: dict[str, _DigestLock] = {}
         # One Trivy at a time: each run opens the database (bbolt, locked for 5 s at most) and
         # the layer cache under cache_dir, so parallel runs would fail with "in use".
         self._one_run = asyncio.Lock()
@@ -137,7 +146,7 @@ class TrivyScanner:
         except registry_digest.RegistryUnreachableError as exc:
             raise ScanError(IMAGE_UNREACHABLE, str(exc)) from exc
         key = f"{digest}|{','.join(sorted(scanners))}"
-        async with self._locks.setdefault(key, asyncio.Lock()):
+        async with self._one_scan_of(key):
             cached = self._by_digest.get(key)
             if cached is not None:
                 self._by_digest.move_to_end(key)
@@ -159,6 +168,19 @@ class TrivyScanner:
             while len(self._by_digest) > self.settings.digest_cache_size:
                 self._by_digest.popitem(last=False)
             return result
+
+    @asynccontextmanager
+    async def _one_scan_of(self, key: str) -> AsyncIterator[None]:
+        """Concurrent scans of one digest wait for the first, then answer from its result."""
+        entry = self._locks.setdefault(key, _DigestLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[key]
 
     async def scan_texts(self, texts: Mapping[str, str]) -> tuple[SecretFinding, ...]:
         """Secrets in ``texts`` (where → content, e.g. ``Deployment/web env API_KEY``), scanned
