@@ -285,11 +285,10 @@ def _announced(previous: Mapping[str, Any]) -> tuple[str | None, str | None]:
     history = previous.get("transitions") or []
     if history:
         return history[-1].get("type"), history[-1].get("revision")
-    phase = previous.get("phase")
-    return _PHASE_EVENT.get(str(phase)) if phase else None, previous.get("sourceRevision")
+    return _PHASE_EVENT.get(str(previous.get("phase"))), previous.get("sourceRevision")
 
 
-_PHASE_EVENT = {ApplicationPhase.DEPLOYED: why.DEPLOYED_EVENT,
+_PHASE_EVENT: dict[str, str] = {ApplicationPhase.DEPLOYED: why.DEPLOYED_EVENT,
                 ApplicationPhase.DEGRADED: why.DEGRADED_EVENT,
                 ApplicationPhase.FAILED: why.FAILED_EVENT}
 _HEALTHY_EVENTS = (why.DEPLOYED_EVENT, why.UPDATED_EVENT)
