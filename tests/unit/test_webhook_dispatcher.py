@@ -185,3 +185,22 @@ async def test_an_event_for_a_dead_endpoint_is_counted_as_retrying_until_it_is_g
 
 def _sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_an_object_gone_at_a_relist_before_its_first_delivery_gets_its_deleted_event(
+        wired: tuple[Dispatcher, Subscription, Receiver]) -> None:
+    # A relist (410 Gone) reports no DELETED events: objects that vanished meanwhile are found
+    # by comparing with the list. One whose first event is still queued (so not in the cursor
+    # yet) is gone as much as one in the cursor.
+    dispatcher, subscription, receiver = wired
+    present = [(APPLICATION_KIND, _application(["application.deployed"]))]
+    dispatcher.objects = lambda namespace: list(present)
+    subscription.body["spec"]["events"] = ["application.deployed", "application.deleted"]
+    dispatcher.subscription_changed("ADDED", subscription.annotated({}))
+    present.clear()  # deleted while the watch was down; its deployed is still being sent
+    dispatcher.objects_listed()
+    await _until(lambda: len(receiver.bodies) == 2)
+    await asyncio.sleep(0.5)  # a duplicate, if one was queued, would arrive by now
+    assert [b["event"] for b in receiver.bodies] == ["application.deployed",
+                                                     "application.deleted"]
+    await _until(lambda: subscription.status.get("cursor") == [])

@@ -30,6 +30,16 @@ RETRIES = Counter("hybridcloud_webhook_delivery_retries",
                   "Failed attempts that are retried after a backoff.", ["reason"])
 
 
+def retried(status_code: int | None, error: str | None) -> None:
+    """A failed attempt that will be retried, labelled with a bounded reason: the status class
+    the receiver answered, or why there was no answer."""
+    if status_code is not None:
+        reason = f"{status_code // 100}xx"
+    else:
+        reason = "timeout" if error == "timed out" else "connection"
+    RETRIES.labels(reason).inc()
+
+
 class InFlight(Protocol):
     def in_flight(self) -> dict[str, int]:
         """Events by state: queued, attempting, retrying."""

@@ -30,7 +30,14 @@ import httpx
 from ..models.webhook import SECRET_KEY
 from . import delivery_metrics
 from .sender import DeliverySettings, Outcome, attempt, backoff
-from .transitions import APPLICATION_KIND, CLUSTER_KIND, Event, deleted_event, events_of
+from .transitions import (
+    APPLICATION_KIND,
+    CLUSTER_KIND,
+    DELETED_SEQ,
+    Event,
+    deleted_event,
+    events_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +91,9 @@ class Endpoint:
     lanes: list[asyncio.Queue[_Job]] = field(default_factory=list)
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     offered: dict[str, int] = field(default_factory=dict)  # uid -> highest seq queued
+    # uid -> (kind, name, detail) of objects with events queued but not in the cursor yet:
+    # if one is gone at a relist, its deleted event is due as for the cursor's objects.
+    queued_objects: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
     attempting: int = 0  # jobs on the wire now
     retrying: int = 0  # jobs waiting for their next attempt
     dirty: bool = False
@@ -198,16 +208,22 @@ class Dispatcher:
             if known is None and event.timestamp < created:
                 continue  # happened before the subscription existed
             endpoint.offered[event.uid] = event.seq
+            if event.seq != DELETED_SEQ:
+                provider = event.data.get("provider") if event.kind == CLUSTER_KIND else None
+                endpoint.queued_objects[event.uid] = (event.kind, event.name,
+                                                      str(provider) if provider else None)
             delivery_metrics.QUEUED.inc()
             self._enqueue(endpoint, _Job(event, delivery_id(endpoint.uid, event.id)))
 
     def _offer_gone(self, endpoint: Endpoint) -> None:
         present = {obj["metadata"]["uid"] for _, obj in self.objects(endpoint.namespace)}
-        for uid, entry in list(endpoint.cursor.items()):
+        known = dict(endpoint.queued_objects)
+        known.update({uid: (entry["kind"], entry["name"], entry.get("detail"))
+                      for uid, entry in endpoint.cursor.items()})
+        for uid, (kind, name, detail) in known.items():
             if uid not in present:
-                self._offer(endpoint, [deleted_event(entry["kind"], endpoint.namespace, uid,
-                                                     entry["name"], now=now_rfc3339(),
-                                                     detail=entry.get("detail"))])
+                self._offer(endpoint, [deleted_event(kind, endpoint.namespace, uid, name,
+                                                     now=now_rfc3339(), detail=detail)])
 
     def _enqueue(self, endpoint: Endpoint, job: _Job) -> None:
         lane = zlib.crc32(job.event.uid.encode()) % len(endpoint.lanes)
@@ -299,7 +315,7 @@ class Dispatcher:
             record["nextRetry"] = datetime.fromtimestamp(time.time() + delay, UTC).strftime(
                 "%Y-%m-%dT%H:%M:%SZ")
             endpoint.dirty = True
-            delivery_metrics.RETRIES.labels(_retry_reason(outcome)).inc()
+            delivery_metrics.retried(outcome.status_code, outcome.error)
             endpoint.retrying += 1
             try:
                 await asyncio.sleep(delay)
@@ -335,12 +351,14 @@ class Dispatcher:
             return
         if event.type.endswith(".deleted"):
             endpoint.cursor.pop(event.uid, None)
+            endpoint.queued_objects.pop(event.uid, None)
         else:
             entry = {"uid": event.uid, "kind": event.kind, "name": event.name, "seq": event.seq}
             provider = event.data.get("provider") if event.kind == CLUSTER_KIND else None
             if provider:
                 entry["detail"] = str(provider)[:100]
             endpoint.cursor[event.uid] = entry
+            endpoint.queued_objects.pop(event.uid, None)  # the cursor knows it now
         endpoint.dirty = True
 
     # -- persisting --------------------------------------------------------------------------
@@ -373,13 +391,6 @@ class Dispatcher:
         with contextlib.suppress(Exception):
             await self.flush()
         await self.http.aclose()
-
-
-def _retry_reason(outcome: Outcome) -> str:
-    """A bounded label: the status class the receiver answered, or why there was no answer."""
-    if outcome.status_code is not None:
-        return f"{outcome.status_code // 100}xx"
-    return "timeout" if outcome.error == "timed out" else "connection"
 
 
 KINDS = (CLUSTER_KIND, APPLICATION_KIND)
