@@ -94,12 +94,6 @@ def wait_events(target: Receiver, operator: OperatorProcess, name: str, wanted: 
         f"{wanted}\n{operator.tail(40)}"))
 
 
-# Known defect, open under issue 17 (visible as XFAIL/XPASS in every run, never skipped): on an
-# idle machine the rollout after a new commit completes quickly and is announced as a second
-# application.deployed right after application.updated, so the event sequence differs from the
-# contract's once-per-transition order. It passed on the loaded machine where it was written.
-@pytest.mark.xfail(reason="issue 17: an extra application.deployed follows application.updated "
-                   "when the rollout completes quickly", strict=False)
 def test_each_application_transition_arrives_once_signed_in_the_contract_shape(
         http: httpx.Client, kube: Client, app_namespace: str, operator: OperatorProcess,
         member: str, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hybridcloud.events.transitions import recorded
 from hybridcloud.models.application import DeploymentState, Health
 from hybridcloud.reconcile.application import ClusterOutcome, Observation, derive_status
 from hybridcloud.reconcile.placement import Placement, Target
@@ -99,15 +100,23 @@ def test_apply_failures_and_drift_are_not_synced() -> None:
     assert conditions(drifted.status)["Synced"] == ("False", "OutOfSync")
 
 
-def test_a_new_revision_applied_is_an_update_event() -> None:
-    ready = derive_status(None, Observation(1, revision=SHA, placement=PLACED, outcomes=[
-        outcome(synced_now=True)]), now=NOW).status
+def test_a_new_revision_is_an_update_event_once_it_is_healthy() -> None:
+    # Announced when the rollout is done (its status is "healthy", like deployed), not when the
+    # new pods start: tests/unit/test_application_transitions.py follows a whole rollout.
+    first = derive_status(None, Observation(1, revision=SHA, placement=PLACED, outcomes=[
+        outcome(synced_now=True)]), now=NOW)
+    # The controller records each announced transition with the status (what is compared).
+    ready = recorded(None, first.status, first.transition, now=NOW)
     new = "c" * 40
     rolling = derive_status(ready, Observation(1, revision=new, placement=PLACED, outcomes=[
         ClusterOutcome("east", DeploymentState.SYNCED, Health.PROGRESSING, revision=new,
                        synced_now=True)]), now=LATER)
-    assert rolling.transition == "application.updated"
+    assert rolling.transition is None
     assert rolling.status["sourceRevision"] == new
+    healthy = ClusterOutcome("east", DeploymentState.SYNCED, Health.HEALTHY, revision=new)
+    done = derive_status(recorded(ready, rolling.status, None, now=LATER), Observation(
+        1, revision=new, placement=PLACED, outcomes=[healthy]), now=LATER)
+    assert done.transition == "application.updated"
 
 
 def test_an_invalid_spec_is_reported_on_both_conditions() -> None:

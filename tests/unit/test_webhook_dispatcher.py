@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from hybridcloud.events.dispatcher import PING_ANNOTATION, REDELIVER_PREFIX, Dispatcher
 from hybridcloud.events.sender import DeliverySettings
+from hybridcloud.events.transitions import APPLICATION_KIND
 from hybridcloud.events.urls import URLPolicy
 
 
@@ -124,3 +126,81 @@ async def test_a_redelivery_seen_again_before_its_annotation_is_removed_is_sent_
     assert len(receiver.bodies) == 2  # the ping and one redelivery
     assert receiver.bodies[0]["id"] == receiver.bodies[1]["id"]  # same event id
     assert f"{REDELIVER_PREFIX}{ping['id']}" in subscription.removed
+
+
+def _application(history: list[str]) -> dict[str, Any]:
+    return {"metadata": {"uid": "app-1", "name": "shop", "namespace": "team-a"},
+            "status": {"phase": "Deployed", "placedClusters": ["east"], "transitions": [
+                {"seq": seq, "type": kind, "time": "2026-12-01T00:00:01Z", "phase": "Deployed"}
+                for seq, kind in enumerate(history, start=1)]}}
+
+
+async def test_transitions_only_the_deleted_body_shows_are_delivered_before_the_deleted_event(
+        wired: tuple[Dispatcher, Subscription, Receiver]) -> None:
+    # A watch that dropped and resumed may show an object next in its DELETED event, whose body
+    # carries the transitions recorded meanwhile: they happened, and before the deletion.
+    dispatcher, subscription, receiver = wired
+    subscription.body["spec"]["events"] = ["application.deployed", "application.degraded",
+                                           "application.deleted"]
+    dispatcher.subscription_changed("ADDED", subscription.annotated({}))
+    dispatcher.object_changed(APPLICATION_KIND, "ADDED", _application(["application.deployed"]))
+    await _until(lambda: len(receiver.bodies) == 1)
+    dispatcher.object_changed(APPLICATION_KIND, "DELETED", _application([
+        "application.deployed", "application.degraded", "application.deployed"]))
+    await _until(lambda: len(receiver.bodies) == 4)
+    await asyncio.sleep(0.5)  # a duplicate, if one was queued, would arrive by now
+    assert [b["event"] for b in receiver.bodies] == [
+        "application.deployed", "application.degraded", "application.deployed",
+        "application.deleted"]
+    assert dispatcher.in_flight() == {"queued": 0, "attempting": 0, "retrying": 0}
+
+
+async def test_an_event_for_a_dead_endpoint_is_counted_as_retrying_until_it_is_given_up() -> None:
+    # What the benchmark reads at its deadline: an event not received yet is in flight (here
+    # waiting for its retry), never silently gone; once the retry period ends it is failed.
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()  # nothing listens there now: every attempt is refused
+    subscription = Subscription(f"http://127.0.0.1:{port}/hook")
+    subscription.body["spec"]["events"] = ["application.deployed"]
+    settings = DeliverySettings(policy=URLPolicy.of(allow_http=True, allow_private=True),
+                                flush_interval=0.05, lanes=1, backoff_base=0.4,
+                                retry_period=1.0)
+    dispatcher = Dispatcher(settings, subscription.read_secret, subscription.write_status,
+                            subscription.remove_annotations, lambda namespace: [])
+    try:
+        failed_before = _sample("hybridcloud_webhook_event_outcomes_total", result="failed")
+        dispatcher.subscription_changed("ADDED", subscription.annotated({}))
+        dispatcher.object_changed(APPLICATION_KIND, "ADDED",
+                                  _application(["application.deployed"]))
+        await _until(lambda: dispatcher.in_flight()["retrying"] == 1)
+        await _until(lambda: subscription.status.get("failed") == 1)
+        assert dispatcher.in_flight() == {"queued": 0, "attempting": 0, "retrying": 0}
+        assert _sample("hybridcloud_webhook_event_outcomes_total",
+                       result="failed") == failed_before + 1
+    finally:
+        await dispatcher.close()
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_an_object_gone_at_a_relist_before_its_first_delivery_gets_its_deleted_event(
+        wired: tuple[Dispatcher, Subscription, Receiver]) -> None:
+    # A relist (410 Gone) reports no DELETED events: objects that vanished meanwhile are found
+    # by comparing with the list. One whose first event is still queued (so not in the cursor
+    # yet) is gone as much as one in the cursor.
+    dispatcher, subscription, receiver = wired
+    present = [(APPLICATION_KIND, _application(["application.deployed"]))]
+    dispatcher.objects = lambda namespace: list(present)
+    subscription.body["spec"]["events"] = ["application.deployed", "application.deleted"]
+    dispatcher.subscription_changed("ADDED", subscription.annotated({}))
+    present.clear()  # deleted while the watch was down; its deployed is still being sent
+    dispatcher.objects_listed()
+    await _until(lambda: len(receiver.bodies) == 2)
+    await asyncio.sleep(0.5)  # a duplicate, if one was queued, would arrive by now
+    assert [b["event"] for b in receiver.bodies] == ["application.deployed",
+                                                     "application.deleted"]
+    await _until(lambda: subscription.status.get("cursor") == [])

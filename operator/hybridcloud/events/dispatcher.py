@@ -28,8 +28,16 @@ from typing import Any
 import httpx
 
 from ..models.webhook import SECRET_KEY
+from . import delivery_metrics
 from .sender import DeliverySettings, Outcome, attempt, backoff
-from .transitions import APPLICATION_KIND, CLUSTER_KIND, Event, deleted_event, events_of
+from .transitions import (
+    APPLICATION_KIND,
+    CLUSTER_KIND,
+    DELETED_SEQ,
+    Event,
+    deleted_event,
+    events_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +91,11 @@ class Endpoint:
     lanes: list[asyncio.Queue[_Job]] = field(default_factory=list)
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     offered: dict[str, int] = field(default_factory=dict)  # uid -> highest seq queued
+    # uid -> (kind, name, detail) of objects with events queued but not in the cursor yet:
+    # if one is gone at a relist, its deleted event is due as for the cursor's objects.
+    queued_objects: dict[str, tuple[str, str, str | None]] = field(default_factory=dict)
+    attempting: int = 0  # jobs on the wire now
+    retrying: int = 0  # jobs waiting for their next attempt
     dirty: bool = False
 
     @property
@@ -120,6 +133,13 @@ class Dispatcher:
         self.http = httpx.AsyncClient(verify=settings.ca_bundle or True,
                                       follow_redirects=False, trust_env=False)
         self._flusher: asyncio.Task[None] | None = None
+        delivery_metrics.track(self)
+
+    def in_flight(self) -> dict[str, int]:
+        endpoints = list(self.endpoints.values())
+        return {"queued": sum(lane.qsize() for e in endpoints for lane in e.lanes),
+                "attempting": sum(e.attempting for e in endpoints),
+                "retrying": sum(e.retrying for e in endpoints)}
 
     # -- inputs ------------------------------------------------------------------------------
 
@@ -144,13 +164,14 @@ class Dispatcher:
     def object_changed(self, kind: str, event_type: str, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]
         for endpoint in self._in(meta["namespace"]):
+            # The last body may carry transitions no earlier watch event showed (a watch that
+            # dropped and resumed): they happened before the deletion and go out before it.
+            self._offer(endpoint, events_of(kind, body))
             if event_type == "DELETED":
                 detail = (body.get("spec") or {}).get("provider")
                 self._offer(endpoint, [deleted_event(kind, meta["namespace"], meta["uid"],
                                                      meta["name"], now=now_rfc3339(),
                                                      detail=detail)])
-            else:
-                self._offer(endpoint, events_of(kind, body))
 
     def objects_listed(self) -> None:
         """After a (re)list of the watched kinds: objects in a cursor that no longer exist
@@ -187,15 +208,22 @@ class Dispatcher:
             if known is None and event.timestamp < created:
                 continue  # happened before the subscription existed
             endpoint.offered[event.uid] = event.seq
+            if event.seq != DELETED_SEQ:
+                provider = event.data.get("provider") if event.kind == CLUSTER_KIND else None
+                endpoint.queued_objects[event.uid] = (event.kind, event.name,
+                                                      str(provider) if provider else None)
+            delivery_metrics.QUEUED.inc()
             self._enqueue(endpoint, _Job(event, delivery_id(endpoint.uid, event.id)))
 
     def _offer_gone(self, endpoint: Endpoint) -> None:
         present = {obj["metadata"]["uid"] for _, obj in self.objects(endpoint.namespace)}
-        for uid, entry in list(endpoint.cursor.items()):
+        known = dict(endpoint.queued_objects)
+        known.update({uid: (entry["kind"], entry["name"], entry.get("detail"))
+                      for uid, entry in endpoint.cursor.items()})
+        for uid, (kind, name, detail) in known.items():
             if uid not in present:
-                self._offer(endpoint, [deleted_event(entry["kind"], endpoint.namespace, uid,
-                                                     entry["name"], now=now_rfc3339(),
-                                                     detail=entry.get("detail"))])
+                self._offer(endpoint, [deleted_event(kind, endpoint.namespace, uid, name,
+                                                     now=now_rfc3339(), detail=detail)])
 
     def _enqueue(self, endpoint: Endpoint, job: _Job) -> None:
         lane = zlib.crc32(job.event.uid.encode()) % len(endpoint.lanes)
@@ -251,6 +279,8 @@ class Dispatcher:
         wanted = set(endpoint.spec.get("events") or [])
         if event.type != "ping" and (event.type not in wanted
                                      or not endpoint.spec.get("active", True)):
+            if job.ack:
+                delivery_metrics.OUTCOMES.labels("filtered").inc()
             self._ack(endpoint, job)
             return
         body = event.encoded()
@@ -262,7 +292,11 @@ class Dispatcher:
         give_up_at = time.monotonic() + self.settings.retry_period
         while True:
             record["attempts"] += 1
-            outcome = await self._attempt(endpoint, event, body, job.delivery_id)
+            endpoint.attempting += 1
+            try:
+                outcome = await self._attempt(endpoint, event, body, job.delivery_id)
+            finally:
+                endpoint.attempting -= 1
             record.update(statusCode=outcome.status_code, durationMs=outcome.duration_ms,
                           error=outcome.error, nextRetry=None)
             if outcome.ok:
@@ -281,10 +315,17 @@ class Dispatcher:
             record["nextRetry"] = datetime.fromtimestamp(time.time() + delay, UTC).strftime(
                 "%Y-%m-%dT%H:%M:%SZ")
             endpoint.dirty = True
-            await asyncio.sleep(delay)
+            delivery_metrics.retried(outcome.status_code, outcome.error)
+            endpoint.retrying += 1
+            try:
+                await asyncio.sleep(delay)
+            finally:
+                endpoint.retrying -= 1
         # The record's final state must reach status even when nothing else changes: a ping or
         # redelivery moves no cursor, and a flush during the attempt stored it as pending.
         endpoint.dirty = True
+        if job.ack:
+            delivery_metrics.OUTCOMES.labels(record["state"]).inc()
         self._ack(endpoint, job)
 
     async def _attempt(self, endpoint: Endpoint, event: Event, body: bytes,
@@ -310,12 +351,14 @@ class Dispatcher:
             return
         if event.type.endswith(".deleted"):
             endpoint.cursor.pop(event.uid, None)
+            endpoint.queued_objects.pop(event.uid, None)
         else:
             entry = {"uid": event.uid, "kind": event.kind, "name": event.name, "seq": event.seq}
             provider = event.data.get("provider") if event.kind == CLUSTER_KIND else None
             if provider:
                 entry["detail"] = str(provider)[:100]
             endpoint.cursor[event.uid] = entry
+            endpoint.queued_objects.pop(event.uid, None)  # the cursor knows it now
         endpoint.dirty = True
 
     # -- persisting --------------------------------------------------------------------------

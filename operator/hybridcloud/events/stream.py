@@ -42,15 +42,23 @@ class EventHub:
             return
         meta = body["metadata"]
         if change == "DELETED":
+            # Transitions only the last body shows (a watch that dropped and resumed) happened
+            # before the deletion: they go out first.
+            self._news(kind, body)
             if self._seen.pop(meta["uid"], None) is not None or kind in self._listed:
                 now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
                 self._emit(deleted_event(kind, meta["namespace"], meta["uid"], meta["name"],
                                          now=now, detail=(body.get("spec") or {}).get("provider")))
             return
+        self._news(kind, body)
+
+    def _news(self, kind: str, body: dict[str, Any]) -> None:
+        """Emit ``body``'s recorded transitions not emitted yet."""
+        uid = body["metadata"]["uid"]
         events = events_of(kind, body)
-        seen = self._seen.get(meta["uid"], 0)
+        seen = self._seen.get(uid, 0)
         if events:
-            self._seen[meta["uid"]] = max(seen, events[-1].seq)
+            self._seen[uid] = max(seen, events[-1].seq)
         if kind not in self._listed:
             return  # the initial list: what happened before the API started is not news
         for event in events:

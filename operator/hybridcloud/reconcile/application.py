@@ -25,7 +25,6 @@ from .. import GROUP, PAUSED_ANNOTATION
 from ..annotations import is_paused as is_paused  # re-exported: the controller reads it here
 from ..conditions import PAUSED, READY, RECONCILING, STALLED, Desired
 from ..conditions import apply as apply_conditions
-from ..conditions import get as get_condition
 from ..member_writes import Writes as Writes  # re-exported: delivery modes are built of it
 from ..models.application import ApplicationPhase, DeploymentState, Health
 from . import application_conditions as why
@@ -261,7 +260,7 @@ def derive_status(previous: Mapping[str, Any] | None, obs: Observation, *,
     revision = obs.revision or previous.get("sourceRevision")
     if revision:
         status["sourceRevision"] = revision
-    return StatusDecision(status, _transition(previous, status, obs))
+    return StatusDecision(status, _transition(previous, status))
 
 
 def _phase(obs: Observation, ready: Desired, stalled: Desired | None) -> ApplicationPhase:
@@ -279,18 +278,38 @@ def _phase(obs: Observation, ready: Desired, stalled: Desired | None) -> Applica
     return ApplicationPhase.PENDING
 
 
-def _transition(previous: Mapping[str, Any], status: Mapping[str, Any],
-                obs: Observation) -> str | None:
-    old_phase = previous.get("phase")
-    new_phase = status["phase"]
-    failing = (ApplicationPhase.FAILED, ApplicationPhase.DEGRADED)
-    if new_phase in failing and old_phase != new_phase:
-        return why.FAILED_EVENT if new_phase == ApplicationPhase.FAILED else why.DEGRADED_EVENT
-    was_ready = (get_condition(previous.get("conditions"), READY) or {}).get("status") == "True"
-    if new_phase == ApplicationPhase.DEPLOYED and not was_ready:
+def _announced(previous: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The last transition announced (event type, revision), from the history recorded in
+    status. A status without history (a first pass, or one written before transitions were
+    recorded) counts as having announced its phase's event, if any."""
+    history = previous.get("transitions") or []
+    if history:
+        return history[-1].get("type"), history[-1].get("revision")
+    return _PHASE_EVENT.get(str(previous.get("phase"))), previous.get("sourceRevision")
+
+
+_PHASE_EVENT: dict[str, str] = {ApplicationPhase.DEPLOYED: why.DEPLOYED_EVENT,
+                ApplicationPhase.DEGRADED: why.DEGRADED_EVENT,
+                ApplicationPhase.FAILED: why.FAILED_EVENT}
+_HEALTHY_EVENTS = (why.DEPLOYED_EVENT, why.UPDATED_EVENT)
+
+
+def _transition(previous: Mapping[str, Any], status: Mapping[str, Any]) -> str | None:
+    """The event this status is, compared with the last one ANNOUNCED, not with the last phase
+    written: during one rollout Ready and the phase flip (Deployed, Progressing while the new
+    pods start, Deployed again), and each flip back must not be announced again. So: Failed or
+    Degraded once until something else was announced; Deployed at a revision already announced
+    healthy is nothing, at a new revision ``updated``, after a failure or first ``deployed``."""
+    phase = status["phase"]
+    announced, announced_revision = _announced(previous)
+    if phase in (ApplicationPhase.FAILED, ApplicationPhase.DEGRADED):
+        event = why.FAILED_EVENT if phase == ApplicationPhase.FAILED else why.DEGRADED_EVENT
+        return event if announced != event else None
+    if phase != ApplicationPhase.DEPLOYED:
+        return None
+    if announced not in _HEALTHY_EVENTS:
         return why.DEPLOYED_EVENT
-    old_revision = previous.get("sourceRevision")
-    if obs.revision and old_revision and old_revision != obs.revision and \
-            any(o.synced_now for o in obs.outcomes):
+    revision = status.get("sourceRevision")
+    if revision and str(revision)[:100] != announced_revision:
         return why.UPDATED_EVENT
     return None
