@@ -22,6 +22,7 @@ from lightkube import KubeConfig
 from lightkube.config.client_adapter import user_auth, verify_cluster
 
 from ..reconcile.health import ProbeResult
+from .counted import counted_http
 
 _NODES_PAGE = 500
 # Idle seconds a member's connection is kept: longer than the gap between two probes (httpx's
@@ -38,12 +39,12 @@ class MemberProbe:
             raise ValueError(f"the credential of cluster {cluster} names no user")
         self.cluster = cluster
         self.requests = 0  # requests sent to the member (the benchmark counts them)
-        self._client = httpx2.AsyncClient(
+        self._client = counted_http(httpx2.AsyncClient(
             base_url=single.cluster.server.rstrip("/"),
             verify=verify_cluster(single.cluster, single.user, single.abs_file),
             auth=user_auth(single.user), timeout=httpx2.Timeout(timeout),
             limits=httpx2.Limits(max_connections=1, max_keepalive_connections=1,
-                                 keepalive_expiry=KEEPALIVE))
+                                 keepalive_expiry=KEEPALIVE)))
 
     async def close(self) -> None:
         await self._client.aclose()
