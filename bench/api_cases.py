@@ -44,9 +44,9 @@ async def load(http: httpx.AsyncClient, url: Callable[[int], str], requests: int
             began = time.perf_counter()
             try:
                 response = await http.get(url(i), headers=headers)
-            except httpx.RemoteProtocolError:
-                # A keep-alive connection the server closed while idle (between phases): any
-                # client reconnects; the request itself was never served.
+            except (httpx.RemoteProtocolError, httpx.ReadError):
+                # A keep-alive connection the server closed (or reset) while idle between phases:
+                # any client reconnects; the request itself was never served.
                 response = await http.get(url(i), headers=headers)
             samples.append((time.perf_counter() - began) * 1000)
             if response.status_code != 200:

@@ -11,6 +11,7 @@ not built.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import threading
 import time
@@ -77,6 +78,12 @@ def _prometheus(binary: Path, work: Path, port: int, target: str) -> subprocess.
     raise RuntimeError("Prometheus did not become ready")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process ``pid`` has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run(bench: Bench, scale: float) -> list[Result]:
     binary = tool("prometheus", "prometheus")
     if binary is None:
@@ -123,16 +130,24 @@ async def run(bench: Bench, scale: float) -> list[Result]:
             direct_url = httpx.URL(f"{prometheus_url}/api/v1/query_range", params={
                 "query": scoped, "start": f"{start.timestamp():.3f}",
                 "end": f"{end.timestamp():.3f}", "step": "15"})
+            api_cpu = cpu_seconds(api.pid)
             with profiled(api.pid, "metrics-range"):
                 through_api = await load(http, lambda _: str(api_url), requests, auth)
+            api_cpu = cpu_seconds(api.pid) - api_cpu
+            prometheus_cpu = cpu_seconds(prometheus.pid)
             direct = await load(http, lambda _: str(direct_url), requests)
+            prometheus_cpu = cpu_seconds(prometheus.pid) - prometheus_cpu
         params = {"range": "1h", "step": "15s", "points": 241, "metrics": "cpu_usage",
                   "concurrency": CONCURRENCY, "requests": requests,
                   "baseline": "the same confined query_range sent to Prometheus directly"}
         return [Result("metrics_range_rps", through_api[2], "req/s", direct[2], params,
                        target=">= 0.8x baseline"),
                 Result("metrics_range_p50", through_api[0], "ms", direct[0], params),
-                Result("metrics_range_p99", through_api[1], "ms", direct[1], params)]
+                Result("metrics_range_p99", through_api[1], "ms", direct[1], params),
+                # CPU the server spent per answer: unlike requests/s, barely moved by what
+                # else the shared machine runs (the baseline is Prometheus' own).
+                Result("metrics_range_cpu_per_request", api_cpu / requests * 1000, "ms",
+                       prometheus_cpu / requests * 1000, params)]
     finally:
         stop(api)
         stop(prometheus)

@@ -8,6 +8,7 @@ The scenario runs once for the module; each test reads what one part of it must 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import yaml
 from lightkube import Client, KubeConfig
 from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Secret
 from lightkube.types import PatchType
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -213,7 +216,30 @@ def test_status_writes_are_counted_by_code_method_and_host(
     assert patched, "the operator's status patches were not counted"
     config = KubeConfig.from_file(management.kubeconfig).get()
     assert config is not None
-    assert {found["host"] for found in patched} == {urlsplit(config.cluster.server).netloc}
+    # (Member hosts appear too: the delivery's server-side applies are PATCHes.)
+    assert urlsplit(config.cluster.server).netloc in {found["host"] for found in patched}
+
+
+def test_reads_watches_and_member_writes_are_counted_like_client_gos_rest_client(
+        scenario: Scenario, management: ControlPlane, kube: Client) -> None:
+    """Not only the wire client's writes: the lightkube reads and watches of the management
+    apiserver, and the delivery's server-side applies to the member's own apiserver."""
+    config = KubeConfig.from_file(management.kubeconfig).get()
+    assert config is not None
+    secret = kube.get(Secret, name="metered-kubeconfig", namespace=scenario.namespace)
+    member = KubeConfig.from_dict(yaml.safe_load(
+        base64.b64decode((secret.data or {})["value"]))).get()
+    assert member is not None
+    management_host = urlsplit(config.cluster.server).netloc
+    member_host = urlsplit(member.cluster.server).netloc
+    assert member_host != management_host
+    samples = scenario.scrape()
+    assert value(samples, "rest_client_requests_total", method="GET", code="200",
+                 host=management_host) > 0, "the lightkube reads and watches were not counted"
+    assert value(samples, "rest_client_requests_total", method="PATCH",
+                 host=member_host) > 0, "the applies to the member were not counted"
+    assert value(samples, "rest_client_requests_total", method="GET",
+                 host=member_host) > 0, "the reads of the member were not counted"
 
 
 def test_provider_calls_are_timed_by_cloud_and_operation(scenario: Scenario) -> None:

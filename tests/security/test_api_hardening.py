@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -22,7 +23,7 @@ from lightkube import Client
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import PolicyRule, RoleRef, Subject
 from lightkube.resources.core_v1 import Secret
-from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding
+from lightkube.resources.rbac_authorization_v1 import ClusterRole, ClusterRoleBinding, RoleBinding
 from lightkube.types import PatchType
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
@@ -250,6 +251,23 @@ def test_metrics_on_the_main_port_need_an_identity_rbac_allows(
             assert "hybridcloud_api_requests_total" in scraped.text
     finally:
         kube.delete(ClusterRoleBinding, f"sec-api-metrics-{namespace}")
+
+
+def test_a_revoked_role_binding_is_refused_within_the_auth_cache_time(
+        start_api: Start, kube: Client, namespace: str) -> None:
+    """Allows are reused for HYBRIDCLOUD_API_AUTH_CACHE_SECONDS (the metrics benchmark relies on
+    it); a revocation must still win within that bound, plus the apiserver's own RBAC update."""
+    cached = 2.0
+    token = identity(kube, namespace, "revoked")
+    with start_api(auth_cache_seconds=cached) as (base, _), \
+            httpx.Client(base_url=base, timeout=30) as http:
+        def status() -> int:
+            return http.get("/v1/clusters", headers=bearer(token)).status_code
+        assert status() == 200
+        kube.delete(RoleBinding, "revoked-tenant", namespace=namespace)
+        revoked = time.monotonic()
+        eventually(lambda: status() == 403, timeout=30)
+        assert time.monotonic() - revoked < cached + 3.0
 
 
 def test_a_separate_metrics_port_takes_metrics_off_the_main_port(start_api: Start) -> None:

@@ -16,16 +16,13 @@
 
 from __future__ import annotations
 
-import re
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, PlainTextResponse
 from lightkube import AsyncClient, KubeConfig
@@ -38,6 +35,7 @@ from starlette.routing import Route
 from ..events.stream import EventHub
 from ..events.transitions import APPLICATION_KIND, CLUSTER_KIND
 from ..kube.cache import WatchCache, start_all
+from ..kube.counted import counted
 from ..kube.resources import (
     HybridClusterResource,
     MultiClusterApplicationResource,
@@ -57,6 +55,7 @@ from .member import MemberClients
 from .oauth import CLIENT_LABEL
 from .observability import start_observability
 from .ratelimit import RateLimiter
+from .request_context import RequestContext
 from .routes import alert_rules as alert_rules_routes  # metrics and alerting (issue 14)
 from .routes import alerts as alerts_routes
 from .routes import app_metrics as app_metrics_routes  # application metrics (issue 14)
@@ -79,7 +78,6 @@ from .routes import metrics_discovery as metrics_discovery_routes
 from .settings import Settings
 from .stats import RequestStats
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _UNLIMITED = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
 
 REQUESTS = Counter("hybridcloud_api_requests_total", "REST requests by route and status code.",
@@ -94,9 +92,9 @@ CACHE_SYNCED = Gauge("hybridcloud_api_cache_synced", "1 when the watch cache is 
 
 def _kube_client(settings: Settings) -> AsyncClient:
     if settings.kubeconfig:
-        return AsyncClient(config=KubeConfig.from_file(settings.kubeconfig),
-                           field_manager="hybridcloud-api")
-    return AsyncClient(field_manager="hybridcloud-api")
+        return counted(AsyncClient(config=KubeConfig.from_file(settings.kubeconfig),
+                                   field_manager="hybridcloud-api"))
+    return counted(AsyncClient(field_manager="hybridcloud-api"))
 
 
 def _caches(kube: AsyncClient, settings: Settings) -> Caches:
@@ -215,30 +213,14 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
     app.state.git_hook_payloads = RecentPayloads()
     errors.install(app)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
-    # Added before the request-context middleware, so it runs inside it (its refusals carry the
-    # request id) and before everything else: routing, authentication, parsing.
+    # Added before the request-context middleware, so it runs inside it and before everything
+    # else: routing, authentication, parsing.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        max_json_depth=settings.max_json_depth)
 
-    @app.middleware("http")
-    async def request_context(request: Request,
-                              call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        request.state.request_id = incoming if _REQUEST_ID.match(incoming) \
-            else f"req-{uuid.uuid4().hex[:12]}"
-        started = time.monotonic()
-        response = await call_next(request)
-        elapsed = time.monotonic() - started
-        response.headers["X-Request-ID"] = request.state.request_id
-        verdict = getattr(request.state, "rate_limit", None)
-        if verdict is not None:
-            response.headers.update(verdict.headers())
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        if request.url.path not in _UNLIMITED:
-            app.state.stats.record(elapsed)
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        LATENCY.labels(request.method, route).observe(elapsed)
-        return response
+    # Outermost of the two: the body limit's refusals carry the request id it sets.
+    app.add_middleware(RequestContext, requests=REQUESTS, latency=LATENCY,
+                       stats=app.state.stats, unrecorded=_UNLIMITED)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -291,9 +291,12 @@ request_stats = _from_state("stats")
 
 async def current_caller(
     request: Request,
-    auth: Annotated[Authenticator, Depends(authenticator)],
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
+    # The authenticator is read here rather than taken as a dependency: every route depends on
+    # this function (often twice, through tenant_namespace), and FastAPI solves a dependency's
+    # own dependencies again on each use before consulting its per-request cache.
+    auth: Authenticator = request.app.state.authenticator
     scheme, _, token = (authorization or "").partition(" ")
     token = token.strip() if scheme.lower() == "bearer" else ""
     failures = [f"auth-failure:address:{client_address(request)}"]
@@ -361,7 +364,31 @@ ScrapeClientsDep = Annotated[PlatformCopyClients[httpx2.AsyncClient],
 # ``local`` members' simulated kubelets, trusted by each member's own CA (node metrics).
 KubeletClientsDep = Annotated[PlatformCopyClients[httpx2.AsyncClient],
                               Depends(_from_state("kubelet_clients"))]
-MetricsAnswersDep = Annotated[RangeCache, Depends(_from_state("metrics_answers"))]
+
+
+@dataclass(frozen=True)
+class MetricsBackends:
+    """What ``GET /v1/clusters/{id}/metrics`` reads, as one dependency instead of five.
+
+    FastAPI solves every dependency with a full pass of its own (path, query, header and cookie
+    parameters, cache key); the metrics benchmark's profile (``bench/metrics_cases.py``) showed
+    that resolution as the largest cost of an answer the range cache already holds."""
+
+    auth: Authenticator
+    caches: Caches
+    settings: Settings
+    scoper: Scoper | None  # None: no Prometheus configured
+    answers: RangeCache
+
+
+async def metrics_backends(request: Request) -> MetricsBackends:
+    state = request.app.state
+    return MetricsBackends(auth=state.authenticator, caches=state.caches,
+                           settings=state.settings, scoper=getattr(state, "scoper", None),
+                           answers=state.metrics_answers)
+
+
+MetricsBackendsDep = Annotated[MetricsBackends, Depends(metrics_backends)]
 GitHookPayloadsDep = Annotated[RecentPayloads, Depends(_from_state("git_hook_payloads"))]
 SecurityPoliciesDep = Annotated[WatchCache, Depends(_from_state("security_policies"))]
 SecurityScansDep = Annotated[WatchCache, Depends(_from_state("security_scans"))]

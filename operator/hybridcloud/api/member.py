@@ -19,6 +19,7 @@ import httpx2
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.exceptions import ApiError
 
+from ..kube.counted import counted
 from ..kube.member_credentials import MemberClients as CredentialClients
 from ..kube.member_credentials import MemberCredentialError
 from .errors import APIError
@@ -29,8 +30,8 @@ class MemberClients:
     def __init__(self, management: AsyncClient, timeout: float, platform_namespace: str) -> None:
         self.timeout = timeout  # the deadline of each whole member call (see member_call)
         def build(_: str, config: KubeConfig) -> AsyncClient:
-            return AsyncClient(config=config, timeout=httpx2.Timeout(timeout),
-                               field_manager="hybridcloud-api")
+            return counted(AsyncClient(config=config, timeout=httpx2.Timeout(timeout),
+                                       field_manager="hybridcloud-api"))
 
         async def close(client: AsyncClient) -> None:
             await client.close()

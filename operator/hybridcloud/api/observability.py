@@ -17,6 +17,7 @@ from lightkube import AsyncClient, KubeConfig
 from lightkube.config import client_adapter
 from lightkube.config.models import User
 
+from ..kube.counted import counted_http
 from ..kube.member_credentials import MemberClients, MemberCredentialError
 from ..observability.alertmanager import AlertmanagerClient
 from ..observability.prometheus import PrometheusClient
@@ -66,7 +67,7 @@ def scrape_clients(kube: AsyncClient, settings: Settings) -> MemberClients[httpx
         chosen = config.get()
         if chosen is None:
             raise MemberCredentialError("the member credential names no context")
-        return client_adapter.AsyncClient(chosen, params)
+        return counted_http(client_adapter.AsyncClient(chosen, params))
 
     async def close(client: httpx2.AsyncClient) -> None:
         await client.aclose()

@@ -13,6 +13,7 @@ import kopf
 from lightkube import AsyncClient
 
 from ..feed import Feed
+from ..kube.counted import counted
 from ..kube.events import KubernetesEventSink
 from ..kube.objects import FIELD_MANAGER
 from ..kube.tenants import TenantBook
@@ -61,7 +62,7 @@ securityscan.register(_security_scans)
 @kopf.on.startup()
 async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     config = OperatorConfig()
-    client = AsyncClient(field_manager=FIELD_MANAGER)
+    client = counted(AsyncClient(field_manager=FIELD_MANAGER))
     wire = KubeWire(client.config, field_manager=FIELD_MANAGER)  # the frequent writes
     feed = Feed()
     feed.subscribe(KubernetesEventSink(wire), concurrency=KubernetesEventSink.CONCURRENCY)

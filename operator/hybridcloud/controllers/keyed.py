@@ -9,6 +9,7 @@ from typing import Any
 import httpx2
 from lightkube import AsyncClient, KubeConfig
 
+from ..kube.counted import counted
 from ..kube.member_credentials import MemberClients
 from ..reconcile.health import unhealthy_since
 from ..reconcile.placement import ClusterFacts
@@ -79,8 +80,8 @@ def platform_member_clients(client: AsyncClient, namespace: str, field_manager: 
     ``namespace``, writing as ``field_manager``; closed when the credential changes."""
 
     def build(_: str, config: KubeConfig) -> AsyncClient:
-        return AsyncClient(config=config, field_manager=field_manager,
-                           timeout=httpx2.Timeout(timeout))
+        return counted(AsyncClient(config=config, field_manager=field_manager,
+                                   timeout=httpx2.Timeout(timeout)))
 
     async def close(member: AsyncClient) -> None:
         await member.close()

@@ -22,6 +22,7 @@ from lightkube import AsyncClient, KubeConfig
 from lightkube.models.meta_v1 import OwnerReference
 
 from .. import GROUP, VERSION
+from ..kube.counted import counted
 from ..kube.member_credentials import (
     MemberClients,
     MemberCredentialError,
@@ -47,8 +48,8 @@ class _MemberAccess:
 
 
 def _member_client(_: str, config: KubeConfig) -> _MemberAccess:
-    return _MemberAccess(AsyncClient(config=config, timeout=httpx2.Timeout(30.0),
-                                     field_manager="hybridcloud-logship"),
+    return _MemberAccess(counted(AsyncClient(config=config, timeout=httpx2.Timeout(30.0),
+                                             field_manager="hybridcloud-logship")),
                          PodLogReader(config))
 
 
@@ -125,8 +126,8 @@ async def start_log_shipping(memo: kopf.Memo, **_: Any) -> None:
     config = OperatorConfig()
     memo[_MEMO_KEY] = None
     if config.logs_url:
-        memo[_MEMO_KEY] = LogShipping(config, AsyncClient(field_manager="hybridcloud-logship"),
-                                      config.logs_url)
+        memo[_MEMO_KEY] = LogShipping(
+            config, counted(AsyncClient(field_manager="hybridcloud-logship")), config.logs_url)
 
 
 @kopf.on.event(GROUP, VERSION, HybridCluster.PLURAL)

@@ -39,6 +39,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace
 from lightkube.types import CascadeType, PatchType
 
 from .. import member_writes
+from ..kube.counted import counted
 from ..kube.objects import ignore_missing
 from ..member_writes import Writes
 from ..models.application import Health
@@ -99,7 +100,8 @@ class MemberCluster:
         """``config`` must come from ``kube.kubeconfig_policy.safe_kube_config``;
         ``on_change(app uid)`` is told when someone else changed one of that app's objects."""
         self.name = name
-        self.client = AsyncClient(config=config, field_manager=o.FIELD_MANAGER, timeout=_TIMEOUT)
+        self.client = counted(AsyncClient(config=config, field_manager=o.FIELD_MANAGER,
+                                          timeout=_TIMEOUT))
         self._crds_loaded = False
         self.applied = AppliedObjects(self.client, on_change)  # reads at rest come from here
 

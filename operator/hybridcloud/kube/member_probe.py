@@ -31,6 +31,7 @@ import httpx2
 from lightkube import KubeConfig
 from lightkube.config.client_adapter import user_auth, verify_cluster
 
+from ..observability.operator_metrics import rest_request
 from ..reconcile.health import ProbeResult
 from .wire import auth_headers, proxy_for
 
@@ -142,6 +143,7 @@ class MemberProbe:
         self.requests += 1
         async with self._open().get(self._base + path, params=params, headers=headers,
                                     proxy=self._proxy, allow_redirects=False) as answer:
+            rest_request("GET", self._base, answer.status)  # like client-go's request count
             if answer.content_length is not None:
                 if answer.content_length > MAX_ANSWER_BYTES:
                     raise _UnusableAnswerError("the member's answer is too large")

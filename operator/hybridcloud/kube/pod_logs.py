@@ -17,6 +17,8 @@ import httpx2
 from lightkube import KubeConfig
 from lightkube.config.client_adapter import user_auth, verify_cluster
 
+from .counted import counted_http
+
 
 class PodLogError(Exception):
     """The member refused or could not serve the log (``code`` 0: it was not reached)."""
@@ -32,10 +34,10 @@ class PodLogReader:
         single = config.get()
         if single is None or single.user is None:
             raise ValueError("the member credential names no user")
-        self._http = httpx2.AsyncClient(
+        self._http = counted_http(httpx2.AsyncClient(
             base_url=single.cluster.server.rstrip("/"),
             verify=verify_cluster(single.cluster, single.user, single.abs_file),
-            auth=user_auth(single.user), timeout=httpx2.Timeout(timeout))
+            auth=user_auth(single.user), timeout=httpx2.Timeout(timeout)))
 
     async def close(self) -> None:
         await self._http.aclose()

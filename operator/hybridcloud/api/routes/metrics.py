@@ -25,15 +25,7 @@ from ...models import HybridCluster
 from ...observability.catalog import CATALOG, DEFAULT_METRICS
 from ...observability.prometheus import BackendUnavailableError, QueryRejectedError
 from ...observability.scoping import Scoper
-from ..deps import (
-    AuthDep,
-    CachesDep,
-    CallerDep,
-    MetricsAnswersDep,
-    ScoperDep,
-    SettingsDep,
-    TenantDep,
-)
+from ..deps import CallerDep, MetricsBackendsDep, TenantDep
 from ..errors import APIError
 from ..settings import Settings
 from ..views import ClusterMetrics, NetworkIO
@@ -160,9 +152,7 @@ async def metrics_catalog(caller: CallerDep) -> Catalog:
 @router.get("/v1/clusters/{cluster_id}/metrics", operation_id="getClusterMetrics",
             response_model=ClusterMetricsResponse, responses=errors(403, 404))
 async def cluster_metrics(
-    cluster_id: ClusterId, caller: CallerDep, auth: AuthDep, caches: CachesDep,
-    namespace: TenantDep, settings: SettingsDep, prometheus: ScoperDep,
-    answers: MetricsAnswersDep,
+    cluster_id: ClusterId, caller: CallerDep, namespace: TenantDep, backends: MetricsBackendsDep,
     start: Annotated[str | None, Query(max_length=64, description="RFC3339; default: "
                                        "an hour before end.")] = None,
     end: Annotated[str | None, Query(max_length=64, description="RFC3339; default: now.")
@@ -172,11 +162,12 @@ async def cluster_metrics(
     metrics: Annotated[str | None, Query(max_length=1024, description="Comma-separated "
                                          "names from GET /v1/metrics/catalog.")] = None,
 ) -> Response:
-    await auth.require(caller, "get", HybridCluster.PLURAL, namespace)
-    cluster_or_404(caches.clusters, namespace, cluster_id)
+    settings = backends.settings
+    await backends.auth.require(caller, "get", HybridCluster.PLURAL, namespace)
+    cluster_or_404(backends.caches.clusters, namespace, cluster_id)
     since, until, seconds = time_range(start, end, step, settings.metrics_max_points)
     names = chosen_metrics(metrics)
-    backend = scoper(prometheus)
+    backend = scoper(backends.scoper)
     scope = cluster_scope(settings, namespace, cluster_id)
 
     async def one(name: str) -> dict[str, Any]:
@@ -196,7 +187,7 @@ async def cluster_metrics(
     # answer can be reused here.
     key = (namespace, cluster_id, tuple(names), since, until, seconds)
     try:
-        body = await answers.get(key, answer)
+        body = await backends.answers.get(key, answer)
     except BackendUnavailableError as exc:
         raise unavailable("the metrics backend is unavailable") from exc
     except QueryRejectedError as exc:

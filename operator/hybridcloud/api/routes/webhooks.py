@@ -32,6 +32,7 @@ from ...events.dispatcher import PING_ANNOTATION, REDELIVER_PREFIX, delivery_id
 from ...events.signing import MAX_SECRET_BYTES, MIN_SECRET_BYTES
 from ...events.urls import UnsafeURLError, URLPolicy, resolve
 from ...kube.cache import WatchCache
+from ...kube.counted import counted
 from ...kube.resources import WebhookSubscriptionResource
 from ...models.common import DNS_SUBDOMAIN
 from ...models.webhook import MAX_URL_LENGTH, SECRET_KEY, EventType, WebhookSubscription
@@ -149,9 +150,9 @@ async def _as_caller(request: Request, kube: AsyncClient) -> AsyncIterator[Async
     token."""
     token = request.headers.get("authorization", "").partition(" ")[2].strip()
     base: SingleConfig = kube.config
-    client = AsyncClient(config=SingleConfig(
+    client = counted(AsyncClient(config=SingleConfig(
         context_name=base.context_name, context=base.context, cluster=base.cluster,
-        user=User(token=token), fname=base.fname), field_manager="hybridcloud-api")
+        user=User(token=token), fname=base.fname), field_manager="hybridcloud-api"))
     try:
         yield client
     finally:
