@@ -101,6 +101,9 @@ class MemberCluster:
         self.name = name
         self.client = AsyncClient(config=config, field_manager=o.FIELD_MANAGER, timeout=_TIMEOUT)
         self._crds_loaded = False
+        # Namespaces seen to exist here: asked once, not before every write (a namespace
+        # deleted later is forgotten when a write into it answers 404, and created again).
+        self._namespaces: set[str] = set()
         self.applied = AppliedObjects(self.client, on_change)  # reads at rest come from here
 
     async def close(self) -> None:
@@ -184,7 +187,11 @@ class MemberCluster:
             await self._observe(desired, live, outcome)
             return outcome
         if to_apply:
-            await self._write_inventory(app, old_keys | new_keys, inventory.get("fingerprint"))
+            if not (inventory and new_keys <= old_keys):
+                # Listed before anything is created, so a crash mid-apply leaves nothing we
+                # would forget to prune; an inventory listing every object needs no write.
+                await self._write_inventory(app, old_keys | new_keys,
+                                            inventory.get("fingerprint"))
             # Namespaces the app declares itself are applied (and owned) like its other objects.
             declared = {d.key.name for d in to_apply if d.key.kind == "Namespace"}
             await self._ensure_namespaces(d.key.namespace for d in to_apply
@@ -199,14 +206,16 @@ class MemberCluster:
                     self.applied.remember(item.resource, applied)
                     outcome.applied += 1
                 except ApiError as exc:
+                    self._namespace_missing(exc, item.key.namespace)
                     outcome.errors.append(f"{item.origin}: {item.key}: {exc.status.message}")
         keep = old_keys | new_keys
         if prune and not outcome.errors:
             for key in sorted(old_keys - new_keys, key=o.delete_order_key):
                 outcome.pruned += await self._delete_owned(app, key)
             keep = new_keys
-        if to_apply or keep != old_keys:
-            done = fingerprint if not outcome.errors else inventory.get("fingerprint")
+        done = fingerprint if not outcome.errors else inventory.get("fingerprint")
+        if (to_apply or keep != old_keys) and (keep, done) != (old_keys, inventory.get(
+                "fingerprint")):  # a healed object leaves the inventory as it was
             await self._write_inventory(app, keep, done)
         await self._observe(desired, live, outcome)
         return outcome
@@ -320,7 +329,7 @@ class MemberCluster:
         return 1
 
     async def _ensure_namespaces(self, names: Any) -> None:
-        for name in sorted({n for n in names if n}):
+        for name in sorted({n for n in names if n} - self._namespaces):
             try:
                 await self.client.get(Namespace, name)
             except ApiError as exc:
@@ -331,6 +340,12 @@ class MemberCluster:
                                       "metadata": {"name": name, "labels": {
                                           o.MANAGED_BY: o.MANAGED_BY_VALUE}}},
                     patch_type=PatchType.APPLY, field_manager=o.FIELD_MANAGER, force=True)
+            self._namespaces.add(name)
+
+    def _namespace_missing(self, exc: ApiError, namespace: str | None) -> None:
+        """A write answered 404: the namespace may have been deleted since we saw it."""
+        if exc.status.code == 404 and namespace:
+            self._namespaces.discard(namespace)
 
     async def _read_inventory(self, app: AppIdentity) -> dict[str, Any]:
         found = await self._current(ConfigMap, o.ObjectKey(
@@ -352,12 +367,15 @@ class MemberCluster:
                 "metadata": {"name": _inventory_name(app), "namespace": INVENTORY_NAMESPACE,
                              "labels": {o.MANAGED_BY: o.MANAGED_BY_VALUE}},
                 "data": data}
-        written = await self.client.patch(ConfigMap, _inventory_name(app), body,
-                                          namespace=INVENTORY_NAMESPACE,
-                                          patch_type=PatchType.APPLY,
-                                          field_manager=o.FIELD_MANAGER, force=True)
+        try:
+            written = await self.client.patch(ConfigMap, _inventory_name(app), body,
+                                              namespace=INVENTORY_NAMESPACE,
+                                              patch_type=PatchType.APPLY,
+                                              field_manager=o.FIELD_MANAGER, force=True)
+        except ApiError as exc:
+            self._namespace_missing(exc, INVENTORY_NAMESPACE)
+            raise
         self.applied.remember(ConfigMap, dict(written.to_dict()))
-
 
 
 def _inventory_name(app: AppIdentity) -> str:
