@@ -106,7 +106,7 @@ class MemberCluster:
         # The applies and inventory writes (most of a pass after a push) go over aiohttp: the
         # same request through httpx cost about three times the CPU (issue 19's profile).
         self.wire = KubeWire(config.get(), field_manager=o.FIELD_MANAGER,
-                             timeout=_TIMEOUT_SECONDS)
+                             timeout=_TIMEOUT_SECONDS, counted=False)
         self._crds_loaded = False
         # Namespaces seen to exist here: asked once, not before every write (a namespace
         # deleted later is forgotten when a write into it answers 404, and created again).

@@ -36,7 +36,9 @@ APPLY_PATCH = "application/apply-patch+yaml"  # server-side apply (JSON is YAML)
 
 class KubeWire:
     def __init__(self, config: SingleConfig | None = None, *, field_manager: str,
-                 connections: int = 32, timeout: float = 30.0) -> None:
+                 connections: int = 32, timeout: float = 30.0, counted: bool = True) -> None:
+        """``counted``: requests appear in ``rest_client_requests_total`` by host (off for
+        member clusters: one host label per member would grow the series with the fleet)."""
         config = config or KubeConfig.from_env().get()
         if config is None or config.user is None:
             raise ValueError("no Kubernetes configuration with a user was found")
@@ -50,6 +52,7 @@ class KubeWire:
         self._connections = connections
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._counted = counted
 
     def _open(self) -> aiohttp.ClientSession:
         # Created on first use: a session belongs to the running event loop.
@@ -98,7 +101,8 @@ class KubeWire:
         async with self._open().request(method, url, params=params, data=data,
                                         headers=headers, proxy=self._proxy) as response:
             payload = await response.read()
-            rest_request(method, self._base, response.status)
+            if self._counted:
+                rest_request(method, self._base, response.status)
             if response.status >= 400:
                 raise _api_error(method, url, response.status, payload)
             answer: dict[str, Any] = json.loads(payload) if payload else {}
