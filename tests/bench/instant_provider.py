@@ -28,6 +28,9 @@ from hybridcloud.providers.base import (
 
 class InstantProvider:
     name = "local"
+    # State in memory plus one buffered journal line per change: no call waits, so the
+    # operator runs them on its event loop (providers.base.answers_without_blocking).
+    nonblocking = True
 
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)

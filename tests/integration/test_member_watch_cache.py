@@ -11,8 +11,9 @@ from __future__ import annotations
 import base64
 import re
 import ssl
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -20,11 +21,12 @@ import pytest
 import yaml
 from lightkube import Client, KubeConfig
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import ConfigMap, Secret
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Secret
 from lightkube.types import PatchType
 
 from hybridcloud.controlplane import ControlPlane
 from hybridcloud.controlplane._net import free_ports
+from hybridcloud.delivery.githooks import REFRESH_ANNOTATION
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
 from .harness import OperatorProcess, delivery_operator, eventually, fresh_namespace, wait_phase
@@ -83,10 +85,13 @@ def member(kube: Client, tenant: str, operator: OperatorProcess,
 
 
 @pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
+    return Repo(Path(tmp_path_factory.mktemp("repo")))
+
+
+@pytest.fixture(scope="module")
 def apps(kube: Client, tenant: str, operator: OperatorProcess,
-         member: tuple[Client, httpx.Client], tmp_path_factory: pytest.TempPathFactory,
-         ) -> list[str]:
-    repo = Repo(Path(tmp_path_factory.mktemp("repo")))
+         member: tuple[Client, httpx.Client], repo: Repo) -> list[str]:
     repo.commit(sample_files())
     names = [f"cached-{i}" for i in range(APPS)]
     for name in names:
@@ -97,15 +102,16 @@ def apps(kube: Client, tenant: str, operator: OperatorProcess,
     return names
 
 
-def member_requests(http: httpx.Client, verb: str) -> float:
-    """``apiserver_request_total`` for ``verb`` on the kinds the apps deliver."""
+def member_requests(http: httpx.Client, verb: str,
+                    resources: tuple[str, ...] = DELIVERED) -> float:
+    """``apiserver_request_total`` for ``verb`` on ``resources`` (the kinds the apps deliver)."""
     text = http.get("/metrics").raise_for_status().text
     total = 0.0
     for line in text.splitlines():
         if not line.startswith("apiserver_request_total{"):
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0]))
-        if labels.get("verb") == verb and labels.get("resource") in DELIVERED:
+        if labels.get("verb") == verb and labels.get("resource") in resources:
             total += float(line.rsplit(" ", 1)[1])
     return total
 
@@ -153,3 +159,63 @@ def test_an_object_deleted_on_a_member_is_recreated_from_the_watch(
     eventually(lambda: any(c.metadata.name == "settings"
                            for c in client.list(ConfigMap, namespace=namespace)),
                timeout=30, message=lambda: operator.tail(20))
+
+
+def test_a_new_commit_costs_one_apply_per_object_and_one_inventory_write_with_no_get(
+        kube: Client, tenant: str, member: tuple[Client, httpx.Client], apps: list[str],
+        repo: Repo, operator: OperatorProcess) -> None:
+    """What a push costs each member per application: the changed objects applied and the
+    inventory's new fingerprint written once. No namespace GETs before each write (the
+    namespaces are known to exist) and no inventory write before applying objects it lists
+    already (issue 19, commit to fleet)."""
+    _, http = member
+    counted = (*DELIVERED, "namespaces")
+
+    def counts() -> tuple[float, float]:  # server-side applies are counted as verb APPLY
+        return member_requests(http, "GET", counted), \
+            member_requests(http, "APPLY", counted) + member_requests(http, "PATCH", counted)
+
+    before = _at_rest(counts)  # the earlier tests' passes have ended
+    sha = repo.commit(sample_files(greeting="bonjour"), message="bonjour")
+    for name in apps:  # what the Git webhook receiver does for a push
+        kube.patch(MultiClusterApplicationResource, name, {"metadata": {"annotations": {
+            REFRESH_ANNOTATION: uuid.uuid4().hex}}}, namespace=tenant,
+            patch_type=PatchType.MERGE)
+
+    def delivered() -> bool:
+        return all((kube.get(MultiClusterApplicationResource, name, namespace=tenant).status
+                    or {}).get("sourceRevision") == sha for name in apps)
+
+    eventually(delivered, timeout=60, message=lambda: operator.tail(20))
+    gets, patches = counts()
+    objects = len(sample_files())
+    assert gets - before[0] == 0
+    assert patches - before[1] == APPS * (objects + 1)
+
+
+def _at_rest(counts: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+    """``counts()`` once two readings two seconds apart agree."""
+    previous = counts()
+    for _ in range(15):
+        time.sleep(2)
+        current = counts()
+        if current == previous:
+            return current
+        previous = current
+    raise AssertionError("the member never came to rest")
+
+
+def test_a_target_namespace_deleted_on_a_member_is_created_again_with_the_objects(
+        member: tuple[Client, httpx.Client], apps: list[str],
+        operator: OperatorProcess) -> None:
+    """Namespaces are not asked for before every write once seen; a write into a namespace
+    deleted since then answers 404, and the next pass creates it again."""
+    client, _ = member
+    namespace = apps[2]
+    client.delete(Namespace, namespace)
+    eventually(lambda: namespace not in {n.metadata.name for n in client.list(Namespace)
+                                         if n.metadata},
+               timeout=120, message="the member never finished deleting the namespace")
+    eventually(lambda: any(c.metadata.name == "settings"
+                           for c in client.list(ConfigMap, namespace=namespace)),
+               timeout=90, message=lambda: operator.tail(20))

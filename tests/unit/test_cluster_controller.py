@@ -170,3 +170,49 @@ async def test_a_failed_status_write_waits_for_the_running_create_before_failing
     # Never a cloud call left running behind a failed pass: the retry would start a second one.
     assert provider.created.is_set() and provider.creates == 1
     await asyncio.sleep(0)
+
+
+class InMemoryProvider(FakeProvider):
+    """A provider declaring that its calls never block; records the thread of each call."""
+
+    nonblocking = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[int] = set()
+
+    def describe(self, cluster: ClusterSpec) -> ObservedCluster | None:
+        self.threads.add(threading.get_ident())
+        return super().describe(cluster)
+
+    def create(self, cluster: ClusterSpec) -> None:
+        self.threads.add(threading.get_ident())
+        super().create(cluster)
+
+
+class ThreadRecordingProvider(InMemoryProvider):
+    nonblocking = False  # the default of every SDK-backed adapter
+
+
+async def test_a_provider_declaring_nonblocking_is_called_on_the_event_loop_thread(
+        tmp_path: Path) -> None:
+    provider = InMemoryProvider()
+    wire = FakeWire(provider)
+    controller, _ = _controller(tmp_path, provider, wire, status_grace=5.0)
+
+    await controller.reconcile(KEY)
+
+    assert provider.creates == 1 and provider.threads == {threading.get_ident()}
+    assert wire.status_writes[-1][0]["phase"] == "Creating"
+
+
+async def test_a_blocking_provider_is_called_in_a_provider_thread_never_on_the_loop(
+        tmp_path: Path) -> None:
+    provider = ThreadRecordingProvider()
+    wire = FakeWire(provider)
+    controller, _ = _controller(tmp_path, provider, wire, status_grace=5.0)
+
+    await controller.reconcile(KEY)
+
+    assert provider.creates == 1 and provider.threads
+    assert threading.get_ident() not in provider.threads

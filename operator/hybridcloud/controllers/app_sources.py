@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from lightkube import AsyncClient
@@ -36,9 +36,13 @@ class FetchSlotsBusyError(Exception):
 
 
 class ApplicationSources:
-    def __init__(self, client: AsyncClient, config: OperatorConfig) -> None:
+    def __init__(self, client: AsyncClient, config: OperatorConfig,
+                 retry: Callable[[Key], None] | None = None) -> None:
+        """``retry(key)`` is called for each application turned away by busy fetch slots as
+        soon as a slot of its namespace frees (the controller queues its pass again)."""
         self.client = client
         self.config = config
+        self.retry = retry
         self.renderer = SourceRenderer(GitCache(
             config.delivery_dir / "git", allow_local=config.allow_local_sources,
             known_hosts=config.ssh_known_hosts, ca_bundle=config.git_ca_bundle,
@@ -56,11 +60,13 @@ class ApplicationSources:
         self._seen_tokens: dict[tuple[Key, str], str] = {}
         self._noticed: dict[Key, tuple[str, float]] = {}  # refresh token, when it was seen
         self._retries: dict[Key, int] = {}  # consecutive transient source failures
+        self._turned_away: dict[str, set[Key]] = {}  # namespace → passes sent away by slots
 
     def forget(self, key: Key) -> None:
         self._resolved.pop(key, None)
         self._noticed.pop(key, None)
         self._retries.pop(key, None)
+        self._turned_away.get(key[0], set()).discard(key)
 
     def succeeded(self, key: Key) -> None:
         """Fetched and rendered: the backoff of transient errors starts over."""
@@ -105,14 +111,29 @@ class ApplicationSources:
             slots = self._fetch_slots.setdefault(
                 key[0], asyncio.Semaphore(self.config.git_fetches_per_namespace))
             if slots.locked():
+                self._turned_away.setdefault(key[0], set()).add(key)
                 raise FetchSlotsBusyError
-            async with slots:
-                sha = await git.resolve(source.repository, source.revision, credentials,
-                                        max_age=self.config.git_interval, not_before=not_before)
+            try:
+                async with slots:
+                    sha = await git.resolve(source.repository, source.revision, credentials,
+                                            max_age=self.config.git_interval,
+                                            not_before=not_before)
+            finally:
+                self._slot_freed(key[0])
         self._resolved[key] = (identity, time.monotonic(), sha)
         if forced and token is not None:
             self._seen_tokens[(key, REFRESH_ANNOTATION)] = token
         return sha
+
+    def _slot_freed(self, namespace: str) -> None:
+        """Send the passes turned away meanwhile back at once: after a push to a repository
+        many applications track, one pass fetches while the others wait here, and most are
+        then answered from the mirror it filled. A fixed retry delay made every one of them
+        wait a full second (the commit-to-fleet profile, issue 19)."""
+        waiting = self._turned_away.pop(namespace, set())
+        if self.retry is not None:
+            for key in sorted(waiting):
+                self.retry(key)
 
     async def render(self, key: Key, spec: HybridApplicationSpec, revision: str,
                      target: Target) -> list[Any]:

@@ -61,6 +61,9 @@ from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
+# Seconds a member's client is used before its platform credential is read again (see
+# MemberClients): one read per member per burst of passes, not two per pass and target.
+MEMBER_CREDENTIAL_RECHECK = 10.0
 
 
 class ApplicationController(QueuedController):
@@ -81,8 +84,8 @@ class ApplicationController(QueuedController):
         self.members: MemberClients[MemberCluster] = MemberClients(
             client, config.member_credentials_namespace,
             lambda name, config: MemberCluster(name, config, self._changed_on_member),
-            _close_member)
-        self.sources = ApplicationSources(client, config)
+            _close_member, recheck_after=MEMBER_CREDENTIAL_RECHECK)
+        self.sources = ApplicationSources(client, config, retry=self.queue.add)
         self.timing = decide.Timing(poll=config.delivery_poll_interval,
                                     resync=config.resync_interval)
         self.member_loss = MemberLoss()  # ends member calls when the member is found unhealthy
@@ -186,8 +189,9 @@ class ApplicationController(QueuedController):
         try:
             revision = await self.sources.resolve(key, body, spec)
         except FetchSlotsBusyError:
-            # The namespace's other fetches are still running: come back soon rather than
-            # holding a worker while they finish.
+            # The namespace's other fetches are still running: come back when a slot frees
+            # (ApplicationSources.retry) rather than holding a worker while they finish; the
+            # delay is only a fallback.
             return min(1.0, self.config.delivery_poll_interval)
         except SourceError as exc:
             transient = isinstance(exc, TransientDeliveryError)

@@ -44,6 +44,7 @@ from ..providers.base import (
     PermanentError,
     ProviderError,
     TransientError,
+    answers_without_blocking,
 )
 from ..providers.registry import ProviderRegistry
 from ..reconcile import cluster as logic
@@ -286,9 +287,11 @@ class ClusterController(QueuedController):
     # -- edges ---------------------------------------------------------------------------------
 
     async def _call(self, func: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
+        timed = timed_provider_call(func)
         try:
-            return await loop.run_in_executor(self._threads, timed_provider_call(func), *args)
+            if answers_without_blocking(getattr(func, "__self__", None)):
+                return timed(*args)
+            return await asyncio.get_running_loop().run_in_executor(self._threads, timed, *args)
         except ProviderError:
             raise
         except Exception as exc:  # an SDK surprise: retry, but say what happened

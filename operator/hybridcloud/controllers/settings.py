@@ -2,15 +2,34 @@
 
 Only ``kopf.on.event`` handlers are registered (see the package docstring), and those have no
 progress or last-handled-configuration bookkeeping, so no persistence storage is configured:
-kopf writes nothing to the objects.
+kopf writes nothing to the objects. Kopf still extracts every event's "essence" (a deep copy of
+the body) and parses the last-handled annotation to diff them, which only change handlers
+(``on.create``/``on.update``/``on.field``) and daemons use: :class:`EventHandlersOnly` skips that
+work, 9% of the operator's busy time while converging a fleet (issue 19's profile).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
+
+
+class EventHandlersOnly(kopf.DiffBaseStorage):
+    """No essence and no stored base: every diff is empty. Right only while no change handler
+    or daemon is registered, which ``tests/unit/test_kopf_settings.py`` checks."""
+
+    def build(self, *, body: kopf.Body,
+              extra_fields: Iterable[Any] | None = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return kopf.BodyEssence()
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None  # nothing to remember: nothing would ever read it
 
 
 @kopf.on.startup()
@@ -28,3 +47,4 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 30
+    settings.persistence.diffbase_storage = EventHandlersOnly()

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from math import inf
 from typing import Any, Generic, TypeVar, cast
 
 from lightkube import AsyncClient, KubeConfig
@@ -123,19 +125,33 @@ class MemberClients(Generic[T]):
     """One client per member, built from the platform copy and reused while its
     resourceVersion is unchanged (the operator rotates credentials before they expire).
 
-    ``build(cluster, config)`` makes the client; ``close`` releases one that was replaced."""
+    ``build(cluster, config)`` makes the client; ``close`` releases one that was replaced.
+    With ``recheck_after`` > 0 the platform copy is read again only when the client was last
+    checked that many seconds ago: a delivery pass asks for a member's client up to twice per
+    target, and reading the Secret each time was a quarter of the operator's work after a push
+    (issue 19). A rotated credential is then picked up that much later, well inside the
+    rotation margin (``kubeconfig_refresh_margin``, 300 s by default) during which the old one
+    stays valid; a cluster re-created under the same name has a new uid and is read at once."""
 
     def __init__(self, management: AsyncClient, platform_namespace: str,
                  build: Callable[[str, KubeConfig], T],
-                 close: Callable[[T], Awaitable[None]]) -> None:
+                 close: Callable[[T], Awaitable[None]], *, recheck_after: float = 0.0) -> None:
         self.management = management
         self.platform_namespace = platform_namespace
         self._build, self._close = build, close
+        self.recheck_after = recheck_after
         self._clients: dict[tuple[str, str], tuple[str, str, T]] = {}
+        self._checked: dict[tuple[str, str], float] = {}  # when the copy was last read
 
     async def get(self, namespace: str, cluster: str, cluster_uid: str) -> T:
         """The client for ``namespace/cluster``; :class:`MemberCredentialError` when the
         platform has no usable credential for it. Errors never quote the credential."""
+        known = self._clients.get((namespace, cluster))
+        if known and known[0] == cluster_uid and self.recheck_after > 0 and \
+                time.monotonic() - self._checked.get((namespace, cluster), -inf) \
+                < self.recheck_after:
+            return known[2]
+        self._checked.pop((namespace, cluster), None)  # read again until this read succeeds
         secret = await read_platform_copy(self.management, self.platform_namespace, namespace,
                                           cluster, cluster_uid)
         if secret is None:
@@ -143,6 +159,7 @@ class MemberClients(Generic[T]):
         version = (secret.metadata.resourceVersion if secret.metadata else None) or ""
         cached = self._clients.get((namespace, cluster))
         if cached and cached[:2] == (cluster_uid, version):
+            self._checked[(namespace, cluster)] = time.monotonic()
             return cached[2]
         try:
             config = safe_kube_config(decode_value(secret, cluster))
@@ -151,6 +168,7 @@ class MemberClients(Generic[T]):
                                         f"refused: {exc}") from None
         client = self._build(cluster, config)
         self._clients[(namespace, cluster)] = (cluster_uid, version, client)
+        self._checked[(namespace, cluster)] = time.monotonic()
         if cached:
             await self._close(cached[2])
         return client
@@ -159,3 +177,4 @@ class MemberClients(Generic[T]):
         for _, _, client in self._clients.values():
             await self._close(client)
         self._clients.clear()
+        self._checked.clear()

@@ -31,6 +31,7 @@ from ..observability.operator_metrics import rest_request
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"  # server-side apply (JSON is YAML)
 
 
 class KubeWire:
@@ -64,10 +65,13 @@ class KubeWire:
             self._session = None
 
     async def request(self, method: str, path: str, body: Any = None, *,
-                      content_type: str = JSON) -> dict[str, Any]:
-        """Send one request; returns the decoded JSON answer, raises ApiError on failure."""
+                      content_type: str = JSON, force: bool = False) -> dict[str, Any]:
+        """Send one request; returns the decoded JSON answer, raises ApiError on failure.
+        ``force``: a server-side apply (``APPLY_PATCH``) that takes over conflicting fields."""
         url = f"{self._base}{path}"
         params = {"fieldManager": self._field_manager} if method in ("POST", "PATCH") else None
+        if force and params is not None:
+            params["force"] = "true"
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"Content-Type": content_type, "Accept": JSON}
         if self._auth is None:

@@ -225,3 +225,12 @@ class CloudProvider(Protocol):
 
     def kubeconfig(self, cluster: ClusterSpec, observed: ObservedCluster) -> Kubeconfig:
         """A kubeconfig for the running cluster, with a fresh credential."""
+
+
+def answers_without_blocking(provider: object) -> bool:
+    """Whether ``provider`` declares ``nonblocking = True``: its calls only touch memory (an
+    in-process fake, a plug-in answering from a cache) and return at once. The operator calls
+    those on its event loop: a thread hop per call costs more than such a call itself (the
+    converge profile, issue 19). Every SDK-backed adapter blocks on the network and leaves the
+    attribute unset, so it keeps its provider thread."""
+    return getattr(provider, "nonblocking", False) is True

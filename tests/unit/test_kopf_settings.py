@@ -1,0 +1,30 @@
+"""The operator's kopf settings skip kopf's change-tracking work, which is only right while
+every resource handler is an ``on.event`` handler: these tests keep both facts together."""
+
+from __future__ import annotations
+
+import kopf
+
+import hybridcloud.controllers  # noqa: F401  (importing the package registers the handlers)
+from hybridcloud.controllers.settings import EventHandlersOnly, configure
+
+
+def test_the_operator_registers_no_change_handler_daemon_or_timer() -> None:
+    registry = kopf.get_default_registry()
+
+    assert registry._watching.get_all_handlers()  # the event handlers are there
+    assert not registry._changing.get_all_handlers()
+    assert not registry._spawning.get_all_handlers()
+    assert not registry._indexing.get_all_handlers()
+
+
+def test_kopf_builds_no_essence_and_diffs_nothing_for_an_event() -> None:
+    settings = kopf.OperatorSettings()
+    configure(settings=settings)
+    storage = settings.persistence.diffbase_storage
+    body = kopf.Body({"metadata": {"name": "web", "annotations": {"a": "b"}},
+                      "spec": {"size": 3}})
+
+    assert isinstance(storage, EventHandlersOnly)
+    assert storage.build(body=body) == {} and storage.fetch(body=body) == {}
+    assert storage.build(body=body) == storage.fetch(body=body)  # no change to react to
