@@ -179,7 +179,9 @@ def test_a_scraped_pod_cannot_claim_another_tenants_cluster_or_pods(
             member.apply(_annotated_pod(name, app.port, scrape=scrape))
             eventually(lambda n=name: member.get(Pod, n, namespace="hostile").status.phase
                        == "Running", timeout=60)
-            member.patch(Pod.Status, name, {"status": {"podIP": address, "podIPs": [{"ip": address}]}},
+            # The simulated pod network: the pod reports the address its app answers on.
+            member.patch(Pod.Status, name,
+                         {"status": {"podIP": address, "podIPs": [{"ip": address}]}},
                          namespace="hostile", patch_type=PatchType.MERGE)
         try:
             def series(match: str) -> list[dict[str, str]]:
