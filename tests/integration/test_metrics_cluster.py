@@ -27,6 +27,7 @@ from hybridcloud.kube.resources import MultiClusterApplicationResource
 
 from ..observability_support import free_url
 from .api_support import bearer, eventually, identity, register_member, serve, set_cluster_status
+from .http_app_support import instrumented_app, network_address
 from .metrics_support import (
     MEMBER_APISERVER_ARGS,
     observability_stack,
@@ -99,7 +100,7 @@ def test_discovery_lists_active_clusters_with_cluster_and_tenant_labels(
     listed = httpx.get(f"{api}/internal/metrics/targets",
                        headers=bearer(scraper_token(kube)), timeout=10).json()
     mine = [g for g in listed if g["labels"]["tenant"] == tenant[1]
-            and "node" not in g["labels"]]
+            and "node" not in g["labels"] and "pod" not in g["labels"]]
     assert [g["labels"]["cluster"] for g in mine] == ["edge"]
     assert mine[0]["labels"]["__metrics_path__"] == \
         f"/internal/metrics/scrape/{tenant[1]}/edge"
@@ -383,3 +384,76 @@ def test_application_metrics_with_prometheus_down_are_503(
             response = httpx.get(f"{api}{storefront}", headers=bearer(token),
                                  params={"namespace": namespace}, timeout=30)
             assert_error(response, 503, "SERVICE_UNAVAILABLE")
+
+
+def _scraped_pod(uid: str, port: int) -> dict[str, Any]:
+    """The application's Pod as delivered, annotated for scraping the way users annotate."""
+    return stamp({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "checkout", "namespace": "shop", "annotations": {
+            "prometheus.io/scrape": "true", "prometheus.io/port": str(port),
+            "prometheus.io/path": "/metrics"}},
+        "spec": {"containers": [{"name": "app", "image": "registry.example.com/checkout:1",
+                                 "ports": [{"containerPort": port}]}],
+                 "tolerations": [{"operator": "Exists"}]}}, uid, "checkout")
+
+
+def test_application_http_figures_follow_what_its_pods_export(
+        stack: tuple[str, str], tenant: tuple[httpx.Client, str], kube: Client,
+        member: tuple[Client, str]) -> None:
+    http, namespace = tenant
+    client = member[0]
+    assert http.post("/v1/clusters/edge/applications", json={
+        **DEPLOY_APPLICATION, "name": "checkout"}).status_code == 201
+    uid = kube.get(MultiClusterApplicationResource, "checkout",
+                   namespace=namespace)["metadata"]["uid"]
+    url = "/v1/clusters/edge/applications/checkout/metrics"
+    address = network_address()
+    with instrumented_app(address) as app:
+        client.apply(Pod.from_dict(_scraped_pod(uid, app.port)))
+        try:
+            eventually(lambda: (client.get(Pod, "checkout", namespace="shop").status.phase
+                                == "Running"), timeout=60)
+            # kwok simulates the pod's network too: the pod reports the address its container
+            # (the app above) answers on, as a CNI would, and the member API server's pod
+            # proxy goes there.
+            client.patch(Pod.Status, "checkout", {"status": {"podIP": address,
+                                                      "podIPs": [{"ip": address}]}},
+                         namespace="shop", patch_type=PatchType.MERGE)
+            _follow_http_figures(http, url, app)
+        finally:
+            client.delete(Pod, "checkout", namespace="shop", grace_period=0)
+
+
+def _rate(figures: dict[str, Any]) -> float:
+    return float(str(figures["request_rate"]).removesuffix(" req/s"))
+
+
+def _error_percent(figures: dict[str, Any]) -> float | None:
+    value = figures["error_rate"]
+    return None if value is None else float(value.removesuffix("%"))
+
+
+def _follow_http_figures(http: httpx.Client, url: str, app: Any) -> None:
+    def figures() -> dict[str, Any]:
+        body = _usage(http, url)
+        found: dict[str, Any] = body["metrics"]
+        return found
+    # Scraped through discovery and the pod proxy: the series exist, nothing counted yet.
+    eventually(lambda: figures()["request_rate"] is not None, timeout=90, interval=1)
+    app.call("/", 150)
+    first = eventually(lambda: (f := figures()) and _rate(f) > 0
+                       and _error_percent(f) == 0 and f["response_time"] is not None and f,
+                       timeout=60, interval=1)
+    assert first["response_time"]["p50"].endswith("ms")
+    assert first["response_time"]["p99"] is not None
+    # Twice as many requests again, a third of all of them failing: the rate grows and the
+    # error rate is the 5xx share (both series are scraped together, so it is exact).
+    app.call("/", 150)
+    app.call("/fail", 150)
+    later = eventually(lambda: (f := figures()) and _rate(f) > _rate(first)
+                       and abs((_error_percent(f) or 0) - 100 / 3) < 0.5 and f,
+                       timeout=60, interval=1)
+    assert _rate(later) > _rate(first), (first, later)
+    body = _usage(http, url)
+    assert "request_rate" not in body["unavailable"] and "response_time" not in body["unavailable"]

@@ -15,12 +15,21 @@ from typing import Any
 
 import httpx
 import pytest
-from lightkube import Client
+from lightkube import Client, KubeConfig
+from lightkube.models.meta_v1 import ObjectMeta
+from lightkube.resources.core_v1 import Namespace, Pod
+from lightkube.types import PatchType
 
 from hybridcloud.controlplane import ControlPlane
 
 from ..integration.api_support import bearer, eventually, register_member, set_cluster_status
-from ..integration.metrics_support import Stack, observability_stack, tenant_token
+from ..integration.http_app_support import instrumented_app, network_address
+from ..integration.metrics_support import (
+    Stack,
+    observability_stack,
+    scraper_token,
+    tenant_token,
+)
 from ..integration.test_api_contract import CREATE_CLUSTER, DEPLOY_APPLICATION, assert_error
 
 pytestmark = pytest.mark.integration
@@ -125,6 +134,8 @@ def test_tenants_cannot_use_the_discovery_or_scrape_endpoints(
         assert_error(client.get(f"/internal/metrics/scrape/{A}/edge"), 403, "FORBIDDEN")
         assert_error(client.get(f"/internal/metrics/scrape/{A}/edge/nodes/metrics-member-node-0"),
                      403, "FORBIDDEN")
+        assert_error(client.get(f"/internal/metrics/scrape/{A}/edge/pods/shop/web-0"),
+                     403, "FORBIDDEN")
 
 
 def test_a_tenant_cannot_read_another_tenants_application_metrics(
@@ -139,3 +150,56 @@ def test_a_tenant_cannot_read_another_tenants_application_metrics(
     assert created.status_code in (201, 409), created.text
     assert_error(second.get(url), 404, "APPLICATION_NOT_FOUND")
     assert_error(second.get(url, params={"namespace": A}), 403, "FORBIDDEN")
+
+
+def _annotated_pod(name: str, port: int, *, scrape: bool) -> Pod:
+    return Pod.from_dict({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "hostile", "annotations": {
+            "prometheus.io/scrape": "true" if scrape else "false",
+            "prometheus.io/port": str(port)}},
+        "spec": {"containers": [{"name": "app", "image": "registry.example.com/app:1"}],
+                 "tolerations": [{"operator": "Exists"}]}})
+
+
+def test_a_scraped_pod_cannot_claim_another_tenants_cluster_or_pods(
+        stack: Stack, kube: Client, member_cluster: Callable[..., ControlPlane],
+        tenants: tuple[httpx.Client, httpx.Client]) -> None:
+    """A's member runs a pod, annotated for scraping, whose exporter labels every series as B's
+    (tenant, cluster, namespace, pod). Prometheus stores them under A's cluster with the claims
+    renamed (``exported_*``); B's scope holds none of them. An unannotated pod is never proxied,
+    even for the platform's own scraper."""
+    plane = member_cluster("metrics-member", nodes=1)
+    member = Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="tests")
+    member.apply(Namespace(metadata=ObjectMeta(name="hostile")))
+    address = network_address()
+    claims = {"tenant": B, "cluster": "edge", "namespace": "victim", "pod": "victim-0"}
+    with instrumented_app(address, claims) as app:
+        for name, scrape in (("claims", True), ("quiet", False)):
+            member.apply(_annotated_pod(name, app.port, scrape=scrape))
+            eventually(lambda n=name: member.get(Pod, n, namespace="hostile").status.phase
+                       == "Running", timeout=60)
+            # The simulated pod network: the pod reports the address its app answers on.
+            member.patch(Pod.Status, name,
+                         {"status": {"podIP": address, "podIPs": [{"ip": address}]}},
+                         namespace="hostile", patch_type=PatchType.MERGE)
+        try:
+            def series(match: str) -> list[dict[str, str]]:
+                found: list[dict[str, str]] = httpx.get(
+                    f"{stack.prometheus}/api/v1/series", params={"match[]": match},
+                    timeout=10).json()["data"]
+                return found
+            stored = eventually(lambda: series(f'http_requests_total{{exported_tenant="{B}"}}'),
+                                timeout=90, interval=1)
+            assert all(s["tenant"] == A and s["cluster"] == "edge" and s["namespace"] == "hostile"
+                       and s["pod"] == "claims" and s["exported_namespace"] == "victim"
+                       for s in stored), stored
+            assert series(f'http_requests_total{{tenant="{B}"}}') == []
+            scraper = bearer(scraper_token(kube))
+            base = f"{stack.api}/internal/metrics/scrape/{A}/edge/pods/hostile"
+            assert httpx.get(f"{base}/claims", headers=scraper, timeout=30).status_code == 200
+            assert_error(httpx.get(f"{base}/quiet", headers=scraper, timeout=30), 404,
+                         "NOT_FOUND")
+        finally:
+            for name in ("claims", "quiet"):
+                member.delete(Pod, name, namespace="hostile", grace_period=0)

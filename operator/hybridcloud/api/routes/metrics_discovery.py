@@ -14,7 +14,14 @@ members from kwok's simulated kubelet directly, over TLS verified against the me
 (see ``observability.node_metrics`` for why that is safe). Nodes are listed when
 Prometheus asks for targets, so nodes added or removed are followed without configuration.
 
-Both paths are for the platform's Prometheus only: its bearer token must be allowed ``get`` on
+Pods annotated for scraping (``prometheus.io/scrape``, see ``observability.pod_targets``) get
+one target each, ``…/scrape/{namespace}/{cluster}/pods/{pod namespace}/{pod}`` (labels
+``namespace`` and ``pod``, which the application metrics select on): the pod's own metrics read
+through the member API server's pod proxy with the same platform credential. The cluster and
+tenant labels are the platform's target labels, so whatever a pod exports lands under its own
+cluster (Prometheus renames a scraped label that collides with a target label).
+
+All these paths are for the platform's Prometheus only: its bearer token must be allowed ``get`` on
 the non-resource URL ``/internal/metrics/*`` by Kubernetes RBAC (a tenant cannot read another
 tenant's member metrics through them).
 """
@@ -40,6 +47,7 @@ from ...observability.node_metrics import (
     simulated_kubelet_url,
     valid_node_name,
 )
+from ...observability.pod_targets import PodTarget, pod_proxy_path, pod_target, pod_targets
 from ..deps import (
     AuthDep,
     CachesDep,
@@ -86,15 +94,35 @@ async def _node_names(members: ScrapeClients, settings: Settings,
     return sorted(name for name in names if valid_node_name(name))
 
 
+async def _scraped_pods(members: ScrapeClients, settings: Settings,
+                        obj: dict[str, Any]) -> list[PodTarget]:
+    """The member's pods annotated for scraping, or none when they cannot be listed now."""
+    meta = obj["metadata"]
+    try:
+        client = await members.get(meta["namespace"], meta["name"], meta["uid"])
+        response = await asyncio.wait_for(
+            client.get("/api/v1/pods", params={"fieldSelector": "status.phase=Running"}),
+            settings.member_timeout)
+        response.raise_for_status()
+        items = response.json().get("items") or []
+    except (MemberCredentialError, ApiError, httpx2.HTTPError, TimeoutError, ValueError) as exc:
+        log.info("pods of %s/%s not listed for discovery: %s", meta["namespace"],
+                 meta["name"], type(exc).__name__)
+        return []
+    return pod_targets([item for item in items if isinstance(item, dict)])
+
+
 @router.get("/targets")
 async def targets(request: Request, caller: CallerDep, auth: AuthDep, caches: CachesDep,
                   settings: SettingsDep, members: ScrapeClientsDep) -> JSONResponse:
     await _require_scraper(request, caller, auth)
     address = settings.metrics_scrape_address or request.url.netloc
     active = [obj for obj in caches.clusters.items(None) if cluster_status(obj) == "active"]
-    nodes = await asyncio.gather(*(_node_names(members, settings, obj) for obj in active))
+    nodes, pods = await asyncio.gather(
+        asyncio.gather(*(_node_names(members, settings, obj) for obj in active)),
+        asyncio.gather(*(_scraped_pods(members, settings, obj) for obj in active)))
     groups = []
-    for obj, node_names in zip(active, nodes, strict=True):
+    for obj, node_names, scraped in zip(active, nodes, pods, strict=True):
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         labels = {"__scheme__": request.url.scheme,
                   settings.metrics_cluster_label: name,
@@ -105,6 +133,9 @@ async def targets(request: Request, caller: CallerDep, auth: AuthDep, caches: Ca
         groups.extend({"targets": [address], "labels": {
             **labels, "__metrics_path__": f"{path}/nodes/{node}", "node": node}}
             for node in node_names)
+        groups.extend({"targets": [address], "labels": {
+            **labels, "__metrics_path__": f"{path}/pods/{pod.namespace}/{pod.name}",
+            "namespace": pod.namespace, "pod": pod.name}} for pod in scraped)
     return JSONResponse(groups)
 
 
@@ -168,3 +199,29 @@ async def scrape_node(namespace: str, cluster: str, node: str, request: Request,
         return await _read_member(members, kubelets, settings, obj, f"/api/v1/nodes/{node}",
                                   simulated_node=node)
     return await _read_member(members, kubelets, settings, obj, kubelet_proxy_path(node))
+
+
+@router.get("/scrape/{namespace}/{cluster}/pods/{pod_namespace}/{pod}")
+async def scrape_pod(namespace: str, cluster: str, pod_namespace: str, pod: str,
+                     request: Request, caller: CallerDep, auth: AuthDep, caches: CachesDep,
+                     settings: SettingsDep, members: ScrapeClientsDep,
+                     kubelets: KubeletClientsDep) -> PlainTextResponse:
+    """The pod's own metrics, read only while the member's Pod is annotated for scraping (the
+    annotations are read again now, never taken from the URL)."""
+    await _require_scraper(request, caller, auth)
+    obj = _active_cluster(caches, namespace, cluster)
+    if not re.match(_NAMESPACE, pod_namespace) or not re.match(DNS_SUBDOMAIN, pod):
+        raise APIError("INVALID_REQUEST", "not a pod", {"field": "pod"})
+    meta = obj["metadata"]
+    try:
+        client = await kube_call(members.get(namespace, cluster, meta["uid"]))
+        response = await asyncio.wait_for(
+            client.get(f"/api/v1/namespaces/{pod_namespace}/pods/{pod}"), settings.member_timeout)
+        body = response.json() if response.status_code == 200 else None
+        target = pod_target(body) if isinstance(body, dict) else None
+    except (MemberCredentialError, ApiError, httpx2.HTTPError, TimeoutError, ValueError) as exc:
+        raise _unscrapable(cluster, "cannot be scraped now") from exc
+    if target is None:
+        raise APIError("NOT_FOUND", f"no pod {pod_namespace}/{pod} to scrape on cluster "
+                       f"{cluster!r}", {"cluster_id": cluster})
+    return await _read_member(members, kubelets, settings, obj, pod_proxy_path(target))
