@@ -93,7 +93,8 @@ def observability_stack(management: ControlPlane, kube: Client, work: Path,
     rules_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.ENTERPRISE,
                         oauth_namespace="metrics-oauth", prometheus_url=prometheus_url,
-                        rules_file=str(rules_dir / "tenants.yaml"), rules_sync_seconds=0.5)
+                        rules_file=str(rules_dir / "tenants.yaml"), rules_sync_seconds=0.5,
+                        metrics_scrape_local_pods=True)
     token = scraper_token(kube)
     with alertmanager(work / "alertmanager") as alertmanager_url:
         settings.alertmanager_url = alertmanager_url

@@ -20,9 +20,16 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.core_v1 import Namespace, Pod
 from lightkube.types import PatchType
 
+from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
 
-from ..integration.api_support import bearer, eventually, register_member, set_cluster_status
+from ..integration.api_support import (
+    bearer,
+    eventually,
+    register_member,
+    serve,
+    set_cluster_status,
+)
 from ..integration.http_app_support import instrumented_app, network_address
 from ..integration.metrics_support import (
     Stack,
@@ -203,3 +210,53 @@ def test_a_scraped_pod_cannot_claim_another_tenants_cluster_or_pods(
         finally:
             for name in ("claims", "quiet"):
                 member.delete(Pod, name, namespace="hostile", grace_period=0)
+
+
+def test_pods_of_local_members_are_not_scraped_unless_the_platform_allows_it(
+        stack: Stack, kube: Client, management: ControlPlane,
+        member_cluster: Callable[..., ControlPlane],
+        tenants: tuple[httpx.Client, httpx.Client]) -> None:
+    """`local` members share the platform's host: a tenant with rights on its member can make
+    an annotated Pod report any address of the host, and the member's pod proxy would then
+    fetch the host's other services into the tenant's scope. With the platform's default
+    settings the pods of a `local` cluster are neither listed for scraping nor proxied, while
+    the same member's pods are listed under a cloud cluster in the same answer."""
+    first, _ = tenants
+    plane = member_cluster("metrics-member", nodes=1)
+    created = first.post("/v1/clusters", json={**CREATE_CLUSTER, "name": "home",
+                                               "provider": "local"})
+    assert created.status_code in (201, 409), created.text
+    register_member(kube, A, "home", plane.kubeconfig.read_text())
+    set_cluster_status(kube, A, "home", "Active", ready=True)
+    member = Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="tests")
+    member.apply(Namespace(metadata=ObjectMeta(name="hostile")))
+    member.apply(_annotated_pod("pointer", 9100, scrape=True))
+    try:
+        eventually(lambda: member.get(Pod, "pointer", namespace="hostile").status.phase
+                   == "Running", timeout=60)
+        address = network_address()
+        member.patch(Pod.Status, "pointer",
+                     {"status": {"podIP": address, "podIPs": [{"ip": address}]}},
+                     namespace="hostile", patch_type=PatchType.MERGE)
+        defaults = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.ENTERPRISE,
+                            oauth_namespace="metrics-oauth")
+        assert defaults.metrics_scrape_local_pods is False
+        scraper = bearer(scraper_token(kube))
+
+        def pod_targets(api: str) -> set[tuple[str, str]]:
+            groups = httpx.get(f"{api}/internal/metrics/targets", headers=scraper,
+                               timeout=30).json()
+            return {(g["labels"]["cluster"], g["labels"]["pod"]) for g in groups
+                    if "pod" in g["labels"]}
+
+        with serve(defaults) as api:
+            found = eventually(lambda: pod_targets(api) or None, timeout=30)
+            assert ("edge", "pointer") in found and ("home", "pointer") not in found, found
+            assert_error(httpx.get(f"{api}/internal/metrics/scrape/{A}/home/pods/hostile/pointer",
+                                   headers=scraper, timeout=30), 404, "NOT_FOUND")
+        # Where the platform allows it (the stack's API does), the local cluster's pod is listed.
+        allowed = eventually(lambda: ("home", "pointer") in pod_targets(stack.api) or None,
+                             timeout=30)
+        assert allowed
+    finally:
+        member.delete(Pod, "pointer", namespace="hostile", grace_period=0)

@@ -143,6 +143,11 @@ class Settings(BaseSettings):
         default=None, description="host:port at which Prometheus reaches this API to scrape "
         "member metrics (the targets discovery lists); unset: the address Prometheus used for "
         "the discovery request.")
+    metrics_scrape_local_pods: bool = Field(
+        default=False, description="Scrape the annotated pods of `local` members too. Off by "
+        "default: `local` members share this host, so the address a tenant's Pod reports is not "
+        "confined to that member's network, and the pod proxy could be pointed at other "
+        "services of the host (development environments and tests turn it on).")
     metrics_cache_seconds: float = Field(
         default=5.0, ge=0, le=300, description="How long an answer of GET /v1/clusters/{id}/"
         "metrics for one exact window (cluster, metrics, start, end, step) is reused, and "

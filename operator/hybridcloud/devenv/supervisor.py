@@ -81,6 +81,8 @@ class Supervisor:
         metrics_env = {"HYBRIDCLOUD_API_PROMETHEUS_URL": metrics.prometheus_url,
                        "HYBRIDCLOUD_API_RULES_FILE": str(metrics.rules_file),
                        "HYBRIDCLOUD_API_ALERTMANAGER_URL": metrics.alertmanager_url,
+                       # Development: the annotated pods of `local` members are scraped too.
+                       "HYBRIDCLOUD_API_METRICS_SCRAPE_LOCAL_PODS": "true",
                        } if prometheus_bin and alertmanager_bin else {}
         env = {**os.environ, **logs_env, "KUBECONFIG": str(self.control_plane.kubeconfig),
                "HYBRIDCLOUD_API_KUBECONFIG": str(self.control_plane.kubeconfig),

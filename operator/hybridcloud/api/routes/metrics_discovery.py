@@ -98,6 +98,8 @@ async def _scraped_pods(members: ScrapeClients, settings: Settings,
                         obj: dict[str, Any]) -> list[PodTarget]:
     """The member's pods annotated for scraping, or none when they cannot be listed now."""
     meta = obj["metadata"]
+    if not _pods_scraped(settings, obj):
+        return []
     try:
         client = await members.get(meta["namespace"], meta["name"], meta["uid"])
         response = await asyncio.wait_for(
@@ -110,6 +112,14 @@ async def _scraped_pods(members: ScrapeClients, settings: Settings,
                  meta["name"], type(exc).__name__)
         return []
     return pod_targets([item for item in items if isinstance(item, dict)])
+
+
+def _pods_scraped(settings: Settings, obj: dict[str, Any]) -> bool:
+    """A `local` member's pods only when the platform allows it: those members share this host,
+    so a Pod's reported address (which a tenant with rights on its member can set) is not
+    confined to the member's own network."""
+    return settings.metrics_scrape_local_pods or \
+        str(obj["spec"].get("provider", "")) not in SIMULATED_PROVIDERS
 
 
 @router.get("/targets")
@@ -212,6 +222,9 @@ async def scrape_pod(namespace: str, cluster: str, pod_namespace: str, pod: str,
     obj = _active_cluster(caches, namespace, cluster)
     if not re.match(_NAMESPACE, pod_namespace) or not re.match(DNS_SUBDOMAIN, pod):
         raise APIError("INVALID_REQUEST", "not a pod", {"field": "pod"})
+    if not _pods_scraped(settings, obj):
+        raise APIError("NOT_FOUND", f"pods of cluster {cluster!r} are not scraped",
+                       {"cluster_id": cluster})
     meta = obj["metadata"]
     try:
         client = await kube_call(members.get(namespace, cluster, meta["uid"]))
