@@ -1,4 +1,6 @@
-"""Run every benchmark case that can run, print the table, write bench/results/latest.json.
+"""Run every benchmark case that can run, print the table, and update bench/results/latest.json:
+the groups run replace their own entries there, every other group's entries are kept
+(bench/latest.py), so figures from runs of different groups accumulate in one file.
 
     BENCH_SCALE=0.2 make bench    # shrink cluster counts and idle windows (default 1.0)
     BENCH_ONLY=api make bench      # one group: operator, api, delivery, health, logs, metrics,
