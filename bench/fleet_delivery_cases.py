@@ -34,7 +34,7 @@ from hybridcloud.controlplane._net import free_ports
 from hybridcloud.kube.bootstrap import install_crds
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
-from .delivery_cases import LOCAL_MEMBERS_ALLOWED, _git, _status
+from .delivery_cases import LOCAL_MEMBERS_ALLOWED, PLATFORM_NAMESPACE, _git, _status
 from .env import ROOT, metric_total, rss_bytes, stop
 from .profile import profiled
 from .report import Result
@@ -175,12 +175,14 @@ def run(workdir: Path, scale: float) -> list[Result]:
     with ControlPlane(workdir / "mgmt", Profile.MANAGEMENT, name="fleetdel") as plane:
         install_crds(plane.kubeconfig)
         kube = Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="bench")
-        kube.create(Namespace(metadata=ObjectMeta(name=NAMESPACE)))
+        for namespace in (NAMESPACE, PLATFORM_NAMESPACE):
+            kube.create(Namespace(metadata=ObjectMeta(name=namespace)))
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "PYTHONPATH": str(ROOT),
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(workdir / "local"),
                "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
                "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
                "HYBRIDCLOUD_OPERATOR_CREDENTIALS_NAMESPACE": NAMESPACE,
+               "HYBRIDCLOUD_OPERATOR_MEMBER_CREDENTIALS_NAMESPACE": PLATFORM_NAMESPACE,
                # Production tenant defaults refuse clusters on the platform's own credentials.
                "HYBRIDCLOUD_OPERATOR_TENANT_DEFAULTS": LOCAL_MEMBERS_ALLOWED,
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "0.3",
