@@ -62,6 +62,7 @@ apiVersion: v1
 kind: Service
 metadata: {name: web}
 spec:
+  clusterIP: None  # headless: a member's service range (/24) holds fewer than 1,000 IPs
   selector: {app: web}
   ports: [{port: 80}]
 ---
