@@ -96,6 +96,11 @@ def test_comparison_leaves_out_groups_this_run_did_not_measure() -> None:
     gone = compare(previous, [], groups={"git"})
     assert any(line.startswith("git_requests") and line.endswith("not run")
                for line in gone.splitlines())
+    # entries of a file from before groups were recorded: compared when this run has the case
+    legacy = {"results": [{"name": "health_probe_cpu_ms", "value": 2.0, "parameters": {}},
+                          {"name": "fleet_rss", "value": 300.0, "parameters": {}}]}
+    text = compare(legacy, [Result("health_probe_cpu_ms", 3.0, "ms")], groups={"health"})
+    assert "+50.0%" in text and "fleet_rss" not in text
 
 
 def test_the_commit_names_head_and_says_when_the_tree_had_local_changes(
