@@ -259,8 +259,10 @@ def run(workdir: Path, scale: float) -> list[Result]:
     rest = {verb: round((after[verb] - before[verb]) / elapsed, 3) for verb in after}
     writes = sum(rest[v] for v in WRITE_VERBS)
     reads = sum(rest[v] for v in READ_VERBS)
-    rest_params = {**params, "window_s": round(elapsed, 1), "resync_interval_s": resync,
-                   "member_syncs_in_window": syncs, "by_verb_per_s": rest}
+    # What the window measured is nested: scalar parameters identify the case across runs.
+    rest_params = {**params, "resync_interval_s": resync,
+                   "measured": {"window_s": round(elapsed, 1), "member_syncs_in_window": syncs,
+                                "by_verb_per_s": rest}}
     note = None if syncs >= apps * len(MEMBERS) else (
         f"only {syncs:.0f} member syncs in the window: not every application resynced")
     return [
