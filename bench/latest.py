@@ -25,12 +25,14 @@ UNFINISHED = " (group)"  # the suffix of the entry a group that raised leaves (b
 
 def commit_of(root: Path) -> str:
     """The commit the figures were measured on; ``+dirty`` when the tree had local changes
-    (so a figure is never credited to a commit that did not contain the code measured)."""
+    (so a figure is never credited to a commit that did not contain the code measured).
+    The results folder does not count: each run rewrites latest.json itself."""
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
                               capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
-                                "--untracked-files=no"],
+                                "--untracked-files=no", "--", ".",
+                                ":(exclude)bench/results"],
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

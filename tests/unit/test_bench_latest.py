@@ -103,7 +103,7 @@ def test_comparison_leaves_out_groups_this_run_did_not_measure() -> None:
     assert "+50.0%" in text and "fleet_rss" not in text
 
 
-def test_the_commit_names_head_and_says_when_the_tree_had_local_changes(
+def test_the_commit_names_head_and_says_when_the_code_had_local_changes(
         tmp_path: Path) -> None:
     import subprocess
 
@@ -116,6 +116,15 @@ def test_the_commit_names_head_and_says_when_the_tree_had_local_changes(
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "x")
     head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "--short=12", "HEAD"],
                           capture_output=True, text=True, check=True).stdout.strip()
+    assert commit_of(tmp_path) == head
+    results = tmp_path / "bench" / "results"
+    results.mkdir(parents=True)
+    (results / "latest.json").write_text("{}")
+    git("add", "bench")
+    git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "y")
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "--short=12", "HEAD"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (results / "latest.json").write_text('{"results": []}')  # what every run rewrites
     assert commit_of(tmp_path) == head
     (tmp_path / "f").write_text("b")
     assert commit_of(tmp_path) == head + "+dirty"
