@@ -1,4 +1,6 @@
-"""Run every benchmark case that can run, print the table, write bench/results/latest.json.
+"""Run every benchmark case that can run, print the table, and update bench/results/latest.json:
+the groups run replace their own entries there, every other group's entries are kept
+(bench/latest.py), so figures from runs of different groups accumulate in one file.
 
     BENCH_SCALE=0.2 make bench    # shrink cluster counts and idle windows (default 1.0)
     BENCH_ONLY=api make bench      # one group: operator, api, delivery, health, logs, metrics,
@@ -9,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -28,24 +31,26 @@ from . import (
     mixed_load_cases,
     operator_cases,
 )
-from .env import bench_environment
-from .report import Result, compare, load_previous, table, write
+from .env import ROOT, bench_environment
+from .latest import commit_of, merge, run_stamp
+from .report import Result, compare, load_previous, table
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 GROUPS = ("operator", "api", "metrics", "delivery", "health", "logs", "webhooks", "git",
           "deliveryscale", "fleet", "mixed")  # git and the last three: issue 19
 
 
-async def _run(scale: float, only: set[str]) -> list[Result]:
-    results: list[Result] = []
+async def _run(scale: float, only: set[str]) -> dict[str, list[Result]]:
+    """Each group's results (a group that raised has one entry saying so)."""
+    measured: dict[str, list[Result]] = {}
     for group in [g for g in GROUPS if g in only]:  # one failing keeps the others' figures
         try:
-            results += await _run_groups(scale, {group})
+            measured[group] = await _run_groups(scale, {group})
         except Exception as exc:
             traceback.print_exc()
-            results.append(Result(f"{group} (group)", None, "", note=f"did not finish: "
-                                  f"{type(exc).__name__}: {str(exc)[:200]}"))
-    return results
+            measured[group] = [Result(f"{group} (group)", None, "", note=f"did not finish: "
+                                      f"{type(exc).__name__}: {str(exc)[:200]}")]
+    return measured
 
 
 async def _run_groups(scale: float, only: set[str]) -> list[Result]:
@@ -94,23 +99,28 @@ def main() -> int:
         return 2
     started = time.time()
     load_before = os.getloadavg()  # the machine is shared: figures need its load beside them
+    commit = commit_of(ROOT)  # before the run: the code measured, not what was edited meanwhile
     print(f"hybridcloud benchmarks (BENCH_SCALE={scale}); apiserver: local, etcd "
           "--unsafe-no-fsync; ratios are against baselines measured in this run", flush=True)
-    results = asyncio.run(_run(scale, only))
+    measured = asyncio.run(_run(scale, only))
+    results = [r for group in measured.values() for r in group]
     elapsed = time.time() - started
     print()
     print(table(results))
-    previous = load_previous(RESULTS)  # read before this run's results replace it
+    previous = load_previous(RESULTS)  # read before this run's results are merged into it
     if previous is not None:
         print()
-        print(compare(previous, results))
+        print(compare(previous, results, groups=set(measured)))
     load_after = os.getloadavg()
     print(f"\nload average (1, 5, 15 min): before {load_before}, after {load_after}")
-    write(results, RESULTS, {"bench_scale": scale, "elapsed_s": round(elapsed, 1),
-                             "etcd": "--unsafe-no-fsync",
-                             "load_average_before": load_before,
-                             "load_average_after": load_after})
-    print(f"\nwrote {RESULTS} in {elapsed:.0f}s")
+    context = {"bench_scale": scale, "elapsed_s": round(elapsed, 1),
+               "etcd": "--unsafe-no-fsync",
+               "load_average_before": load_before, "load_average_after": load_after}
+    document = merge(previous, measured, run_stamp(context, commit), context)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"\nupdated {', '.join(measured)} in {RESULTS} (other groups kept) "
+          f"in {elapsed:.0f}s")
     return 0
 
 

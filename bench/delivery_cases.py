@@ -33,6 +33,9 @@ from .ssa_floor import apply_everywhere, load_objects
 MEMBERS = ("east", "west", "north")
 NAMESPACE = "fanout"
 LOCAL_MEMBERS_ALLOWED = json.dumps({"clusters": {"allowDefaultCredentials": True}})
+# Where the operator keeps its own copy of each member's credential: a platform namespace no
+# tenant writes to, which must exist (members stall PlatformMisconfigured otherwise).
+PLATFORM_NAMESPACE = "hybridcloud-system"
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -103,12 +106,14 @@ def run(workdir: Path, scale: float) -> list[Result]:
     with ControlPlane(workdir / "mgmt", Profile.MANAGEMENT, name="fanout") as plane:
         install_crds(plane.kubeconfig)
         kube = Client(config=KubeConfig.from_file(plane.kubeconfig), field_manager="bench")
-        kube.create(Namespace(metadata=ObjectMeta(name=NAMESPACE)))
+        for namespace in (NAMESPACE, PLATFORM_NAMESPACE):
+            kube.create(Namespace(metadata=ObjectMeta(name=namespace)))
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "PYTHONPATH": str(ROOT),
                "HYBRIDCLOUD_OPERATOR_LOCAL_DIR": str(workdir / "local"),
                "HYBRIDCLOUD_OPERATOR_DELIVERY_DIR": str(workdir / "delivery"),
                "HYBRIDCLOUD_OPERATOR_ALLOW_LOCAL_SOURCES": "true",
                "HYBRIDCLOUD_OPERATOR_CREDENTIALS_NAMESPACE": NAMESPACE,
+               "HYBRIDCLOUD_OPERATOR_MEMBER_CREDENTIALS_NAMESPACE": PLATFORM_NAMESPACE,
                # Production tenant defaults refuse clusters on the platform's own credentials.
                "HYBRIDCLOUD_OPERATOR_TENANT_DEFAULTS": LOCAL_MEMBERS_ALLOWED,
                "HYBRIDCLOUD_OPERATOR_POLL_INTERVAL": "0.3",

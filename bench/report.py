@@ -84,14 +84,22 @@ def load_previous(path: Path) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def compare(previous: dict[str, Any], results: list[Result]) -> str:
+def compare(previous: dict[str, Any], results: list[Result],
+            groups: set[str] | None = None) -> str:
     """Per case: previous value, new value and the change, so regressions show at a glance.
 
     Cases are matched by :func:`case_key`; a case new in this run or gone since the last one
-    says so. The change is relative (``+12.0%``); from or to zero it is the absolute step."""
+    says so. The change is relative (``+12.0%``); from or to zero it is the absolute step.
+    With ``groups`` (the groups this run measured), previous entries of other groups are left
+    out: they were not meant to run, and the results file keeps them."""
+    names = {result.name for result in results}
     before: dict[str, float | None] = {}
     for entry in previous.get("results") or []:
         if isinstance(entry, dict) and "name" in entry:
+            group = entry.get("group")  # None: written before entries named their group
+            if groups is not None and group not in groups and not (
+                    group is None and entry["name"] in names):
+                continue
             before[case_key(str(entry["name"]), dict(entry.get("parameters") or {}))] = \
                 entry.get("value")
     rows = [("case", "previous", "new", "change")]
