@@ -75,8 +75,19 @@ def test_callers_have_separate_buckets_and_configured_tiers(
         assert fresh.headers["X-RateLimit-Remaining"] == "99"
 
 
-def test_failed_authentication_is_limited_per_client_address(api: str) -> None:
-    with httpx.Client(base_url=api, timeout=30) as http:
+@pytest.fixture(scope="module")
+def unrefilled_api(management: ControlPlane) -> Iterator[str]:
+    # Same tier, but the window refills one token every 1,000 s: 110 guesses that each cost a
+    # TokenReview take over 10 s on a loaded machine, and a 1 s refill let the last through.
+    settings = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.BASIC,
+                        rate_limit_window_seconds=1_000_000,
+                        oauth_namespace="api-ratelimit-unrefilled-oauth")
+    with serve(settings) as base:
+        yield base
+
+
+def test_failed_authentication_is_limited_per_client_address(unrefilled_api: str) -> None:
+    with httpx.Client(base_url=unrefilled_api, timeout=30) as http:
         codes = [http.get("/v1/clusters", headers=bearer("guess")).status_code
                  for _ in range(110)]
     assert codes[0] == 401 and codes[-1] == 429

@@ -24,7 +24,7 @@ from hybridcloud.api.settings import Settings, Tier
 from hybridcloud.controlplane import ControlPlane
 
 from ..observability_support import alertmanager, free_url, prometheus
-from .api_support import bearer, identity, serve
+from .api_support import bearer, eventually, identity, serve
 from .logs_support import victorialogs
 from .test_api_contract import CREATE_CLUSTER, DEPLOY_APPLICATION
 
@@ -117,6 +117,10 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(
         api: str, kube: Client, namespace: str, tmp_path: Path) -> None:
     token = identity(kube, namespace, "fuzzer")
     with httpx.Client(base_url=api, headers=bearer(token), timeout=30) as http:
+        # The RoleBinding takes effect once the apiserver's RBAC has seen it (slower on a loaded
+        # machine): fuzzing before would only meet 403s.
+        eventually(lambda: http.get("/v1/clusters").status_code == 200 or None, timeout=60,
+                   interval=0.5)
         # Give generated requests something to find besides 404s.
         http.post("/v1/clusters", json={**CREATE_CLUSTER, "name": "fuzz"})
         http.post("/v1/clusters/fuzz/applications", json=DEPLOY_APPLICATION)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -96,18 +97,25 @@ class Caller:
 
 # Bounds memory under token churn; the least recently used answers go first.
 _CACHED_ANSWERS = 10_000
+# A denial is remembered at most this long: a RoleBinding just created must take effect (as
+# it does for kubectl) after the apiserver's own RBAC propagation, not after the whole allow TTL.
+# Short, not zero: a caller hammering a forbidden route still costs few SubjectAccessReviews.
+_DENIAL_SECONDS = 1.0
 
 
 class Authenticator:
     """TokenReview + SubjectAccessReview against the Kubernetes API, with a short cache."""
 
-    def __init__(self, client: AsyncClient, settings: Settings) -> None:
+    def __init__(self, client: AsyncClient, settings: Settings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
         self.settings = settings
         self._identities: TTLCache[str, Caller] = TTLCache(_CACHED_ANSWERS,
                                                            settings.auth_cache_seconds)
-        self._decisions: TTLCache[Any, bool] = TTLCache(_CACHED_ANSWERS,
-                                                        settings.auth_cache_seconds)
+        self._decisions: TTLCache[Any, bool] = TTLCache(
+            _CACHED_ANSWERS, settings.auth_cache_seconds, timer=clock)
+        self._denials: TTLCache[Any, bool] = TTLCache(
+            _CACHED_ANSWERS, min(_DENIAL_SECONDS, settings.auth_cache_seconds), timer=clock)
         self._vouched: TTLCache[str, bool] = TTLCache(_CACHED_ANSWERS, _VOUCHED_SECONDS)
 
     @staticmethod
@@ -162,16 +170,17 @@ class Authenticator:
                       path: NonResourceAttributes | None = None) -> bool:
         """One SubjectAccessReview per (caller, question), remembered for the cache's TTL."""
         key = (caller, *what)
-        cached = self._decisions.get(key)
-        if cached is not None:
-            return bool(cached)
+        if key in self._decisions:
+            return True
+        if key in self._denials:
+            return False
         review = SubjectAccessReview(spec=SubjectAccessReviewSpec(
             user=caller.username, uid=caller.uid or None, groups=list(caller.groups),
             extra={k: list(v) for k, v in caller.extra} or None,
             resourceAttributes=resource, nonResourceAttributes=path))
         answer = await kube_call(self.client.create(review))
         allowed = bool(answer.status and answer.status.allowed)
-        self._decisions[key] = allowed
+        (self._decisions if allowed else self._denials)[key] = allowed
         return allowed
 
     async def require(self, caller: Caller, verb: str, resource: str, namespace: str | None,
