@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from aiohttp import web
 
 
 def missing_tool(message: str) -> NoReturn:
@@ -29,3 +32,17 @@ def tool_binary(component: str, name: str) -> Path:
     if not os.access(path, os.X_OK):
         missing_tool(f"{component}/{name} is not built (run `make tools`): {path}")
     return path
+
+
+@asynccontextmanager
+async def aiohttp_server(app: web.Application) -> AsyncIterator[str]:
+    """Serve ``app`` on a free loopback port for the block; yields ``http://127.0.0.1:PORT``."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

@@ -13,6 +13,8 @@ from lightkube import KubeConfig
 from hybridcloud.kube.member_probe import MAX_ANSWER_BYTES, MemberProbe
 from hybridcloud.reconcile.health import MemberHealth, Timing, judge
 
+from ..support import aiohttp_server
+
 PLANTED = "planted-secret-6f1d"
 TOKEN = "platform-token-93ab"
 
@@ -46,13 +48,8 @@ async def hostile_member() -> AsyncIterator[tuple[str, dict[str, str]]]:
     app = web.Application()
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/nodes", nodes)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}", mode
-    await runner.cleanup()
+    async with aiohttp_server(app) as url:
+        yield url, mode
 
 
 def probe_for(url: str) -> MemberProbe:
@@ -95,18 +92,13 @@ async def test_a_member_cannot_redirect_the_prober_elsewhere(
 
     app = web.Application()
     app.router.add_get("/readyz", elsewhere)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    mode.update(readyz="ok", redirect=f"http://127.0.0.1:{port}/readyz")
-    probe = probe_for(url)
-    try:
-        result = await probe.probe()
-    finally:
-        await probe.close()
-        await runner.cleanup()
+    async with aiohttp_server(app) as other:
+        mode.update(readyz="ok", redirect=f"{other}/readyz")
+        probe = probe_for(url)
+        try:
+            result = await probe.probe()
+        finally:
+            await probe.close()
     assert (result.reachable, result.error) == (False, "/readyz answered HTTP 302")
     assert hits == []
 

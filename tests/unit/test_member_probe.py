@@ -11,6 +11,8 @@ from prometheus_client import REGISTRY
 
 from hybridcloud.kube.member_probe import MemberProbe
 
+from ..support import aiohttp_server
+
 NODES = {"kind": "NodeList", "metadata": {}, "items": [
     {"metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}},
     {"metadata": {"name": "b"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}}]}
@@ -31,13 +33,8 @@ async def member() -> AsyncIterator[tuple[str, list[str]]]:
     app = web.Application()
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/api/v1/nodes", nodes)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"127.0.0.1:{port}", seen
-    await runner.cleanup()
+    async with aiohttp_server(app) as url:
+        yield url.removeprefix("http://"), seen
 
 
 def _probe(host: str) -> MemberProbe:

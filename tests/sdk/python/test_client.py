@@ -158,13 +158,19 @@ def test_an_api_that_is_down_is_a_connection_error() -> None:
         sdk.clusters.list()
 
 
-@pytest.fixture(scope="module")
-def limited_api(management: ControlPlane) -> Iterator[str]:
-    # Basic tier, burst 100; a 1,000 s window refills one request per second.
+def _basic_tier_api(management: ControlPlane, window: float, oauth_namespace: str,
+                    ) -> Iterator[str]:
+    """An API whose callers are Basic tier (burst 100) and whose bucket refills one request
+    per ``window / 1000`` seconds."""
     settings = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.BASIC,
-                        rate_limit_window_seconds=1000, oauth_namespace="sdk-python-limited")
+                        rate_limit_window_seconds=window, oauth_namespace=oauth_namespace)
     with serve(settings) as base:
         yield base
+
+
+@pytest.fixture(scope="module")
+def limited_api(management: ControlPlane) -> Iterator[str]:
+    yield from _basic_tier_api(management, 1000, "sdk-python-limited")  # refills 1 per second
 
 
 def _exhaust(base: str, token: str) -> None:
@@ -208,12 +214,9 @@ def test_a_429_storm_is_backed_off_from_and_the_read_then_succeeds(
 
 @pytest.fixture(scope="module")
 def exhausted_api(management: ControlPlane) -> Iterator[str]:
-    # Same tier, but a window so long that it refills one request every 1,000 s: nothing
-    # refills between exhausting the bucket and the create, however slow the machine is.
-    settings = Settings(kubeconfig=str(management.kubeconfig), default_tier=Tier.BASIC,
-                        rate_limit_window_seconds=1_000_000, oauth_namespace="sdk-python-exhausted")
-    with serve(settings) as base:
-        yield base
+    # Refills one request every 1,000 s: nothing comes back between exhausting the bucket and
+    # the create, however slow the machine is.
+    yield from _basic_tier_api(management, 1_000_000, "sdk-python-exhausted")
 
 
 def test_a_create_is_never_retried_after_429(exhausted_api: str, token: str) -> None:
