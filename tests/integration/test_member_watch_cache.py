@@ -30,7 +30,14 @@ from hybridcloud.delivery.githooks import REFRESH_ANNOTATION
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
 from .harness import OperatorProcess, delivery_operator, eventually, fresh_namespace, wait_phase
-from .test_application_delivery import Repo, create_app, is_ready, sample_files, wait_app
+from .test_application_delivery import (
+    SETTINGS,
+    Repo,
+    create_app,
+    is_ready,
+    sample_files,
+    wait_app,
+)
 
 pytestmark = pytest.mark.integration
 APPS = 4
@@ -219,3 +226,27 @@ def test_a_target_namespace_deleted_on_a_member_is_created_again_with_the_object
     eventually(lambda: any(c.metadata.name == "settings"
                            for c in client.list(ConfigMap, namespace=namespace)),
                timeout=90, message=lambda: operator.tail(20))
+
+
+def test_a_new_commit_runs_one_pass_per_application_not_a_second_for_its_own_applies(
+        kube: Client, tenant: str, apps: list[str], repo: Repo, metrics_port: int,
+        operator: OperatorProcess) -> None:
+    """The member watch reports every apply of ours back as MODIFIED; taking that echo for
+    someone else's edit queued a second full pass per application and member after each push,
+    which doubled the work queue and the commit-to-fleet time (issue 19). Only a ConfigMap
+    changes here: no rollout (health moving) may legitimately ask for another pass."""
+    before = _at_rest(lambda: (operator_syncs(metrics_port), 0.0))[0]
+    settings = SETTINGS.replace("blue", f"amber-{uuid.uuid4().hex[:6]}")
+    sha = repo.commit({"k8s/manifests/settings.yaml": settings}, message="amber")
+    for name in apps:
+        kube.patch(MultiClusterApplicationResource, name, {"metadata": {"annotations": {
+            REFRESH_ANNOTATION: uuid.uuid4().hex}}}, namespace=tenant,
+            patch_type=PatchType.MERGE)
+
+    def delivered() -> bool:
+        return all((kube.get(MultiClusterApplicationResource, name, namespace=tenant).status
+                    or {}).get("sourceRevision") == sha for name in apps)
+
+    eventually(delivered, timeout=60, message=lambda: operator.tail(20))
+    after = _at_rest(lambda: (operator_syncs(metrics_port), 0.0))[0]
+    assert after - before == APPS  # one member, one pass per application

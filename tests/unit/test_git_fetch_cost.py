@@ -103,6 +103,31 @@ def test_a_forced_refresh_is_answered_by_any_ls_remote_started_after_it_was_aske
     asyncio.run(run())
 
 
+def test_answered_callers_and_exported_trees_do_not_wait_behind_the_repositorys_git_rounds(
+        tmp_path: Path) -> None:
+    """While the repository's lock is held (an ls-remote round or another commit's export in
+    progress), a caller the last answer satisfies gets its commit and an exported tree its
+    path at once; only a refresh asked for after that answer waits for the lock. Before,
+    every application of a pushed repository queued there one after another (issue 19)."""
+    [(_, url)] = repositories(tmp_path, 1)
+    cache = GitCache(tmp_path / "cache", allow_local=True)
+
+    async def run() -> None:
+        sha = await cache.resolve(url, "main", max_age=3600)
+        await cache.export(url, sha, "k8s")
+        async with cache._lock(url):  # a git round of this repository in progress
+            assert await asyncio.wait_for(cache.resolve(url, "main", max_age=3600), 10) == sha
+            exported = await asyncio.wait_for(cache.export(url, sha, "k8s"), 10)
+            assert (exported / "first.yaml").is_file()
+            forced = asyncio.ensure_future(cache.resolve(url, "main", max_age=3600,
+                                                         not_before=time.monotonic()))
+            await asyncio.sleep(0.3)
+            assert not forced.done(), "a forced refresh still waits for the running round"
+        assert await asyncio.wait_for(forced, 30) == sha
+
+    asyncio.run(run())
+
+
 def test_a_mirror_filled_with_one_credential_is_not_reused_without_the_callers_own_request(
         tmp_path: Path, counted: Path) -> None:
     [(_, url)] = repositories(tmp_path, 1)

@@ -109,6 +109,13 @@ class GitCache:
         check_argument(revision, "source.revision")
         credentials = credentials or GitCredentials()
         self.check(repository, credentials)
+        if self.answers(repository, credentials, max_age=max_age, not_before=not_before):
+            # Answered from the advertised refs in memory: no process, so no reason to queue
+            # behind the ls-remote rounds and exports holding the repository's lock (after a
+            # push, 100 applications of one repository did, one after another; issue 19).
+            sha = self._refs.commit(repository, credentials.identity(), revision)
+            if sha is not None:
+                return sha
         async with self._lock(repository):
             mirror = self._mirror(repository)
             if not self.answers(repository, credentials, max_age=max_age,
@@ -179,15 +186,17 @@ class GitCache:
         """The directory ``path`` of commit ``sha``, exported once and then reused."""
         check_argument(sha, "source.revision")
         tree = self.tree(repository, sha)
-        base = tree.parent
         target = (tree / path).resolve()
         if not target.is_relative_to(tree.resolve()):
             raise InvalidSourceError(f"source.path {path!r} leaves the repository", "InvalidSource")
-        async with self._lock(repository):
-            if not tree.exists():
-                await self._export(repository, sha, tree)
-                self._forget_old_trees(base)
-            tree.touch()  # mtime = last use, for the cleanup above
+        if not _touched(tree):
+            # Only an export takes the lock: a tree appears whole (renamed from its staging
+            # folder), so reading one never waits behind the repository's git rounds.
+            async with self._lock(repository):
+                if not tree.exists():
+                    await self._export(repository, sha, tree)
+                    self._forget_old_trees(tree.parent)
+                tree.touch()  # mtime = last use, for the cleanup of old trees
         if not target.is_dir():
             raise InvalidSourceError(f"source.path {path!r} does not exist at commit {sha[:12]}",
                                      reason="PathNotFound")
@@ -349,6 +358,16 @@ class GitCache:
                        key=lambda p: p.stat().st_mtime, reverse=True)
         for old in trees[_KEEP_TREES:]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _touched(tree: Path) -> bool:
+    """Mark an exported tree as used now (the cleanup keeps the latest used); False when there
+    is none (never touch() it into existence: an empty file would pass for the tree)."""
+    try:
+        os.utime(tree)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _ensure(directory: Path) -> Path:

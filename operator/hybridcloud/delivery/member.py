@@ -208,9 +208,9 @@ class MemberCluster:
                                           if d.key.namespace not in declared)
             for item in sorted(to_apply, key=lambda d: (o.order_key(d.key.kind), d.key)):
                 try:
-                    applied = await self._apply(item.resource, item.key, item.obj)
+                    applied = await self.applied.write(
+                        item.resource, item.key, self._apply(item.resource, item.key, item.obj))
                     live[item.key] = applied
-                    self.applied.remember(item.resource, applied)
                     outcome.applied += 1
                 except ApiError as exc:
                     self._namespace_missing(exc, item.key.namespace)

@@ -17,12 +17,17 @@ an apply never compares against the version before it (which would look like dri
 
 A change made by someone else (an edit, a delete) arrives as a watch event; ``on_change`` gets
 the owning application's uid so the controller can run that application's pass at once —
-self-heal and health follow the member without waiting for the resync.
+self-heal and health follow the member without waiting for the resync. The watch also reports
+our own applies back (MODIFIED); that echo is not a change: writes go through
+:meth:`AppliedObjects.write`, which holds the object's events while the write is in flight
+(the echo may arrive before the answer) and passes on only those newer than what we wrote.
+Taking the echo for an edit ran a second full pass per application and member after every
+push (issue 19, commit to fleet).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lightkube import AsyncClient
@@ -46,6 +51,8 @@ class AppliedObjects:
         self.on_change = on_change
         self._caches: dict[_Kind, WatchCache] = {}
         self._written: dict[tuple[_Kind, _Slot], dict[str, Any]] = {}
+        # Objects being written by us → the MODIFIED events their watch delivered meanwhile.
+        self._in_flight: dict[tuple[_Kind, _Slot], list[dict[str, Any]]] = {}
 
     def lookup(self, resource: Any, key: o.ObjectKey) -> dict[str, Any] | None:
         """The newest copy we hold of ``key``, or None when the member must be asked."""
@@ -71,6 +78,31 @@ class AppliedObjects:
         kind = (str(obj["apiVersion"]), str(obj["kind"]))
         self._cache(resource, kind)
         self._written[(kind, (meta.get("namespace"), meta["name"]))] = slim(obj)
+
+    async def write(self, resource: Any, key: o.ObjectKey,
+                    request: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+        """Await ``request`` (our write of ``key``) and remember its answer. Watch events of
+        ``key`` arriving meanwhile are held; afterwards only those newer than our write (someone
+        else's edit racing it) are reported to ``on_change``, the echo of our own is not."""
+        slot = ((key.api_version, key.kind), (key.namespace, key.name))
+        held = self._in_flight.setdefault(slot, [])
+        try:
+            obj = await request
+        except BaseException:
+            self._release(slot, held, None)
+            raise
+        self.remember(resource, obj)
+        self._release(slot, held, revision(_version(obj)))
+        return obj
+
+    def _release(self, slot: tuple[_Kind, _Slot], held: list[dict[str, Any]],
+                 written: int | None) -> None:
+        if self._in_flight.get(slot) is held:
+            del self._in_flight[slot]
+        for obj in held:  # at most one report: the controller's queue folds them anyway
+            if written is None or revision(_version(obj)) > written:
+                self._report(obj)
+                return
 
     def forget(self, key: o.ObjectKey) -> None:
         """``key`` was deleted: drop what we wrote (the watch sees the delete itself)."""
@@ -105,13 +137,21 @@ class AppliedObjects:
         if event not in ("MODIFIED", "DELETED"):
             return
         meta = obj.get("metadata") or {}
+        key = ((str(obj.get("apiVersion")), str(obj.get("kind"))),
+               (meta.get("namespace"), str(meta.get("name"))))
         if event == "DELETED":
-            self.forget(o.ObjectKey(str(obj.get("apiVersion")), str(obj.get("kind")),
-                                    meta.get("namespace"), str(meta.get("name"))))
-        if self.on_change is None:
+            self.forget(o.ObjectKey(*key[0], *key[1]))
+        elif key in self._in_flight:
+            self._in_flight[key].append(obj)  # echo or edit: told apart once the write answers
             return
+        elif (written := self._written.get(key)) is not None and \
+                revision(_version(obj)) <= revision(_version(written)):
+            return  # the echo of our own write
+        self._report(obj)
+
+    def _report(self, obj: dict[str, Any]) -> None:
         uid = ((obj.get("metadata") or {}).get("labels") or {}).get(o.APP_LABEL)
-        if uid:
+        if uid and self.on_change is not None:
             self.on_change(str(uid))
 
 
