@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx2
-from lightkube import AsyncClient, KubeConfig
+from lightkube import ApiError, AsyncClient, KubeConfig
 
 from ..kube.counted import counted
 from ..kube.member_credentials import MemberClients
@@ -25,10 +25,26 @@ class QueuedController:
     def start(self) -> None:
         self.queue.start()
 
+    def requeue_namespace(self, namespace: str) -> None:
+        """The namespace's clusters changed: every object there may place or target anew."""
+        for key in self.bodies:
+            if key[0] == namespace:
+                self.queue.add(key)
+
     def recheck_all(self) -> None:
         """A tenant policy changed: what every object may do (limits, writes) may have too."""
         for key in list(self.bodies):
             self.queue.add(key)
+
+
+def member_refusal(exc: BaseException) -> str:
+    """Why a member turned a request down, for status: its admission or validation message, or
+    that it could not be reached; never a credential or an address."""
+    if isinstance(exc, ApiError):
+        return str(exc.status.message or exc.status.reason or "refused")
+    if isinstance(exc, httpx2.HTTPError):
+        return f"cannot reach the cluster: {type(exc).__name__}"
+    return str(exc)
 
 
 def cluster_facts(body: Mapping[str, Any]) -> ClusterFacts:

@@ -42,6 +42,7 @@ from .keyed import (
     Key,
     QueuedController,
     facts_of,
+    member_refusal,
     platform_member_clients,
     track_cluster,
 )
@@ -96,9 +97,7 @@ class SecurityPolicyController(QueuedController):
         namespace = body["metadata"]["namespace"]
         change = track_cluster(self.clusters, self.cluster_uids, event_type, body)
         if change is not None and change[0] != change[1]:
-            for key in self.bodies:
-                if key[0] == namespace:
-                    self.queue.add(key)
+            self.requeue_namespace(namespace)
 
     async def stop(self) -> None:
         await self.queue.stop()
@@ -197,7 +196,7 @@ class SecurityPolicyController(QueuedController):
             return ClusterOutcome(cluster, ClusterPolicyState.FAILED, "NameTaken", str(exc))
         except _MEMBER_TROUBLE as exc:
             return ClusterOutcome(cluster, ClusterPolicyState.FAILED, decisions.APPLY_FAILED,
-                                  _why(exc))
+                                  member_refusal(exc))
         return ClusterOutcome(cluster, ClusterPolicyState.APPLIED)
 
     async def _remove(self, key: Key, cluster: str,
@@ -215,7 +214,8 @@ class SecurityPolicyController(QueuedController):
                     continue  # not ours: never deleted
                 await objects.ignore_missing(member.delete(resource, name))
         except _MEMBER_TROUBLE as exc:
-            return ClusterOutcome(cluster, ClusterPolicyState.FAILED, "RemovalFailed", _why(exc))
+            return ClusterOutcome(cluster, ClusterPolicyState.FAILED, "RemovalFailed",
+                                  member_refusal(exc))
         return ClusterOutcome(cluster, ClusterPolicyState.REMOVED)
 
     @staticmethod
@@ -258,14 +258,6 @@ class SecurityPolicyController(QueuedController):
             self.bodies[key] = body
         return body
 
-
-def _why(exc: BaseException) -> str:
-    """A member's answer (its admission or validation message), never a credential."""
-    if isinstance(exc, ApiError):
-        return str(exc.status.message or exc.status.reason or "refused")
-    if isinstance(exc, httpx2.HTTPError):
-        return f"cannot reach the cluster: {type(exc).__name__}"
-    return str(exc)
 
 
 def register(controller_of: Callable[[kopf.Memo], SecurityPolicyController]) -> None:

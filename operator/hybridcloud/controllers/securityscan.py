@@ -48,7 +48,13 @@ from ..security.decisions import USABLE_PHASES
 from ..security.scan_decisions import TargetOutcome
 from ..security.scanner import ScanError, ScannerSettings, TrivyScanner
 from .config import OperatorConfig
-from .keyed import Key, QueuedController, cluster_facts, platform_member_clients
+from .keyed import (
+    Key,
+    QueuedController,
+    cluster_facts,
+    member_refusal,
+    platform_member_clients,
+)
 from .queue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -162,7 +168,7 @@ class SecurityScanController(QueuedController):
             workloads = await _read_workloads(member)
         except _MEMBER_TROUBLE as exc:
             return TargetOutcome(target, "failed", scan_decisions.CLUSTER_UNREACHABLE,
-                                 _why(exc))
+                                 member_refusal(exc))
         policies = (await self._policies(key[0], body) if "misconfigurations" in kinds else [])
         return await self._scan_workloads(scan, cluster, workloads, kinds, policies)
 
@@ -264,13 +270,6 @@ async def _read_workloads(member: AsyncClient) -> list[dict[str, Any]]:
             found.append(obj)
     return found
 
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, ApiError):
-        return f"the cluster refused: {exc.status.message or exc.status.reason or 'error'}"
-    if isinstance(exc, httpx2.HTTPError):
-        return f"cannot reach the cluster: {type(exc).__name__}"
-    return str(exc)
 
 
 def register(controller_of: Callable[[kopf.Memo], SecurityScanController]) -> None:
