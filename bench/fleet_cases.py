@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import subprocess
 import time
 from datetime import datetime
 from pathlib import Path
@@ -52,13 +53,14 @@ def _quiet_since(audit: Path, offset: int, user: str) -> tuple[float | None, int
     return last, writes, total, offset
 
 
-async def _grow(bench: Bench, watcher: ActiveWatcher, first: int, last: int) -> None:
+async def _grow(bench: Bench, watcher: ActiveWatcher, first: int, last: int,
+                operator: subprocess.Popen[bytes]) -> None:
     kube = client(bench)
     names = [f"f-{i:05d}" for i in range(first, last)]
     offset = bench.audit_log.stat().st_size
     await bounded((kube.create(manifest(n, NAMESPACE)) for n in names), CREATORS)
     await kube.close()
-    await watcher.wait(names, limit=3600)
+    await watcher.wait(names, limit=3600, operator=operator)
     # Quiet: no operator request for 3 s (Events trail the last status write a little).
     deadline, latest = time.time() + 300, time.time()
     while time.time() < deadline:
@@ -87,10 +89,10 @@ async def run(bench: Bench, scale: float) -> list[Result]:
         await asyncio.sleep(3)
         rss0 = await _peak_rss(process.pid, 5)
         async with ActiveWatcher(kube, NAMESPACE) as watcher:
-            await _grow(bench, watcher, 0, half)
+            await _grow(bench, watcher, 0, half, process)
             rss_half = await _peak_rss(process.pid, 10)
             with profiled(process.pid, "operator-fleet-grow"):
-                await _grow(bench, watcher, half, full)
+                await _grow(bench, watcher, half, full, process)
             rss_full = await _peak_rss(process.pid, 10)
     finally:
         stop(process)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -87,10 +88,17 @@ class ActiveWatcher:
             except Exception:  # a dropped watch: resume
                 await asyncio.sleep(0.1)
 
-    async def wait(self, names: Iterable[str], limit: float) -> float:
+    async def wait(self, names: Iterable[str], limit: float,
+                   operator: subprocess.Popen[bytes] | None = None) -> float:
+        """When every cluster of ``names`` was first Active; fails at once if ``operator``
+        exits meanwhile (nothing would make them Active, and its exit code is the news)."""
         wanted = set(names)
         deadline = time.monotonic() + limit
         while not wanted <= self.active_at.keys():
+            if operator is not None and operator.poll() is not None:
+                missing = len(wanted - self.active_at.keys())
+                raise RuntimeError(f"the operator exited with {operator.returncode} while "
+                                   f"{missing} clusters were not Active yet")
             if time.monotonic() > deadline:
                 missing = len(wanted - self.active_at.keys())
                 raise TimeoutError(f"{missing} clusters not Active after {limit:.0f}s")
