@@ -14,11 +14,9 @@ import asyncio
 from collections.abc import Awaitable, Collection, Iterable
 from typing import TypeVar
 
-from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
-from lightkube.resources.core_v1 import Namespace
-from lightkube.types import PatchType
 
+from ..kube.wire import APPLY_PATCH, KubeWire, object_path
 from . import objects as o
 
 # Requests one pass has in flight to a member at once (reads, then each wave of applies): as
@@ -39,8 +37,8 @@ async def bounded(calls: Iterable[Awaitable[_T]], limit: int = PARALLEL_REQUESTS
 
 
 class MemberNamespaces:
-    def __init__(self, client: AsyncClient) -> None:
-        self.client = client
+    def __init__(self, wire: KubeWire) -> None:
+        self.wire = wire
         self._seen: set[str] = set()  # seen to exist (or created by us)
 
     async def absent(self, names: Iterable[str | None]) -> set[str]:
@@ -55,11 +53,10 @@ class MemberNamespaces:
         by this pass already and are not asked for again."""
         for name in sorted({n for n in names if n} - self._seen):
             if name in absent or not await self._exists(name):
-                await self.client.patch(
-                    Namespace, name, {"apiVersion": "v1", "kind": "Namespace",
-                                      "metadata": {"name": name, "labels": {
-                                          o.MANAGED_BY: o.MANAGED_BY_VALUE}}},
-                    patch_type=PatchType.APPLY, field_manager=o.FIELD_MANAGER, force=True)
+                await self.wire.request("PATCH", object_path("v1", "namespaces", None, name), {
+                    "apiVersion": "v1", "kind": "Namespace", "metadata": {
+                        "name": name, "labels": {o.MANAGED_BY: o.MANAGED_BY_VALUE}}},
+                    content_type=APPLY_PATCH, force=True)
             self._seen.add(name)
 
     def missing(self, exc: ApiError, namespace: str | None) -> None:
@@ -69,7 +66,7 @@ class MemberNamespaces:
 
     async def _exists(self, name: str) -> bool:
         try:
-            await self.client.get(Namespace, name)
+            await self.wire.request("GET", object_path("v1", "namespaces", None, name))
         except ApiError as exc:
             if exc.status.code != 404:
                 raise
