@@ -70,6 +70,7 @@ def member(monkeypatch: pytest.MonkeyPatch) -> tuple[MemberCluster, Recorder]:
     monkeypatch.setattr(cluster, "_read_inventory", lambda app: _empty())
     monkeypatch.setattr(cluster, "_write_inventory", nothing)
     monkeypatch.setattr(cluster, "_current", nothing)  # health: the watch holds nothing
+    monkeypatch.setattr(cluster.applied, "lookup", lambda resource, key: None)
     monkeypatch.setattr(cluster, "_apply", recorder.apply)
     monkeypatch.setattr(cluster.applied, "write", write)
     return cluster, recorder

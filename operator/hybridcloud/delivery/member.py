@@ -165,12 +165,15 @@ class MemberCluster:
         if outcome.refused:
             return outcome  # one refused object refuses them all, before any read or write
         fingerprint = o.fingerprint(d.obj for d in desired)
+        live = {d.key: self.applied.lookup(d.resource, d.key) for d in desired}
+        unseen = [d for d in desired if live[d.key] is None]  # the member must be asked
         # Nothing can exist yet in a namespace that does not: a new application in a new
         # namespace sends no GET per object (the floor it is measured against sends none).
         absent, inventory = await asyncio.gather(
-            self.namespaces.absent(d.key.namespace for d in desired), self._read_inventory(app))
-        found = await bounded(self._live(d, absent) for d in desired)
-        live = {d.key: current for d, current in zip(desired, found, strict=True)}
+            self.namespaces.absent(_namespace_of(d.key) for d in unseen),
+            self._read_inventory(app))
+        found = await bounded(self._live(d, absent) for d in unseen)
+        live.update((d.key, current) for d, current in zip(unseen, found, strict=True))
         foreign = {d.key for d in desired
                    if (current := live[d.key]) is not None and not o.owned_by(current, app.uid)}
         outcome.errors += [f"{d.origin}: {d.key}: exists and is not managed by this application"
@@ -207,7 +210,6 @@ class MemberCluster:
             if not (inventory and new_keys <= old_keys):
                 # Listed before anything is created, so a crash mid-apply leaves nothing we
                 # would forget to prune; an inventory listing every object needs no write.
-                # (Both are written before any object: they do not wait for each other.)
                 await asyncio.gather(needed, self._write_inventory(
                     app, old_keys | new_keys, inventory.get("fingerprint")))
             else:
@@ -240,11 +242,10 @@ class MemberCluster:
             outcome.errors.append(f"{item.origin}: {item.key}: {exc.status.message}")
 
     async def _live(self, item: _Desired, absent: set[str]) -> dict[str, Any] | None:
-        """The live copy of ``item``; None without asking when its namespace does not exist."""
-        key = item.key
-        if (key.namespace or (key.name if key.kind == "Namespace" else None)) in absent:
+        """The apiserver's copy of ``item``; None without asking when its namespace is missing."""
+        if _namespace_of(item.key) in absent:
             return None
-        return await self._current(item.resource, key)
+        return await self._get(item.resource, item.key)
 
     async def _drift(self, item: _Desired, current: dict[str, Any]) -> str | None:
         """Where ``current`` differs from ``item`` as the apiserver would store it, or None.
@@ -392,6 +393,11 @@ class MemberCluster:
 # What reaching a member can fail with, from either client (lightkube's httpx, the aiohttp
 # wire): reported as the member being unreachable.
 _UNREACHABLE = (httpx2.HTTPError, aiohttp.ClientError, TimeoutError)
+
+
+def _namespace_of(key: o.ObjectKey) -> str | None:
+    """The namespace ``key`` lives in (a Namespace: itself)."""
+    return key.name if key.kind == "Namespace" else key.namespace
 
 
 def _inventory_name(app: AppIdentity) -> str:
