@@ -200,7 +200,7 @@ def test_a_new_commit_costs_one_apply_per_object_and_one_inventory_write_with_no
     assert patches - before[1] == APPS * (objects + 1)
 
 
-def _at_rest(counts: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+def _at_rest(counts: Callable[[], tuple[float, ...]]) -> tuple[float, ...]:
     """``counts()`` once two readings two seconds apart agree."""
     previous = counts()
     for _ in range(15):
@@ -250,3 +250,31 @@ def test_a_new_commit_runs_one_pass_per_application_not_a_second_for_its_own_app
     eventually(delivered, timeout=60, message=lambda: operator.tail(20))
     after = _at_rest(lambda: (operator_syncs(metrics_port), 0.0))[0]
     assert after - before == APPS  # one member, one pass per application
+
+
+def test_a_new_application_in_a_new_namespace_sends_no_get_for_its_objects(
+        kube: Client, tenant: str, member: tuple[Client, httpx.Client], apps: list[str],
+        repo: Repo, operator: OperatorProcess) -> None:
+    """Nothing can exist in a namespace that does not: once the member answered that the
+    target namespace is missing, the first delivery asks for none of the objects it is about
+    to create (one GET each, before issue 19's delivery profile) and writes exactly what it
+    wrote before: the namespace, the inventory before and after the objects, one apply each."""
+    _, http = member
+    counted = (*DELIVERED, "namespaces")
+
+    def counts() -> tuple[float, float, float]:  # (the member's own controllers POST)
+        return (member_requests(http, "GET", DELIVERED),
+                member_requests(http, "GET", ("namespaces",)),
+                member_requests(http, "APPLY", counted) + member_requests(http, "PATCH", counted))
+
+    before = _at_rest(counts)
+    name = f"fresh-{uuid.uuid4().hex[:6]}"
+    create_app(kube, tenant, name, repo, "k8s/manifests", targetNamespace=name,
+               placement=[{"cluster": "east"}])
+    wait_app(kube, tenant, name, operator, is_ready, "Ready", timeout=120)
+    gets, namespace_gets, applies = (
+        after - earlier for after, earlier in zip(counts(), before, strict=True))
+    # The one GET left is the inventory's (a ConfigMap): its absence only the apiserver knows.
+    assert gets == 1
+    assert namespace_gets == 1
+    assert applies == len(sample_files()) + 3

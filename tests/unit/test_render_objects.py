@@ -105,3 +105,17 @@ def test_worst_health_wins() -> None:
     assert o.worst([Health.HEALTHY, Health.PROGRESSING]) == Health.PROGRESSING
     assert o.worst([Health.DEGRADED, Health.MISSING]) == Health.MISSING
     assert o.worst([]) == Health.HEALTHY
+
+
+def test_apply_waves_put_namespaces_and_definitions_before_what_lives_in_them() -> None:
+    kinds = ["ValidatingWebhookConfiguration", "Deployment", "ConfigMap", "LimitRange",
+             "Namespace", "Service", "CustomResourceDefinition", "Widget"]
+    waves = {kind: o.apply_wave(kind) for kind in kinds}
+    assert waves["Namespace"] == waves["CustomResourceDefinition"] < waves["LimitRange"]
+    assert waves["LimitRange"] < waves["ConfigMap"] < waves["ValidatingWebhookConfiguration"]
+
+
+def test_ordinary_objects_share_one_apply_wave_so_they_are_applied_together() -> None:
+    assert {o.apply_wave(kind) for kind in ("ConfigMap", "Secret", "Service", "ServiceAccount",
+                                          "Role", "RoleBinding", "Deployment", "Widget")} \
+        == {o.apply_wave("Deployment")}

@@ -20,6 +20,7 @@ conflict, left out of the inventory, and never written or deleted.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from lightkube.generic_resource import (
     create_global_resource,
     create_namespaced_resource,
 )
-from lightkube.resources.core_v1 import ConfigMap, Namespace
+from lightkube.resources.core_v1 import ConfigMap
 from lightkube.types import CascadeType, PatchType
 
 from .. import member_writes
@@ -48,6 +49,7 @@ from ..models.application import Health
 from ..observability.operator_metrics import counted_sync
 from . import objects as o
 from .member_cache import AppliedObjects
+from .member_namespaces import MemberNamespaces, bounded
 from .render import Manifest
 
 INVENTORY_NAMESPACE = "hybridcloud-system"
@@ -110,9 +112,7 @@ class MemberCluster:
         self.wire = KubeWire(config.get(), field_manager=o.FIELD_MANAGER,
                              timeout=_TIMEOUT_SECONDS)
         self._crds_loaded = False
-        # Namespaces seen to exist here: asked once, not before every write (a namespace
-        # deleted later is forgotten when a write into it answers 404, and created again).
-        self._namespaces: set[str] = set()
+        self.namespaces = MemberNamespaces(self.wire)  # asked once, not before every write
         self.applied = AppliedObjects(self.client, on_change)  # reads at rest come from here
 
     async def close(self) -> None:
@@ -165,14 +165,20 @@ class MemberCluster:
         if outcome.refused:
             return outcome  # one refused object refuses them all, before any read or write
         fingerprint = o.fingerprint(d.obj for d in desired)
-        live: dict[o.ObjectKey, dict[str, Any] | None] = {
-            d.key: await self._current(d.resource, d.key) for d in desired}
+        live = {d.key: self.applied.lookup(d.resource, d.key) for d in desired}
+        unseen = [d for d in desired if live[d.key] is None]  # the member must be asked
+        # Nothing can exist yet in a namespace that does not: a new application in a new
+        # namespace sends no GET per object (the floor it is measured against sends none).
+        absent, inventory = await asyncio.gather(
+            self.namespaces.absent(_namespace_of(d.key) for d in unseen),
+            self._read_inventory(app))
+        found = await bounded(self._live(d, absent) for d in unseen)
+        live.update((d.key, current) for d, current in zip(unseen, found, strict=True))
         foreign = {d.key for d in desired
                    if (current := live[d.key]) is not None and not o.owned_by(current, app.uid)}
         outcome.errors += [f"{d.origin}: {d.key}: exists and is not managed by this application"
                            for d in desired if d.key in foreign]
         desired = [d for d in desired if d.key not in foreign]
-        inventory = await self._read_inventory(app)
         old_keys: set[o.ObjectKey] = set(inventory.get("keys", []))
         new_keys = {d.key for d in desired}
         changed = inventory.get("fingerprint") != fingerprint
@@ -197,24 +203,22 @@ class MemberCluster:
             await self._observe(desired, live, outcome)
             return outcome
         if to_apply:
+            # Namespaces the app declares itself are applied (and owned) like its other objects.
+            declared = {d.key.name for d in to_apply if d.key.kind == "Namespace"}
+            needed = self.namespaces.ensure((d.key.namespace for d in to_apply
+                                              if d.key.namespace not in declared), absent)
             if not (inventory and new_keys <= old_keys):
                 # Listed before anything is created, so a crash mid-apply leaves nothing we
                 # would forget to prune; an inventory listing every object needs no write.
-                await self._write_inventory(app, old_keys | new_keys,
-                                            inventory.get("fingerprint"))
-            # Namespaces the app declares itself are applied (and owned) like its other objects.
-            declared = {d.key.name for d in to_apply if d.key.kind == "Namespace"}
-            await self._ensure_namespaces(d.key.namespace for d in to_apply
-                                          if d.key.namespace not in declared)
+                await asyncio.gather(needed, self._write_inventory(
+                    app, old_keys | new_keys, inventory.get("fingerprint")))
+            else:
+                await needed
+            waves: dict[int, list[_Desired]] = {}
             for item in sorted(to_apply, key=lambda d: (o.order_key(d.key.kind), d.key)):
-                try:
-                    applied = await self.applied.write(
-                        item.resource, item.key, self._apply(item.resource, item.key, item.obj))
-                    live[item.key] = applied
-                    outcome.applied += 1
-                except ApiError as exc:
-                    self._namespace_missing(exc, item.key.namespace)
-                    outcome.errors.append(f"{item.origin}: {item.key}: {exc.status.message}")
+                waves.setdefault(o.apply_wave(item.key.kind), []).append(item)
+            for wave in sorted(waves):
+                await bounded(self._apply_one(item, live, outcome) for item in waves[wave])
         keep = old_keys | new_keys
         if prune and not outcome.errors:
             for key in sorted(old_keys - new_keys, key=o.delete_order_key):
@@ -226,6 +230,22 @@ class MemberCluster:
             await self._write_inventory(app, keep, done)
         await self._observe(desired, live, outcome)
         return outcome
+
+    async def _apply_one(self, item: _Desired, live: dict[o.ObjectKey, dict[str, Any] | None],
+                         outcome: SyncOutcome) -> None:
+        try:
+            live[item.key] = await self.applied.write(
+                item.resource, item.key, self._apply(item.resource, item.key, item.obj))
+            outcome.applied += 1
+        except ApiError as exc:
+            self.namespaces.missing(exc, item.key.namespace)
+            outcome.errors.append(f"{item.origin}: {item.key}: {exc.status.message}")
+
+    async def _live(self, item: _Desired, absent: set[str]) -> dict[str, Any] | None:
+        """The apiserver's copy of ``item``; None without asking when its namespace is missing."""
+        if _namespace_of(item.key) in absent:
+            return None
+        return await self._get(item.resource, item.key)
 
     async def _drift(self, item: _Desired, current: dict[str, Any]) -> str | None:
         """Where ``current`` differs from ``item`` as the apiserver would store it, or None.
@@ -315,13 +335,13 @@ class MemberCluster:
         return self.applied.lookup(resource, key) or await self._get(resource, key)
 
     async def _get(self, resource: Any, key: o.ObjectKey) -> dict[str, Any] | None:
-        try:
-            found = await self.client.get(resource, key.name, namespace=key.namespace)
+        try:  # over the wire: lightkube's httpx costs several times its CPU (issue 19)
+            return await self.wire.request("GET", object_path(
+                key.api_version, api_info(resource).plural, key.namespace, key.name))
         except ApiError as exc:
             if exc.status.code == 404:
                 return None
             raise
-        return dict(found.to_dict())
 
     async def _delete_owned(self, app: AppIdentity, key: o.ObjectKey) -> int:
         resource = await self._resource(key.api_version, key.kind, {})
@@ -335,25 +355,6 @@ class MemberCluster:
         self.applied.forget(key)
         return 1
 
-    async def _ensure_namespaces(self, names: Any) -> None:
-        for name in sorted({n for n in names if n} - self._namespaces):
-            try:
-                await self.client.get(Namespace, name)
-            except ApiError as exc:
-                if exc.status.code != 404:
-                    raise
-                await self.client.patch(
-                    Namespace, name, {"apiVersion": "v1", "kind": "Namespace",
-                                      "metadata": {"name": name, "labels": {
-                                          o.MANAGED_BY: o.MANAGED_BY_VALUE}}},
-                    patch_type=PatchType.APPLY, field_manager=o.FIELD_MANAGER, force=True)
-            self._namespaces.add(name)
-
-    def _namespace_missing(self, exc: ApiError, namespace: str | None) -> None:
-        """A write answered 404: the namespace may have been deleted since we saw it."""
-        if exc.status.code == 404 and namespace:
-            self._namespaces.discard(namespace)
-
     async def _read_inventory(self, app: AppIdentity) -> dict[str, Any]:
         found = await self._current(ConfigMap, o.ObjectKey(
             "v1", "ConfigMap", INVENTORY_NAMESPACE, _inventory_name(app)))
@@ -365,7 +366,7 @@ class MemberCluster:
 
     async def _write_inventory(self, app: AppIdentity, keys: set[o.ObjectKey],
                                fingerprint: str | None) -> None:
-        await self._ensure_namespaces([INVENTORY_NAMESPACE])
+        await self.namespaces.ensure([INVENTORY_NAMESPACE])
         data = {"application": app.display,
                 "objects": json.dumps([k.to_json() for k in sorted(keys)])}
         if fingerprint:
@@ -378,7 +379,7 @@ class MemberCluster:
         try:
             written = await self._apply(ConfigMap, key, body)
         except ApiError as exc:
-            self._namespace_missing(exc, INVENTORY_NAMESPACE)
+            self.namespaces.missing(exc, INVENTORY_NAMESPACE)
             raise
         self.applied.remember(ConfigMap, written)
 
@@ -392,6 +393,11 @@ class MemberCluster:
 # What reaching a member can fail with, from either client (lightkube's httpx, the aiohttp
 # wire): reported as the member being unreachable.
 _UNREACHABLE = (httpx2.HTTPError, aiohttp.ClientError, TimeoutError)
+
+
+def _namespace_of(key: o.ObjectKey) -> str | None:
+    """The namespace ``key`` lives in (a Namespace: itself)."""
+    return key.name if key.kind == "Namespace" else key.namespace
 
 
 def _inventory_name(app: AppIdentity) -> str:
