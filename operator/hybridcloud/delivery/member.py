@@ -21,7 +21,6 @@ conflict, left out of the inventory, and never written or deleted.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,11 +47,11 @@ from ..member_writes import Writes
 from ..models.application import Health
 from ..observability.operator_metrics import counted_sync
 from . import objects as o
+from .inventory import INVENTORY_NAMESPACE, inventory_body, inventory_key, parse_inventory
 from .member_cache import AppliedObjects
 from .member_namespaces import MemberNamespaces, bounded
 from .render import Manifest
 
-INVENTORY_NAMESPACE = "hybridcloud-system"
 _TIMEOUT_SECONDS = 20.0
 _TIMEOUT = httpx2.Timeout(_TIMEOUT_SECONDS)
 
@@ -149,7 +148,7 @@ class MemberCluster:
             for key in sorted(inventory.get("keys", []), key=o.delete_order_key):
                 deleted += await self._delete_owned(app, key)
             await ignore_missing(self.client.delete(
-                ConfigMap, _inventory_name(app), namespace=INVENTORY_NAMESPACE))
+                ConfigMap, inventory_key(app.uid).name, namespace=INVENTORY_NAMESPACE))
             return deleted
         except _UNREACHABLE as exc:
             raise MemberUnreachableError(f"cannot reach cluster {self.name}: {exc}") from exc
@@ -356,28 +355,14 @@ class MemberCluster:
         return 1
 
     async def _read_inventory(self, app: AppIdentity) -> dict[str, Any]:
-        found = await self._current(ConfigMap, o.ObjectKey(
-            "v1", "ConfigMap", INVENTORY_NAMESPACE, _inventory_name(app)))
-        if found is None:
-            return {}
-        data = found.get("data") or {}
-        keys = {o.ObjectKey.from_json(raw) for raw in json.loads(data.get("objects", "[]"))}
-        return {"keys": keys, "fingerprint": data.get("fingerprint")}
+        return parse_inventory(await self._current(ConfigMap, inventory_key(app.uid)))
 
     async def _write_inventory(self, app: AppIdentity, keys: set[o.ObjectKey],
                                fingerprint: str | None) -> None:
         await self.namespaces.ensure([INVENTORY_NAMESPACE])
-        data = {"application": app.display,
-                "objects": json.dumps([k.to_json() for k in sorted(keys)])}
-        if fingerprint:
-            data["fingerprint"] = fingerprint
-        body = {"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": _inventory_name(app), "namespace": INVENTORY_NAMESPACE,
-                             "labels": {o.MANAGED_BY: o.MANAGED_BY_VALUE}},
-                "data": data}
-        key = o.ObjectKey("v1", "ConfigMap", INVENTORY_NAMESPACE, _inventory_name(app))
         try:
-            written = await self._apply(ConfigMap, key, body)
+            written = await self._apply(ConfigMap, inventory_key(app.uid),
+                                        inventory_body(app.uid, app.display, keys, fingerprint))
         except ApiError as exc:
             self.namespaces.missing(exc, INVENTORY_NAMESPACE)
             raise
@@ -398,7 +383,3 @@ _UNREACHABLE = (httpx2.HTTPError, aiohttp.ClientError, TimeoutError)
 def _namespace_of(key: o.ObjectKey) -> str | None:
     """The namespace ``key`` lives in (a Namespace: itself)."""
     return key.name if key.kind == "Namespace" else key.namespace
-
-
-def _inventory_name(app: AppIdentity) -> str:
-    return f"app-{app.uid}"
