@@ -40,6 +40,7 @@ from hybridcloud.controlplane import ControlPlane, Profile
 from hybridcloud.kube.bootstrap import install_crds
 from hybridcloud.kube.resources import HybridClusterResource, MultiClusterApplicationResource
 
+from .commit_timeline import Timeline
 from .env import ROOT, stop
 from .profile import profiled
 from .report import Result
@@ -104,10 +105,14 @@ def _arrived(members: list[Client], apps: int, marker: str) -> int:
 
 
 def _push_and_wait(work: Path, bare: Path, members: list[Client], apps: int,
-                   hook: str | None, timeout: float) -> float:
-    """Seconds from the start of ``git push`` until every member runs the new marker."""
+                   hook: str | None, timeout: float,
+                   timeline: Timeline) -> tuple[float, dict[str, Any]]:
+    """Seconds from the start of ``git push`` until every member runs the new marker, and
+    where they went (:class:`Timeline`)."""
     marker = uuid.uuid4().hex[:12]
     _commit(work, apps, marker)
+    tokens = timeline.tokens()
+    answered = None
     started = time.monotonic()
     _git(work, "push", "-q", str(bare), "main")
     if hook is not None:
@@ -119,9 +124,12 @@ def _push_and_wait(work: Path, bare: Path, members: list[Client], apps: int,
             "X-GitHub-Event": "push", "X-Hub-Signature-256": f"sha256={signature}",
             "Content-Type": "application/json"})
         answer.raise_for_status()
+        answered = time.monotonic()
     _wait(lambda: _arrived(members, apps, marker) == apps * len(members), timeout,
           f"commit {marker} never reached every member")
-    return time.monotonic() - started
+    seconds = time.monotonic() - started
+    time.sleep(0.5)  # the operator's last status writes, for the timeline
+    return seconds, timeline.summary(started, answered, marker, tokens)
 
 
 async def _direct_apply(kubeconfigs: list[Path], apps: int, rounds: int = 3) -> float:
@@ -213,6 +221,11 @@ def run(workdir: Path, scale: float) -> list[Result]:
                 kubeconfigs.append(path)
             members = [Client(config=KubeConfig.from_file(k), field_manager="bench-observer")
                        for k in kubeconfigs]
+            timeline = Timeline()
+            timeline.watch_applications(kube, NAMESPACE)
+            for name, kubeconfig in zip(MEMBERS, kubeconfigs, strict=True):
+                timeline.watch_member(name, Client(config=KubeConfig.from_file(kubeconfig)),
+                                      TARGET)
             for i in range(apps):
                 kube.create(MultiClusterApplicationResource.from_dict({
                     "apiVersion": "platform.example.com/v1", "kind": "MultiClusterApplication",
@@ -225,18 +238,19 @@ def run(workdir: Path, scale: float) -> list[Result]:
             _wait(lambda: _arrived(members, apps, "initial") == apps * len(MEMBERS), 600,
                   "the applications never reached every member")
             time.sleep(2)  # let the first passes' resyncs settle
-            with profiled(process.pid, "operator-commit-to-fleet-webhook"):
-                webhook = [_push_and_wait(work, bare, members, apps, hook, 60 + 3 * apps)
-                           for _ in range(pushes)]
+            with profiled(process.pid, "operator-commit-to-fleet-webhook"), \
+                    profiled(api.pid, "api-commit-to-fleet-webhook"):
+                webhook = [_push_and_wait(work, bare, members, apps, hook, 60 + 3 * apps,
+                                          timeline) for _ in range(pushes)]
             stop(process)
             process = operator(POLL_INTERVAL, resync=POLL_INTERVAL)
             time.sleep(POLL_INTERVAL)  # the restart's own passes are not part of the figure
-            polling: list[float] = []
+            polling: list[tuple[float, dict[str, Any]]] = []
             with profiled(process.pid, "operator-commit-to-fleet-polling"), \
                     contextlib.suppress(TimeoutError):  # reported as missing below
                 for _ in range(2):
                     polling.append(_push_and_wait(work, bare, members, apps, None,
-                                                  2 * POLL_INTERVAL + 60 + 3 * apps))
+                                                  2 * POLL_INTERVAL + 60 + 3 * apps, timeline))
             floor = asyncio.run(_direct_apply(kubeconfigs, apps))
         finally:
             stop(process)
@@ -247,11 +261,13 @@ def run(workdir: Path, scale: float) -> list[Result]:
     params = {"applications": apps, "members": len(MEMBERS), "objects": apps * len(MEMBERS),
               "baseline": "in-process parallel server-side apply of the same objects"}
     return [
-        Result("commit_to_fleet_webhook_p50_s", statistics.median(webhook), "s", floor,
-               {**params, "pushes": pushes, "each_s": [round(t, 2) for t in webhook]},
+        Result("commit_to_fleet_webhook_p50_s", statistics.median(t for t, _ in webhook), "s",
+               floor, {**params, "pushes": pushes, "each_s": [round(t, 2) for t, _ in webhook],
+                       "timeline": {f"push_{i}": steps for i, (_, steps) in enumerate(webhook)}},
                target="p50 <= 2 s"),
-        Result("commit_to_fleet_polling_s", max(polling) if polling else None, "s", floor,
-               {**params, "git_interval_s": POLL_INTERVAL,
-                "each_s": [round(t, 2) for t in polling]},
+        Result("commit_to_fleet_polling_s", max(t for t, _ in polling) if polling else None,
+               "s", floor, {**params, "git_interval_s": POLL_INTERVAL,
+                            "each_s": [round(t, 2) for t, _ in polling],
+                            "timeline": {f"push_{i}": s for i, (_, s) in enumerate(polling)}},
                target=f"<= git_interval = resync ({POLL_INTERVAL:.0f} s) + the webhook figure"),
     ]
