@@ -195,6 +195,8 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
             for cache in caches.all():
                 await cache.stop()
             await app.state.members.close()
+            if getattr(app.state, "git_hook_wire", None) is not None:  # routes/git_hooks.py
+                await app.state.git_hook_wire.close()
             if client is None:
                 await kube.close()
 
