@@ -111,7 +111,7 @@ def _push_and_wait(work: Path, bare: Path, members: list[Client], apps: int,
     where they went (:class:`Timeline`)."""
     marker = uuid.uuid4().hex[:12]
     _commit(work, apps, marker)
-    tokens = timeline.tokens()
+    tokens, cpu = timeline.tokens(), timeline.cpu()
     answered = None
     started = time.monotonic()
     _git(work, "push", "-q", str(bare), "main")
@@ -129,7 +129,7 @@ def _push_and_wait(work: Path, bare: Path, members: list[Client], apps: int,
           f"commit {marker} never reached every member")
     seconds = time.monotonic() - started
     time.sleep(0.5)  # the operator's last status writes, for the timeline
-    return seconds, timeline.summary(started, answered, marker, tokens)
+    return seconds, timeline.summary(started, answered, marker, tokens, cpu)
 
 
 async def _direct_apply(kubeconfigs: list[Path], apps: int, rounds: int = 3) -> float:
@@ -238,6 +238,7 @@ def run(workdir: Path, scale: float) -> list[Result]:
             _wait(lambda: _arrived(members, apps, "initial") == apps * len(MEMBERS), 600,
                   "the applications never reached every member")
             time.sleep(2)  # let the first passes' resyncs settle
+            timeline.processes = {"operator": process.pid, "api": api.pid}
             with profiled(process.pid, "operator-commit-to-fleet-webhook"), \
                     profiled(api.pid, "api-commit-to-fleet-webhook"):
                 webhook = [_push_and_wait(work, bare, members, apps, hook, 60 + 3 * apps,
@@ -245,6 +246,7 @@ def run(workdir: Path, scale: float) -> list[Result]:
             stop(process)
             process = operator(POLL_INTERVAL, resync=POLL_INTERVAL)
             time.sleep(POLL_INTERVAL)  # the restart's own passes are not part of the figure
+            timeline.processes = {"operator": process.pid}
             polling: list[tuple[float, dict[str, Any]]] = []
             with profiled(process.pid, "operator-commit-to-fleet-polling"), \
                     contextlib.suppress(TimeoutError):  # reported as missing below

@@ -12,10 +12,12 @@ revision (the pass concluded) → object carries the marker on each member.
 
 from __future__ import annotations
 
+import os
 import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from lightkube import Client
@@ -27,10 +29,23 @@ from hybridcloud.kube.resources import MultiClusterApplicationResource
 Stamp = tuple[float, str, dict[str, str]]  # when, object name, what it carried
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Timeline:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._events: dict[str, list[Stamp]] = {}
+        self.processes: dict[str, int] = {}  # name → pid whose CPU per push is reported
+
+    def cpu(self) -> dict[str, float | None]:
+        return {name: cpu_seconds(pid) for name, pid in self.processes.items()}
 
     def watch(self, stream: str, events: Callable[[], Iterator[Any]],
               carried: Callable[[Any], dict[str, str]]) -> None:
@@ -70,8 +85,9 @@ class Timeline:
         return first
 
     def summary(self, since: float, hook_answered: float | None, marker: str,
-                tokens_before: set[str]) -> dict[str, Any]:
-        """Each step's median and last moment (seconds after ``since``) for one push."""
+                tokens_before: set[str], cpu_before: dict[str, float | None]) -> dict[str, Any]:
+        """Each step's median and last moment (seconds after ``since``) for one push, and the
+        CPU seconds each watched process spent meanwhile."""
         steps: dict[str, dict[str, float]] = {
             "annotation_seen": self._first(
                 "applications", since,
@@ -86,6 +102,10 @@ class Timeline:
             steps[f"on_{stream.removeprefix('member:')}"] = self._first(
                 stream, since, lambda c: c["marker"] == marker)
         out: dict[str, Any] = {}
+        for name, after in self.cpu().items():
+            before = cpu_before.get(name)
+            if after is not None and before is not None:
+                out[f"cpu_s_{name}"] = round(after - before, 2)
         if hook_answered is not None:
             out["hook_answered"] = round(hook_answered - since, 3)
         for step, firsts in steps.items():
