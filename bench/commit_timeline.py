@@ -116,6 +116,17 @@ class Timeline:
                              "count": len(values)}
         return out
 
+    def arrivals(self, since: float, marker: str, prefix: str = "cm-") -> tuple[int, float]:
+        """How many objects named ``prefix…`` carry ``marker`` on the members (counted per
+        member), and the seconds after ``since`` when the last of them arrived."""
+        with self._lock:
+            streams = [s for s in self._events if s.startswith("member:")]
+        seen = [when for stream in streams
+                for name, when in self._first(stream, since,
+                                              lambda c: c["marker"] == marker).items()
+                if name.startswith(prefix)]
+        return len(seen), max(seen, default=0.0)
+
     def tokens(self) -> set[str]:
         """Every refresh token seen so far (so a push's new one can be told apart)."""
         with self._lock:
