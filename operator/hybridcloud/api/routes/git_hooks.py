@@ -14,9 +14,10 @@ provider (``HYBRIDCLOUD_API_GIT_HOOK_SECRETS_DIR``, see ``delivery/githooks.py``
    and does nothing; events other than pushes are acknowledged with 204;
 5. the refresh annotation is set, with the API's own credential, on every application that
    tracks the push (the API's ClusterRole already has ``patch`` on multiclusterapplications),
-   ``_PATCHES_AT_ONCE`` at a time over a lean aiohttp connection (``kube/wire.py``): through
-   lightkube's httpx client, 100 patches took the API 3-5 s of a loaded machine's CPU, and
-   every application waits for its own (issue 19's commit-to-fleet timeline).
+   ``PATCHES_AT_ONCE`` at a time over a lean aiohttp connection (``kube/wire.py``, opened by
+   ``api/app.py``): through lightkube's httpx client the 100 patches of a push were 60% of the
+   API's busy samples and took 3-5 s on a loaded machine, and every application waits for its
+   own (issue 19's commit-to-fleet timeline); over aiohttp they cost about a third of that.
 
 The answer never says whether or how many applications matched: a tenant holding the secret
 learns nothing about other tenants' applications. The payload's commit SHAs are never used: the
@@ -55,7 +56,7 @@ from ...models import MultiClusterApplication
 from ..deps import (
     CachesDep,
     GitHookPayloadsDep,
-    KubeDep,
+    GitHookWireDep,
     SettingsDep,
     charge,
     client_address,
@@ -69,7 +70,7 @@ from ._common import errors
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["hooks"])
-_PATCHES_AT_ONCE = 32
+PATCHES_AT_ONCE = 32  # also the connections of the wire api/app.py opens for them
 
 
 class HookAccepted(BaseModel):
@@ -92,19 +93,9 @@ def _unauthorized(provider: Provider | None) -> APIError:
                     {"header": header})
 
 
-def _wire(request: Request, kube: Any) -> KubeWire:
-    """The API's connection for refresh patches: same apiserver and credential as ``kube``,
-    opened on the first push and closed with the app (``api/app.py``)."""
-    wire: KubeWire | None = getattr(request.app.state, "git_hook_wire", None)
-    if wire is None:
-        wire = request.app.state.git_hook_wire = KubeWire(
-            kube.config, field_manager="hybridcloud-api", connections=_PATCHES_AT_ONCE)
-    return wire
-
-
 async def _refresh(wire: KubeWire, applications: list[dict[str, Any]], token: str) -> None:
     """Set the refresh annotation on each application; a vanished one is skipped."""
-    slots = asyncio.Semaphore(_PATCHES_AT_ONCE)
+    slots = asyncio.Semaphore(PATCHES_AT_ONCE)
     patch = {"metadata": {"annotations": {REFRESH_ANNOTATION: token}}}
 
     async def one(app: dict[str, Any]) -> None:
@@ -142,7 +133,7 @@ async def _unreachable_as_transport_error(call: Any) -> Any:
              openapi_extra={"security": [], "requestBody": {"required": True, "content": {
                  "application/json": {"schema": {"type": "object"}}}}})
 async def receive_git_push(request: Request, settings: SettingsDep, caches: CachesDep,
-                           kube: KubeDep, recent: GitHookPayloadsDep) -> Response:
+                           wire: GitHookWireDep, recent: GitHookPayloadsDep) -> Response:
     address = client_address(request)
     charge(request, f"git-hook:address:{address}", settings.default_tier)
     failures = [f"auth-failure:git-hook:{address}"]
@@ -172,7 +163,7 @@ async def receive_git_push(request: Request, settings: SettingsDep, caches: Cach
     matching = [app for app in caches.applications
                 if tracks(push, str(_source(app).get("repository", "")),
                           str(_source(app).get("revision", "HEAD")))]
-    await _refresh(_wire(request, kube), matching, f"git-push:{request.state.request_id}")
+    await _refresh(wire, matching, f"git-push:{request.state.request_id}")
     log.info("git hook (%s): push of %s to %s refreshed %d application(s)", provider.value,
              push.ref, sorted(push.repositories)[0], len(matching))
     return _answer("accepted")
