@@ -158,10 +158,17 @@ async def _fetch_cost(root: Path, applications: int, repositories: int,
 
 
 async def run(workdir: Path, scale: float) -> list[Result]:
+    """``BENCH_GIT_CASES`` (comma-separated: ``fetch``, ``commit``; both by default) runs only
+    some of the cases, e.g. commit to fleet alone while working on it."""
+    cases = set(filter(None, os.environ.get("BENCH_GIT_CASES", "fetch,commit").split(",")))
     applications = max(50, int(1000 * scale))
     repositories = max(5, int(50 * scale))
-    results = await _fetch_cost(workdir / "fetch-cost", applications, repositories,
-                                interval=max(3.0, 10.0 * scale))
+    results: list[Result] = []
+    if "fetch" in cases:
+        results += await _fetch_cost(workdir / "fetch-cost", applications, repositories,
+                                     interval=max(3.0, 10.0 * scale))
+    if "commit" not in cases:
+        return results
     try:
         results += await asyncio.to_thread(commit_fleet.run, workdir / "commit-fleet", scale)
     except (TimeoutError, OSError, subprocess.SubprocessError) as exc:

@@ -106,6 +106,7 @@ class FakeSources:
     def __init__(self, busy: bool = False) -> None:
         self.busy = busy
         self.resolved = 0
+        self.rendered: list[str] = []  # the cluster of each target rendered
 
     async def resolve(self, key: Any, body: Any, spec: Any) -> str:
         if self.busy:
@@ -114,6 +115,7 @@ class FakeSources:
         return "0123456789abcdef0123456789abcdef01234567"
 
     async def render(self, key: Any, spec: Any, revision: str, target: Target) -> list[Any]:
+        self.rendered.append(target.cluster)
         return [{"apiVersion": "v1", "kind": "ConfigMap",
                  "metadata": {"name": f"shop-{target.cluster}"}}]
 
@@ -348,3 +350,21 @@ async def test_a_failed_status_write_after_delivery_reaches_the_queue_and_the_re
     assert east.syncs == 2
     assert _deployment(controller.bodies[KEY]["status"], "east")["status"] == "Synced"
     assert [e.type for e in published] == ["application.deployed"]
+
+
+async def test_targets_asking_for_the_same_components_and_values_share_one_render(
+        tmp_path: Path) -> None:
+    """Rendering does not depend on the cluster: an app on three members renders its source
+    once per distinct (components, values), not once per member (issue 19)."""
+    members = FakeMembers(FakeMember("east"), FakeMember("west"), FakeMember("north"))
+    body = application(["east", "west", "north"])
+    body["spec"]["placement"][2]["values"] = {"replicas": 3}
+    sources = FakeSources()
+    controller, _, _ = controller_for(
+        tmp_path, body, [hybrid_cluster(c) for c in ("east", "west", "north")], members,
+        sources)
+
+    await controller.reconcile(KEY)
+
+    assert sources.rendered == ["east", "north"], "west shares east's render"
+    assert [m.syncs for m in members.by_name.values()] == [1, 1, 1]

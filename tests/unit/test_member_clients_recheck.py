@@ -14,7 +14,11 @@ from lightkube import KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Secret
 
-from hybridcloud.kube.member_credentials import MemberClients, platform_secret
+from hybridcloud.kube.member_credentials import (
+    MemberClients,
+    MemberCredentialError,
+    platform_secret,
+)
 
 KUBECONFIG = yaml.safe_dump({
     "apiVersion": "v1", "kind": "Config", "current-context": "east",
@@ -96,4 +100,43 @@ async def test_a_failed_read_is_not_taken_as_a_check() -> None:
     for _ in range(2):
         with pytest.raises(LookupError, match="no credential yet"):
             await clients.get("tenant-a", "east", "uid-1")
+    assert management.reads == 2
+
+
+class SlowManagement(Management):
+    """Each read waits until ``answer`` is set, like a busy apiserver."""
+
+    def __init__(self, *uids: str) -> None:
+        super().__init__(*uids)
+        self.answer = asyncio.Event()
+
+    async def get(self, resource: Any, name: str, namespace: str) -> Secret:
+        self.reads += 1
+        await self.answer.wait()
+        self.reads -= 1  # counted once below, as the read it was
+        return await super().get(resource, name, namespace)
+
+
+async def test_callers_arriving_while_the_recheck_read_is_under_way_share_that_one_read() -> None:
+    management = SlowManagement("uid-1")
+    clients = _clients(management, recheck_after=0.3)
+    waiting = [asyncio.ensure_future(clients.get("tenant-a", "east", "uid-1"))
+               for _ in range(20)]  # the first passes after a quiet spell, all at once
+    await asyncio.sleep(0.05)
+    management.answer.set()
+    assert set(await asyncio.gather(*waiting)) == {"client-of-east"}
+    assert management.reads == 1, "twenty callers, one read of the platform copy"
+
+
+async def test_a_failed_shared_read_fails_every_caller_and_the_next_caller_reads_again() -> None:
+    management = SlowManagement()  # no platform copy yet: every read answers 404
+    clients = _clients(management, recheck_after=0.3)
+    waiting = [asyncio.ensure_future(clients.get("tenant-a", "east", "uid-1"))
+               for _ in range(3)]
+    await asyncio.sleep(0.05)
+    management.answer.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(o, MemberCredentialError) for o in outcomes), outcomes
+    management.uids.add("uid-1")
+    assert await clients.get("tenant-a", "east", "uid-1") == "client-of-east"
     assert management.reads == 2

@@ -45,6 +45,7 @@ from ..kube.resources import (
     WebhookSubscriptionResource,
 )
 from ..kube.tenants import TenantBook
+from ..kube.wire import KubeWire
 from ..models import TenantRules
 from ..observability.logstore import LogStore
 from . import errors
@@ -179,6 +180,10 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         app.state.vulnerability_reports = WatchCache(kube, VulnerabilityReportResource)
         app.state.logs = (LogStore(settings.logs_url, settings.logs_timeout)
                           if settings.logs_url else None)  # logs (issue 15)
+        # POST /v1/hooks/git's refresh patches (issue 19): same apiserver and credential as
+        # `kube`, over aiohttp; connects on the first push.
+        app.state.git_hook_wire = KubeWire(kube.config, field_manager="hybridcloud-api",
+                                           connections=git_hooks_routes.PATCHES_AT_ONCE)
         await start_all([*caches.all(), app.state.security_policies,
                          app.state.security_scans, app.state.vulnerability_reports],
                         settings.cache_sync_timeout)
@@ -195,6 +200,7 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
             for cache in caches.all():
                 await cache.stop()
             await app.state.members.close()
+            await app.state.git_hook_wire.close()
             if client is None:
                 await kube.close()
 

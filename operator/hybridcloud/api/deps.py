@@ -51,6 +51,7 @@ from ..events.stream import EventHub
 from ..kube.cache import WatchCache
 from ..kube.member_credentials import MemberClients as PlatformCopyClients
 from ..kube.tenants import TenantBook
+from ..kube.wire import KubeWire
 from ..observability.alertmanager import AlertmanagerClient
 from ..observability.logstore import LogStore
 from ..observability.range_cache import RangeCache
@@ -399,6 +400,7 @@ async def metrics_backends(request: Request) -> MetricsBackends:
 
 MetricsBackendsDep = Annotated[MetricsBackends, Depends(metrics_backends)]
 GitHookPayloadsDep = Annotated[RecentPayloads, Depends(_from_state("git_hook_payloads"))]
+GitHookWireDep = Annotated[KubeWire, Depends(_from_state("git_hook_wire"))]
 SecurityPoliciesDep = Annotated[WatchCache, Depends(_from_state("security_policies"))]
 SecurityScansDep = Annotated[WatchCache, Depends(_from_state("security_scans"))]
 VulnerabilityReportsDep = Annotated[WatchCache, Depends(_from_state("vulnerability_reports"))]

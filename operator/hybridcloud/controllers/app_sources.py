@@ -7,7 +7,15 @@ Applications sharing a repository share its server round trips (see ``GitCache``
 ``ls-remote`` per repository and ``git_interval``. A forced refresh (the annotation, which the
 Git webhook receiver sets) is satisfied by any ``ls-remote`` that started after the operator saw
 the annotation change, so a push refreshing 100 applications of one repository costs a few
-requests, not 100; and an application the mirror can answer takes no fetch slot."""
+requests, not 100; and an application the mirror can answer takes no fetch slot.
+
+The Git hook sets one token per push on every application it refreshes, and its patches reach
+the operator one by one over a few seconds. Applications of one namespace that carry the same
+token for the same repository are refreshed by the same push, so the first moment the operator
+saw that token there is when the push was already known: an ``ls-remote`` started after it
+answers all of them. Timing each application from its own notice instead made every later
+arrival wait for another round of the repository (issue 19's commit-to-fleet timeline: ~100
+passes turned away by busy fetch slots per push)."""
 
 from __future__ import annotations
 
@@ -59,6 +67,8 @@ class ApplicationSources:
         self._resolved: dict[Key, tuple[tuple[Any, ...], float, str]] = {}
         self._seen_tokens: dict[tuple[Key, str], str] = {}
         self._noticed: dict[Key, tuple[str, float]] = {}  # refresh token, when it was seen
+        # (namespace, repository) → the latest refresh token seen there, and when it first was
+        self._first_notice: dict[tuple[str, str], tuple[str, float]] = {}
         self._retries: dict[Key, int] = {}  # consecutive transient source failures
         self._turned_away: dict[str, set[Key]] = {}  # namespace → passes sent away by slots
 
@@ -76,8 +86,22 @@ class ApplicationSources:
         """Note when a new refresh token arrived (the watch event, not the later pass): any
         ``ls-remote`` started after that moment reflects the push that caused it."""
         token = (body["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION)
-        if token is not None and self._noticed.get(key, ("", 0.0))[0] != token:
-            self._noticed[key] = (token, time.monotonic())
+        if token is None or self._noticed.get(key, ("", 0.0))[0] == token:
+            return
+        now = time.monotonic()
+        self._noticed[key] = (token, now)
+        shared = (key[0], _repository_of(body))
+        if self._first_notice.get(shared, ("", 0.0))[0] != token:
+            self._first_notice[shared] = (token, now)
+
+    def _not_before(self, key: Key, body: Mapping[str, Any], token: str) -> float:
+        """When this application's refresh ``token`` was first seen in its namespace for its
+        repository (see the module docstring); now if it never was (a restart, say)."""
+        shared = self._first_notice.get((key[0], _repository_of(body)))
+        if shared is not None and shared[0] == token:
+            return shared[1]
+        noticed = self._noticed.get(key)
+        return noticed[1] if noticed and noticed[0] == token else time.monotonic()
 
     async def resolve(self, key: Key, body: Mapping[str, Any],
                       spec: HybridApplicationSpec) -> str:
@@ -93,10 +117,8 @@ class ApplicationSources:
         if cached and cached[0] == identity and not forced and \
                 time.monotonic() - cached[1] < self.config.git_interval:
             return cached[2]
-        not_before = None
-        if forced:
-            noticed = self._noticed.get(key)
-            not_before = noticed[1] if noticed and noticed[0] == token else time.monotonic()
+        not_before = self._not_before(key, body, token) if forced and token is not None \
+            else None
         ref = source.secret_ref
         git = self.renderer.git
         # A refused URL is reported before any Secret is read or any slot taken.
@@ -152,3 +174,8 @@ class ApplicationSources:
         failures = self._retries.get(key, 0)
         self._retries[key] = failures + 1
         return float(min(self.config.resync_interval, 2 ** failures))
+
+
+def _repository_of(body: Mapping[str, Any]) -> str:
+    source = (body.get("spec") or {}).get("source")
+    return str(source.get("repository", "")) if isinstance(source, dict) else ""
