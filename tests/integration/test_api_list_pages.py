@@ -147,3 +147,40 @@ def test_bad_list_parameters_are_invalid_requests_naming_the_parameter(
         assert response.status_code == 400, (params, response.text)
         error = response.json()["error"]
         assert error["code"] == "INVALID_REQUEST" and field in str(error["details"]), error
+
+
+@pytest.fixture
+def details_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the clusters whose ``ClusterDetails`` model was built, as ``summaries_built``."""
+    built: list[str] = []
+
+    class Counted(views.ClusterDetails):
+        def __init__(self, **fields: Any) -> None:
+            built.append(fields["name"])
+            super().__init__(**fields)
+
+    monkeypatch.setattr(views, "ClusterDetails", Counted)
+    return built
+
+
+def test_cluster_details_are_rendered_once_per_version_and_equal_the_models(
+        http: httpx.Client, kube: Client, namespace: str, details_built: list[str]) -> None:
+    create(http, "c1")
+    answers = [http.get("/v1/clusters/c1") for _ in range(4)]
+    assert {a.status_code for a in answers} == {200}
+    live = kube.get(HybridClusterResource, "c1", namespace=namespace).to_dict()
+    expected = views.cluster_details(live).model_dump(mode="json")
+    assert all(a.json() == expected for a in answers)
+    assert answers[0].json()["metrics"] == {"cpu_usage": None, "memory_usage": None,
+                                            "disk_usage": None,
+                                            "network_io": {"ingress": None, "egress": None}}
+    assert answers[0].headers["ETag"] == f'"{live["metadata"]["resourceVersion"]}"'
+    assert answers[0].headers["content-type"] == "application/json"
+    assert details_built == ["c1"] * 2  # once for the API, once for ``expected`` above
+    set_cluster_status(kube, namespace, "c1", "Active", ready=True)
+    eventually(lambda: http.get("/v1/clusters/c1").json()["status"] == "active")
+    after = http.get("/v1/clusters/c1")
+    live = kube.get(HybridClusterResource, "c1", namespace=namespace).to_dict()
+    assert after.json() == views.cluster_details(live).model_dump(mode="json")
+    assert after.headers["ETag"] == f'"{live["metadata"]["resourceVersion"]}"'
+    assert details_built == ["c1"] * 4  # the new version once, and ``live`` above

@@ -1,4 +1,5 @@
-"""``GET /v1/clusters`` pages assembled from summaries rendered once per object version.
+"""``GET /v1/clusters`` pages and ``GET /v1/clusters/{id}`` bodies from JSON rendered once per
+object version.
 
 The list route used to build and validate a pydantic ``ClusterSummary`` for each of the (up to
 100) clusters of a page on every request, then FastAPI validated the whole ``ClusterList`` again
@@ -12,6 +13,10 @@ page is the join of those bytes, so an unchanged cluster costs a dict lookup per
 any change (new ``resourceVersion``) renders it again. Filtered views (provider, region,
 status) are remembered until the watch cache changes.
 
+The details of one cluster are kept the same way (``views.cluster_details``, without the
+``metrics`` block, which comes from Prometheus on each request and is appended last, where the
+model puts it).
+
 Nothing here decides who may see what: the route authorizes the caller for the namespace
 first, and only objects of that namespace (``WatchCache.items(namespace)``) are looked up.
 """
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..kube.cache import WatchCache
-from .views import cluster_status, cluster_summary
+from .views import ClusterMetrics, cluster_details, cluster_status, cluster_summary
 
 # Filtered views kept at once (namespaces x filter combinations); least recently used go first.
 _FILTERED_VIEWS = 256
@@ -33,7 +38,7 @@ _FILTERED_VIEWS = 256
 @dataclass(frozen=True)
 class _Rendered:
     version: str  # the object's resourceVersion the bytes were rendered from
-    body: bytes  # the ClusterSummary as JSON
+    body: bytes  # the ClusterSummary (or ClusterDetails without metrics) as JSON
 
 
 _FilterKey = tuple[str, str | None, str | None, str | None]
@@ -46,6 +51,7 @@ class ClusterPages:
         self.cache = cache
         self.renders = 0  # summaries built and validated since start (tests count them)
         self._rendered: dict[tuple[str, str], _Rendered] = {}
+        self._details: dict[tuple[str, str], _Rendered] = {}
         self._filtered: OrderedDict[_FilterKey, tuple[int, list[dict[str, Any]]]] = (
             OrderedDict())
         cache.listeners.append(self._changed)
@@ -95,14 +101,32 @@ class ClusterPages:
             self._rendered[key] = rendered
         return rendered.body
 
+    def details(self, obj: dict[str, Any], metrics: ClusterMetrics) -> bytes:
+        """The ``ClusterDetails`` body of ``obj`` with ``metrics``."""
+        meta = obj["metadata"]
+        key = (meta.get("namespace", ""), meta["name"])
+        version = meta.get("resourceVersion") or ""
+        rendered = self._details.get(key)
+        if rendered is None or rendered.version != version or not version:
+            # Rendered with empty metrics, which the model serialises last: cut there.
+            full = cluster_details(obj).model_dump_json().encode()
+            head = full[:full.rindex(b',"metrics":')]
+            rendered = _Rendered(version, head)
+            self._details[key] = rendered
+        return rendered.body + b',"metrics":' + metrics.model_dump_json().encode() + b"}"
+
     def _changed(self, kind: str, obj: dict[str, Any]) -> None:
         """Watch cache listener: forget what no longer exists (a relist may drop objects
         without a DELETED event, so it prunes against the cache's contents)."""
         if kind == "DELETED":
             meta = obj.get("metadata") or {}
-            self._rendered.pop((meta.get("namespace", ""), meta.get("name", "")), None)
+            key = (meta.get("namespace", ""), meta.get("name", ""))
+            self._rendered.pop(key, None)
+            self._details.pop(key, None)
         elif kind == "LISTED":
             self._rendered = {key: rendered for key, rendered in self._rendered.items()
                               if self.cache.get(*key) is not None}
+            self._details = {key: rendered for key, rendered in self._details.items()
+                             if self.cache.get(*key) is not None}
             self._filtered.clear()
 

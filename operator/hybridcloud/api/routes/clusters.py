@@ -49,7 +49,6 @@ from ..views import (
     ClusterDetails,
     ClusterList,
     accepted,
-    cluster_details,
     cluster_status,
 )
 from ._common import ClusterId, caught_up, cluster_or_404, create_object, errors
@@ -97,17 +96,16 @@ async def create_cluster(body: ClusterCreate, caller: CallerDep, auth: AuthDep,
 
 @router.get("/{cluster_id}", operation_id="getCluster", response_model=ClusterDetails,
             responses=errors(403, 404))
-async def get_cluster(cluster_id: ClusterId, response: Response,
-                      caller: CallerDep, auth: AuthDep, caches: CachesDep,
-                      namespace: TenantDep, settings: SettingsDep,
-                      prometheus: ScoperDep) -> ClusterDetails:
+async def get_cluster(cluster_id: ClusterId, caller: CallerDep, auth: AuthDep,
+                      caches: CachesDep, namespace: TenantDep, settings: SettingsDep,
+                      prometheus: ScoperDep) -> Response:
     await auth.require(caller, "get", PLURAL, namespace)
     obj = cluster_or_404(caches.clusters, namespace, cluster_id)
-    response.headers["ETag"] = f'"{obj["metadata"]["resourceVersion"]}"'
-    details = cluster_details(obj)
-    details.metrics = await current_metrics(prometheus, settings, namespace,
-                                            cluster_id)  # issue 14
-    return details
+    metrics = await current_metrics(prometheus, settings, namespace, cluster_id)  # issue 14
+    # The ClusterDetails body (response_model documents it), rendered once per cluster
+    # version (listing.py) instead of built, validated and serialised on every request.
+    return Response(caches.cluster_pages.details(obj, metrics), media_type="application/json",
+                    headers={"ETag": f'"{obj["metadata"]["resourceVersion"]}"'})
 
 
 def _if_match(value: str | None) -> str | None:
