@@ -62,6 +62,7 @@ from .kubecall import kube_call as kube_call  # re-exported: routes import it fr
 from .listing import ClusterPages
 from .member import MemberClients
 from .settings import Settings
+from .single_flight import SingleFlight
 from .stats import RequestStats
 from .throttling import charge as charge
 from .throttling import client_address as client_address
@@ -122,6 +123,9 @@ class Authenticator:
         self._denials: TTLCache[Any, bool] = TTLCache(
             _CACHED_ANSWERS, min(_DENIAL_SECONDS, settings.auth_cache_seconds), timer=clock)
         self._vouched: TTLCache[str, bool] = TTLCache(_CACHED_ANSWERS, _VOUCHED_SECONDS)
+        # Reviews in flight, shared by concurrent requests that missed the caches together.
+        self._identity_flights: SingleFlight[Caller | None] = SingleFlight()
+        self._decision_flights: SingleFlight[bool] = SingleFlight()
 
     @staticmethod
     def _digest(token: str) -> str:
@@ -137,6 +141,9 @@ class Authenticator:
         cached = self._identities.get(digest)
         if cached is not None:
             return cached
+        return await self._identity_flights.run(digest, lambda: self._token_review(token, digest))
+
+    async def _token_review(self, token: str, digest: str) -> Caller | None:
         review = await kube_call(self.client.create(TokenReview(spec=TokenReviewSpec(token=token))))
         status = review.status
         if status is None or not status.authenticated or status.user is None:
@@ -179,6 +186,12 @@ class Authenticator:
             return True
         if key in self._denials:
             return False
+        return await self._decision_flights.run(
+            key, lambda: self._subject_access_review(key, caller, resource, path))
+
+    async def _subject_access_review(self, key: tuple[object, ...], caller: Caller,
+                                     resource: ResourceAttributes | None,
+                                     path: NonResourceAttributes | None) -> bool:
         review = SubjectAccessReview(spec=SubjectAccessReviewSpec(
             user=caller.username, uid=caller.uid or None, groups=list(caller.groups),
             extra={k: list(v) for k, v in caller.extra} or None,
