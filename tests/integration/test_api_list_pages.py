@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from lightkube import Client
 from lightkube.types import PatchType
 
@@ -25,11 +26,17 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def api(management: ControlPlane) -> Iterator[str]:
+def served(management: ControlPlane) -> Iterator[tuple[str, FastAPI]]:
     settings = Settings(kubeconfig=str(management.kubeconfig), auth_cache_seconds=1,
                         default_tier=Tier.ENTERPRISE)
-    with serve_app(create_app(settings)) as base:
-        yield base
+    app = create_app(settings)
+    with serve_app(app) as base:
+        yield base, app
+
+
+@pytest.fixture
+def api(served: tuple[str, FastAPI]) -> str:
+    return served[0]
 
 
 @pytest.fixture
@@ -184,3 +191,17 @@ def test_cluster_details_are_rendered_once_per_version_and_equal_the_models(
     assert after.json() == views.cluster_details(live).model_dump(mode="json")
     assert after.headers["ETag"] == f'"{live["metadata"]["resourceVersion"]}"'
     assert details_built == ["c1"] * 4  # the new version once, and ``live`` above
+
+
+def test_a_page_polled_while_nothing_changes_is_assembled_once(
+        http: httpx.Client, kube: Client, namespace: str, served: tuple[str, FastAPI]) -> None:
+    pages = served[1].state.caches.cluster_pages
+    for name in ("c1", "c2"):
+        create(http, name)
+    before = pages.assembled
+    bodies = {http.get("/v1/clusters", params={"per_page": 50}).content for _ in range(5)}
+    assert len(bodies) == 1 and pages.assembled == before + 1  # before: one per request
+    set_cluster_status(kube, namespace, "c1", "Active", ready=True)
+    eventually(lambda: http.get("/v1/clusters", params={"per_page": 50}).json()[
+        "clusters"][0]["status"] == "active")
+    assert pages.assembled >= before + 2  # the change made the next request assemble it anew
