@@ -349,6 +349,26 @@ async def metrics_backends(request: Request) -> MetricsBackends:
 
 
 MetricsBackendsDep = Annotated[MetricsBackends, Depends(metrics_backends)]
+
+
+@dataclass(frozen=True)
+class ClusterReads:
+    """What ``GET /v1/clusters`` and ``GET /v1/clusters/{id}`` use besides the caller and the
+    tenant, as one dependency instead of four (as ``MetricsBackends``; issue 19, apiperf)."""
+
+    auth: Authenticator
+    caches: Caches
+    settings: Settings
+    scoper: Scoper | None  # None: no Prometheus configured
+
+
+async def cluster_reads(request: Request) -> ClusterReads:
+    state = request.app.state
+    return ClusterReads(auth=state.authenticator, caches=state.caches, settings=state.settings,
+                        scoper=getattr(state, "scoper", None))
+
+
+ClusterReadsDep = Annotated[ClusterReads, Depends(cluster_reads)]
 GitHookPayloadsDep = Annotated[RecentPayloads, Depends(_from_state("git_hook_payloads"))]
 SecurityPoliciesDep = Annotated[WatchCache, Depends(_from_state("security_policies"))]
 SecurityScansDep = Annotated[WatchCache, Depends(_from_state("security_scans"))]

@@ -28,8 +28,8 @@ from ..deps import (
     AuthDep,
     CachesDep,
     CallerDep,
+    ClusterReadsDep,
     KubeDep,
-    ScoperDep,
     SettingsDep,
     TenantDep,
     kube_call,
@@ -60,7 +60,7 @@ PLURAL = HybridCluster.PLURAL
 
 @router.get("", operation_id="listClusters", response_model=ClusterList, responses=errors(403))
 async def list_clusters(
-    caller: CallerDep, auth: AuthDep, caches: CachesDep, namespace: TenantDep,
+    caller: CallerDep, namespace: TenantDep, reads: ClusterReadsDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 10,
     provider: Annotated[Provider | None, Query(description="Only this provider.")] = None,
@@ -68,11 +68,11 @@ async def list_clusters(
     status: Annotated[str | None, Query(max_length=16, description="Only this status, e.g. "
                                         "active.")] = None,
 ) -> Response:
-    await auth.require(caller, "list", PLURAL, namespace)
+    await reads.auth.require(caller, "list", PLURAL, namespace)
     # The body is the ClusterList (response_model documents it) assembled from summaries the
     # model validated when each cluster version was first listed (listing.py): returned as
     # bytes, FastAPI does not validate and serialise the same page again.
-    body = caches.cluster_pages.page(namespace, page, per_page, status=status, region=region,
+    body = reads.caches.cluster_pages.page(namespace, page, per_page, status=status, region=region,
                                      provider=provider.value if provider else None)
     return Response(body, media_type="application/json")
 
@@ -96,15 +96,16 @@ async def create_cluster(body: ClusterCreate, caller: CallerDep, auth: AuthDep,
 
 @router.get("/{cluster_id}", operation_id="getCluster", response_model=ClusterDetails,
             responses=errors(403, 404))
-async def get_cluster(cluster_id: ClusterId, caller: CallerDep, auth: AuthDep,
-                      caches: CachesDep, namespace: TenantDep, settings: SettingsDep,
-                      prometheus: ScoperDep) -> Response:
-    await auth.require(caller, "get", PLURAL, namespace)
-    obj = cluster_or_404(caches.clusters, namespace, cluster_id)
-    metrics = await current_metrics(prometheus, settings, namespace, cluster_id)  # issue 14
+async def get_cluster(cluster_id: ClusterId, caller: CallerDep, namespace: TenantDep,
+                      reads: ClusterReadsDep) -> Response:
+    await reads.auth.require(caller, "get", PLURAL, namespace)
+    obj = cluster_or_404(reads.caches.clusters, namespace, cluster_id)
+    metrics = await current_metrics(reads.scoper, reads.settings, namespace,
+                                    cluster_id)  # issue 14
     # The ClusterDetails body (response_model documents it), rendered once per cluster
     # version (listing.py) instead of built, validated and serialised on every request.
-    return Response(caches.cluster_pages.details(obj, metrics), media_type="application/json",
+    return Response(reads.caches.cluster_pages.details(obj, metrics),
+                    media_type="application/json",
                     headers={"ETag": f'"{obj["metadata"]["resourceVersion"]}"'})
 
 
