@@ -48,6 +48,9 @@ class Tally:
     examples: list[str] = field(default_factory=list)
     created_at: dict[str, float] = field(default_factory=dict)  # scheduled send times
     failed_creates: set[str] = field(default_factory=set)
+    # Answers by route and status code ("error" when none came): shows how many failures were
+    # the API refusing work it had no capacity for (503 with Retry-After) rather than faults.
+    codes: dict[str, dict[str, int]] = field(default_factory=lambda: {r: {} for r in ROUTES})
 
 
 def create_body(name: str) -> dict[str, object]:
@@ -63,8 +66,10 @@ async def _send(tally: Tally, slots: asyncio.Semaphore, route: str, scheduled: f
             response = await call()
         failed = response.status_code != ok
         reason = f"{response.status_code} {response.text[:120]}"
+        code = str(response.status_code)
     except httpx.HTTPError as exc:
-        failed, reason = True, f"{type(exc).__name__}: {exc}"
+        failed, reason, code = True, f"{type(exc).__name__}: {exc}", "error"
+    tally.codes[route][code] = tally.codes[route].get(code, 0) + 1
     tally.latencies[route].append((time.monotonic() - scheduled) * 1000)
     if failed:
         tally.errors[route] += 1
@@ -183,7 +188,15 @@ async def run(bench: Bench, scale: float) -> list[Result]:
     errors = sum(tally.errors.values())
     results.append(Result("mixed_errors", errors, "requests", None,
                           {**params, "by_route": dict(tally.errors),
+                           "by_code": tally.codes,
                            "examples": "; ".join(tally.examples)}, target="0"))
+    # What the API answered successfully per second, and how many requests it refused as
+    # overloaded (503, counted in mixed_errors too) instead of queueing them.
+    answered = sum(tally.codes[r].get(str(ok), 0) for r, ok in
+                   (("get", 200), ("list", 200), ("create", 201)))
+    results.append(Result("mixed_ok_rate", answered / elapsed, "req/s", None, params))
+    results.append(Result("mixed_shed", sum(c.get("503", 0) for c in tally.codes.values()),
+                          "requests", None, params))
     results.append(Result("mixed_converge_p50_under_load", percentile(under_load, 50), "s",
                           percentile(at_rest, 50),
                           {"created_under_load": len(under_load), "created_at_rest":

@@ -55,6 +55,7 @@ from .hook_replay import RecentPayloads
 from .member import MemberClients
 from .oauth import CLIENT_LABEL
 from .observability import start_observability
+from .overload import Admission
 from .ratelimit import RateLimiter
 from .request_context import RequestContext
 from .routes import alert_rules as alert_rules_routes  # metrics and alerting (issue 14)
@@ -223,6 +224,10 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
     # else: routing, authentication, parsing.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes,
                        max_json_depth=settings.max_json_depth)
+    # Between the two (issue 19, apiperf): a request refused for overload costs no body read,
+    # and its refusal carries the request id and is counted like any other answer.
+    app.add_middleware(Admission, max_concurrent=settings.max_concurrent_requests,
+                       wait_seconds=settings.admission_wait_seconds, unlimited=_UNLIMITED)
 
     # Outermost of the two: the body limit's refusals carry the request id it sets.
     app.add_middleware(RequestContext, requests=REQUESTS, latency=LATENCY,

@@ -12,8 +12,9 @@ for the caller in the namespace involved, so Kubernetes RBAC decides and tenant 
 touches tenant B's objects.
 
 Rate limits. After authentication each caller spends a token from its bucket (see
-``ratelimit.py``); the tier comes from configuration (``HYBRIDCLOUD_API_TIERS``), else from the
-OAuth client registration mapped to the caller's ServiceAccount, else the default tier.
+``ratelimit.py``; the charging and the auth-failure buckets live in ``throttling.py``); the tier
+comes from configuration (``HYBRIDCLOUD_API_TIERS``), else from the OAuth client registration
+mapped to the caller's ServiceAccount, else the default tier.
 
 Failed authentications spend from buckets of their own (``auth-failure:*``, sized by
 ``HYBRIDCLOUD_API_AUTH_FAILURE_LIMIT``/``_BURST``): per client address for bearer tokens, per
@@ -29,7 +30,7 @@ import hashlib
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx2
@@ -59,11 +60,16 @@ from ..observability.scoping import Scoper
 from .errors import APIError
 from .hook_replay import RecentPayloads
 from .kubecall import kube_call as kube_call  # re-exported: routes import it from here
+from .listing import ClusterPages
 from .member import MemberClients
-from .proxies import client_address as resolve_client_address
-from .ratelimit import RateLimiter, Verdict
-from .settings import Settings, Tier
+from .settings import Settings
+from .single_flight import SingleFlight
 from .stats import RequestStats
+from .throttling import charge as charge
+from .throttling import client_address as client_address
+from .throttling import record_failure as record_failure
+from .throttling import refuse_if_failing as refuse_if_failing
+from .throttling import tier_for as tier_for
 
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 TENANT_HEADER = "X-Tenant-Namespace"
@@ -118,6 +124,9 @@ class Authenticator:
         self._denials: TTLCache[Any, bool] = TTLCache(
             _CACHED_ANSWERS, min(_DENIAL_SECONDS, settings.auth_cache_seconds), timer=clock)
         self._vouched: TTLCache[str, bool] = TTLCache(_CACHED_ANSWERS, _VOUCHED_SECONDS)
+        # Reviews in flight, shared by concurrent requests that missed the caches together.
+        self._identity_flights: SingleFlight[Caller | None] = SingleFlight()
+        self._decision_flights: SingleFlight[bool] = SingleFlight()
 
     @staticmethod
     def _digest(token: str) -> str:
@@ -133,6 +142,9 @@ class Authenticator:
         cached = self._identities.get(digest)
         if cached is not None:
             return cached
+        return await self._identity_flights.run(digest, lambda: self._token_review(token, digest))
+
+    async def _token_review(self, token: str, digest: str) -> Caller | None:
         review = await kube_call(self.client.create(TokenReview(spec=TokenReviewSpec(token=token))))
         status = review.status
         if status is None or not status.authenticated or status.user is None:
@@ -175,6 +187,12 @@ class Authenticator:
             return True
         if key in self._denials:
             return False
+        return await self._decision_flights.run(
+            key, lambda: self._subject_access_review(key, caller, resource, path))
+
+    async def _subject_access_review(self, key: tuple[object, ...], caller: Caller,
+                                     resource: ResourceAttributes | None,
+                                     path: NonResourceAttributes | None) -> bool:
         review = SubjectAccessReview(spec=SubjectAccessReviewSpec(
             user=caller.username, uid=caller.uid or None, groups=list(caller.groups),
             extra={k: list(v) for k, v in caller.extra} or None,
@@ -200,82 +218,15 @@ class Caches:
     oauth_clients: WatchCache
     tenants: TenantBook  # TenantPolicies + namespace labels: limits checked up front
     webhooks: WatchCache | None = None  # WebhookSubscriptions (routes/webhooks.py)
+    # GET /v1/clusters pages from summaries rendered once per object version (listing.py).
+    cluster_pages: ClusterPages = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cluster_pages = ClusterPages(self.clusters)
 
     def all(self) -> list[WatchCache]:
         return [self.clusters, self.applications, self.oauth_clients, self.tenants.policies,
                 self.tenants.namespaces, *([self.webhooks] if self.webhooks is not None else [])]
-
-
-def tier_for(request: Request, caller: Caller) -> Tier:
-    settings: Settings = request.app.state.settings
-    if caller.username in settings.tiers:
-        return settings.tiers[caller.username]
-    account = caller.service_account
-    if account is not None:
-        from .oauth import registered_tier  # local: oauth imports this module
-
-        tier = registered_tier(request.app.state.caches.oauth_clients, *account)
-        if tier is not None:
-            return tier
-    return settings.default_tier
-
-
-def charge(request: Request, key: str, tier: Tier) -> Verdict | None:
-    """Spend one request of ``key``'s budget; raise RATE_LIMITED when there is none."""
-    settings: Settings = request.app.state.settings
-    if not settings.rate_limit_enabled:
-        return None
-    limiter: RateLimiter = request.app.state.limiter
-    verdict = limiter.hit(key, tier)
-    request.state.rate_limit = verdict
-    if not verdict.allowed:
-        raise _rate_limited(verdict, "rate limit exceeded")
-    return verdict
-
-
-def client_address(request: Request) -> str:
-    """The client's address: the TCP peer, or what trusted proxies forwarded (``proxies.py``)."""
-    settings: Settings = request.app.state.settings
-    return resolve_client_address(request.client.host if request.client else None,
-                                  request.headers, settings.trusted_proxies)
-
-
-def _rate_limited(verdict: Verdict, what: str) -> APIError:
-    return APIError("RATE_LIMITED", f"{what}; retry in {verdict.retry_after}s",
-                    details={"limit": verdict.limit, "retry_after": verdict.retry_after},
-                    headers=verdict.headers())
-
-
-def _failure_limits(request: Request) -> tuple[Settings, RateLimiter] | None:
-    """The settings and limiter of the auth-failure buckets; None while rate limits are off."""
-    settings: Settings = request.app.state.settings
-    if not settings.rate_limit_enabled:
-        return None
-    limiter: RateLimiter = request.app.state.limiter
-    return settings, limiter
-
-
-def refuse_if_failing(request: Request, keys: list[str]) -> None:
-    """429 when any of the auth-failure buckets ``keys`` is empty, spending nothing: the work a
-    guess costs (TokenReview, scrypt) is not even started."""
-    if (limits := _failure_limits(request)) is None:
-        return
-    settings, limiter = limits
-    for key in keys:
-        verdict = limiter.check(key, settings.auth_failure_limit, settings.auth_failure_burst)
-        if not verdict.allowed:
-            request.state.rate_limit = verdict
-            raise _rate_limited(verdict, "too many failed authentications")
-
-
-def record_failure(request: Request, keys: list[str]) -> None:
-    """Spend one token of each auth-failure bucket in ``keys``."""
-    if (limits := _failure_limits(request)) is None:
-        return
-    settings, limiter = limits
-    for key in keys:
-        request.state.rate_limit = limiter.spend(key, settings.auth_failure_limit,
-                                                 settings.auth_failure_burst)
 
 
 # Dependencies are ``async def`` even when they do no I/O: FastAPI runs plain ``def`` ones in a
@@ -399,6 +350,26 @@ async def metrics_backends(request: Request) -> MetricsBackends:
 
 
 MetricsBackendsDep = Annotated[MetricsBackends, Depends(metrics_backends)]
+
+
+@dataclass(frozen=True)
+class ClusterReads:
+    """What ``GET /v1/clusters`` and ``GET /v1/clusters/{id}`` use besides the caller and the
+    tenant, as one dependency instead of four (as ``MetricsBackends``; issue 19, apiperf)."""
+
+    auth: Authenticator
+    caches: Caches
+    settings: Settings
+    scoper: Scoper | None  # None: no Prometheus configured
+
+
+async def cluster_reads(request: Request) -> ClusterReads:
+    state = request.app.state
+    return ClusterReads(auth=state.authenticator, caches=state.caches, settings=state.settings,
+                        scoper=getattr(state, "scoper", None))
+
+
+ClusterReadsDep = Annotated[ClusterReads, Depends(cluster_reads)]
 GitHookPayloadsDep = Annotated[RecentPayloads, Depends(_from_state("git_hook_payloads"))]
 GitHookWireDep = Annotated[KubeWire, Depends(_from_state("git_hook_wire"))]
 SecurityPoliciesDep = Annotated[WatchCache, Depends(_from_state("security_policies"))]

@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(
         default=32, gt=0, description="Deepest nesting of JSON arrays/objects accepted in a "
         "request body.")
+    # --- admission under overload (issue 19, apiperf; api/overload.py) --------------------------
+    max_concurrent_requests: int = Field(
+        default=64, ge=0, description="Requests worked on at once; more wait for a slot (0: no "
+        "limit). Probes and /metrics are never limited.")
+    admission_wait_seconds: float = Field(
+        default=0.5, ge=0, description="How long a request waits for a free slot before it is "
+        "refused with 503 SERVICE_UNAVAILABLE and Retry-After, so an overloaded API answers "
+        "fast instead of queueing for minutes.")
+    # --- end of admission under overload ------------------------------------------------------
     docs_enabled: bool = Field(
         default=False, description="Serve the interactive /docs and /redoc pages (on for "
         "`make run`); /openapi.json is always served.")

@@ -26,6 +26,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -38,6 +39,17 @@ from .objects import slim
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
+
+
+@dataclass
+class _OrderedView:
+    """One namespace's objects in list order, as of ``generation`` (contents) and
+    ``membership`` (which objects exist)."""
+
+    generation: int
+    membership: int
+    keys: list[Key]
+    objects: list[dict[str, Any]]
 
 
 def revision(value: str | None) -> int:
@@ -66,9 +78,13 @@ class WatchCache:
         self._objects: dict[Key, dict[str, Any]] = {}
         self._by_uid: dict[str, Key] = {}
         # Sorted views per namespace, rebuilt only after a change: a list request then costs
-        # a slice, not a sort of the whole fleet.
+        # a slice, not a sort of the whole fleet. The order (creationTimestamp, name) only
+        # changes when objects come or go (``_membership``); after mere modifications (a
+        # status write per reconcile) the view is refreshed in the kept order, without sorting.
         self._generation = 0
-        self._ordered: dict[str | None, tuple[int, list[dict[str, Any]]]] = {}
+        self._membership = 0
+        self._ordered: dict[str | None, _OrderedView] = {}
+        self.sorts = 0  # full sorts of a view since start (tests count them)
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._first_sync = asyncio.Event()
@@ -89,17 +105,24 @@ class WatchCache:
         """Objects (in ``namespace`` when given), oldest first, then by name: a stable order.
 
         The list is shared until the next change: callers must not modify it."""
-        cached = self._ordered.get(namespace)
-        if cached is not None and cached[0] == self._generation:
-            return cached[1]
-        chosen = [obj for (ns, _), obj in self._objects.items()
-                  if namespace is None or ns == namespace]
-        chosen.sort(key=lambda o: (o["metadata"].get("creationTimestamp") or "",
-                                   o["metadata"]["name"]))
+        view = self._ordered.get(namespace)
+        if view is not None and view.generation == self._generation:
+            return view.objects
+        if view is not None and view.membership == self._membership:
+            # Only modifications since the view was built: same keys, same order.
+            view.objects = [self._objects[key] for key in view.keys]
+            view.generation = self._generation
+            return view.objects
+        keys = [key for key in self._objects if namespace is None or key[0] == namespace]
+        keys.sort(key=lambda key: (self._objects[key]["metadata"].get("creationTimestamp")
+                                   or "", key[1]))
+        self.sorts += 1
         if len(self._ordered) > 1000:  # bound the memo under namespace churn
             self._ordered.clear()
-        self._ordered[namespace] = (self._generation, chosen)
-        return chosen
+        view = _OrderedView(self._generation, self._membership, keys,
+                            [self._objects[key] for key in keys])
+        self._ordered[namespace] = view
+        return view.objects
 
     @property
     def generation(self) -> int:
@@ -185,6 +208,7 @@ class WatchCache:
             fresh[(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])] = obj
         async with self._changed:
             self._generation += 1
+            self._membership += 1
             self._objects = fresh
             self._by_uid = {obj["metadata"]["uid"]: key for key, obj in fresh.items()}
             self.resource_version = listing.resourceVersion
@@ -244,11 +268,14 @@ class WatchCache:
         async with self._changed:
             if kind in ("ADDED", "MODIFIED"):
                 key = (meta.get("namespace", ""), meta["name"])
+                if key not in self._objects:
+                    self._membership += 1
                 self._objects[key] = slim(obj)
                 self._by_uid[meta["uid"]] = key
                 self._generation += 1
             elif kind == "DELETED":
                 self._generation += 1
+                self._membership += 1
                 self._objects.pop((meta.get("namespace", ""), meta["name"]), None)
                 self._by_uid.pop(meta.get("uid", ""), None)
             self.resource_version = meta.get("resourceVersion") or self.resource_version

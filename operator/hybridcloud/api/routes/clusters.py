@@ -28,8 +28,8 @@ from ..deps import (
     AuthDep,
     CachesDep,
     CallerDep,
+    ClusterReadsDep,
     KubeDep,
-    ScoperDep,
     SettingsDep,
     TenantDep,
     kube_call,
@@ -49,11 +49,9 @@ from ..views import (
     ClusterDetails,
     ClusterList,
     accepted,
-    cluster_details,
     cluster_status,
-    cluster_summary,
 )
-from ._common import ClusterId, caught_up, cluster_or_404, create_object, errors, page_of
+from ._common import ClusterId, caught_up, cluster_or_404, create_object, errors
 from .metrics import current_metrics
 
 router = APIRouter(prefix="/v1/clusters", tags=["clusters"])
@@ -62,21 +60,21 @@ PLURAL = HybridCluster.PLURAL
 
 @router.get("", operation_id="listClusters", response_model=ClusterList, responses=errors(403))
 async def list_clusters(
-    caller: CallerDep, auth: AuthDep, caches: CachesDep, namespace: TenantDep,
+    caller: CallerDep, namespace: TenantDep, reads: ClusterReadsDep,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 10,
     provider: Annotated[Provider | None, Query(description="Only this provider.")] = None,
     region: Annotated[str | None, Query(max_length=64, description="Only this region.")] = None,
     status: Annotated[str | None, Query(max_length=16, description="Only this status, e.g. "
                                         "active.")] = None,
-) -> ClusterList:
-    await auth.require(caller, "list", PLURAL, namespace)
-    chosen = [o for o in caches.clusters.items(namespace)
-              if (provider is None or o["spec"]["provider"] == provider)
-              and (region is None or o["spec"].get("region") == region)
-              and (status is None or cluster_status(o) == status.lower())]
-    return ClusterList(clusters=[cluster_summary(o) for o in page_of(chosen, page, per_page)],
-                       total=len(chosen), page=page, per_page=per_page)
+) -> Response:
+    await reads.auth.require(caller, "list", PLURAL, namespace)
+    # The body is the ClusterList (response_model documents it) assembled from summaries the
+    # model validated when each cluster version was first listed (listing.py): returned as
+    # bytes, FastAPI does not validate and serialise the same page again.
+    body = reads.caches.cluster_pages.page(namespace, page, per_page, status=status, region=region,
+                                     provider=provider.value if provider else None)
+    return Response(body, media_type="application/json")
 
 
 @router.post("", operation_id="createCluster", status_code=201, response_model=Accepted,
@@ -98,17 +96,17 @@ async def create_cluster(body: ClusterCreate, caller: CallerDep, auth: AuthDep,
 
 @router.get("/{cluster_id}", operation_id="getCluster", response_model=ClusterDetails,
             responses=errors(403, 404))
-async def get_cluster(cluster_id: ClusterId, response: Response,
-                      caller: CallerDep, auth: AuthDep, caches: CachesDep,
-                      namespace: TenantDep, settings: SettingsDep,
-                      prometheus: ScoperDep) -> ClusterDetails:
-    await auth.require(caller, "get", PLURAL, namespace)
-    obj = cluster_or_404(caches.clusters, namespace, cluster_id)
-    response.headers["ETag"] = f'"{obj["metadata"]["resourceVersion"]}"'
-    details = cluster_details(obj)
-    details.metrics = await current_metrics(prometheus, settings, namespace,
-                                            cluster_id)  # issue 14
-    return details
+async def get_cluster(cluster_id: ClusterId, caller: CallerDep, namespace: TenantDep,
+                      reads: ClusterReadsDep) -> Response:
+    await reads.auth.require(caller, "get", PLURAL, namespace)
+    obj = cluster_or_404(reads.caches.clusters, namespace, cluster_id)
+    metrics = await current_metrics(reads.scoper, reads.settings, namespace,
+                                    cluster_id)  # issue 14
+    # The ClusterDetails body (response_model documents it), rendered once per cluster
+    # version (listing.py) instead of built, validated and serialised on every request.
+    return Response(reads.caches.cluster_pages.details(obj, metrics),
+                    media_type="application/json",
+                    headers={"ETag": f'"{obj["metadata"]["resourceVersion"]}"'})
 
 
 def _if_match(value: str | None) -> str | None:
