@@ -41,7 +41,7 @@ from ..delivery.render import RenderError
 from ..feed import Feed
 from ..kube import objects
 from ..kube.member_credentials import MemberClients, MemberCredentialError
-from ..kube.resources import HybridClusterResource, MultiClusterApplicationResource
+from ..kube.resources import MultiClusterApplicationResource
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, MultiClusterApplication
@@ -55,7 +55,7 @@ from .app_sources import REFRESH_ANNOTATION as REFRESH_ANNOTATION
 from .app_sources import ApplicationSources, FetchSlotsBusyError
 from .app_status import ApplicationStatusWriter
 from .config import OperatorConfig
-from .keyed import ClusterBook, QueuedController, facts_of, track_cluster
+from .keyed import ClusterBook, QueuedController, facts_of, prime_clusters, track_cluster
 from .member_loss import MemberLoss
 from .queue import WorkQueue
 
@@ -350,12 +350,7 @@ class ApplicationController(QueuedController, ApplicationStatusWriter):
     # -- edges ---------------------------------------------------------------------------------
 
     async def _prime(self, namespace: str) -> None:
-        """List the namespace's clusters once, so the first placement sees all of them."""
-        if namespace in self._primed:
-            return
-        async for item in self.client.list(HybridClusterResource, namespace=namespace):
-            self.observe_cluster("ADDED", dict(item.to_dict()))  # type: ignore[no-untyped-call]
-        self._primed.add(namespace)
+        await prime_clusters(self.client, namespace, self._primed, self.observe_cluster)
 
     async def _member(self, namespace: str, cluster: str) -> MemberCluster:
         """The member's client, from the platform's copy of its credential only (never the

@@ -3,14 +3,16 @@ reconciles them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx2
 from lightkube import ApiError, AsyncClient, KubeConfig
 
+from ..kube import objects
 from ..kube.counted import counted
 from ..kube.member_credentials import MemberClients
+from ..kube.resources import HybridClusterResource
 from ..reconcile.health import unhealthy_since
 from ..reconcile.placement import ClusterFacts
 from .queue import WorkQueue
@@ -24,6 +26,20 @@ class QueuedController:
 
     def start(self) -> None:
         self.queue.start()
+
+    def remember(self, event_type: str | None, body: Mapping[str, Any]) -> Key | None:
+        """Keep the newest body of a watch event; the key when it is news to act on, None for
+        a deletion (forgotten, and dropped from the queue) or a stale or repeated body."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if event_type == "DELETED":
+            self.bodies.pop(key, None)
+            self.queue.forget(key)
+            return None
+        if not objects.newer(body, self.bodies.get(key), strictly=True):
+            return None
+        self.bodies[key] = dict(body)
+        return key
 
     def requeue_namespace(self, namespace: str) -> None:
         """The namespace's clusters changed: every object there may place or target anew."""
@@ -45,6 +61,17 @@ def member_refusal(exc: BaseException) -> str:
     if isinstance(exc, httpx2.HTTPError):
         return f"cannot reach the cluster: {type(exc).__name__}"
     return str(exc)
+
+
+async def prime_clusters(client: AsyncClient, namespace: str, primed: set[str],
+                         observe_cluster: Callable[[str, dict[str, Any]], None]) -> None:
+    """List the namespace's clusters once (the first pass there must see all of them, not just
+    those whose watch events arrived first)."""
+    if namespace in primed:
+        return
+    async for item in client.list(HybridClusterResource, namespace=namespace):
+        observe_cluster("ADDED", dict(item.to_dict()))  # type: ignore[no-untyped-call]
+    primed.add(namespace)
 
 
 def cluster_facts(body: Mapping[str, Any]) -> ClusterFacts:

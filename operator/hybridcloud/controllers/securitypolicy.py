@@ -29,7 +29,7 @@ from .. import FINALIZER, GROUP, VERSION
 from ..conditions import now_rfc3339
 from ..kube import objects
 from ..kube.member_credentials import MemberClients, MemberCredentialError
-from ..kube.resources import HybridClusterResource, SecurityPolicyResource
+from ..kube.resources import SecurityPolicyResource
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
 from ..models import HybridCluster, SecurityPolicy, SecurityPolicySpec
@@ -44,6 +44,7 @@ from .keyed import (
     facts_of,
     member_refusal,
     platform_member_clients,
+    prime_clusters,
     track_cluster,
 )
 from .queue import WorkQueue
@@ -83,14 +84,8 @@ class SecurityPolicyController(QueuedController):
     # -- wiring --------------------------------------------------------------------------------
 
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        meta = body["metadata"]
-        key = (meta["namespace"], meta["name"])
-        if event_type == "DELETED":
-            self.bodies.pop(key, None)
-            self.queue.forget(key)
-            return
-        if objects.newer(body, self.bodies.get(key), strictly=True):
-            self.bodies[key] = dict(body)
+        key = self.remember(event_type, body)
+        if key is not None:
             self.queue.add(key)
 
     def observe_cluster(self, event_type: str | None, body: Mapping[str, Any]) -> None:
@@ -239,12 +234,7 @@ class SecurityPolicyController(QueuedController):
     # -- edges ---------------------------------------------------------------------------------
 
     async def _prime(self, namespace: str) -> None:
-        """List the namespace's clusters once, so the first pass sees all of them."""
-        if namespace in self._primed:
-            return
-        async for item in self.client.list(HybridClusterResource, namespace=namespace):
-            self.observe_cluster("ADDED", dict(item.to_dict()))  # type: ignore[no-untyped-call]
-        self._primed.add(namespace)
+        await prime_clusters(self.client, namespace, self._primed, self.observe_cluster)
 
     async def _conclude(self, key: Key, body: dict[str, Any], status: dict[str, Any]) -> None:
         current = body.get("status") or {}

@@ -83,18 +83,11 @@ class SecurityScanController(QueuedController):
             private_registries=frozenset(config.scanner_private_registries)))
 
     def observe(self, event_type: str | None, body: Mapping[str, Any]) -> None:
-        meta = body["metadata"]
-        key = (meta["namespace"], meta["name"])
-        if event_type == "DELETED":
-            self.bodies.pop(key, None)
-            self.queue.forget(key)
-            return
-        if objects.newer(body, self.bodies.get(key), strictly=True):
-            self.bodies[key] = dict(body)
-            status = body.get("status") or {}
-            if status.get("phase") not in _DONE or status.get("observedGeneration") != (
-                    meta.get("generation", 1)):
-                self.queue.add(key)
+        key = self.remember(event_type, body)
+        status = body.get("status") or {}
+        if key is not None and (status.get("phase") not in _DONE or status.get(
+                "observedGeneration") != body["metadata"].get("generation", 1)):
+            self.queue.add(key)
 
     async def stop(self) -> None:
         await self.queue.stop()
