@@ -16,6 +16,7 @@ def _operator(args: argparse.Namespace) -> int:
     import kopf
 
     from . import controllers  # noqa: F401  (registers the handlers)
+    from .controllers.settings import EventHandlersOnlyMemories
 
     kopf.configure(verbose=args.verbose)
     namespaces: list[str] = [ns for ns in (args.namespace or []) if ns]
@@ -27,6 +28,7 @@ def _operator(args: argparse.Namespace) -> int:
         namespaces=namespaces,
         liveness_endpoint=f"http://0.0.0.0:{args.health_port}/healthz" if args.health_port
         else None,
+        memories=EventHandlersOnlyMemories(),  # nothing kept per object (issue 19)
     )
     return 0
 

@@ -6,7 +6,11 @@ from __future__ import annotations
 import kopf
 
 import hybridcloud.controllers  # noqa: F401  (importing the package registers the handlers)
-from hybridcloud.controllers.settings import EventHandlersOnly, configure
+from hybridcloud.controllers.settings import (
+    EventHandlersOnly,
+    EventHandlersOnlyMemories,
+    configure,
+)
 
 
 def test_the_operator_registers_no_change_handler_daemon_or_timer() -> None:
@@ -28,3 +32,16 @@ def test_kopf_builds_no_essence_and_diffs_nothing_for_an_event() -> None:
     assert isinstance(storage, EventHandlersOnly)
     assert storage.build(body=body) == {} and storage.fetch(body=body) == {}
     assert storage.build(body=body) == storage.fetch(body=body)  # no change to react to
+
+
+async def test_kopf_keeps_no_memory_per_object_between_events() -> None:
+    memories = EventHandlersOnlyMemories()
+    body: kopf.RawBody = {"metadata": {"uid": "uid-1", "name": "web", "namespace": "tenant-a"}}
+    operator_memo = kopf.Memo(clusters="the cluster controller")
+
+    first = await memories.recall(body, memobase=operator_memo, noticed_by_listing=True)
+    second = await memories.recall(body, memobase=operator_memo)
+
+    assert first.memo["clusters"] == "the cluster controller"  # handlers still find it
+    assert first.noticed_by_listing and second is not first
+    assert list(memories.iter_all_memories()) == []  # nothing held until the object goes

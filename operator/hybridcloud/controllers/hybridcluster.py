@@ -114,7 +114,7 @@ class ClusterController(QueuedController):
             # The echo of our own write (its response is already cached) or a re-list: a pass
             # would find nothing new, so don't spend one. Periodic resync still catches drift.
             return
-        self.bodies[key] = objects.slim(body)
+        self.bodies[key] = objects.cached_copy(body)
         self.queue.add(key)
 
     def _retry_quota_stalled(self, namespace: str) -> None:
@@ -331,7 +331,7 @@ class ClusterController(QueuedController):
     async def _store(self, key: Key, body: dict[str, Any]) -> dict[str, Any]:
         cached = self.bodies.get(key)
         if objects.newer(body, cached):
-            body = self.bodies[key] = objects.slim(body)
+            body = self.bodies[key] = objects.cached_copy(body)
             # Our write's response may carry a user's change made meanwhile; its own watch
             # event will be skipped as "not newer", so schedule the pass here instead.
             if cached is not None and _user_intent(body) != _user_intent(cached):

@@ -21,7 +21,7 @@ from lightkube.types import PatchType
 
 from ..events.dispatcher import Dispatcher
 from ..events.sender import DeliverySettings
-from ..events.transitions import APPLICATION_KIND, CLUSTER_KIND
+from ..events.transitions import APPLICATION_KIND, CLUSTER_KIND, event_source
 from ..events.urls import URLPolicy
 from ..kube import objects
 from ..kube.cache import WatchCache
@@ -54,8 +54,12 @@ class WebhookService:
         self.wire = wire
         self.namespaces = frozenset(config.watched_namespaces)
         scope = config.watched_namespaces[0] if len(self.namespaces) == 1 else "*"
-        self.clusters = WatchCache(client, HybridClusterResource, namespace=scope)
-        self.applications = WatchCache(client, MultiClusterApplicationResource, namespace=scope)
+        # Event sources: only what events are made of is kept (not a second full copy of every
+        # cluster beside the cluster controller's).
+        self.clusters = WatchCache(client, HybridClusterResource, namespace=scope,
+                                   keep=_event_source)
+        self.applications = WatchCache(client, MultiClusterApplicationResource, namespace=scope,
+                                       keep=_event_source)
         self.subscriptions = WatchCache(client, WebhookSubscriptionResource, namespace=scope)
         self._secrets: dict[tuple[str, str], tuple[float, bytes | None]] = {}
         self.dispatcher = Dispatcher(settings_of(config), self._secret, self._write_status,
@@ -119,3 +123,8 @@ def _forward(dispatcher: Dispatcher, kind: str, namespaces: frozenset[str], chan
         dispatcher.objects_listed()
     elif not namespaces or obj["metadata"]["namespace"] in namespaces:
         dispatcher.object_changed(kind, change, obj)
+
+
+def _event_source(body: Mapping[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = objects.compact(event_source(body))
+    return kept

@@ -110,6 +110,26 @@ def events_of(kind: str, body: Mapping[str, Any]) -> list[Event]:
     return out
 
 
+_SOURCE_METADATA = ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+
+
+def event_source(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a watched object that :func:`events_of`, its deleted event and a watch
+    cache read (metadata names, uid, version and age; the provider; the transitions and placed
+    clusters): what a cache that only feeds events keeps, instead of the whole object, once per
+    cluster at fleet scale. Plain JSON values: the caller interns or copies them."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    kept: dict[str, Any] = {"metadata": {k: meta[k] for k in _SOURCE_METADATA if k in meta}}
+    if "provider" in spec:
+        kept["spec"] = {"provider": spec["provider"]}
+    kept_status = {k: status[k] for k in ("transitions", "placedClusters") if k in status}
+    if kept_status:
+        kept["status"] = kept_status
+    return kept
+
+
 def deleted_event(kind: str, namespace: str, uid: str, name: str, *, now: str,
                   detail: str | None = None) -> Event:
     """The ``*.deleted`` event of an object that is gone (its id depends only on the uid)."""

@@ -25,7 +25,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,11 +65,16 @@ class WatchCache:
 
     def __init__(self, client: AsyncClient, resource: Any, *, namespace: str | None = "*",
                  label_selector: str | None = None, server_timeout: int = 300,
-                 backoff: float = 1.0) -> None:
+                 backoff: float = 1.0,
+                 keep: Callable[[Mapping[str, Any]], dict[str, Any]] = slim) -> None:
         self.client = client
         self.resource = resource
         self.namespace = namespace
         self.label_selector = label_selector
+        # What is kept of each object (and given to listeners): a consumer that reads a few
+        # fields keeps only those (they must include metadata namespace, name, uid and
+        # creationTimestamp, which the cache itself reads).
+        self.keep = keep
         self.server_timeout = server_timeout
         self.backoff = backoff
         self.resource_version = ""
@@ -202,7 +207,7 @@ class WatchCache:
     async def _relist(self) -> None:
         listing = self.client.list(self.resource, namespace=self.namespace,
                                    labels=self._labels())
-        objects = [slim(obj.to_dict()) async for obj in listing]
+        objects = [self.keep(obj.to_dict()) async for obj in listing]
         fresh: dict[Key, dict[str, Any]] = {}
         for obj in objects:
             fresh[(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])] = obj
@@ -270,7 +275,7 @@ class WatchCache:
                 key = (meta.get("namespace", ""), meta["name"])
                 if key not in self._objects:
                     self._membership += 1
-                self._objects[key] = slim(obj)
+                self._objects[key] = self.keep(obj)
                 self._by_uid[meta["uid"]] = key
                 self._generation += 1
             elif kind == "DELETED":
@@ -281,7 +286,7 @@ class WatchCache:
             self.resource_version = meta.get("resourceVersion") or self.resource_version
             self._changed.notify_all()
         if kind in ("ADDED", "MODIFIED", "DELETED"):
-            self._notify([(str(kind), slim(obj))])
+            self._notify([(str(kind), self.keep(obj))])
 
     def _notify(self, changes: list[tuple[str, dict[str, Any]]]) -> None:
         for listener in self.listeners:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
@@ -39,6 +40,32 @@ def slim(body: Mapping[str, Any]) -> dict[str, Any]:
     kopf's raw-event wrappers dropped. Nested values are shared, not copied."""
     metadata = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
     return {**body, "metadata": metadata}
+
+
+_INTERNED_UP_TO = 256  # longer strings (messages of failures) are rare and mostly unique
+
+
+def compact(value: Any) -> Any:
+    """A deep copy of a decoded JSON value whose strings are interned: for caches holding one
+    object per cluster. ``json.loads`` allocates every key and value anew for each object, so
+    the keys and the values most objects share (condition types, reasons and messages, the
+    phase, the provider, timestamps of the same second) cost their bytes once per object; here
+    they cost them once. Interned strings are freed with their last user (CPython), so this
+    keeps nothing alive. Lists stay lists: cached bodies are compared with fresh ones."""
+    if isinstance(value, dict):
+        return {sys.intern(k) if type(k) is str else k: compact(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compact(item) for item in value]
+    if type(value) is str and len(value) <= _INTERNED_UP_TO:
+        return sys.intern(value)
+    return value
+
+
+def cached_copy(body: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`slim` and :func:`compact`: the copy a controller keeps of each object it owns.
+    Shares nothing with ``body`` (kopf's event, a write's response)."""
+    copied: dict[str, Any] = compact(slim(body))
+    return copied
 
 
 def _path(resource: Any, body: Mapping[str, Any], subresource: str | None = None) -> str:
