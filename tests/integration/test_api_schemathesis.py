@@ -133,7 +133,7 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(
                "--phases", "examples,coverage,fuzzing", "--no-shrink",
                "--report", "junit,ndjson", "--report-junit-path", str(tmp_path / "junit.xml"),
                "--report-ndjson-path", str(events),
-               "--suppress-health-check", "all", "--max-time", "100"]
+               "--suppress-health-check", "all", "--max-time", "180"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     output = result.stdout + result.stderr
     cases = sum(int(n) for n in re.findall(r"(\d+) generated", output))
