@@ -46,19 +46,25 @@ def http(api: str, kube: Client, namespace: str) -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture
-def summaries_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the clusters whose ``ClusterSummary`` model was built (and validated), in order:
-    the view function builds it through the ``views`` module's global, on old and new code."""
+def _builds_of(monkeypatch: pytest.MonkeyPatch, model: str) -> list[str]:
+    """Names of the clusters whose ``views.<model>`` was built (and validated), in order: the view
+    functions build it through the ``views`` module's global, on old and new code."""
     built: list[str] = []
+    base = getattr(views, model)
 
-    class Counted(views.ClusterSummary):
+    class Counted(base):  # type: ignore[misc,valid-type]
         def __init__(self, **fields: Any) -> None:
             built.append(fields["name"])
             super().__init__(**fields)
 
-    monkeypatch.setattr(views, "ClusterSummary", Counted)
+    monkeypatch.setattr(views, model, Counted)
     return built
+
+
+@pytest.fixture
+def summaries_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the clusters whose ``ClusterSummary`` model was built, in order."""
+    return _builds_of(monkeypatch, "ClusterSummary")
 
 
 def create(http: httpx.Client, name: str, provider: str = "openstack",
@@ -158,16 +164,8 @@ def test_bad_list_parameters_are_invalid_requests_naming_the_parameter(
 
 @pytest.fixture
 def details_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the clusters whose ``ClusterDetails`` model was built, as ``summaries_built``."""
-    built: list[str] = []
-
-    class Counted(views.ClusterDetails):
-        def __init__(self, **fields: Any) -> None:
-            built.append(fields["name"])
-            super().__init__(**fields)
-
-    monkeypatch.setattr(views, "ClusterDetails", Counted)
-    return built
+    """Names of the clusters whose ``ClusterDetails`` model was built, in order."""
+    return _builds_of(monkeypatch, "ClusterDetails")
 
 
 def test_cluster_details_are_rendered_once_per_version_and_equal_the_models(
