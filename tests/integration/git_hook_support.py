@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from lightkube import Client
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import ConfigMap
 
 from hybridcloud.api.settings import Settings, Tier
-from hybridcloud.delivery.githooks import REFRESH_ANNOTATION
+from hybridcloud.delivery.githooks import repository_key, tracked_by
+from hybridcloud.delivery.gitpushes import RECORD_NAME, RecordedPush, recorded
 from hybridcloud.kube.resources import MultiClusterApplicationResource
 
 SECRETS = {"github": "github-hook-secret", "gitlab": "gitlab-hook-token",
@@ -80,6 +83,32 @@ def create_application(kube: Client, namespace: str, name: str, repository: str,
         namespace=namespace)
 
 
-def refresh_token(kube: Client, namespace: str, name: str) -> str | None:
-    app = kube.get(MultiClusterApplicationResource, name, namespace=namespace)
-    return (app.metadata.annotations or {}).get(REFRESH_ANNOTATION) if app.metadata else None
+def recorded_pushes(kube: Client, namespace: str = "hybridcloud-system") -> list[RecordedPush]:
+    """The pushes the API recorded for the operator (``delivery/gitpushes.py``)."""
+    try:
+        record = kube.get(ConfigMap, RECORD_NAME, namespace=namespace)
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return []
+        raise
+    return recorded(record.data)
+
+
+def pushes_since(kube: Client, before: list[RecordedPush], *repositories: str,
+                 ) -> list[RecordedPush]:
+    """Pushes recorded after ``before`` was read that name any of ``repositories`` (other
+    tests may record pushes of their own repositories meanwhile)."""
+    keys = {repository_key(url) for url in repositories}
+    seen = {push.token for push in before}
+    return [push for push in recorded_pushes(kube) if push.token not in seen
+            and keys & set(push.push.repositories)]
+
+
+def refreshed_by(kube: Client, pushes: list[RecordedPush], namespace: str,
+                 *names: str) -> dict[str, bool]:
+    """Which of the applications ``names`` the operator refreshes for ``pushes``: the same
+    decision (``tracked_by``) it makes on each recorded push."""
+    apps = {name: kube.get(MultiClusterApplicationResource, name, namespace=namespace).to_dict()
+            for name in names}
+    return {name: any(tracked_by(push.push, app) for push in pushes)
+            for name, app in apps.items()}

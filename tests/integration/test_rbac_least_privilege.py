@@ -22,15 +22,18 @@ from lightkube import Client, KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
-from lightkube.resources.core_v1 import Event, Namespace, Secret, ServiceAccount
+from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 
 from hybridcloud.controlplane import ControlPlane, Profile
+from hybridcloud.delivery.githooks import repository_key
+from hybridcloud.delivery.gitpushes import RECORD_NAME, RecordedPush, recorded
 from hybridcloud.kube.bootstrap import client_for, request_token, wait_until_creatable
 from hybridcloud.kube.member_credentials import platform_secret_name
 from hybridcloud.kube.resources import HybridClusterResource
 
 from .api_support import api_process
+from .git_hook_support import create_application, push_payload, secrets_dir, signed_headers
 from .harness import OperatorProcess, eventually, wait_gone, wait_phase
 
 pytestmark = pytest.mark.integration
@@ -105,6 +108,13 @@ def can(kubectl: Kubectl, verb: str, resource: str, namespace: str | None) -> bo
     return answer.stdout.strip() == "yes"
 
 
+def can_named(kubectl: Kubectl, verb: str, resource_and_name: str, namespace: str) -> bool:
+    """SelfSubjectAccessReview for one object, ``plural/name``."""
+    answer = kubectl("auth", "can-i", verb, resource_and_name, "-n", namespace)
+    assert answer.stdout.strip() in ("yes", "no"), answer.stderr
+    return answer.stdout.strip() == "yes"
+
+
 def assert_permissions(kubectl: Kubectl, namespace: str, allowed: list[str],
                        denied: list[str]) -> None:
     """Each entry is "verb resource" (namespaced in ``namespace``) or "verb resource *"."""
@@ -168,6 +178,10 @@ def test_operator_account_has_what_the_operator_needs_and_nothing_more(
     assert_permissions(kubectl, namespace, OPERATOR_ALLOWED, OPERATOR_DENIED)
     # The platform copies of member credentials: also deleted, in the platform namespace only.
     assert can(kubectl, "delete", "secrets", SYSTEM)
+    # The Git push record the API writes is watched there (issue 19), nowhere else.
+    assert can(kubectl, "list", "configmaps", SYSTEM)
+    assert can(kubectl, "watch", "configmaps", SYSTEM)
+    assert not can(kubectl, "watch", "configmaps", namespace)
 
 
 @pytest.fixture
@@ -258,13 +272,22 @@ def test_api_account_has_what_the_api_needs_and_nothing_more(
     # credentials (the operator's copies) are read there too, never in tenant namespaces.
     assert can(kubectl, "list", "secrets", SYSTEM) and can(kubectl, "watch", "secrets", SYSTEM)
     assert can(kubectl, "get", "secrets", SYSTEM)
+    # The Git push record (issue 19): rewritten by name in the platform namespace, no other
+    # ConfigMap there and none anywhere else.
+    assert can_named(kubectl, "update", f"configmaps/{RECORD_NAME}", SYSTEM)
+    assert can_named(kubectl, "get", f"configmaps/{RECORD_NAME}", SYSTEM)
+    assert not can_named(kubectl, "update", "configmaps/logship-cursor", SYSTEM)
+    assert not can(kubectl, "list", "configmaps", SYSTEM)
+    assert not can(kubectl, "create", "configmaps", namespace)
 
 
 @pytest.fixture
 def api_url(api_kubeconfig: Path, tmp_path: Path) -> Iterator[str]:
     log = tmp_path / "api.log"
+    hooks = secrets_dir(tmp_path / "hook-secrets")
     with api_process(log, lambda _: {"HYBRIDCLOUD_API_KUBECONFIG": str(api_kubeconfig),
-                                     "HYBRIDCLOUD_API_OAUTH_NAMESPACE": SYSTEM},
+                                     "HYBRIDCLOUD_API_OAUTH_NAMESPACE": SYSTEM,
+                                     "HYBRIDCLOUD_API_GIT_HOOK_SECRETS_DIR": str(hooks)},
                      log_level=None) as (url, _):
         yield url
     text = log.read_text(errors="replace")
@@ -307,6 +330,34 @@ def test_api_under_its_service_account_authenticates_and_authorizes_callers(
                       message=lambda: f"viewer got {names(viewer)}")
     assert names(nobody)[0] == 403
     assert names("not-a-token")[0] == 401
+
+
+def test_api_under_its_service_account_records_a_git_push_for_the_operator(
+    admin: Client, namespace: str, api_url: str,
+) -> None:
+    repository = f"https://git.example.com/rbac/{uuid.uuid4().hex[:8]}.git"
+    create_application(admin, namespace, "tracks-push", repository, "main", placement=["dev"])
+
+    def record() -> list[RecordedPush]:
+        try:
+            found = admin.get(ConfigMap, RECORD_NAME, namespace=SYSTEM)
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return []
+            raise
+        return [p for p in recorded(found.data) if repository_key(repository)
+                in p.push.repositories]
+
+    def pushed_after(before: int) -> int | None:  # the API's cache may not hold the app yet
+        body = push_payload("github", repository)  # new each time: a repeat is a replay
+        answer = httpx.post(f"{api_url}/v1/hooks/git", content=body, timeout=10,
+                            headers=signed_headers("github", body))
+        assert answer.status_code == 202, answer.text
+        return len(record()) if len(record()) > before else None
+
+    # The first push creates the record, the second rewrites it.
+    first = eventually(lambda: pushed_after(0), timeout=15, message="no push was recorded")
+    eventually(lambda: pushed_after(first), timeout=15, message="the second push was lost")
 
 
 # -- users ----------------------------------------------------------------------------------------

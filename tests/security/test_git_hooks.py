@@ -1,8 +1,9 @@
 """The Git webhook receiver as an attack surface: it is unauthenticated by design, so the
 signature is all that stands between anyone and a refresh. Forged, missing, replayed or oversized
-payloads must refresh nothing; a signed push naming some repository refreshes only the
+payloads must record no push; a signed push naming some repository is recorded with that
+repository and ref only, refreshes (by the operator's own decision, ``tracked_by``) only the
 applications tracking that repository and branch, whoever's they are, and the answer never tells
-the sender whether any matched."""
+the sender whether any matched. A push nobody's application tracks is not even recorded."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from ..integration.git_hook_support import (
     create_application,
     hook_settings,
     push_payload,
-    refresh_token,
+    pushes_since,
+    recorded_pushes,
+    refreshed_by,
     secrets_dir,
     signed_headers,
 )
@@ -59,13 +62,10 @@ def intruder(kube: Client) -> Iterator[str]:
         yield name
 
 
-def _refreshed(kube: Client, namespace: str, *names: str) -> dict[str, bool]:
-    return {name: refresh_token(kube, namespace, name) is not None for name in names}
-
-
 @pytest.mark.parametrize("provider", ["github", "gitlab", "gitea"])
 def test_a_forged_or_missing_signature_is_refused_and_refreshes_nothing(
         receiver: httpx.Client, kube: Client, victim: str, provider: str) -> None:
+    before = recorded_pushes(kube)
     body = push_payload(provider, VICTIM_REPO)
     forged = signed_headers(provider, body, secret="guessed-secret")
     unsigned = {k: v for k, v in forged.items()
@@ -82,7 +82,7 @@ def test_a_forged_or_missing_signature_is_refused_and_refreshes_nothing(
     if provider != "gitlab":  # GitLab's token does not cover the body
         assert receiver.post("/v1/hooks/git", content=body,
                              headers=tampered).status_code == 401
-    assert not any(_refreshed(kube, victim, "tracks-main", "tracks-release", "pinned").values())
+    assert pushes_since(kube, before, VICTIM_REPO, ATTACKER_REPO) == []
 
 
 def test_repeated_bad_signatures_are_throttled_before_the_signature_is_checked(
@@ -99,23 +99,24 @@ def test_repeated_bad_signatures_are_throttled_before_the_signature_is_checked(
 
 def test_an_oversized_payload_is_refused_and_refreshes_nothing(
         receiver: httpx.Client, kube: Client, victim: str) -> None:
+    before = recorded_pushes(kube)
     body = push_payload("github", VICTIM_REPO)[:-1] + b', "padding": "' + b"x" * 70_000 + b'"}'
     answer = receiver.post("/v1/hooks/git", content=body, headers=signed_headers("github", body))
     assert answer.status_code == 413, answer.text
     assert answer.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
-    assert not _refreshed(kube, victim, "tracks-main")["tracks-main"]
+    assert pushes_since(kube, before, VICTIM_REPO) == []
 
 
 def test_a_replayed_payload_is_acknowledged_but_refreshes_nothing_again(
         receiver: httpx.Client, kube: Client, victim: str) -> None:
+    before = recorded_pushes(kube)
     body = push_payload("gitea", VICTIM_REPO)
     first = receiver.post("/v1/hooks/git", content=body, headers=signed_headers("gitea", body))
     assert first.status_code == 202 and first.json() == {"status": "accepted"}
-    token = refresh_token(kube, victim, "tracks-main")
-    assert token is not None
+    assert len(pushes_since(kube, before, VICTIM_REPO)) == 1
     replay = receiver.post("/v1/hooks/git", content=body, headers=signed_headers("gitea", body))
     assert replay.status_code == 202 and replay.json() == {"status": "duplicate"}
-    assert refresh_token(kube, victim, "tracks-main") == token
+    assert len(pushes_since(kube, before, VICTIM_REPO)) == 1
 
 
 def test_a_push_naming_another_tenants_repository_refreshes_only_apps_tracking_that_branch(
@@ -124,18 +125,26 @@ def test_a_push_naming_another_tenants_repository_refreshes_only_apps_tracking_t
     # sends a push for the victim's repository, in the URL forms a host might use.
     forms = ["git@GIT.example.com:victim/app.git", "ssh://git@git.example.com:22/victim/app",
              "https://git.example.com/victim/app/"]
+    before = recorded_pushes(kube)
     answers = []
     for form in forms:
         body = push_payload("github", form)
         answers.append(receiver.post("/v1/hooks/git", content=body,
                                      headers=signed_headers("github", body)))
-    assert _refreshed(kube, victim, "tracks-main", "tracks-release", "pinned") == {
+    pushes = pushes_since(kube, before, VICTIM_REPO, ATTACKER_REPO)
+    # Recorded as sent: that repository, that branch, nothing about who tracks it.
+    assert [(p.push.ref, sorted(p.push.repositories)) for p in pushes] == [
+        ("refs/heads/main", ["git.example.com/victim/app"])] * len(forms)
+    assert refreshed_by(kube, pushes, victim, "tracks-main", "tracks-release", "pinned") == {
         "tracks-main": True, "tracks-release": False, "pinned": False}
-    assert not _refreshed(kube, intruder, "own-app")["own-app"]
-    # The answer is the same whether applications matched or not: nothing to learn from it.
-    nobody = push_payload("github", "https://git.example.com/nobody/tracks-this.git")
+    assert refreshed_by(kube, pushes, intruder, "own-app") == {"own-app": False}
+    # The answer is the same whether applications matched or not: nothing to learn from it;
+    # a push nobody tracks is not recorded at all.
+    nobody_repo = "https://git.example.com/nobody/tracks-this.git"
+    nobody = push_payload("github", nobody_repo)
     unmatched = receiver.post("/v1/hooks/git", content=nobody,
                               headers=signed_headers("github", nobody))
+    assert pushes_since(kube, before, nobody_repo) == []
     for answer in (*answers, unmatched):
         assert answer.status_code == 202 and answer.json() == {"status": "accepted"}
         assert set(answer.headers) >= {"x-request-id"}
@@ -145,6 +154,7 @@ def test_a_push_naming_another_tenants_repository_refreshes_only_apps_tracking_t
 def test_a_tag_push_refreshes_apps_pinned_to_that_tag_and_other_events_are_ignored(
         receiver: httpx.Client, kube: Client, victim: str) -> None:
     create_application(kube, victim, "on-tag", VICTIM_REPO, "v2.0.0", placement=["c1"])
+    before = recorded_pushes(kube)
     ping = b'{"zen": "hello", "hook_id": 1}'
     assert receiver.post("/v1/hooks/git", content=ping,
                          headers=signed_headers("github", ping, event="ping")).status_code == 204
@@ -152,7 +162,9 @@ def test_a_tag_push_refreshes_apps_pinned_to_that_tag_and_other_events_are_ignor
     answer = receiver.post("/v1/hooks/git", content=body,
                            headers=signed_headers("gitlab", body, event="Tag Push Hook"))
     assert answer.status_code == 202, answer.text
-    assert _refreshed(kube, victim, "on-tag", "tracks-main", "pinned") == {
+    pushes = pushes_since(kube, before, VICTIM_REPO)
+    assert [p.push.ref for p in pushes] == ["refs/tags/v2.0.0"]  # the ping recorded nothing
+    assert refreshed_by(kube, pushes, victim, "on-tag", "tracks-main", "pinned") == {
         "on-tag": True, "tracks-main": False, "pinned": False}
 
 

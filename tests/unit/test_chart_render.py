@@ -346,13 +346,19 @@ def test_member_credentials_are_readable_by_the_api_only_in_their_own_namespace(
     for account, verbs in (("api", {"get"}), ("operator", {"get", "create", "patch", "delete"})):
         role = one(objects, "Role", f"hybridcloud-{account}-member-credentials")
         assert role["metadata"]["namespace"] == "platform-secrets"
-        # The operator also keeps its log-shipping cursors there (issue 15).
-        cursors = {("", "configmaps", v) for v in ("get", "create", "patch")} \
-            if account == "operator" else set()
-        assert rules(role) == {("", "secrets", verb) for verb in verbs} | cursors
+        # The operator also keeps its log-shipping cursors there (issue 15) and watches the Git
+        # push record the API writes there (issue 19; the API's rights to it are by name).
+        configmaps = {("", "configmaps", v) for v in ("get", "list", "watch", "create", "patch")} \
+            if account == "operator" else {("", "configmaps", v) for v in ("get", "update",
+                                                                          "create")}
+        assert rules(role) == {("", "secrets", verb) for verb in verbs} | configmaps
         binding = one(objects, "RoleBinding", f"hybridcloud-{account}-member-credentials")
         assert binding["metadata"]["namespace"] == "platform-secrets"
         assert binding["subjects"][0]["name"] == f"hybridcloud-{account}"
+    # The API reads and rewrites only the push record there, by name.
+    named = [rule for rule in one(objects, "Role", "hybridcloud-api-member-credentials")["rules"]
+             if "configmaps" in rule["resources"] and {"get", "update"} & set(rule["verbs"])]
+    assert named and all(r.get("resourceNames") == ["hybridcloud-git-pushes"] for r in named)
     assert env_of(one(objects, "Deployment", "hybridcloud-api"))[
         "HYBRIDCLOUD_API_MEMBER_CREDENTIALS_NAMESPACE"] == "platform-secrets"
     assert env_of(one(objects, "Deployment", "hybridcloud-operator"))[

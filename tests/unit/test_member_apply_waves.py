@@ -89,7 +89,8 @@ async def test_a_new_applications_objects_are_applied_together_after_their_names
                  manifest("Deployment", "web", "apps/v1", namespace="shop")]
     outcome = await cluster._sync(APP, manifests, "shop", prune=True, self_heal=False,
                                   writes=Writes.CHANGES,
-                                  rules=Governing(TenantRules(), DEFAULTS_SOURCE))
+                                  rules=Governing(TenantRules(), DEFAULTS_SOURCE),
+                                  applied_digest=None)
     assert outcome.applied == 6 and not outcome.errors
     assert recorder.answered[0] == "Namespace/shop"
     assert max(len(batch) for batch in recorder.batches) == 5  # all but the namespace at once

@@ -26,6 +26,7 @@ class Result:
     refused: list[str] = field(default_factory=list)
     health: Health = Health.HEALTHY
     resources: dict[str, int] = field(default_factory=dict)
+    digest: str | None = None
 
 
 def test_a_clean_sync_records_the_new_revision_and_says_objects_were_applied() -> None:

@@ -67,3 +67,38 @@ async def test_applications_refreshed_by_one_push_share_one_ls_remote_however_la
     answers = await asyncio.gather(*(resolve_app(sources, body) for body in apps[1:]))
     assert set(answers) == {pushed}
     assert calls(counted)["ls-remote"] == 1, "one push, one request to the Git server"
+
+
+async def test_a_recorded_push_refreshes_every_tracking_application_with_one_ls_remote(
+        tmp_path: Path, counted: Path) -> None:  # noqa: F811
+    """The webhook's push record (``delivery/gitpushes.py``) reaches the operator once, for all
+    the applications that track it, in every namespace: each re-resolves within the hour it
+    would otherwise trust its cached answer, and one ``ls-remote`` answers them all."""
+    [(work, url)] = repositories(tmp_path, 1)
+    sources = sources_for(tmp_path)
+    apps = [app_body(f"tenant-{i % 3}", f"app-{i}", url, None) for i in range(9)]
+    for body in apps:
+        await resolve_app(sources, body)
+    calls(counted)
+    pushed = commit(work, url, "pushed.yaml")
+    seen_at = time.monotonic()
+    for body in apps:
+        sources.push_arrived((body["metadata"]["namespace"], body["metadata"]["name"]),
+                             "git-push:recorded", seen_at)
+    answers = await asyncio.gather(*(resolve_app(sources, body) for body in apps))
+    assert set(answers) == {pushed}
+    assert calls(counted)["ls-remote"] == 1
+    # Answered: the push is consumed, and the cached answer serves again without a request.
+    assert await resolve_app(sources, apps[0]) == pushed
+    assert calls(counted).get("ls-remote", 0) == 0
+
+
+async def test_a_recorded_push_is_not_answered_from_before_it_was_seen(
+        tmp_path: Path, counted: Path) -> None:  # noqa: F811
+    [(work, url)] = repositories(tmp_path, 1)
+    sources = sources_for(tmp_path)
+    body = app_body("tenant-a", "shop", url, None)
+    before = await resolve_app(sources, body)
+    pushed = commit(work, url, "pushed.yaml")
+    sources.push_arrived(("tenant-a", "shop"), "git-push:late", time.monotonic())
+    assert await resolve_app(sources, body) == pushed != before

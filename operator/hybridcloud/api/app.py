@@ -181,10 +181,10 @@ def create_app(settings: Settings | None = None, client: AsyncClient | None = No
         app.state.vulnerability_reports = WatchCache(kube, VulnerabilityReportResource)
         app.state.logs = (LogStore(settings.logs_url, settings.logs_timeout)
                           if settings.logs_url else None)  # logs (issue 15)
-        # POST /v1/hooks/git's refresh patches (issue 19): same apiserver and credential as
-        # `kube`, over aiohttp; connects on the first push.
+        # POST /v1/hooks/git's push record writes (issue 19): same apiserver and credential
+        # as `kube`, over aiohttp; connects on the first push.
         app.state.git_hook_wire = KubeWire(kube.config, field_manager="hybridcloud-api",
-                                           connections=git_hooks_routes.PATCHES_AT_ONCE)
+                                           connections=git_hooks_routes.RECORD_CONNECTIONS)
         await start_all([*caches.all(), app.state.security_policies,
                          app.state.security_scans, app.state.vulnerability_reports],
                         settings.cache_sync_timeout)

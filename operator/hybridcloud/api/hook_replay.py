@@ -26,3 +26,8 @@ class RecentPayloads:
             return True
         self._seen[digest] = now
         return False
+
+    def forget(self, digest: str) -> None:
+        """The payload was not acted on (the push record could not be written): the host's
+        redelivery must not count as a replay."""
+        self._seen.pop(digest, None)

@@ -30,6 +30,7 @@ from . import (
     settings,
 )
 from .config import OperatorConfig
+from .git_pushes import GitPushWatch
 from .webhooks import WebhookService
 
 
@@ -78,6 +79,10 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     memo["applications"] = application.ApplicationController(client, wire, config, feed,
                                                              tenants)
     memo["applications"].start()
+    # Pushes recorded by the Git webhook receiver (issue 19): one watch, one event per push.
+    memo["git_pushes"] = GitPushWatch(client, config.member_credentials_namespace,
+                                      memo["applications"].pushed)
+    memo["git_pushes"].start()
     memo["health"] = None
     if config.health_probes:
         prober = health.MemberHealthProber(client, config, feed, controller)
@@ -104,6 +109,7 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     if memo.get("health") is not None:
         await memo["health"].stop()
     await memo["clusters"].stop()
+    await memo["git_pushes"].stop()
     await memo["applications"].stop()
     await memo["security_policies"].stop()
     await memo["security_scans"].stop()

@@ -69,12 +69,15 @@ class ApplicationSources:
         self._noticed: dict[Key, tuple[str, float]] = {}  # refresh token, when it was seen
         # (namespace, repository) → the latest refresh token seen there, and when it first was
         self._first_notice: dict[tuple[str, str], tuple[str, float]] = {}
+        # A recorded push (delivery/gitpushes.py) not yet resolved: its token, when it was seen
+        self._pushed: dict[Key, tuple[str, float]] = {}
         self._retries: dict[Key, int] = {}  # consecutive transient source failures
         self._turned_away: dict[str, set[Key]] = {}  # namespace → passes sent away by slots
 
     def forget(self, key: Key) -> None:
         self._resolved.pop(key, None)
         self._noticed.pop(key, None)
+        self._pushed.pop(key, None)
         self._retries.pop(key, None)
         self._turned_away.get(key[0], set()).discard(key)
 
@@ -93,6 +96,12 @@ class ApplicationSources:
         shared = (key[0], _repository_of(body))
         if self._first_notice.get(shared, ("", 0.0))[0] != token:
             self._first_notice[shared] = (token, now)
+
+    def push_arrived(self, key: Key, token: str, seen_at: float) -> None:
+        """A recorded push this application tracks was seen at ``seen_at`` (monotonic): its next
+        resolve asks the server again, and any ``ls-remote`` started after ``seen_at`` answers
+        it (the same moment for every application of the push, so one request serves all)."""
+        self._pushed[key] = (token, seen_at)
 
     def _not_before(self, key: Key, body: Mapping[str, Any], token: str) -> float:
         """When this application's refresh ``token`` was first seen in its namespace for its
@@ -113,12 +122,14 @@ class ApplicationSources:
         token = (body["metadata"].get("annotations") or {}).get(REFRESH_ANNOTATION)
         # Consumed only once answered: a pass turned away by busy fetch slots stays forced.
         forced = token is not None and self._seen_tokens.get((key, REFRESH_ANNOTATION)) != token
+        pushed = self._pushed.get(key)
         cached = self._resolved.get(key)
-        if cached and cached[0] == identity and not forced and \
+        if cached and cached[0] == identity and not forced and pushed is None and \
                 time.monotonic() - cached[1] < self.config.git_interval:
             return cached[2]
-        not_before = self._not_before(key, body, token) if forced and token is not None \
-            else None
+        asked = [*([self._not_before(key, body, token)] if forced and token is not None else []),
+                 *([pushed[1]] if pushed is not None else [])]
+        not_before = max(asked) if asked else None
         ref = source.secret_ref
         git = self.renderer.git
         # A refused URL is reported before any Secret is read or any slot taken.
@@ -143,6 +154,8 @@ class ApplicationSources:
             finally:
                 self._slot_freed(key[0])
         self._resolved[key] = (identity, time.monotonic(), sha)
+        if pushed is not None and self._pushed.get(key) == pushed:
+            del self._pushed[key]
         if forced and token is not None:
             self._seen_tokens[(key, REFRESH_ANNOTATION)] = token
         return sha

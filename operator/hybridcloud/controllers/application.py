@@ -36,6 +36,8 @@ from pydantic import ValidationError
 from .. import FINALIZER, GROUP, VERSION
 from ..delivery.errors import ClusterNotKnownError, DeliveryError, TransientDeliveryError
 from ..delivery.git import SourceError
+from ..delivery.githooks import tracked_by
+from ..delivery.gitpushes import RecordedPush
 from ..delivery.member import AppIdentity, MemberCluster, MemberUnreachableError
 from ..delivery.render import RenderError
 from ..feed import Feed
@@ -77,7 +79,8 @@ class ApplicationController(QueuedController, ApplicationStatusWriter):
         self.bodies: dict[Key, dict[str, Any]] = {}
         self.clusters: ClusterBook = {}
         self._primed: set[str] = set()
-        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers,
+        self.queue: WorkQueue[Key] = WorkQueue(self.reconcile,
+                                               workers=config.application_workers,
                                                name="multiclusterapplication")
         self.cluster_uids: dict[Key, str] = {}  # (namespace, name) → HybridCluster uid
         self._uids: dict[str, Key] = {}  # application uid → key, for member watch events
@@ -110,6 +113,15 @@ class ApplicationController(QueuedController, ApplicationStatusWriter):
         self.sources.observe(key, body)  # when a refresh request arrived (issue 19)
         self._uids[meta["uid"]] = key
         self.queue.add(key)
+
+    def pushed(self, record: RecordedPush) -> None:
+        """A push the Git webhook recorded (``delivery/gitpushes.py``): every application that
+        tracks it, in any namespace, re-resolves its revision now, all from one moment."""
+        seen_at = time.monotonic()
+        for key, body in self.bodies.items():
+            if tracked_by(record.push, body):
+                self.sources.push_arrived(key, record.token, seen_at)
+                self.queue.add(key)
 
     def _changed_on_member(self, uid: str) -> None:
         """Someone changed (or deleted) one of the app's objects on a member: drift to heal,
@@ -319,11 +331,12 @@ class ApplicationController(QueuedController, ApplicationStatusWriter):
             result = await self.member_loss.guard(app.namespace, target.cluster, member.sync(
                 app, manifests, target_namespace=spec.target_namespace or app.namespace,
                 prune=spec.sync_policy.prune, self_heal=spec.sync_policy.self_heal,
-                rules=rules, writes=mode.writes))
+                rules=rules, writes=mode.writes, applied_digest=old.get("manifestDigest")))
         except _MEMBER_TROUBLE as exc:
             return logic.ClusterOutcome(target.cluster, DeploymentState.FAILED, Health.UNKNOWN,
                                         target.components, old.get("revision"),
-                                        old.get("resources"), _problem(exc))
+                                        old.get("resources"), _problem(exc),
+                                        digest=old.get("manifestDigest"))
         outcome = decide.outcome(target.cluster, target.components, result, revision,
                                  old.get("revision"), mode.hold)
         if result.healed and outcome.state == DeploymentState.SYNCED:

@@ -14,6 +14,10 @@ class OperatorConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HYBRIDCLOUD_OPERATOR_")
 
     workers: int = Field(default=16, ge=1, description="Concurrent reconciles.")
+    application_workers: int = Field(
+        default=48, ge=1, description="Concurrent MultiClusterApplication passes. More than "
+        "`workers`: a pass mostly waits for member round trips (applies, then the status "
+        "write), and a push refreshes every application of a repository at once.")
     provider_threads: int = Field(default=32, ge=1,
                                   description="Threads for blocking cloud SDK calls.")
     poll_interval: float = Field(default=10.0, gt=0,

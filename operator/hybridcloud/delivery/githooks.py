@@ -10,9 +10,9 @@ Pure functions over headers and bytes, used by ``POST /v1/hooks/git``:
 * :func:`parse_push` reads the pushed ref and every URL the payload gives for the repository;
 * :func:`repository_key` normalises a repository URL (https, ssh, scp-like, ``.git``, host
   case, ports, user names) so the URL an application names matches the one a host sends;
-* :func:`tracks` says whether an application (repository + revision) follows the push: same
-  repository and the pushed branch (``HEAD`` follows the default branch) or tag; a commit SHA
-  never does.
+* :func:`tracks` (and :func:`tracked_by`, for an application's body) says whether an
+  application (repository + revision) follows the push: same repository and the pushed branch
+  (``HEAD`` follows the default branch) or tag; a commit SHA never does.
 
 Nothing in a payload is trusted beyond "repository R changed": the operator resolves the new
 revision from the server itself (``git ls-remote`` with the application's own credentials), so a
@@ -153,6 +153,14 @@ def parse_push(provider: Provider, payload: Any) -> Push:
     block = payload.get("project" if provider == Provider.GITLAB else "repository")
     default = block.get("default_branch") if isinstance(block, Mapping) else None
     return Push(keys, ref, default if isinstance(default, str) and default else None)
+
+
+def tracked_by(push: Push, application: Mapping[str, Any]) -> bool:
+    """Whether the MultiClusterApplication ``application`` (a body) follows ``push``."""
+    source = (application.get("spec") or {}).get("source")
+    if not isinstance(source, Mapping):
+        return False
+    return tracks(push, str(source.get("repository", "")), str(source.get("revision", "HEAD")))
 
 
 def tracks(push: Push, repository: str, revision: str) -> bool:

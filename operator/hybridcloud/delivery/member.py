@@ -81,6 +81,7 @@ class SyncOutcome:
     refused: list[str] = field(default_factory=list)  # tenant rules refused these: nothing written
     health: Health = Health.UNKNOWN
     resources: dict[str, int] = field(default_factory=dict)
+    digest: str | None = None  # of the rendering now applied here in full
 
 
 @dataclass(frozen=True)
@@ -124,10 +125,14 @@ class MemberCluster:
     @counted_sync
     async def sync(self, app: AppIdentity, manifests: Sequence[Manifest], *,
                    target_namespace: str, prune: bool, self_heal: bool,
-                   rules: member_writes.Governing, writes: Writes = Writes.CHANGES) -> SyncOutcome:
+                   rules: member_writes.Governing, writes: Writes = Writes.CHANGES,
+                   applied_digest: str | None = None) -> SyncOutcome:
+        """Bring ``manifests`` onto this member. ``applied_digest``: the digest of the rendering
+        last applied here in full (the application's status records it); when it differs from
+        this rendering's, every object is applied, otherwise only drifted ones (self-heal)."""
         try:
             return await self._sync(app, manifests, target_namespace, prune, self_heal, writes,
-                                    rules)
+                                    rules, applied_digest)
         except _UNREACHABLE as exc:
             raise MemberUnreachableError(f"cannot reach cluster {self.name}: {exc}") from exc
 
@@ -157,7 +162,7 @@ class MemberCluster:
 
     async def _sync(self, app: AppIdentity, manifests: Sequence[Manifest], target_namespace: str,
                     prune: bool, self_heal: bool, writes: Writes,
-                    rules: member_writes.Governing) -> SyncOutcome:
+                    rules: member_writes.Governing, applied_digest: str | None) -> SyncOutcome:
         outcome = SyncOutcome()
         desired = await self._prepare(app, manifests, target_namespace, outcome)
         outcome.refused = member_writes.delivery_refusals(rules, (d.planned() for d in desired))
@@ -180,7 +185,12 @@ class MemberCluster:
         desired = [d for d in desired if d.key not in foreign]
         old_keys: set[o.ObjectKey] = set(inventory.get("keys", []))
         new_keys = {d.key for d in desired}
-        changed = inventory.get("fingerprint") != fingerprint
+        listed = old_keys  # what the inventory on the member lists
+        # The digest last applied in full: from the status, else (written by an older version)
+        # the inventory's.
+        known = applied_digest or inventory.get("fingerprint")
+        changed = known != fingerprint
+        outcome.digest = known
         apply_all = changed and writes != Writes.NONE
         to_apply: list[_Desired] = list(desired) if apply_all else []
         heal = writes == Writes.ALL or (writes == Writes.CHANGES and self_heal)
@@ -195,6 +205,8 @@ class MemberCluster:
                 outcome.healed.append(where)
             else:
                 outcome.out_of_sync.append(where)
+        if not changed:
+            outcome.digest = fingerprint
         if writes == Writes.NONE:
             if prune:
                 outcome.out_of_sync += [f"{key} (no longer in git)"
@@ -209,8 +221,9 @@ class MemberCluster:
             if not (inventory and new_keys <= old_keys):
                 # Listed before anything is created, so a crash mid-apply leaves nothing we
                 # would forget to prune; an inventory listing every object needs no write.
+                listed = old_keys | new_keys
                 await asyncio.gather(needed, self._write_inventory(
-                    app, old_keys | new_keys, inventory.get("fingerprint")))
+                    app, listed, inventory.get("fingerprint")))
             else:
                 await needed
             waves: dict[int, list[_Desired]] = {}
@@ -223,10 +236,14 @@ class MemberCluster:
             for key in sorted(old_keys - new_keys, key=o.delete_order_key):
                 outcome.pruned += await self._delete_owned(app, key)
             keep = new_keys
-        done = fingerprint if not outcome.errors else inventory.get("fingerprint")
-        if (to_apply or keep != old_keys) and (keep, done) != (old_keys, inventory.get(
-                "fingerprint")):  # a healed object leaves the inventory as it was
-            await self._write_inventory(app, keep, done)
+        if not outcome.errors:
+            outcome.digest = fingerprint
+        # Rewritten only when the objects it lists change. The digest of the rendering lives in
+        # the application's status, which the pass writes anyway: keeping it here as well was
+        # a second write per application and member on every commit (issue 19's commit to
+        # fleet, 200 extra writes per push of 100 applications on two members).
+        if keep != listed:
+            await self._write_inventory(app, keep, outcome.digest)
         await self._observe(desired, live, outcome)
         return outcome
 

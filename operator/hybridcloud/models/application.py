@@ -232,6 +232,10 @@ class ClusterDeployment(KubeModel):
     resources: dict[str, int] | None = Field(
         default=None, description="Applied object counts by kind (deployments, services, pods…).")
     message: str | None = Field(default=None, description="Why the cluster is not synced/healthy.")
+    manifest_digest: str | None = Field(
+        default=None, max_length=64, description="Digest of the rendered objects last applied "
+        "here in full. A rendering with another digest is applied whole; the same one is only "
+        "checked object by object for drift.")
 
 
 class HybridApplicationStatus(KubeModel):

@@ -71,6 +71,7 @@ class ClusterOutcome:
     resources: Mapping[str, int] | None = None
     message: str | None = None
     synced_now: bool = False  # objects were applied in this pass
+    digest: str | None = None  # of the rendering last applied here in full (manifestDigest)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,8 @@ def carried(previous: Mapping[str, Any]) -> list[ClusterOutcome]:
             record["cluster"], DeploymentState(record.get("status", DeploymentState.PENDING)),
             Health(record.get("health", Health.UNKNOWN)),
             tuple(components) if components is not None else None, record.get("revision"),
-            record.get("resources"), record.get("message")))
+            record.get("resources"), record.get("message"),
+            digest=record.get("manifestDigest")))
     return outcomes
 
 
@@ -130,13 +132,16 @@ def _deployment(outcome: ClusterOutcome, previous: Mapping[str, Any] | None,
         record["resources"] = dict(outcome.resources)
     if outcome.message:
         record["message"] = outcome.message[:2048]
+    if outcome.digest:
+        record["manifestDigest"] = outcome.digest
     return record
 
 
 def _removing(cluster: str, previous: Mapping[str, Any] | None,
               obs: Observation) -> dict[str, Any]:
     record = {key: value for key, value in (previous or {}).items()
-              if key in ("lastSync", "revision", "components", "resources", "health")}
+              if key in ("lastSync", "revision", "components", "resources", "health",
+                         "manifestDigest")}
     note = obs.removal_notes.get(cluster) or (f"not removed: {obs.hold}" if obs.hold
                                               else "removing the application")
     return {"cluster": cluster, "status": str(DeploymentState.REMOVING),

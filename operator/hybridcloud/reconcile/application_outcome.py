@@ -36,6 +36,8 @@ class SyncResult(Protocol):
     def health(self) -> Health: ...
     @property
     def resources(self) -> dict[str, int]: ...
+    @property
+    def digest(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def outcome(cluster: str, components: tuple[str, ...] | None, result: SyncResult
     applied_revision = revision if state == DeploymentState.SYNCED else old_revision
     return ClusterOutcome(cluster, state, result.health, components, applied_revision,
                           result.resources, message,
-                          synced_now=bool(result.applied or result.pruned))
+                          synced_now=bool(result.applied or result.pruned), digest=result.digest)
 
 
 def requeue_after(outcomes: Sequence[ClusterOutcome], removing: Sequence[str],
