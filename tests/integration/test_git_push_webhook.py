@@ -1,6 +1,7 @@
 """Commit to fleet through the Git webhook: a push, the host's signed webhook to the real API,
-the refresh annotation, the real operator resolving the new commit and applying it to a real
-`local` member — within seconds, while the poll interval (10 minutes) would not have."""
+the push record it writes, the real operator watching it, resolving the new commit and applying
+it to a real `local` member — within seconds, while the poll interval (10 minutes) would not
+have."""
 
 from __future__ import annotations
 

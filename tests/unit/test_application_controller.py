@@ -17,6 +17,8 @@ from hybridcloud import FINALIZER
 from hybridcloud.controllers.app_sources import FetchSlotsBusyError
 from hybridcloud.controllers.application import ApplicationController
 from hybridcloud.controllers.config import OperatorConfig
+from hybridcloud.delivery.githooks import Push
+from hybridcloud.delivery.gitpushes import RecordedPush
 from hybridcloud.delivery.member import MemberUnreachableError, SyncOutcome
 from hybridcloud.feed import DomainEvent, Feed
 from hybridcloud.kube.tenants import TenantBook
@@ -107,6 +109,7 @@ class FakeSources:
         self.busy = busy
         self.resolved = 0
         self.rendered: list[str] = []  # the cluster of each target rendered
+        self.pushed: list[tuple[Any, str]] = []  # (application, push token) forced to resolve
 
     async def resolve(self, key: Any, body: Any, spec: Any) -> str:
         if self.busy:
@@ -127,6 +130,9 @@ class FakeSources:
 
     def forget(self, key: Any) -> None:
         return None
+
+    def push_arrived(self, key: Any, token: str, seen_at: float) -> None:
+        self.pushed.append((key, token))
 
 
 class _Listed:
@@ -368,3 +374,26 @@ async def test_targets_asking_for_the_same_components_and_values_share_one_rende
 
     assert sources.rendered == ["east", "north"], "west shares east's render"
     assert [m.syncs for m in members.by_name.values()] == [1, 1, 1]
+
+
+async def test_a_recorded_push_queues_exactly_the_applications_that_track_it(
+        tmp_path: Path) -> None:
+    controller, _, _ = controller_for(tmp_path, application(["east"]), [], FakeMembers())
+    for namespace, name, repository, revision in (
+            ("tenant-b", "same-repo", "git@git.example.com:team/shop", "main"),
+            ("tenant-a", "other-branch", "https://git.example.com/team/shop.git", "release"),
+            ("tenant-a", "other-repo", "https://git.example.com/team/cart.git", "main")):
+        body = application(["east"])
+        body["metadata"] |= {"namespace": namespace, "name": name}
+        body["spec"]["source"] = {"repository": repository, "revision": revision}
+        controller.bodies[(namespace, name)] = body
+    queued: list[Any] = []
+    controller.queue.add = queued.append  # type: ignore[method-assign]
+    controller.pushed(RecordedPush("git-push:1", Push(
+        frozenset({"git.example.com/team/shop"}), "refs/heads/main", "main")))
+    # KEY names no revision: HEAD, the default branch the push went to.
+    assert sorted(queued) == [KEY, ("tenant-b", "same-repo")]
+    sources = controller.sources
+    assert isinstance(sources, FakeSources)
+    assert sorted(sources.pushed) == [(KEY, "git-push:1"), (("tenant-b", "same-repo"),
+                                                            "git-push:1")]
