@@ -12,6 +12,7 @@ from lightkube.core.exceptions import ApiError
 from lightkube.types import PatchType
 
 from hybridcloud.controlplane import ControlPlane
+from hybridcloud.kube import cache as cache_module
 from hybridcloud.kube.cache import WatchCache
 from hybridcloud.kube.resources import MultiClusterApplicationResource
 
@@ -80,6 +81,38 @@ async def test_cache_syncs_follows_events_resumes_and_relists(
         assert cache.get(namespace, "line-breaks") is None
         assert cache.get(namespace, "nudge") is not None
         assert cache.synced
+    finally:
+        await cache.stop()
+        await client.close()
+
+
+async def test_a_listing_larger_than_a_page_is_read_page_by_page_and_watched_from_its_version(
+        management: ControlPlane, kube: Client, namespace: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relists read pages of ``LIST_PAGE`` objects (never one response holding a fleet); the
+    version the pages share is where the watch starts, so nothing between them is lost."""
+    monkeypatch.setattr(cache_module, "LIST_PAGE", 2)
+    names = [f"paged-{i}" for i in range(5)]
+    for name in names:
+        kube.create(app(name, namespace))
+    client = AsyncClient(config=KubeConfig.from_file(management.kubeconfig))
+    pages: list[Any] = []
+    listing = client.list
+
+    def counted_list(*args: Any, **kwargs: Any) -> Any:
+        pages.append(kwargs.get("chunk_size"))
+        return listing(*args, **kwargs)
+
+    client.list = counted_list  # type: ignore[method-assign]
+    cache = WatchCache(client, MultiClusterApplicationResource, namespace=namespace)
+    cache.start()
+    try:
+        assert await cache.wait_synced(10)
+        assert pages == [2]
+        assert sorted(o["metadata"]["name"] for o in cache.items()) == names
+        created = kube.create(app("after", namespace))
+        assert await cache.wait_for_version(created.metadata.resourceVersion, 10)
+        assert cache.get(namespace, "after") is not None and cache.relists == 1
     finally:
         await cache.stop()
         await client.close()

@@ -7,6 +7,7 @@ apiserver, a git server or an operator process."""
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from hybridcloud import FINALIZER
 from hybridcloud.controllers.app_sources import FetchSlotsBusyError
-from hybridcloud.controllers.application import ApplicationController
+from hybridcloud.controllers.application import MEMBER_EVENTS_GATHERED, ApplicationController
 from hybridcloud.controllers.config import OperatorConfig
 from hybridcloud.delivery.githooks import Push
 from hybridcloud.delivery.gitpushes import RecordedPush
@@ -397,3 +398,19 @@ async def test_a_recorded_push_queues_exactly_the_applications_that_track_it(
     assert isinstance(sources, FakeSources)
     assert sorted(sources.pushed) == [(KEY, "git-push:1"), (("tenant-b", "same-repo"),
                                                             "git-push:1")]
+
+
+async def test_member_reports_of_one_change_make_one_pass_soon_not_one_each(
+        tmp_path: Path) -> None:
+    """Each member's controllers report a new Deployment's status: the reports of all members
+    gather for a moment and the application's pass runs once."""
+    controller, _, _ = controller_for(tmp_path, application(["east", "west", "north"]), [],
+                                      FakeMembers())
+    controller._uids["app-uid"] = KEY
+    for _ in range(3):
+        controller._changed_on_member("app-uid")
+    assert controller.queue.pending == 1
+    # Not at once: a pass started by the first report would run again for each later one.
+    assert controller.queue._due[KEY] - time.monotonic() > MEMBER_EVENTS_GATHERED / 2
+    controller._changed_on_member("another-apps-uid")  # not ours to queue
+    assert controller.queue.pending == 1

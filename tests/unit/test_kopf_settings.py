@@ -11,6 +11,7 @@ from hybridcloud.controllers.settings import (
     EventHandlersOnlyMemories,
     configure,
 )
+from hybridcloud.kube.cache import LIST_PAGE
 
 
 def test_the_operator_registers_no_change_handler_daemon_or_timer() -> None:
@@ -32,6 +33,13 @@ def test_kopf_builds_no_essence_and_diffs_nothing_for_an_event() -> None:
     assert isinstance(storage, EventHandlersOnly)
     assert storage.build(body=body) == {} and storage.fetch(body=body) == {}
     assert storage.build(body=body) == storage.fetch(body=body)  # no change to react to
+
+
+def test_kopf_lists_in_pages() -> None:
+    """A restart's initial list of a 20k fleet is read in pages, not one ~80 MB response."""
+    settings = kopf.OperatorSettings()
+    configure(settings=settings)
+    assert settings.watching.chunk_size == LIST_PAGE == 500
 
 
 async def test_kopf_keeps_no_memory_per_object_between_events() -> None:

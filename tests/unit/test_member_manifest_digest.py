@@ -133,3 +133,27 @@ async def test_a_failed_apply_keeps_the_old_digest_so_the_next_pass_applies_agai
     retried = await member.sync("bonjour", first.digest)  # the status still says the old one
     assert sorted(member.applies) == ["settings-0", "settings-1", "settings-2"]
     assert retried.digest != first.digest
+
+
+async def test_the_same_rendered_list_is_prepared_once_and_a_new_one_again(
+        member: Member, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stamping and resolving kinds happen once per rendered list (the renderer hands out the
+    same read-only list for the same inputs), not twice per pass (refusals, then the sync)."""
+    prepared: list[int] = []
+    prepare = member.cluster._prepare
+
+    async def counted(*args: Any) -> Any:
+        prepared.append(1)
+        return await prepare(*args)
+
+    monkeypatch.setattr(member.cluster, "_prepare", counted)
+    rendered = settings("hello")
+    for _ in range(3):
+        assert await member.cluster.refusals(APP, rendered, target_namespace="shop",
+                                             rules=RULES) == []
+        await member.cluster._sync(APP, rendered, "shop", prune=True, self_heal=False,
+                                   writes=Writes.CHANGES, rules=RULES, applied_digest=None)
+    assert len(prepared) == 1
+    await member.cluster._sync(APP, settings("hello"), "other", prune=True, self_heal=False,
+                               writes=Writes.CHANGES, rules=RULES, applied_digest=None)
+    assert len(prepared) == 2  # another list (or namespace) is prepared anew

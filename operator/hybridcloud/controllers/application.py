@@ -66,6 +66,10 @@ Key = tuple[str, str]
 # Seconds a member's client is used before its platform credential is read again (see
 # MemberClients): one read per member per burst of passes, not two per pass and target.
 MEMBER_CREDENTIAL_RECHECK = 10.0
+# Seconds a member's report of a change waits for the reports of the other members before the
+# application's pass: a new application on 3 members made 3 more passes for its Deployments'
+# first status, 2 of them with nothing new (issue 19's delivery-at-scale profile).
+MEMBER_EVENTS_GATHERED = 0.5
 
 
 class ApplicationController(QueuedController, ApplicationStatusWriter):
@@ -125,10 +129,12 @@ class ApplicationController(QueuedController, ApplicationStatusWriter):
 
     def _changed_on_member(self, uid: str) -> None:
         """Someone changed (or deleted) one of the app's objects on a member: drift to heal,
-        or a workload's health moving. Its pass runs now, not at the next resync."""
+        or a workload's health moving. Its pass runs soon, not at the next resync: after
+        ``MEMBER_EVENTS_GATHERED`` seconds, so the events of one change on every member (each
+        member's controllers report a new Deployment's status) make one pass, not one each."""
         key = self._uids.get(uid)
         if key is not None and key in self.bodies:
-            self.queue.add(key)
+            self.queue.add(key, MEMBER_EVENTS_GATHERED)
 
     def observe_cluster(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]

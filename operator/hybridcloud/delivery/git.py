@@ -50,6 +50,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
+
 from ..observability.operator_metrics import timed_git_fetch
 from ..redaction import redact as redact  # re-exported for the delivery modules
 from .git_errors import GitCredentials as GitCredentials
@@ -84,6 +86,7 @@ class GitCache:
         self.allow_local = allow_local
         self.known_hosts = known_hosts
         self._locks: dict[str, asyncio.Lock] = {}
+        self._targets: LRUCache[tuple[Path, str], Path] = LRUCache(4096)  # (tree, path) → dir
         self._refs = RefSnapshots()
 
     @staticmethod
@@ -186,9 +189,16 @@ class GitCache:
         """The directory ``path`` of commit ``sha``, exported once and then reused."""
         check_argument(sha, "source.revision")
         tree = self.tree(repository, sha)
-        target = (tree / path).resolve()
-        if not target.is_relative_to(tree.resolve()):
-            raise InvalidSourceError(f"source.path {path!r} leaves the repository", "InvalidSource")
+        # Resolved once per tree and path: a commit's tree never changes, and resolving
+        # (a stat per path component) was 2% of the operator's busy time with 500 applications
+        # (issue 19's delivery-at-scale profile).
+        target = self._targets.get((tree, path))
+        if target is None:
+            target = (tree / path).resolve()
+            if not target.is_relative_to(tree.resolve()):
+                raise InvalidSourceError(f"source.path {path!r} leaves the repository",
+                                         "InvalidSource")
+            self._targets[(tree, path)] = target
         if not _touched(tree):
             # Only an export takes the lock: a tree appears whole (renamed from its staging
             # folder), so reading one never waits behind the repository's git rounds.

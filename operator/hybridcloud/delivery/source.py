@@ -3,7 +3,10 @@
 Exported trees are immutable per commit, so parsed plain-YAML sources, kustomize builds and
 Helm renders are cached by (tree, inputs): a resync of a converged app re-reads nothing from
 disk and runs no ``helm`` or ``kubectl`` process. Kustomize output takes ``values`` like plain
-manifests (image tag, replicas, resources).
+manifests (image tag, replicas, resources). The manifests a target gets (components chosen,
+values applied) are cached too and handed out as the same read-only list each time, so a
+member can keep what it prepared from them (``MemberCluster``) across passes: 500 applications
+of one source were 500 copies per pass (issue 19's delivery-at-scale profile).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .render import (
 from .values import apply_values
 
 _CACHED = 64
+_TARGETS_CACHED = 1024  # (tree, components, values) combinations in use
 
 
 class SourceRenderer:
@@ -41,6 +45,7 @@ class SourceRenderer:
         self._tools: dict[str, Path] = {name: path for name, path in
                                         (("helm", helm), ("kubectl", kubectl)) if path}
         self._cache: LRUCache[tuple[str, ...], Rendered] = LRUCache(_CACHED)
+        self._targets: LRUCache[tuple[Any, ...], list[Manifest]] = LRUCache(_TARGETS_CACHED)
 
     def tool(self, name: str, origin: str) -> Path:
         """``helm`` or ``kubectl`` (kustomize), found when a source first needs it."""
@@ -56,8 +61,19 @@ class SourceRenderer:
                         namespace: str, components: tuple[str, ...] | None,
                         values: Mapping[str, Any], field: str) -> list[Manifest]:
         """Common manifests + ``components`` (None: all) of one placement target, with its
-        ``values`` applied."""
+        ``values`` applied. Read-only: the same list is returned for the same inputs."""
         tree = await self.git.export(repository, sha, path)
+        target = (str(tree), release, namespace, components, json.dumps(values, sort_keys=True))
+        cached = self._targets.get(target)
+        if cached is None:
+            cached = self._targets[target] = await self._manifests(
+                tree, repository, sha, release=release, namespace=namespace,
+                components=components, values=values, field=field)
+        return cached
+
+    async def _manifests(self, tree: Path, repository: str, sha: str, *, release: str,
+                         namespace: str, components: tuple[str, ...] | None,
+                         values: Mapping[str, Any], field: str) -> list[Manifest]:
         if is_chart(tree):
             chart_values = dict(values)
             key: tuple[str, ...] = (str(tree), "helm", release, namespace,

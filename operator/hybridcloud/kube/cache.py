@@ -39,6 +39,9 @@ from .objects import slim
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
+# Objects per page of a LIST: a relist of a fleet reads pages, never one response holding every
+# object (the peak a process keeps after a restart; the operator's kopf lists page alike).
+LIST_PAGE = 500
 
 
 @dataclass
@@ -206,7 +209,7 @@ class WatchCache:
 
     async def _relist(self) -> None:
         listing = self.client.list(self.resource, namespace=self.namespace,
-                                   labels=self._labels())
+                                   labels=self._labels(), chunk_size=LIST_PAGE)
         objects = [self.keep(obj.to_dict()) async for obj in listing]
         fresh: dict[Key, dict[str, Any]] = {}
         for obj in objects:
