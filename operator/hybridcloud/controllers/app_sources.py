@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from lightkube import AsyncClient
@@ -187,6 +187,25 @@ class ApplicationSources:
         failures = self._retries.get(key, 0)
         self._retries[key] = failures + 1
         return float(min(self.config.resync_interval, 2 ** failures))
+
+
+async def render_targets(render: Callable[[Target], Awaitable[list[Any]]],
+                         targets: Sequence[Target]) -> dict[str, list[Any]]:
+    """Each target's manifests, by cluster. Targets asking for the same components with the
+    same values share one render (read-only: members stamp copies): an app placed on every
+    member rendered its source once per member, 9% of the operator's work after a push
+    (issue 19's profile). An error still names the first target's placement entry."""
+    done: list[tuple[Target, list[Any]]] = []
+    rendered: dict[str, list[Any]] = {}
+    for target in targets:
+        same = next((manifests for other, manifests in done
+                     if (other.components, other.values) == (target.components,
+                                                             target.values)), None)
+        if same is None:
+            same = await render(target)
+            done.append((target, same))
+        rendered[target.cluster] = same
+    return rendered
 
 
 def _repository_of(body: Mapping[str, Any]) -> str:

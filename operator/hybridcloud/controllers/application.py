@@ -54,7 +54,7 @@ from ..reconcile import health as member_health
 from ..reconcile import tenancy
 from ..reconcile.placement import Target, place
 from .app_sources import REFRESH_ANNOTATION as REFRESH_ANNOTATION
-from .app_sources import ApplicationSources, FetchSlotsBusyError
+from .app_sources import ApplicationSources, FetchSlotsBusyError, render_targets
 from .app_status import ApplicationStatusWriter
 from .config import OperatorConfig
 from .keyed import ClusterBook, QueuedController, facts_of, prime_clusters, track_cluster
@@ -225,7 +225,9 @@ class ApplicationController(QueuedController, ApplicationStatusWriter):
             return min(self.config.resync_interval,
                        placement.recheck_after or self.config.resync_interval)
         try:
-            rendered = await self._render(key, spec, revision, placement.targets)
+            rendered = await render_targets(
+                lambda target: self.sources.render(key, spec, revision, target),
+                placement.targets)
         except (RenderError, SourceError) as exc:
             # Export failures keep their reason (LimitExceeded, InvalidSource, PathNotFound…).
             source_error = (exc.reason, str(exc)) if isinstance(exc, SourceError) else None
@@ -289,24 +291,6 @@ class ApplicationController(QueuedController, ApplicationStatusWriter):
         return None
 
     # -- stages ----------------------------------------------------------------------------------
-
-    async def _render(self, key: Key, spec: HybridApplicationSpec, revision: str,
-                      targets: Sequence[Target]) -> dict[str, list[Any]]:
-        """Each target's manifests. Targets asking for the same components with the same
-        values share one render (read-only: members stamp copies): an app placed on every
-        member rendered its source once per member, 9% of the operator's work after a push
-        (issue 19's profile). An error still names the first target's placement entry."""
-        done: list[tuple[Target, list[Any]]] = []
-        rendered: dict[str, list[Any]] = {}
-        for target in targets:
-            same = next((manifests for other, manifests in done
-                         if (other.components, other.values) == (target.components,
-                                                                 target.values)), None)
-            if same is None:
-                same = await self.sources.render(key, spec, revision, target)
-                done.append((target, same))
-            rendered[target.cluster] = same
-        return rendered
 
     async def _refusals(self, app: AppIdentity, spec: HybridApplicationSpec,
                         targets: Sequence[Target], rendered: Mapping[str, list[Any]],

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -51,61 +50,15 @@ from . import objects as o
 from .inventory import INVENTORY_NAMESPACE, inventory_body, inventory_key, parse_inventory
 from .member_cache import AppliedObjects
 from .member_namespaces import MemberNamespaces, bounded
+from .member_types import AppIdentity as AppIdentity
+from .member_types import Desired, Plan
+from .member_types import MemberUnreachableError as MemberUnreachableError
+from .member_types import SyncOutcome as SyncOutcome
 from .render import Manifest
 
 _TIMEOUT_SECONDS = 20.0
 _PLANS_KEPT = 4096  # applications (x target namespace) prepared for this member
 _TIMEOUT = httpx2.Timeout(_TIMEOUT_SECONDS)
-
-
-class MemberUnreachableError(Exception):
-    """The member's API cannot be reached (or refused our credentials)."""
-
-
-@dataclass(frozen=True)
-class AppIdentity:
-    namespace: str
-    name: str
-    uid: str
-
-    @property
-    def display(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass
-class SyncOutcome:
-    applied: int = 0
-    pruned: int = 0
-    out_of_sync: list[str] = field(default_factory=list)  # differences left alone
-    healed: list[str] = field(default_factory=list)  # drift reverted
-    errors: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)  # tenant rules refused these: nothing written
-    health: Health = Health.UNKNOWN
-    resources: dict[str, int] = field(default_factory=dict)
-    digest: str | None = None  # of the rendering now applied here in full
-
-
-@dataclass(frozen=True)
-class _Plan:
-    manifests: Sequence[Manifest]  # kept: the cache is keyed by its id
-    desired: list[_Desired]  # read-only, like the manifests
-    digest: str
-
-
-@dataclass(frozen=True)
-class _Desired:
-    key: o.ObjectKey
-    obj: dict[str, Any]
-    origin: str
-    resource: Any
-
-    def planned(self) -> member_writes.PlannedObject:
-        spec = self.obj.get("spec")
-        group = spec.get("group") if isinstance(spec, dict) else None
-        return member_writes.PlannedObject(self.key.api_version, self.key.kind, self.key.namespace,
-                                     self.key.name, self.origin,
-                                     str(group) if group is not None else None)
 
 
 class MemberCluster:
@@ -127,7 +80,7 @@ class MemberCluster:
         # resolved) and their digest: the renderer hands out the same read-only list for the
         # same inputs, so passes after the first prepare nothing (issue 19's delivery profile:
         # preparing twice per pass and member was 15% of the operator's busy time).
-        self._plans: LRUCache[tuple[str, str, int], _Plan] = LRUCache(_PLANS_KEPT)
+        self._plans: LRUCache[tuple[str, str, int], Plan] = LRUCache(_PLANS_KEPT)
 
     async def close(self) -> None:
         await self.applied.stop()
@@ -208,7 +161,7 @@ class MemberCluster:
         changed = known != fingerprint
         outcome.digest = known
         apply_all = changed and writes != Writes.NONE
-        to_apply: list[_Desired] = list(desired) if apply_all else []
+        to_apply: list[Desired] = list(desired) if apply_all else []
         heal = writes == Writes.ALL or (writes == Writes.CHANGES and self_heal)
         for item in [] if apply_all else desired:
             current = live[item.key]
@@ -242,7 +195,7 @@ class MemberCluster:
                     app, listed, inventory.get("fingerprint")))
             else:
                 await needed
-            waves: dict[int, list[_Desired]] = {}
+            waves: dict[int, list[Desired]] = {}
             for item in sorted(to_apply, key=lambda d: (o.order_key(d.key.kind), d.key)):
                 waves.setdefault(o.apply_wave(item.key.kind), []).append(item)
             for wave in sorted(waves):
@@ -263,7 +216,7 @@ class MemberCluster:
         await self._observe(desired, live, outcome)
         return outcome
 
-    async def _apply_one(self, item: _Desired, live: dict[o.ObjectKey, dict[str, Any] | None],
+    async def _apply_one(self, item: Desired, live: dict[o.ObjectKey, dict[str, Any] | None],
                          outcome: SyncOutcome) -> None:
         try:
             live[item.key] = await self.applied.write(
@@ -273,13 +226,13 @@ class MemberCluster:
             self.namespaces.missing(exc, item.key.namespace)
             outcome.errors.append(f"{item.origin}: {item.key}: {exc.status.message}")
 
-    async def _live(self, item: _Desired, absent: set[str]) -> dict[str, Any] | None:
+    async def _live(self, item: Desired, absent: set[str]) -> dict[str, Any] | None:
         """The apiserver's copy of ``item``; None without asking when its namespace is missing."""
         if _namespace_of(item.key) in absent:
             return None
         return await self._get(item.resource, item.key)
 
-    async def _drift(self, item: _Desired, current: dict[str, Any]) -> str | None:
+    async def _drift(self, item: Desired, current: dict[str, Any]) -> str | None:
         """Where ``current`` differs from ``item`` as the apiserver would store it, or None.
 
         Text comparison first (no request when everything matches); a difference there is
@@ -300,20 +253,20 @@ class MemberCluster:
         return o.stored_drift(item.obj, dict(response.to_dict()), current)
 
     async def _plan(self, app: AppIdentity, manifests: Sequence[Manifest],
-                    target_namespace: str, outcome: SyncOutcome) -> _Plan:
+                    target_namespace: str, outcome: SyncOutcome) -> Plan:
         key = (app.uid, target_namespace, id(manifests))
         kept = self._plans.get(key)
         if kept is not None and kept.manifests is manifests:
             return kept
         errors = len(outcome.errors)
         desired = await self._prepare(app, manifests, target_namespace, outcome)
-        plan = _Plan(manifests, desired, o.fingerprint(d.obj for d in desired))
+        plan = Plan(manifests, desired, o.fingerprint(d.obj for d in desired))
         if len(outcome.errors) == errors:  # a kind not served (yet) is looked up again
             self._plans[key] = plan
         return plan
 
     async def _prepare(self, app: AppIdentity, manifests: Sequence[Manifest],
-                       target_namespace: str, outcome: SyncOutcome) -> list[_Desired]:
+                       target_namespace: str, outcome: SyncOutcome) -> list[Desired]:
         crds = {(f"{m.obj['spec']['group']}/{v['name']}", m.obj["spec"]["names"]["kind"]): m.obj
                 for m in manifests if m.obj.get("kind") == "CustomResourceDefinition"
                 for v in (m.obj.get("spec") or {}).get("versions") or []}
@@ -330,10 +283,10 @@ class MemberCluster:
                 meta.setdefault("namespace", target_namespace)
             else:
                 meta.pop("namespace", None)
-            desired.append(_Desired(o.ObjectKey.of(obj), obj, manifest.origin, resource))
+            desired.append(Desired(o.ObjectKey.of(obj), obj, manifest.origin, resource))
         return desired
 
-    async def _observe(self, desired: Sequence[_Desired],
+    async def _observe(self, desired: Sequence[Desired],
                        live: dict[o.ObjectKey, dict[str, Any] | None],
                        outcome: SyncOutcome) -> None:
         healths = []
