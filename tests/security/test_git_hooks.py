@@ -176,3 +176,18 @@ def test_a_signed_body_that_is_not_a_push_payload_is_a_400_naming_the_field(
                                headers=signed_headers("github", body))
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]["details"] == {"field": field}
+
+
+def test_a_sender_choosing_its_request_id_cannot_make_two_pushes_look_like_one(
+        receiver: httpx.Client, kube: Client, victim: str) -> None:
+    """The operator acts once per push token: tokens are made by the API, never taken from a
+    header the sender chooses, so a repeated X-Request-ID cannot hide a later push."""
+    before = recorded_pushes(kube)
+    for _ in range(2):
+        body = push_payload("github", VICTIM_REPO)
+        headers = {**signed_headers("github", body), "X-Request-ID": "chosen-by-the-sender"}
+        answer = receiver.post("/v1/hooks/git", content=body, headers=headers)
+        assert answer.status_code == 202, answer.text
+        assert answer.headers["X-Request-ID"] == "chosen-by-the-sender"
+    pushes = pushes_since(kube, before, VICTIM_REPO)
+    assert len(pushes) == 2 and len({push.token for push in pushes}) == 2

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -180,8 +181,10 @@ async def receive_git_push(request: Request, settings: SettingsDep, caches: Cach
     matching = sum(1 for app in caches.applications if tracked_by(push, app))
     if matching:
         try:
+            # Made here, never from a header: the caller's X-Request-ID could repeat a token
+            # and make the operator take a new push for one it handled.
             await _record(wire, settings.member_credentials_namespace, push,
-                          f"git-push:{request.state.request_id}")
+                          f"git-push:{uuid.uuid4().hex}")
         except APIError:
             recent.forget(digest)
             raise
