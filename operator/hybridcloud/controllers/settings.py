@@ -17,8 +17,6 @@ from typing import Any
 import kopf
 from kopf._core.reactor.inventory import ResourceMemories, ResourceMemory
 
-from ..kube.cache import LIST_PAGE
-
 
 class EventHandlersOnly(kopf.DiffBaseStorage):
     """No essence and no stored base: every diff is empty. Right only while no change handler
@@ -64,9 +62,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.batching.idle_timeout = 2.0
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    # The initial list (and every relist) in pages: one LIST of 20k HybridClusters was a
-    # single response of ~80 MB, parsed whole, and the process kept the peak after a restart
-    # (issue 19's fleet size case).
-    settings.watching.chunk_size = LIST_PAGE
+    # No pages for kopf's lists (settings.watching.chunk_size): kopf does not survive an
+    # expired continue token (410 Expired) in the middle of a paged relist — the watcher fails
+    # and the operator exits, which issue 19's 20k-cluster run hit twice. Our own watch caches
+    # page (kube/cache.py LIST_PAGE) and relist from the start on a 410.
     settings.networking.request_timeout = 30
     settings.persistence.diffbase_storage = EventHandlersOnly()

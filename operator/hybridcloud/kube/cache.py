@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
 # Objects per page of a LIST: a relist of a fleet reads pages, never one response holding every
-# object (the peak a process keeps after a restart; the operator's kopf lists page alike).
+# object (the peak a process keeps after a restart). A continue token that expires between
+# pages answers 410 like an expired watch, and the relist starts over.
 LIST_PAGE = 500
 
 
