@@ -22,18 +22,23 @@ from lightkube import Client, KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.models.rbac_v1 import RoleRef, Subject
-from lightkube.resources.core_v1 import ConfigMap, Event, Namespace, Secret, ServiceAccount
+from lightkube.resources.core_v1 import Event, Namespace, Secret, ServiceAccount
 from lightkube.resources.rbac_authorization_v1 import RoleBinding
 
 from hybridcloud.controlplane import ControlPlane, Profile
-from hybridcloud.delivery.githooks import repository_key
-from hybridcloud.delivery.gitpushes import RECORD_NAME, RecordedPush, recorded
+from hybridcloud.delivery.gitpushes import RECORD_NAME, RecordedPush
 from hybridcloud.kube.bootstrap import client_for, request_token, wait_until_creatable
 from hybridcloud.kube.member_credentials import platform_secret_name
 from hybridcloud.kube.resources import HybridClusterResource
 
 from .api_support import api_process
-from .git_hook_support import create_application, push_payload, secrets_dir, signed_headers
+from .git_hook_support import (
+    create_application,
+    push_payload,
+    pushes_since,
+    secrets_dir,
+    signed_headers,
+)
 from .harness import OperatorProcess, eventually, wait_gone, wait_phase
 
 pytestmark = pytest.mark.integration
@@ -339,14 +344,7 @@ def test_api_under_its_service_account_records_a_git_push_for_the_operator(
     create_application(admin, namespace, "tracks-push", repository, "main", placement=["dev"])
 
     def record() -> list[RecordedPush]:
-        try:
-            found = admin.get(ConfigMap, RECORD_NAME, namespace=SYSTEM)
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return []
-            raise
-        return [p for p in recorded(found.data) if repository_key(repository)
-                in p.push.repositories]
+        return pushes_since(admin, [], repository)
 
     def pushed_after(before: int) -> int | None:  # the API's cache may not hold the app yet
         body = push_payload("github", repository)  # new each time: a repeat is a replay
