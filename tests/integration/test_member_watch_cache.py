@@ -9,6 +9,7 @@ member's admin credential), restricted to the kinds the applications deliver.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import ssl
 import time
@@ -252,14 +253,15 @@ def test_a_new_commit_runs_one_pass_per_application_not_a_second_for_its_own_app
     assert after - before == APPS  # one member, one pass per application
 
 
-def test_a_new_application_in_a_new_namespace_sends_no_get_for_its_objects(
+def test_a_new_application_in_a_new_namespace_sends_no_get_at_all(
         kube: Client, tenant: str, member: tuple[Client, httpx.Client], apps: list[str],
         repo: Repo, operator: OperatorProcess) -> None:
-    """Nothing can exist in a namespace that does not: once the member answered that the
-    target namespace is missing, the first delivery asks for none of the objects it is about
-    to create (one GET each, before issue 19's delivery profile) and writes the namespace, the
-    inventory once (before the objects it lists; the rendering's digest is kept in the
-    application's status, not written to it again after them) and one apply per object."""
+    """Nothing can exist in a namespace that does not, and the member's watches already say
+    that neither the namespace nor the application's inventory exists: the first delivery asks
+    the member for nothing (one GET per object, then one for the namespace and one for the
+    inventory, before issue 19's delivery profile) and writes the namespace, the inventory once
+    (created before the objects it lists; the rendering's digest is kept in the application's
+    status, not written to it again after them) and one apply per object."""
     _, http = member
     counted = (*DELIVERED, "namespaces")
 
@@ -275,7 +277,11 @@ def test_a_new_application_in_a_new_namespace_sends_no_get_for_its_objects(
     wait_app(kube, tenant, name, operator, is_ready, "Ready", timeout=120)
     gets, namespace_gets, applies = (
         after - earlier for after, earlier in zip(counts(), before, strict=True))
-    # The one GET left is the inventory's (a ConfigMap): its absence only the apiserver knows.
-    assert gets == 1
-    assert namespace_gets == 1
-    assert applies == len(sample_files()) + 2
+    assert gets == 0
+    assert namespace_gets == 0
+    assert applies == len(sample_files()) + 1  # the namespace and the objects
+    client, _ = member
+    meta = kube.get(MultiClusterApplicationResource, name, namespace=tenant).metadata
+    assert meta is not None
+    inventory = client.get(ConfigMap, f"app-{meta.uid}", namespace="hybridcloud-system")
+    assert len(json.loads((inventory.data or {})["objects"])) == len(sample_files())

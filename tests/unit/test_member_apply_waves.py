@@ -67,8 +67,8 @@ def member(monkeypatch: pytest.MonkeyPatch) -> tuple[MemberCluster, Recorder]:
 
     monkeypatch.setattr(cluster.namespaces, "absent", absent)
     monkeypatch.setattr(cluster.namespaces, "ensure", nothing)
-    monkeypatch.setattr(cluster, "_read_inventory", lambda app: _empty())
-    monkeypatch.setattr(cluster, "_write_inventory", nothing)
+    monkeypatch.setattr(cluster.inventories, "read", lambda app: _empty())
+    monkeypatch.setattr(cluster.inventories, "write", nothing)
     monkeypatch.setattr(cluster, "_current", nothing)  # health: the watch holds nothing
     monkeypatch.setattr(cluster.applied, "lookup", lambda resource, key: None)
     monkeypatch.setattr(cluster, "_apply", recorder.apply)
@@ -76,8 +76,8 @@ def member(monkeypatch: pytest.MonkeyPatch) -> tuple[MemberCluster, Recorder]:
     return cluster, recorder
 
 
-async def _empty() -> dict[str, Any]:
-    return {}
+async def _empty() -> tuple[dict[str, Any], bool]:
+    return {}, True
 
 
 async def test_a_new_applications_objects_are_applied_together_after_their_namespace(

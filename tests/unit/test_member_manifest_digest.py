@@ -50,10 +50,11 @@ class Member:
         async def nothing(*_: Any, **__: Any) -> None:
             return None
 
-        async def read_inventory(app: Any) -> dict[str, Any]:
-            return dict(self.inventory)
+        async def read_inventory(app: Any) -> tuple[dict[str, Any], bool]:
+            return dict(self.inventory), not self.inventory
 
-        async def write_inventory(app: Any, keys: set[o.ObjectKey], digest: str | None) -> None:
+        async def write_inventory(app: Any, keys: set[o.ObjectKey], digest: str | None,
+                                  create: bool = False) -> None:
             self.inventory_writes += 1
             self.inventory = {"keys": set(keys), "fingerprint": digest}
 
@@ -73,8 +74,8 @@ class Member:
 
         monkeypatch.setattr(self.cluster.namespaces, "absent", absent)
         monkeypatch.setattr(self.cluster.namespaces, "ensure", nothing)
-        monkeypatch.setattr(self.cluster, "_read_inventory", read_inventory)
-        monkeypatch.setattr(self.cluster, "_write_inventory", write_inventory)
+        monkeypatch.setattr(self.cluster.inventories, "read", read_inventory)
+        monkeypatch.setattr(self.cluster.inventories, "write", write_inventory)
         monkeypatch.setattr(self.cluster, "_current", nothing)
         monkeypatch.setattr(self.cluster, "_get", nothing)
         monkeypatch.setattr(self.cluster.applied, "lookup",

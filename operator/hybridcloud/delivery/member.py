@@ -47,8 +47,9 @@ from ..member_writes import Writes
 from ..models.application import Health
 from ..observability.operator_metrics import counted_sync
 from . import objects as o
-from .inventory import INVENTORY_NAMESPACE, inventory_body, inventory_key, parse_inventory
+from .inventory import inventory_key
 from .member_cache import AppliedObjects
+from .member_inventory import MemberInventories
 from .member_namespaces import MemberNamespaces, bounded
 from .member_types import AppIdentity as AppIdentity
 from .member_types import Desired, Plan
@@ -74,8 +75,9 @@ class MemberCluster:
         self.wire = KubeWire(config.get(), field_manager=o.FIELD_MANAGER,
                              timeout=_TIMEOUT_SECONDS)
         self._crds_loaded = False
-        self.namespaces = MemberNamespaces(self.wire)  # asked once, not before every write
+        self.namespaces = MemberNamespaces(self.wire, self.client)  # watched, not asked per write
         self.applied = AppliedObjects(self.client, on_change)  # reads at rest come from here
+        self.inventories = MemberInventories(self.wire, self.applied, self.namespaces, self._get)
         # What each application's rendered manifests became here (stamped, namespaced, kinds
         # resolved) and their digest: the renderer hands out the same read-only list for the
         # same inputs, so passes after the first prepare nothing (issue 19's delivery profile:
@@ -84,6 +86,7 @@ class MemberCluster:
 
     async def close(self) -> None:
         await self.applied.stop()
+        await self.namespaces.stop()
         await self.wire.close()
         await self.client.close()
 
@@ -116,12 +119,13 @@ class MemberCluster:
     async def remove(self, app: AppIdentity) -> int:
         """Delete everything the application put on this cluster; returns objects deleted."""
         try:
-            inventory = await self._read_inventory(app)
+            inventory, _ = await self.inventories.read(app)
             deleted = 0
             for key in sorted(inventory.get("keys", []), key=o.delete_order_key):
                 deleted += await self._delete_owned(app, key)
+            listing = inventory_key(app.uid)
             await ignore_missing(self.client.delete(
-                ConfigMap, inventory_key(app.uid).name, namespace=INVENTORY_NAMESPACE))
+                ConfigMap, listing.name, namespace=listing.namespace))
             return deleted
         except _UNREACHABLE as exc:
             raise MemberUnreachableError(f"cannot reach cluster {self.name}: {exc}") from exc
@@ -142,9 +146,9 @@ class MemberCluster:
         unseen = [d for d in desired if live[d.key] is None]  # the member must be asked
         # Nothing can exist yet in a namespace that does not: a new application in a new
         # namespace sends no GET per object (the floor it is measured against sends none).
-        absent, inventory = await asyncio.gather(
+        absent, (inventory, unlisted) = await asyncio.gather(
             self.namespaces.absent(_namespace_of(d.key) for d in unseen),
-            self._read_inventory(app))
+            self.inventories.read(app))
         found = await bounded(self._live(d, absent) for d in unseen)
         live.update((d.key, current) for d, current in zip(unseen, found, strict=True))
         foreign = {d.key for d in desired
@@ -191,8 +195,8 @@ class MemberCluster:
                 # Listed before anything is created, so a crash mid-apply leaves nothing we
                 # would forget to prune; an inventory listing every object needs no write.
                 listed = old_keys | new_keys
-                await asyncio.gather(needed, self._write_inventory(
-                    app, listed, inventory.get("fingerprint")))
+                await asyncio.gather(needed, self.inventories.write(
+                    app, listed, inventory.get("fingerprint"), create=unlisted))
             else:
                 await needed
             waves: dict[int, list[Desired]] = {}
@@ -212,7 +216,7 @@ class MemberCluster:
         # a second write per application and member on every commit (issue 19's commit to
         # fleet, 200 extra writes per push of 100 applications on two members).
         if keep != listed:
-            await self._write_inventory(app, keep, outcome.digest)
+            await self.inventories.write(app, keep, outcome.digest)
         await self._observe(desired, live, outcome)
         return outcome
 
@@ -352,20 +356,6 @@ class MemberCluster:
             resource, key.name, namespace=key.namespace, cascade=CascadeType.BACKGROUND))
         self.applied.forget(key)
         return 1
-
-    async def _read_inventory(self, app: AppIdentity) -> dict[str, Any]:
-        return parse_inventory(await self._current(ConfigMap, inventory_key(app.uid)))
-
-    async def _write_inventory(self, app: AppIdentity, keys: set[o.ObjectKey],
-                               fingerprint: str | None) -> None:
-        await self.namespaces.ensure([INVENTORY_NAMESPACE])
-        try:
-            written = await self._apply(ConfigMap, inventory_key(app.uid),
-                                        inventory_body(app.uid, app.display, keys, fingerprint))
-        except ApiError as exc:
-            self.namespaces.missing(exc, INVENTORY_NAMESPACE)
-            raise
-        self.applied.remember(ConfigMap, written)
 
     async def _apply(self, resource: Any, key: o.ObjectKey,
                      obj: Mapping[str, Any]) -> dict[str, Any]:

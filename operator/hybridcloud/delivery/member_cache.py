@@ -69,6 +69,14 @@ class AppliedObjects:
             return written
         return watched
 
+    def absent(self, resource: Any, key: o.ObjectKey) -> bool:
+        """True when no object ``key`` carrying our label exists: the watch has synced and
+        holds no copy, and we wrote none it has not seen yet. (One without our label may.)"""
+        kind = (key.api_version, key.kind)
+        cache = self._cache(resource, kind)
+        return cache.synced and cache.get(key.namespace or "", key.name) is None and \
+            (kind, (key.namespace, key.name)) not in self._written
+
     def remember(self, resource: Any, obj: dict[str, Any]) -> None:
         """``obj`` as the apiserver answered our write: newer than the watch until it catches
         up. Only objects the watch would hold (ours) are remembered."""

@@ -1,21 +1,27 @@
 """The namespaces of one member cluster that deliveries write into: which exist, and creating
 the missing ones.
 
-A namespace seen to exist is asked for once, not before every write; one deleted later is
-forgotten when a write into it answers 404, and created again by the next pass. A namespace
-found missing tells the pass something more: nothing can exist in it yet, so the objects it
-would hold need no GET before they are applied (a new application in a new namespace costs
-its member only the writes, issue 19).
+Which namespaces exist is read from one watch of the member's namespaces (names only) once it
+has synced; before that, and when no watch is given, each namespace not seen yet is asked for
+once with a GET. A namespace deleted later is forgotten when a write into it answers 404, and
+created again by the next pass. A namespace found missing tells the pass something more:
+nothing can exist in it yet, so the objects it would hold need no GET before they are applied.
+So a new application in a new namespace costs its member only the writes (issue 19: the GET
+per namespace was one of the three requests per new application and member that the
+server-side-apply floor does not send).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Collection, Iterable
-from typing import TypeVar
+from collections.abc import Awaitable, Collection, Iterable, Mapping
+from typing import Any, TypeVar
 
+from lightkube import AsyncClient
 from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Namespace
 
+from ..kube.cache import WatchCache
 from ..kube.wire import APPLY_PATCH, KubeWire, object_path
 from . import objects as o
 
@@ -37,12 +43,18 @@ async def bounded(calls: Iterable[Awaitable[_T]], limit: int = PARALLEL_REQUESTS
 
 
 class MemberNamespaces:
-    def __init__(self, wire: KubeWire) -> None:
+    def __init__(self, wire: KubeWire, client: AsyncClient | None = None) -> None:
+        """``client``: the member's lightkube client, for the watch of its namespaces (without
+        one, every namespace not seen yet is asked for with a GET)."""
         self.wire = wire
         self._seen: set[str] = set()  # seen to exist (or created by us)
+        self._watch = None if client is None else WatchCache(
+            client, Namespace, namespace=None, keep=_identity)
+        self._watching = False
 
     async def absent(self, names: Iterable[str | None]) -> set[str]:
-        """Which of ``names`` do not exist (read-only: one GET per namespace not seen yet)."""
+        """Which of ``names`` do not exist (read-only: from the watch, or one GET per namespace
+        not seen yet while the watch has not synced)."""
         unknown = sorted({n for n in names if n} - self._seen)
         there = await bounded(self._exists(name) for name in unknown)
         self._seen.update(n for n, found in zip(unknown, there, strict=True) if found)
@@ -64,7 +76,14 @@ class MemberNamespaces:
         if exc.status.code == 404 and namespace:
             self._seen.discard(namespace)
 
+    async def stop(self) -> None:
+        if self._watch is not None:
+            await self._watch.stop()
+
     async def _exists(self, name: str) -> bool:
+        watch = self._watched()
+        if watch is not None:
+            return watch.get("", name) is not None
         try:
             await self.wire.request("GET", object_path("v1", "namespaces", None, name))
         except ApiError as exc:
@@ -72,3 +91,19 @@ class MemberNamespaces:
                 raise
             return False
         return True
+
+    def _watched(self) -> WatchCache | None:
+        """The namespace watch once it has synced (started on first use)."""
+        if self._watch is None:
+            return None
+        if not self._watching:
+            self._watch.start()
+            self._watching = True
+        return self._watch if self._watch.synced else None
+
+
+def _identity(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What the namespace watch keeps of a namespace: only what says it exists."""
+    meta = obj.get("metadata") or {}
+    return {"metadata": {key: meta[key] for key in ("name", "uid", "creationTimestamp")
+                         if key in meta}}
