@@ -305,6 +305,45 @@ async def test_a_member_call_in_flight_ends_when_the_member_is_found_unhealthy()
     assert await loss.guard("ns", "north", answer()) == "ok"
 
 
+async def test_a_member_call_started_after_the_member_was_lost_is_not_sent() -> None:
+    loss = MemberLoss()
+    loss.lost("ns", "north")
+    started: list[str] = []
+
+    async def call() -> str:
+        started.append("sent")
+        return "ok"
+
+    with pytest.raises(MemberUnreachableError, match="found unhealthy"):
+        await loss.guard("ns", "north", call())
+    assert started == []
+
+
+async def test_losing_one_member_leaves_the_calls_to_the_others_running() -> None:
+    loss = MemberLoss()
+    south = asyncio.get_running_loop().create_future()
+    north = asyncio.get_running_loop().create_future()
+    to_south = asyncio.create_task(loss.guard("ns", "south", south))
+    to_north = asyncio.create_task(loss.guard("ns", "north", north))
+    await asyncio.sleep(0)
+    loss.lost("ns", "north")
+    south.set_result("answered")
+    assert await to_south == "answered"
+    with pytest.raises(MemberUnreachableError):
+        await to_north
+
+
+async def test_cancelling_the_pass_cancels_its_member_call_and_is_not_reported_as_loss() -> None:
+    loss = MemberLoss()
+    hanging = asyncio.get_running_loop().create_future()
+    call = asyncio.create_task(loss.guard("ns", "north", hanging))
+    await asyncio.sleep(0)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert hanging.cancelled()
+
+
 # -- GET /v1/multi-cluster/status --------------------------------------------------------------
 
 def test_multi_cluster_status_counts_unhealthy_members_offline_and_their_apps_degraded() -> None:

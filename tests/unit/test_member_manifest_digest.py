@@ -20,6 +20,7 @@ from hybridcloud.delivery.member import MemberCluster, SyncOutcome
 from hybridcloud.delivery.render import Manifest
 from hybridcloud.member_writes import Writes
 from hybridcloud.models import TenantRules
+from hybridcloud.models.tenantpolicy import DeliveryRules
 from hybridcloud.reconcile.tenancy import DEFAULTS_SOURCE, Governing
 
 from .test_member_apply_waves import APP, CONFIG
@@ -158,3 +159,64 @@ async def test_the_same_rendered_list_is_prepared_once_and_a_new_one_again(
     await member.cluster._sync(APP, settings("hello"), "other", prune=True, self_heal=False,
                                writes=Writes.CHANGES, rules=RULES, applied_digest=None)
     assert len(prepared) == 2  # another list (or namespace) is prepared anew
+
+
+async def test_objects_are_compared_again_only_when_they_or_the_rendering_changed(
+        member: Member, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass compares each live object with what it would apply; one where neither side moved
+    (same rendered list, same resourceVersion) since they were found to agree compares nothing
+    (issue 19: comparing every object on every pass led the delivery-at-scale profile). An
+    edit on the member (a new resourceVersion) is compared, and reported, at once."""
+    compared: list[str] = []
+    drift = o.drift
+
+    def counting(desired: Any, live: Any, path: str = "") -> str | None:
+        if not path:  # the comparison of one object, not its recursion into fields
+            compared.append(live["metadata"]["name"])
+        return drift(desired, live, path)
+
+    async def refuse_dry_run(*_: Any, **__: Any) -> Any:
+        request = httpx2.Request("PATCH", "https://east/")
+        raise ApiError(request=request, response=httpx2.Response(
+            422, request=request, json={"kind": "Status", "code": 422, "message": "no"}))
+
+    monkeypatch.setattr(o, "drift", counting)
+    monkeypatch.setattr(member.cluster.client, "patch", refuse_dry_run)
+    rendered = settings("hello")
+
+    async def sync(digest: str | None) -> SyncOutcome:
+        return await member.cluster._sync(APP, rendered, "shop", prune=True, self_heal=False,
+                                          writes=Writes.CHANGES, rules=RULES,
+                                          applied_digest=digest)
+
+    digest = (await sync(None)).digest  # applies everything: nothing to compare
+    assert compared == []
+    assert not (await sync(digest)).out_of_sync
+    assert sorted(compared) == ["settings-0", "settings-1", "settings-2"]
+    compared.clear()
+    assert not (await sync(digest)).out_of_sync
+    assert compared == []
+    key = next(k for k in member.objects if k.name == "settings-1")
+    live = member.objects[key]
+    member.objects[key] = {**live, "data": {"text": "edited"},
+                           "metadata": {**live["metadata"], "resourceVersion": "8"}}
+    edited = await sync(digest)
+    assert compared == ["settings-1"]
+    assert edited.out_of_sync == [f"{key} (.data.text)"]
+
+
+async def test_rules_that_change_between_passes_are_checked_again(member: Member) -> None:
+    """A plan keeps what the last rules refused (every pass checks): rules that now keep the
+    tenant out of the target namespace refuse the objects at the next pass, before any write,
+    and the rules loosened again let them through."""
+    rendered = settings("hello")
+    narrow = Governing(TenantRules(delivery=DeliveryRules(allowed_namespaces=["billing"])),
+                       "TenantPolicy narrow")
+    assert await member.cluster.refusals(APP, rendered, target_namespace="shop",
+                                         rules=RULES) == []
+    refused = await member.cluster._sync(APP, rendered, "shop", prune=True, self_heal=False,
+                                         writes=Writes.CHANGES, rules=narrow,
+                                         applied_digest=None)
+    assert len(refused.refused) == 3 and member.applies == []
+    assert await member.cluster.refusals(APP, rendered, target_namespace="shop",
+                                         rules=RULES) == []

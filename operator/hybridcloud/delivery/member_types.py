@@ -42,11 +42,20 @@ class SyncOutcome:
     digest: str | None = None  # of the rendering now applied here in full
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
     manifests: Sequence[Manifest]  # kept: the cache is keyed by its id
     desired: list[Desired]  # read-only, like the manifests
     digest: str
+    # The last rules checked and what they refused: every pass checks, the rules rarely move.
+    checked: tuple[member_writes.Governing, list[str]] | None = None
+
+    def refusals(self, rules: member_writes.Governing) -> list[str]:
+        """What ``rules`` refuse of these objects (one refused object refuses them all)."""
+        if self.checked is None or self.checked[0] != rules:
+            self.checked = (rules, member_writes.delivery_refusals(
+                rules, (d.planned() for d in self.desired)))
+        return list(self.checked[1])
 
 
 @dataclass(frozen=True)
