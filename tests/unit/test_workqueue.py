@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from hybridcloud.controllers.queue import WorkQueue
 
@@ -88,3 +89,67 @@ async def test_forget_drops_pending_work() -> None:
     await asyncio.sleep(0.15)
     await queue.stop()
     assert seen == []
+
+
+async def test_a_delayed_key_runs_on_time_while_other_workers_are_busy() -> None:
+    """The worker that took the due key is busy; an idle one must still run the delayed key at
+    its time, not when the busy one comes back."""
+    started: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    release = asyncio.Event()
+
+    async def reconcile(key: str) -> float | None:
+        started[key] = loop.time()
+        if key == "slow":
+            await release.wait()
+        return None
+
+    queue: WorkQueue[str] = WorkQueue(reconcile, workers=2)
+    queue.start()
+    queue.add("slow")
+    queue.add("later", 0.1)
+    began = loop.time()
+    for _ in range(300):
+        if "later" in started:
+            break
+        await asyncio.sleep(0.01)
+    release.set()
+    await queue.stop()
+    assert "later" in started, "the delayed key waited for the busy worker"
+    assert started["later"] - began >= 0.1 - 0.005
+
+
+async def test_each_key_wakes_one_idle_worker_not_all_of_them() -> None:
+    """Forty-eight idle workers, a resync scheduled later and a key at a time: waking them all
+    made each of them a new task per key to wait again until the resync (issue 19's delivery
+    profile); now a key costs no task at all."""
+    loop = asyncio.get_running_loop()
+    created = 0
+    factory = loop.get_task_factory()
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
+        nonlocal created
+        created += 1
+        return asyncio.Task(coro, loop=loop, **kwargs) if factory is None else \
+            factory(loop, coro, **kwargs)
+
+    done: list[int] = []
+
+    async def reconcile(key: int) -> float | None:
+        done.append(key)
+        return None
+
+    queue: WorkQueue[int] = WorkQueue(reconcile, workers=48)
+    queue.start()
+    queue.add(-1, 3600)  # a resync an hour away: the idle workers have a time to wake at
+    await asyncio.sleep(0.01)  # every worker idle
+    loop.set_task_factory(counting)
+    try:
+        for key in range(20):
+            queue.add(key)
+            await asyncio.sleep(0.01)
+    finally:
+        loop.set_task_factory(factory)
+    await queue.stop()
+    assert sorted(done) == list(range(20))
+    assert created == 0

@@ -9,7 +9,7 @@ afterwards. Failures back off exponentially per key; successes may ask to be req
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
 import heapq
 import itertools
 import logging
@@ -39,7 +39,14 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
         self._failures: dict[K, int] = {}
-        self._wakeup = asyncio.Event()
+        # Idle workers wait each on its own future and are woken one at a time: one key, one
+        # worker. (A single Event woke every idle worker for each key, and each of them made a
+        # new task to wait again: with 48 workers that herd was most of the event loop's time
+        # in issue 19's delivery-at-scale profile.) One timer wakes a worker for the earliest
+        # delayed key.
+        self._idle: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_when = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self.metrics = QueueMetrics(name, workers, self._due.values)  # controller-runtime's
 
@@ -55,7 +62,10 @@ class WorkQueue(Generic[K]):
         self._due[key] = when
         heapq.heappush(self._heap, (when, next(self._tie), key))
         self.metrics.added()
-        self._wakeup.set()
+        if delay <= 0:
+            self._wake_one()
+        else:
+            self._arm(when)
 
     def forget(self, key: K) -> None:
         """Drop pending work and backoff state (the object is gone)."""
@@ -76,6 +86,9 @@ class WorkQueue(Generic[K]):
                        for i in range(self._workers)]
 
     async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -83,8 +96,6 @@ class WorkQueue(Generic[K]):
 
     async def _next(self) -> K:
         while True:
-            # Cleared before looking, so an add() racing with the scan is never missed.
-            self._wakeup.clear()
             now = time.monotonic()
             while self._heap:
                 when, _, key = self._heap[0]
@@ -99,10 +110,41 @@ class WorkQueue(Generic[K]):
                     self._dirty.add(key)  # run again as soon as the current pass ends
                     continue
                 self.metrics.picked(key, when)
+                if self._heap:  # the rest waits for an idle worker: due now, or at its time
+                    if self._heap[0][0] <= now:
+                        self._wake_one()
+                    else:
+                        self._arm(self._heap[0][0])
                 return key
-            timeout = self._heap[0][0] - now if self._heap else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+            if self._heap:
+                self._arm(self._heap[0][0])
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._idle.append(waiter)
+            await waiter
+
+    def _wake_one(self) -> None:
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():  # a cancelled worker's future is skipped
+                waiter.set_result(None)
+                return
+
+    def _arm(self, when: float) -> None:
+        """Wake a worker at ``when`` (monotonic), unless a timer fires earlier already."""
+        if self._timer is not None:
+            if self._timer_when <= when:
+                return
+            self._timer.cancel()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # added before the loop runs: the workers' first scan finds it
+            return
+        self._timer_when = when
+        self._timer = loop.call_later(max(0.0, when - time.monotonic()), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        self._wake_one()  # it takes what is due and arms the timer for what is not yet
 
     async def _work(self) -> None:
         while True:
