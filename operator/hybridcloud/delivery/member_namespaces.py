@@ -33,13 +33,18 @@ _T = TypeVar("_T")
 
 async def bounded(calls: Iterable[Awaitable[_T]], limit: int = PARALLEL_REQUESTS) -> list[_T]:
     """Await ``calls`` with at most ``limit`` of them running at once; answers in order."""
+    pending = list(calls)
+    if len(pending) <= 1:  # no task for one call (the namespace wave, a pass's one GET)
+        return [await call for call in pending]
+    if len(pending) <= limit:
+        return list(await asyncio.gather(*pending))
     gate = asyncio.Semaphore(limit)
 
     async def one(call: Awaitable[_T]) -> _T:
         async with gate:
             return await call
 
-    return list(await asyncio.gather(*(one(call) for call in calls)))
+    return list(await asyncio.gather(*(one(call) for call in pending)))
 
 
 class MemberNamespaces:
