@@ -115,3 +115,24 @@ async def test_a_refused_create_is_reported_not_retried_as_an_overwrite() -> Non
         await inventories(member).write(APP, {WEB}, None, create=True)
     assert member.requests == ["POST"]
     assert member.remembered == []
+
+
+async def test_the_watchs_copy_is_parsed_once_until_it_changes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from hybridcloud.delivery import member_inventory
+
+    parsed: list[int] = []
+
+    def counting(found: Any) -> dict[str, Any]:
+        parsed.append(1)
+        return parse_inventory(found)
+
+    monkeypatch.setattr(member_inventory, "parse_inventory", counting)
+    member = Member(inventory_body(APP.uid, "tenant-a/shop", {WEB}, "d1"))
+    store = inventories(member)
+    for _ in range(3):
+        assert (await store.read(APP))[0]["keys"] == {WEB}
+    assert len(parsed) == 1
+    member.stored = inventory_body(APP.uid, "tenant-a/shop", {WEB, OLD}, "d2")
+    assert (await store.read(APP))[0] == {"keys": {WEB, OLD}, "fingerprint": "d2"}
+    assert len(parsed) == 2

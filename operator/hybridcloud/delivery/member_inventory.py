@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from cachetools import LRUCache
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import ConfigMap
 
@@ -23,6 +24,7 @@ from .member_cache import AppliedObjects
 from .member_namespaces import MemberNamespaces
 from .member_types import AppIdentity
 
+_PARSED_KEPT = 4096  # applications' inventories on this member
 # Reads the member's copy of an object (None when it has none).
 Getter = Callable[[Any, o.ObjectKey], Awaitable[dict[str, Any] | None]]
 
@@ -34,6 +36,10 @@ class MemberInventories:
         self.applied = applied
         self.namespaces = namespaces
         self._get = get
+        # The watch's copy of each inventory and what it lists, parsed once per copy: every
+        # pass reads the inventory, and it changes only when the objects it lists do.
+        self._parsed: LRUCache[str, tuple[dict[str, Any], dict[str, Any]]] = LRUCache(
+            _PARSED_KEPT)
 
     async def read(self, app: AppIdentity) -> tuple[dict[str, Any], bool]:
         """The application's inventory (``parse_inventory``'s shape), and whether the watch
@@ -41,8 +47,14 @@ class MemberInventories:
         key = inventory_key(app.uid)
         if self.applied.absent(ConfigMap, key):
             return {}, True
-        return parse_inventory(self.applied.lookup(ConfigMap, key)
-                               or await self._get(ConfigMap, key)), False
+        watched = self.applied.lookup(ConfigMap, key)
+        if watched is None:
+            return parse_inventory(await self._get(ConfigMap, key)), False
+        parsed = self._parsed.get(app.uid)
+        if parsed is None or parsed[0] is not watched:  # the watch's copy changed: parse it
+            parsed = (watched, parse_inventory(watched))
+            self._parsed[app.uid] = parsed
+        return dict(parsed[1]), False
 
     async def write(self, app: AppIdentity, keys: set[o.ObjectKey], fingerprint: str | None,
                     *, create: bool = False) -> None:
