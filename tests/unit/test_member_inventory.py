@@ -10,6 +10,7 @@ import httpx2
 import pytest
 from lightkube.core.exceptions import ApiError
 
+from hybridcloud.delivery import member_inventory
 from hybridcloud.delivery import objects as o
 from hybridcloud.delivery.inventory import inventory_body, parse_inventory
 from hybridcloud.delivery.member_inventory import MemberInventories
@@ -119,8 +120,6 @@ async def test_a_refused_create_is_reported_not_retried_as_an_overwrite() -> Non
 
 async def test_the_watchs_copy_is_parsed_once_until_it_changes(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from hybridcloud.delivery import member_inventory
-
     parsed: list[int] = []
 
     def counting(found: Any) -> dict[str, Any]:
