@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -53,7 +53,7 @@ from ..reconcile.credentials import next_pass
 from .announce import announce
 from .cloud_credentials import CloudCredentials
 from .config import OperatorConfig
-from .keyed import QueuedController
+from .keyed import Bodies, QueuedController
 from .kubeconfigs import KubeconfigKeeper
 from .queue import WorkQueue
 
@@ -85,7 +85,7 @@ class ClusterController(QueuedController):
         self.registry = registry
         self.timing = logic.Timing(config.poll_interval, config.resync_interval,
                                    config.stalled_retry)
-        self.bodies: dict[Key, dict[str, Any]] = {}
+        self.bodies: Bodies = Bodies()
         self.queue: WorkQueue[Key] = WorkQueue(self.reconcile, workers=config.workers,
                                                name="hybridcluster")
         self._threads = ThreadPoolExecutor(config.provider_threads, "provider")
@@ -118,11 +118,16 @@ class ClusterController(QueuedController):
         self.queue.add(key)
 
     def _retry_quota_stalled(self, namespace: str) -> None:
-        """A deleted cluster frees quota: clusters waiting for it try again now."""
-        for key, body in list(self.bodies.items()):
-            usage = tenancy.usage_of(body) if key[0] == namespace else None
+        """A deleted cluster frees quota: clusters waiting for it try again now. (Without a
+        quota none waits: a policy's change re-queues every cluster anyway.)"""
+        limits = self.tenants.rules_for(namespace).rules.clusters
+        if limits.max_clusters is None and limits.max_nodes is None:
+            return
+        for body in self.bodies.in_namespace(namespace):
+            usage = tenancy.usage_of(body)
             if usage is not None and usage.quota_stalled:
-                self.queue.add(key)
+                meta = body["metadata"]
+                self.queue.add((meta["namespace"], meta["name"]))
 
     async def stop(self) -> None:
         await self.queue.stop()
@@ -280,7 +285,8 @@ class ClusterController(QueuedController):
     def _tenant_refusal(self, view: logic.ClusterView,
                         body: Mapping[str, Any]) -> tenancy.Refusal | None:
         """What the namespace's TenantPolicy (or the defaults) refuses of this cluster."""
-        namespace_clusters = [b for (ns, _), b in list(self.bodies.items()) if ns == view.namespace]
+        # Read only when a quota applies: the namespace's clusters, not a copy of the fleet.
+        namespace_clusters = _later(lambda: self.bodies.in_namespace(view.namespace))
         return tenancy.cluster_refusal(self.tenants.rules_for(view.namespace), view.spec,
                                        {**body, "status": view.status}, namespace_clusters)
 
@@ -372,3 +378,8 @@ def register(controller_of: Callable[[kopf.Memo], ClusterController]) -> None:
         # async on purpose: kopf runs sync handlers in threads, and the queue is loop-bound.
         controller_of(memo).observe(event.get("type"), event["object"])
 
+
+
+def _later(read: Callable[[], Iterable[T]]) -> Iterator[T]:
+    """The items ``read()`` returns, read when first iterated (never, when nobody asks)."""
+    yield from read()

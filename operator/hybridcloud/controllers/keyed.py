@@ -3,7 +3,7 @@ reconciles them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 import httpx2
@@ -20,8 +20,45 @@ from .queue import WorkQueue
 Key = tuple[str, str]
 
 
+class Bodies(MutableMapping[Key, dict[str, Any]]):
+    """The newest body of each object, keyed (namespace, name), with each namespace's objects
+    indexed: a pass that needs its namespace's clusters (quotas) reads those, not a copy of the
+    whole fleet (issue 19's 20k-cluster profile: that copy, made on every pass, was 83% of the
+    operator's time)."""
+
+    def __init__(self) -> None:
+        self._all: dict[Key, dict[str, Any]] = {}
+        self._by_namespace: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def __getitem__(self, key: Key) -> dict[str, Any]:
+        return self._all[key]
+
+    def get(self, key: Key, default: Any = None) -> Any:
+        return self._all.get(key, default)
+
+    def __setitem__(self, key: Key, body: dict[str, Any]) -> None:
+        self._all[key] = body
+        self._by_namespace.setdefault(key[0], {})[key[1]] = body
+
+    def __delitem__(self, key: Key) -> None:
+        del self._all[key]
+        names = self._by_namespace[key[0]]
+        del names[key[1]]
+        if not names:
+            del self._by_namespace[key[0]]
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._all)
+
+    def __len__(self) -> int:
+        return len(self._all)
+
+    def in_namespace(self, namespace: str) -> list[dict[str, Any]]:
+        return list(self._by_namespace.get(namespace, {}).values())
+
+
 class QueuedController:
-    bodies: dict[Key, dict[str, Any]]
+    bodies: MutableMapping[Key, dict[str, Any]]
     queue: WorkQueue[Key]
 
     def start(self) -> None:
