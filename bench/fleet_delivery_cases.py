@@ -1,8 +1,11 @@
 """Delivery at scale: many MultiClusterApplications (5 objects each) over 3 `local` members.
 
-Figures: seconds until every application is Synced and Healthy on every member (against the
-in-process parallel server-side-apply floor of the same objects, measured on the same members
-in the same run), the operator's RSS, and the load the platform puts on members at rest —
+Figures: seconds until every application is Synced and Healthy on every member, and until
+every one is Synced (applied everywhere, health aside), each against its floor measured on the
+same members in the same run: the in-process parallel server-side apply of the same objects,
+for Healthy until each member's deployment controller observed every Deployment (no engine can
+report a Deployment healthy before that: the members' controllers, not the applies, set that
+pace). Then the operator's RSS, and the load the platform puts on members at rest —
 requests per second by verb from each member's own ``apiserver_request_total``, over a window
 in which a resync of every application ran (the operator's sync counter shows it).
 
@@ -116,10 +119,20 @@ def _ready(obj: dict[str, Any]) -> bool:
         d.get("status") == "Synced" and d.get("health") == "Healthy" for d in deployments)
 
 
-async def _wait_all_ready(kubeconfig: Path, names: set[str], limit: float) -> float:
-    """Watch the applications until all are Synced and Healthy everywhere; returns when."""
+def _synced(obj: dict[str, Any]) -> bool:
+    deployments = (obj.get("status") or {}).get("deployments") or []
+    return len(deployments) == len(MEMBERS) and all(
+        d.get("status") == "Synced" for d in deployments)
+
+
+async def _wait_all_ready(kubeconfig: Path, names: set[str], limit: float
+                          ) -> tuple[float, float]:
+    """Watch the applications until all are Synced and Healthy everywhere; returns when all
+    were first Synced (applied everywhere, health aside), and when all were ready."""
     kube = AsyncClient(config=KubeConfig.from_file(kubeconfig))
     ready: set[str] = set()
+    synced: set[str] = set()
+    all_synced: float | None = None
     deadline = time.monotonic() + limit
     try:
         while ready < names:
@@ -132,6 +145,10 @@ async def _wait_all_ready(kubeconfig: Path, names: set[str], limit: float) -> fl
                                                    namespace=NAMESPACE):
                         body = dict(obj.to_dict())  # type: ignore[no-untyped-call]
                         name = body["metadata"]["name"]
+                        if _synced(body):
+                            synced.add(name)
+                            if all_synced is None and synced >= names:
+                                all_synced = time.time()
                         if _ready(body):
                             ready.add(name)
                         else:
@@ -140,15 +157,16 @@ async def _wait_all_ready(kubeconfig: Path, names: set[str], limit: float) -> fl
                             break
             except TimeoutError:
                 continue
-        return time.time()
+        done = time.time()
+        return (all_synced or done), done
     finally:
         await kube.close()
 
 
-def _floor_objects(count: int) -> list[dict[str, Any]]:
+def _floor_objects(count: int, prefix: str = "floor") -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     for i in range(count):
-        namespace = f"floor-{i}"
+        namespace = f"{prefix}-{i}"
         objects.append({"apiVersion": "v1", "kind": "Namespace",
                         "metadata": {"name": namespace}})
         for doc in yaml.safe_load_all(OBJECTS):
@@ -222,7 +240,10 @@ def run(workdir: Path, scale: float) -> list[Result]:
                 kubeconfigs.append(path)
                 members.append(_member_http(yaml.safe_load(text), workdir / member))
 
-            floor = asyncio.run(apply_everywhere(kubeconfigs, _floor_objects(apps)))
+            floor = asyncio.run(apply_everywhere(kubeconfigs, _floor_objects(apps),
+                                                 observed=True))
+            floor_applied = asyncio.run(apply_everywhere(
+                kubeconfigs, _floor_objects(apps, prefix="floor-again")))
 
             names = {f"app-{i}" for i in range(apps)}
             syncs_at_start = _syncs(metrics_port)
@@ -237,8 +258,9 @@ def run(workdir: Path, scale: float) -> list[Result]:
                                  "targetNamespace": name,
                                  "placement": [{"cluster": m} for m in MEMBERS]}}),
                         namespace=NAMESPACE)
-                done = asyncio.run(_wait_all_ready(plane.kubeconfig, names, limit=3600))
-            ours = done - start
+                synced_at, done = asyncio.run(_wait_all_ready(plane.kubeconfig, names,
+                                                              limit=3600))
+            ours, ours_synced = done - start, synced_at - start
             rss = rss_bytes(operator.pid)
             # Member syncs it took (one per application, member and pass): how many passes the
             # rollout cost beyond the one that applies (health arriving, events) shows here.
@@ -272,9 +294,14 @@ def run(workdir: Path, scale: float) -> list[Result]:
     return [
         Result("delivery_fleet_seconds", ours, "s", floor,
                {**params, "baseline": "in-process parallel server-side apply of the same "
-                                      "objects over warm connections (the floor)",
+                                      "objects over warm connections, until each member's "
+                                      "deployment controller observed every Deployment (the "
+                                      "floor of Synced and Healthy)",
                 "measured": {"member_syncs_per_app_and_member": round(
                     rollout_syncs / (apps * len(MEMBERS)), 2)}},
+               target="<= 1.3x baseline"),
+        Result("delivery_fleet_synced_seconds", ours_synced, "s", floor_applied,
+               {**params, "baseline": "the same applies only (the floor of Synced)"},
                target="<= 1.3x baseline"),
         Result("delivery_fleet_rss", rss / 2**20, "MiB", None, params),
         Result("delivery_fleet_rss_at_rest", rss_rest / 2**20, "MiB", None, params),

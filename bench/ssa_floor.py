@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from lightkube import AsyncClient, KubeConfig
 from lightkube.core.resource_registry import resource_registry
+from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Namespace
 from lightkube.types import PatchType
 
@@ -38,8 +39,11 @@ async def _apply(kube: AsyncClient, obj: dict[str, Any]) -> None:
 
 
 async def apply_everywhere(kubeconfigs: Sequence[Path], objects: Sequence[dict[str, Any]],
-                           concurrency: int = 16) -> float:
-    """Seconds to apply ``objects`` to every cluster (all clusters at once)."""
+                           concurrency: int = 16, *, observed: bool = False) -> float:
+    """Seconds to apply ``objects`` to every cluster (all clusters at once). ``observed``: and
+    until every cluster's controllers observed each Deployment applied (its status reports the
+    generation applied): what "Healthy" means for a Deployment of no replicas, which no engine
+    can report sooner than the member's own deployment controller gets to it."""
     clients = [AsyncClient(config=KubeConfig.from_file(path), field_manager=FIELD_MANAGER)
                for path in kubeconfigs]
     try:
@@ -60,7 +64,25 @@ async def apply_everywhere(kubeconfigs: Sequence[Path], objects: Sequence[dict[s
 
         start = time.perf_counter()
         await asyncio.gather(*(one_cluster(kube) for kube in clients))
+        if observed:
+            wanted = {(o["metadata"].get("namespace"), o["metadata"]["name"])
+                      for o in objects if o["kind"] == "Deployment"}
+            await asyncio.gather(*(_observed(kube, wanted) for kube in clients))
         return time.perf_counter() - start
     finally:
         for kube in clients:
             await kube.close()
+
+
+async def _observed(kube: AsyncClient, wanted: set[tuple[str | None, str]]) -> None:
+    """Until the cluster's deployment controller has observed every Deployment of ``wanted``."""
+    while True:
+        seen = set()
+        async for found in kube.list(Deployment, namespace="*", chunk_size=500):
+            meta, status = found.metadata, found.status
+            if meta is not None and status is not None and \
+                    (status.observedGeneration or 0) >= (meta.generation or 0):
+                seen.add((meta.namespace, meta.name))
+        if wanted <= seen:
+            return
+        await asyncio.sleep(0.2)

@@ -58,6 +58,19 @@ def test_requeue_polls_while_a_sync_failed_or_a_synced_app_is_not_healthy_yet() 
     assert requeue_after([healthy], [], None, TIMING) == 300.0
 
 
+def test_a_rollout_the_member_watches_follow_is_checked_at_the_rollout_interval() -> None:
+    """Health changes arrive as member watch events; the rollout check only catches a missed
+    one. A failure on another member still polls."""
+    timing = Timing(poll=5.0, resync=300.0, rollout=30.0)
+    failed = ClusterOutcome("west", DeploymentState.FAILED, Health.UNKNOWN)
+    rolling = ClusterOutcome("east", DeploymentState.SYNCED, Health.PROGRESSING)
+    degraded = ClusterOutcome("east", DeploymentState.SYNCED, Health.DEGRADED)
+    assert requeue_after([rolling], [], None, timing) == 30.0
+    assert requeue_after([degraded], [], None, timing) == 30.0
+    assert requeue_after([rolling, failed], [], None, timing) == 5.0
+    assert requeue_after([rolling], [], None, Timing(poll=5.0, resync=20.0, rollout=30.0)) == 20.0
+
+
 def test_requeue_waits_for_the_resync_on_what_only_a_user_can_resolve() -> None:
     drifted = ClusterOutcome("east", DeploymentState.OUT_OF_SYNC, Health.DEGRADED)
     assert requeue_after([drifted], [], None, TIMING) == 300.0

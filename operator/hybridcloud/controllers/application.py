@@ -94,7 +94,8 @@ class ApplicationController(QueuedController, ApplicationStatusWriter):
             _close_member, recheck_after=MEMBER_CREDENTIAL_RECHECK)
         self.sources = ApplicationSources(client, config, retry=self.queue.add)
         self.timing = decide.Timing(poll=config.delivery_poll_interval,
-                                    resync=config.resync_interval)
+                                    resync=config.resync_interval,
+                                    rollout=config.rollout_check_interval)
         self.member_loss = MemberLoss()  # ends member calls when the member is found unhealthy
 
     # -- wiring --------------------------------------------------------------------------------

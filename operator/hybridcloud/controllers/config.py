@@ -49,7 +49,12 @@ class OperatorConfig(BaseSettings):
     delivery_dir: Path = Field(default=Path.home() / ".cache/hybridcloud/delivery",
                                description="Git mirrors and exported trees of app sources.")
     delivery_poll_interval: float = Field(
-        default=5.0, gt=0, description="Seconds between health checks while an app rolls out.")
+        default=5.0, gt=0, description="Seconds between retries of a failed delivery and "
+        "checks of a removal under way.")
+    rollout_check_interval: float = Field(
+        default=30.0, gt=0, description="Seconds between health checks of an app rolling out. "
+        "Each member's watches report health changes as they happen and the app's pass follows "
+        "within half a second; this only catches a change a watch missed.")
     git_interval: float = Field(default=180.0, gt=0,
                                 description="Seconds between re-resolving an app's git revision.")
     allow_local_sources: bool = Field(
