@@ -41,7 +41,7 @@ from .delivery_cases import LOCAL_MEMBERS_ALLOWED, PLATFORM_NAMESPACE, _git, _st
 from .env import ROOT, metric_total, rss_bytes, stop
 from .profile import profiled
 from .report import Result
-from .ssa_floor import apply_everywhere
+from .ssa_floor import apply_and_observe
 
 MEMBERS = ("east", "west", "north")
 NAMESPACE = "fleet"
@@ -163,10 +163,10 @@ async def _wait_all_ready(kubeconfig: Path, names: set[str], limit: float
         await kube.close()
 
 
-def _floor_objects(count: int, prefix: str = "floor") -> list[dict[str, Any]]:
+def _floor_objects(count: int) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     for i in range(count):
-        namespace = f"{prefix}-{i}"
+        namespace = f"floor-{i}"
         objects.append({"apiVersion": "v1", "kind": "Namespace",
                         "metadata": {"name": namespace}})
         for doc in yaml.safe_load_all(OBJECTS):
@@ -240,10 +240,10 @@ def run(workdir: Path, scale: float) -> list[Result]:
                 kubeconfigs.append(path)
                 members.append(_member_http(yaml.safe_load(text), workdir / member))
 
-            floor = asyncio.run(apply_everywhere(kubeconfigs, _floor_objects(apps),
-                                                 observed=True))
-            floor_applied = asyncio.run(apply_everywhere(
-                kubeconfigs, _floor_objects(apps, prefix="floor-again")))
+            # Returns once the members' controllers are done with the floor's objects: ours
+            # start on members as quiet as the floor's did.
+            floor_applied, floor = asyncio.run(apply_and_observe(kubeconfigs,
+                                                                 _floor_objects(apps)))
 
             names = {f"app-{i}" for i in range(apps)}
             syncs_at_start = _syncs(metrics_port)

@@ -39,11 +39,18 @@ async def _apply(kube: AsyncClient, obj: dict[str, Any]) -> None:
 
 
 async def apply_everywhere(kubeconfigs: Sequence[Path], objects: Sequence[dict[str, Any]],
-                           concurrency: int = 16, *, observed: bool = False) -> float:
-    """Seconds to apply ``objects`` to every cluster (all clusters at once). ``observed``: and
-    until every cluster's controllers observed each Deployment applied (its status reports the
-    generation applied): what "Healthy" means for a Deployment of no replicas, which no engine
-    can report sooner than the member's own deployment controller gets to it."""
+                           concurrency: int = 16) -> float:
+    """Seconds to apply ``objects`` to every cluster (all clusters at once)."""
+    return (await apply_and_observe(kubeconfigs, objects, concurrency, observe=False))[0]
+
+
+async def apply_and_observe(kubeconfigs: Sequence[Path], objects: Sequence[dict[str, Any]],
+                            concurrency: int = 16, *, observe: bool = True
+                            ) -> tuple[float, float]:
+    """Seconds to apply ``objects`` to every cluster (all clusters at once), and until every
+    cluster's controllers observed each Deployment applied (its status reports the generation
+    applied): what "Healthy" means for a Deployment of no replicas, which no engine can report
+    sooner than the member's own deployment controller gets to it."""
     clients = [AsyncClient(config=KubeConfig.from_file(path), field_manager=FIELD_MANAGER)
                for path in kubeconfigs]
     try:
@@ -64,11 +71,12 @@ async def apply_everywhere(kubeconfigs: Sequence[Path], objects: Sequence[dict[s
 
         start = time.perf_counter()
         await asyncio.gather(*(one_cluster(kube) for kube in clients))
-        if observed:
+        applied = time.perf_counter() - start
+        if observe:
             wanted = {(o["metadata"].get("namespace"), o["metadata"]["name"])
                       for o in objects if o["kind"] == "Deployment"}
             await asyncio.gather(*(_observed(kube, wanted) for kube in clients))
-        return time.perf_counter() - start
+        return applied, time.perf_counter() - start
     finally:
         for kube in clients:
             await kube.close()
