@@ -92,11 +92,25 @@ def _status(obj: Any) -> dict[str, Any]:
     return obj.status if isinstance(obj.status, dict) else {}
 
 
-def _all_synced(kube: Client, name: str) -> bool:
-    status = _status(kube.get(MultiClusterApplicationResource, name, namespace=NAMESPACE))
-    deployments = status.get("deployments") or []
+def _all_synced(body: Any) -> bool:
+    deployments = _status(body).get("deployments") or []
     return len(deployments) == len(MEMBERS) and all(
         d.get("status") == "Synced" for d in deployments)
+
+
+def _wait_synced(kube: Client, name: str, since: str | None, limit: float) -> None:
+    """Follow the application with a watch from its creation's resourceVersion until every
+    member reports it Synced: the moment the status lands, not the next poll after it (polling
+    every 50 ms added 25 ms on average to our figure and nothing to the floor's)."""
+    deadline = time.time() + limit
+    for _, obj in kube.watch(MultiClusterApplicationResource, namespace=NAMESPACE,
+                             fields={"metadata.name": name}, resource_version=since,
+                             server_timeout=int(limit)):
+        if _all_synced(obj):
+            return
+        if time.time() > deadline:
+            break
+    raise TimeoutError("fan-out application never synced")
 
 
 def run(workdir: Path, scale: float) -> list[Result]:
@@ -157,17 +171,15 @@ def run(workdir: Path, scale: float) -> list[Result]:
                 for run_ in range(RUNS):  # one application at a time, each a first delivery
                     name = f"fanout-{run_}"
                     start = time.time()
-                    kube.create(MultiClusterApplicationResource.from_dict({
+                    created = kube.create(MultiClusterApplicationResource.from_dict({
                         "apiVersion": "platform.example.com/v1",
                         "kind": "MultiClusterApplication", "metadata": {"name": name},
                         "spec": {"source": {"repository": f"file://{bare}",
                                             "path": f"manifests-{run_}", "revision": "main"},
                                  "placement": [{"cluster": m} for m in MEMBERS]}}),
                         namespace=NAMESPACE)
-                    while not _all_synced(kube, name):
-                        if time.time() - start > 300:
-                            raise TimeoutError("fan-out application never synced")
-                        time.sleep(0.05)
+                    _wait_synced(kube, name, created.metadata and
+                                 created.metadata.resourceVersion, limit=300)
                     samples.append(time.time() - start)
             ours = statistics.median(samples)
         finally:
