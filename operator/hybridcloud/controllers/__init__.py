@@ -54,7 +54,18 @@ def _security_scans(memo: kopf.Memo) -> securityscan.SecurityScanController:
     return controller
 
 
-hybridcluster.register(_clusters)
+def _cluster_observers(memo: kopf.Memo) -> list[hybridcluster.Observer]:
+    """Everything that follows HybridCluster events, in the order they are told."""
+    observers: list[hybridcluster.Observer] = [
+        _clusters(memo).observe, _applications(memo).observe_cluster,
+        _security_policies(memo).observe_cluster]
+    shipping = logship.shipping_of(memo)
+    if shipping is not None:
+        observers.append(shipping.observe)
+    return observers
+
+
+hybridcluster.register(_cluster_observers)
 application.register(_applications)
 securitypolicy.register(_security_policies)
 securityscan.register(_security_scans)

@@ -46,7 +46,7 @@ from ..kube.member_credentials import MemberClients, MemberCredentialError
 from ..kube.resources import MultiClusterApplicationResource
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
-from ..models import HybridCluster, MultiClusterApplication
+from ..models import MultiClusterApplication
 from ..models.application import DeploymentState, Health, HybridApplicationSpec
 from ..reconcile import application as logic
 from ..reconcile import application_outcome as decide
@@ -385,13 +385,9 @@ async def _close_member(member: MemberCluster) -> None:
 
 
 def register(controller_of: Callable[[kopf.Memo], ApplicationController]) -> None:
-    """Register the kopf handlers feeding ``controller_of(memo)``."""
+    """Register the kopf handler feeding ``controller_of(memo)``."""
 
     @kopf.on.event(GROUP, VERSION, MultiClusterApplication.PLURAL)
     async def application_event(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
         controller_of(memo).observe(event.get("type"), event["object"])
-
-    @kopf.on.event(GROUP, VERSION, HybridCluster.PLURAL)
-    async def application_cluster_event(event: Mapping[str, Any], memo: kopf.Memo,
-                                        **_: Any) -> None:
-        controller_of(memo).observe_cluster(event.get("type"), event["object"])
+    # HybridCluster events reach observe_cluster through hybridcluster.register's one handler.

@@ -21,7 +21,7 @@ import kopf
 from lightkube import AsyncClient, KubeConfig
 from lightkube.models.meta_v1 import OwnerReference
 
-from .. import GROUP, VERSION
+from .. import GROUP
 from ..kube.counted import counted
 from ..kube.member_credentials import (
     MemberClients,
@@ -30,7 +30,6 @@ from ..kube.member_credentials import (
     read_platform_copy,
 )
 from ..kube.pod_logs import PodLogReader
-from ..models import HybridCluster
 from ..observability.cursors import CursorBook, owner_secret
 from ..observability.logship import Member, MemberShipper, active
 from ..observability.logstore import LogStore
@@ -130,11 +129,11 @@ async def start_log_shipping(memo: kopf.Memo, **_: Any) -> None:
             config, counted(AsyncClient(field_manager="hybridcloud-logship")), config.logs_url)
 
 
-@kopf.on.event(GROUP, VERSION, HybridCluster.PLURAL)
-async def ship_member_logs(event: Mapping[str, Any], memo: kopf.Memo, **_: Any) -> None:
+def shipping_of(memo: kopf.Memo) -> LogShipping | None:
+    """The log shipping started for this operator (None when no logs URL is configured): it
+    observes HybridCluster events through hybridcluster.register's one handler."""
     shipping: LogShipping | None = memo.get(_MEMO_KEY)
-    if shipping is not None:
-        shipping.observe(event.get("type"), event["object"])
+    return shipping
 
 
 @kopf.on.cleanup()

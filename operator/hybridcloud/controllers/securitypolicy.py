@@ -32,7 +32,7 @@ from ..kube.member_credentials import MemberClients, MemberCredentialError
 from ..kube.resources import SecurityPolicyResource
 from ..kube.tenants import TenantBook
 from ..kube.wire import KubeWire
-from ..models import HybridCluster, SecurityPolicy, SecurityPolicySpec
+from ..models import SecurityPolicy, SecurityPolicySpec
 from ..models.securitypolicy import ClusterPolicyState
 from ..security import compiler, decisions
 from ..security.decisions import ClusterOutcome
@@ -258,7 +258,4 @@ def register(controller_of: Callable[[kopf.Memo], SecurityPolicyController]) -> 
                                     **_: Any) -> None:
         controller_of(memo).observe(event.get("type"), event["object"])
 
-    @kopf.on.event(GROUP, VERSION, HybridCluster.PLURAL)
-    async def security_policy_cluster_event(event: Mapping[str, Any], memo: kopf.Memo,
-                                            **_: Any) -> None:
-        controller_of(memo).observe_cluster(event.get("type"), event["object"])
+    # HybridCluster events reach observe_cluster through hybridcluster.register's one handler.
