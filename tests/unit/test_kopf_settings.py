@@ -15,6 +15,7 @@ import hybridcloud.controllers  # noqa: F401  (importing the package registers t
 from hybridcloud.controllers.settings import (
     EventHandlersOnly,
     EventHandlersOnlyMemories,
+    NoProgress,
     configure,
 )
 
@@ -38,6 +39,11 @@ def test_kopf_builds_no_essence_and_diffs_nothing_for_an_event() -> None:
     assert isinstance(storage, EventHandlersOnly)
     assert storage.build(body=body) == {} and storage.fetch(body=body) == {}
     assert storage.build(body=body) == storage.fetch(body=body)  # no change to react to
+    progress = settings.persistence.progress_storage
+    assert isinstance(progress, NoProgress)  # no progress kept, so none to clear per event
+    essence = storage.build(body=body)
+    assert progress.clear(essence=essence) is essence
+    assert progress.fetch(key=kopf.HandlerId("h"), body=body) is None
 
 
 def test_kopf_lists_whole_because_it_cannot_resume_an_expired_page() -> None:

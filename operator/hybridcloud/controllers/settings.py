@@ -33,6 +33,28 @@ class EventHandlersOnly(kopf.DiffBaseStorage):
         return None  # nothing to remember: nothing would ever read it
 
 
+class NoProgress(kopf.ProgressStorage):
+    """Event handlers keep no progress, so there is none to read, write or clear. Kopf's
+    default storage still cleared its annotations and status stanza out of each event's
+    essence: 2% of the operator's time converging 20k clusters (issue 19). Right only while no
+    change handler or daemon is registered, checked with ``EventHandlersOnly``."""
+
+    def fetch(self, *, key: Any, body: kopf.Body) -> None:
+        return None
+
+    def store(self, *, key: Any, record: Any, body: kopf.Body, patch: kopf.Patch) -> None:
+        return None
+
+    def purge(self, *, key: Any, body: kopf.Body, patch: kopf.Patch) -> None:
+        return None
+
+    def touch(self, *, body: kopf.Body, patch: kopf.Patch, value: str | None) -> None:
+        return None
+
+    def clear(self, *, essence: kopf.BodyEssence) -> kopf.BodyEssence:
+        return essence  # EventHandlersOnly's essences are empty: nothing to clear or copy
+
+
 class EventHandlersOnlyMemories(ResourceMemories):
     """Kopf's per-object memory (a copy of the operator's memo, an error throttler, indexing
     and daemon state) is kept until the object is deleted: about 1.3 KB per cluster, 26 MB at
@@ -68,3 +90,4 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # page (kube/cache.py LIST_PAGE) and relist from the start on a 410.
     settings.networking.request_timeout = 30
     settings.persistence.diffbase_storage = EventHandlersOnly()
+    settings.persistence.progress_storage = NoProgress()
