@@ -31,7 +31,6 @@ from . import (
 )
 from .config import OperatorConfig
 from .git_pushes import GitPushWatch
-from .memory import MemoryReleaser, glibc_trim
 from .webhooks import WebhookService
 
 
@@ -114,8 +113,6 @@ async def start_controllers(memo: kopf.Memo, **_: Any) -> None:
     memo["security_scans"].start()
     memo["webhooks"] = WebhookService(client, wire, config)  # webhooks (issue 17)
     await memo["webhooks"].start()
-    memo["memory"] = MemoryReleaser(glibc_trim())  # freed memory back after bursts (issue 19)
-    memo["memory"].start()
 
 
 @kopf.on.cleanup()
@@ -132,7 +129,6 @@ async def stop_controllers(memo: kopf.Memo, **_: Any) -> None:
     await memo["webhooks"].stop()
     await memo["client"].close()
     await memo["wire"].close()
-    await memo["memory"].stop()
 
 
 __all__ = ["logship", "metrics", "settings"]
