@@ -120,8 +120,7 @@ async def run(bench: Bench, scale: float) -> list[Result]:
                                                                OPERATOR_USER)
             last, writes, total = max(last, found or 0.0), writes + more_writes, total + more
         rss_restart = rss_bytes(process.pid)
-        # And once the operator had the time to give back what the listing burst freed
-        # (controllers/memory.py looks every 5 s).
+        # And 15 s later: whether what the listing burst left is given back or stays.
         await asyncio.sleep(15)
         rss_settled = rss_bytes(process.pid)
     finally:
