@@ -392,7 +392,6 @@ def register(observers_of: Callable[[kopf.Memo], Sequence[Observer]]) -> None:
                               body["metadata"].get("namespace"), body["metadata"].get("name"))
 
 
-
 def _later(read: Callable[[], Iterable[T]]) -> Iterator[T]:
     """The items ``read()`` returns, read when first iterated (never, when nobody asks)."""
     yield from read()
