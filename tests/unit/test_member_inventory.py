@@ -135,3 +135,12 @@ async def test_the_watchs_copy_is_parsed_once_until_it_changes(
     member.stored = inventory_body(APP.uid, "tenant-a/shop", {WEB, OLD}, "d2")
     assert (await store.read(APP))[0] == {"keys": {WEB, OLD}, "fingerprint": "d2"}
     assert len(parsed) == 2
+
+
+async def test_an_app_leaving_the_member_still_finds_an_inventory_that_lost_our_label() -> None:
+    """Removal deletes what the inventory lists: one the watch cannot show is asked for, so
+    its objects are not left behind on the member."""
+    member = Member(inventory_body(APP.uid, "tenant-a/shop", {OLD}, "d0"), watched=False)
+    found, absent = await inventories(member).read(APP, removing=True)
+    assert (found["keys"], absent) == ({OLD}, False)
+    assert member.requests == ["GET"]

@@ -123,7 +123,7 @@ class MemberCluster:
     async def remove(self, app: AppIdentity) -> int:
         """Delete everything the application put on this cluster; returns objects deleted."""
         try:
-            inventory, _ = await self.inventories.read(app)
+            inventory, _ = await self.inventories.read(app, removing=True)
             deleted = 0
             for key in sorted(inventory.get("keys", []), key=o.delete_order_key):
                 deleted += await self._delete_owned(app, key)

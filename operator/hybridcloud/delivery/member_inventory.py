@@ -41,11 +41,16 @@ class MemberInventories:
         self._parsed: LRUCache[str, tuple[dict[str, Any], dict[str, Any]]] = LRUCache(
             _PARSED_KEPT)
 
-    async def read(self, app: AppIdentity) -> tuple[dict[str, Any], bool]:
+    async def read(self, app: AppIdentity, *, removing: bool = False
+                   ) -> tuple[dict[str, Any], bool]:
         """The application's inventory (``parse_inventory``'s shape), and whether the watch
-        shows there is none (then the next :meth:`write` should ``create``)."""
+        shows there is none (then the next :meth:`write` should ``create``). ``removing``: the
+        app leaves the member, and what it lists is deleted: an inventory the watch cannot
+        show (it lost our label) is still asked for, so its objects are not left behind."""
         key = inventory_key(app.uid)
         if self.applied.absent(ConfigMap, key):
+            if removing:
+                return parse_inventory(await self._get(ConfigMap, key)), False
             return {}, True
         watched = self.applied.lookup(ConfigMap, key)
         if watched is None:
