@@ -199,12 +199,16 @@ def test_a_scraped_pod_cannot_claim_another_tenants_cluster_or_pods(
             # This pod's series, found by the labels the platform gives its target. (Selected
             # that way because the stack is shared: an earlier test's deleted pod may still be
             # a target for a moment, and its reused port now answers with these claims.)
-            mine = 'namespace="hostile",pod="claims"'
+            # A's target labels included: another test's target on the shared stack (another
+            # tenant, another cluster) can expose a pod of the same namespace and name. The
+            # checks below that nothing is stored as B stay global.
+            mine = f'tenant="{A}",cluster="edge",namespace="hostile",pod="claims"'
             stored = eventually(
                 lambda: series(f'http_requests_total{{exported_tenant="{B}",{mine}}}'),
                 timeout=90, interval=1)
-            assert all(s["tenant"] == A and s["cluster"] == "edge"
-                       and s["exported_namespace"] == "victim" for s in stored), stored
+            assert all(s["exported_namespace"] == "victim" and s["exported_cluster"] == "edge"
+                       and s["exported_pod"] == "victim-0" for s in stored), [
+                {k: v for k, v in s.items() if k != "__name__"} for s in stored]
             # Whatever claimed tenant B, from any target, is never stored as B or as the
             # claimed pod.
             assert series(f'http_requests_total{{tenant="{B}"}}') == []
