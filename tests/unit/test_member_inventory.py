@@ -70,7 +70,11 @@ class Member:
 
 
 def inventories(member: Member) -> MemberInventories:
-    return MemberInventories(member, member, member, member.get)  # type: ignore[arg-type]
+    async def apply(resource: Any, key: Any, body: dict[str, Any]) -> Any:
+        return await member.request("PATCH", "", body)
+
+    return MemberInventories(member, member, member, member.get,  # type: ignore[arg-type]
+                             apply)
 
 
 async def test_an_inventory_the_watch_shows_is_read_without_a_request() -> None:

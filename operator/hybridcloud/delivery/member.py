@@ -77,7 +77,8 @@ class MemberCluster:
         self._crds_loaded = False
         self.namespaces = MemberNamespaces(self.wire, self.client)  # watched, not asked per write
         self.applied = AppliedObjects(self.client, on_change)  # reads at rest come from here
-        self.inventories = MemberInventories(self.wire, self.applied, self.namespaces, self._get)
+        self.inventories = MemberInventories(self.wire, self.applied, self.namespaces,
+                                             self._get, self._apply)
         # What each application's rendered manifests became here (stamped, namespaced, kinds
         # resolved) and their digest: the renderer hands out the same read-only list for the
         # same inputs, so passes after the first prepare nothing (issue 19's delivery profile:

@@ -17,7 +17,7 @@ from cachetools import LRUCache
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import ConfigMap
 
-from ..kube.wire import APPLY_PATCH, KubeWire, object_path
+from ..kube.wire import KubeWire, object_path
 from . import objects as o
 from .inventory import INVENTORY_NAMESPACE, inventory_body, inventory_key, parse_inventory
 from .member_cache import AppliedObjects
@@ -27,15 +27,18 @@ from .member_types import AppIdentity
 _PARSED_KEPT = 4096  # applications' inventories on this member
 # Reads the member's copy of an object (None when it has none).
 Getter = Callable[[Any, o.ObjectKey], Awaitable[dict[str, Any] | None]]
+# Server-side applies an object to the member (MemberCluster._apply) and returns the answer.
+Applier = Callable[[Any, o.ObjectKey, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class MemberInventories:
     def __init__(self, wire: KubeWire, applied: AppliedObjects, namespaces: MemberNamespaces,
-                 get: Getter) -> None:
+                 get: Getter, apply: Applier) -> None:
         self.wire = wire
         self.applied = applied
         self.namespaces = namespaces
         self._get = get
+        self._apply = apply
         # The watch's copy of each inventory and what it lists, parsed once per copy: every
         # pass reads the inventory, and it changes only when the objects it lists do.
         self._parsed: LRUCache[str, tuple[dict[str, Any], dict[str, Any]]] = LRUCache(
@@ -70,7 +73,7 @@ class MemberInventories:
             if create:
                 written = await self._create(app, key, keys, fingerprint)
             else:
-                written = await self._apply(key, inventory_body(
+                written = await self._apply(ConfigMap, key, inventory_body(
                     app.uid, app.display, keys, fingerprint))
         except ApiError as exc:
             self.namespaces.missing(exc, INVENTORY_NAMESPACE)
@@ -87,10 +90,5 @@ class MemberInventories:
             if exc.status.code != 409:
                 raise
         there = parse_inventory(await self._get(ConfigMap, key))
-        return await self._apply(key, inventory_body(
+        return await self._apply(ConfigMap, key, inventory_body(
             app.uid, app.display, keys | set(there.get("keys", [])), fingerprint))
-
-    async def _apply(self, key: o.ObjectKey, body: dict[str, Any]) -> dict[str, Any]:
-        path = object_path(key.api_version, "configmaps", key.namespace, key.name)
-        return await self.wire.request("PATCH", path, body, content_type=APPLY_PATCH,
-                                       force=True)
